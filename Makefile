@@ -1,0 +1,40 @@
+# make demo: set everything up and run the flagship end to end (a verified release).
+# make test: set everything up and run the whole test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup system-deps demo test check lint typecheck bench clean
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@scripts/install-system-deps
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/shipyard demo
+
+test: setup
+	$(BIN)/pytest
+
+check: setup lint typecheck test
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: setup
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .shipyard demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,119 @@
+"""Content-addressed artifact store.
+
+Every file a run produces or consumes is stored once, under its SHA-256:
+`<root>/ab/abcdef....<suffix>`. Writing is atomic (a temporary file renamed into place), so a
+crash never leaves a half-written artifact under a valid name, and writing the same bytes twice
+is a no-op. Lineage (which run and step produced an artifact, from which parents) is recorded
+by the run ledger, not here: the store only knows bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from shipyard._errors import ShipyardError
+
+__all__ = ["Artifact", "ArtifactStore", "sha256_file"]
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    sha256: str
+    size: int
+    path: Path
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ArtifactStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, sha256: str) -> Path:
+        """Where the artifact with this hash lives (whatever its suffix)."""
+        folder = self.root / sha256[:2]
+        matches = sorted(folder.glob(f"{sha256}*")) if folder.is_dir() else []
+        if not matches:
+            raise ShipyardError(
+                f"artifact {sha256[:12]} is not in the store at {self.root}",
+                code="artifact-missing", artifact=sha256,
+                hint="the state folder was moved or cleaned; re-run with --force",
+            )
+        return matches[0]
+
+    def has(self, sha256: str) -> bool:
+        folder = self.root / sha256[:2]
+        return folder.is_dir() and any(folder.glob(f"{sha256}*"))
+
+    def put_bytes(self, data: bytes, *, suffix: str = "") -> Artifact:
+        sha = hashlib.sha256(data).hexdigest()
+        target = self._target(sha, suffix)
+        if not target.exists():
+            self._write_atomically(target, lambda f: f.write(data))
+        return Artifact(sha, len(data), target)
+
+    def put_file(self, source: Path, *, suffix: str | None = None) -> Artifact:
+        """Copy a file in. The hash is of the bytes copied, so a file that changes while it
+        is read is stored under the hash of what was actually read."""
+        suffix = source.suffix.lower() if suffix is None else suffix
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+                while chunk := src.read(_CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+            sha = digest.hexdigest()
+            target = self._target(sha, suffix)
+            if target.exists():
+                os.unlink(tmp)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return Artifact(sha, size, target)
+
+    def read_bytes(self, sha256: str) -> bytes:
+        return self.path(sha256).read_bytes()
+
+    def read_text(self, sha256: str) -> str:
+        return self.path(sha256).read_text(encoding="utf-8")
+
+    def export(self, sha256: str, destination: Path) -> Path:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.path(sha256), destination)
+        return destination
+
+    def _target(self, sha: str, suffix: str) -> Path:
+        return self.root / sha[:2] / f"{sha}{suffix}"
+
+    def _write_atomically(self, target: Path, write: Callable[[BinaryIO], object]) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

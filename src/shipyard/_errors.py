@@ -1,0 +1,158 @@
+"""shipyard's exceptions: one tree, so callers can tell misuse, failure and signals apart.
+
+    ShipyardError                 every error shipyard raises; carries run, step, artifact and a hint
+    ├── ConfigError               misuse: a setting is missing or wrong (names the key and the file)
+    ├── StepFailed                a step could not do its work
+    │   ├── TransientError        worth retrying (a timeout, a busy provider, a moved git remote)
+    │   │   └── StepTimeout       the step ran past its timeout
+    │   └── PermanentError        retrying cannot help; the run fails at once
+    │       ├── SourceRejected    the input is not something the workflow can use (bad PDF, ...)
+    │       ├── ScriptRejected    no writer produced a script that passes the error-severity checks
+    │       ├── AudioRejected     the episode failed the integrity gate
+    │       ├── PublishFailed     the release could not be committed or pushed
+    │       └── BudgetExceeded    the run's token or money budget is spent
+    ├── ReviewRejected            a reviewer rejected the run (an outcome, not a fault)
+    └── RunNotFound               no run has that id
+
+Every message says what is wrong; `hint` says what to do about it. The CLI prints both on one
+line and exits non-zero; nothing catches these to carry on as if the step had worked.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AudioRejected",
+    "BudgetExceeded",
+    "ConfigError",
+    "PermanentError",
+    "PublishFailed",
+    "ReviewRejected",
+    "RunNotFound",
+    "ScriptRejected",
+    "ShipyardError",
+    "SourceRejected",
+    "StepFailed",
+    "StepTimeout",
+    "TransientError",
+]
+
+
+class ShipyardError(Exception):
+    """Base of every shipyard error.
+
+    `code` is a short stable identifier (`encrypted`, `push-rejected`, ...) that tests and
+    programs can match on; the message is for people.
+    """
+
+    code: str = "error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        code: str | None = None,
+        run_id: str | None = None,
+        step: str | None = None,
+        artifact: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if code is not None:
+            self.code = code
+        self.run_id = run_id
+        self.step = step
+        self.artifact = artifact
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+    def __reduce__(self) -> tuple[object, ...]:  # keep errors picklable across processes
+        return (_rebuild, (type(self), self.message, self.__dict__))
+
+
+def _rebuild(cls: type[ShipyardError], message: str, state: dict[str, object]) -> ShipyardError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
+class ConfigError(ShipyardError):
+    """A setting is missing or wrong. Raised at start-up, before any run begins."""
+
+    code = "config"
+
+    def __init__(self, message: str, *, key: str | None = None, file: str | None = None,
+                 hint: str | None = None) -> None:
+        where = " in ".join(part for part in (key and f"'{key}'", file) if part)
+        super().__init__(f"{where}: {message}" if where else message, hint=hint)
+        self.key = key
+        self.file = file
+
+
+class StepFailed(ShipyardError):
+    """A step could not do its work."""
+
+    code = "step-failed"
+
+
+class TransientError(StepFailed):
+    """A failure that may pass: the step is retried with backoff."""
+
+    code = "transient"
+
+
+class StepTimeout(TransientError):
+    """The step ran past its timeout."""
+
+    code = "timeout"
+
+
+class PermanentError(StepFailed):
+    """A failure that retrying cannot fix: the run fails at once."""
+
+    code = "permanent"
+
+
+class SourceRejected(PermanentError):
+    """The input cannot be used: encrypted, scanned, empty, damaged, not a paper, too long..."""
+
+    code = "source-rejected"
+
+
+class ScriptRejected(PermanentError):
+    """Every writer's script failed an error-severity check, and policy forbids sending it on."""
+
+    code = "script-rejected"
+
+
+class AudioRejected(PermanentError):
+    """The mastered episode failed the integrity gate (silent, truncated, clipped, undecodable)."""
+
+    code = "audio-rejected"
+
+
+class PublishFailed(PermanentError):
+    """The release could not be committed or pushed (and retrying will not help)."""
+
+    code = "publish-failed"
+
+
+class BudgetExceeded(PermanentError):
+    """The run's token or money budget is spent."""
+
+    code = "budget-exceeded"
+
+
+class ReviewRejected(ShipyardError):
+    """A reviewer rejected the run."""
+
+    code = "rejected"
+
+
+class RunNotFound(ShipyardError):
+    """No run has the given id."""
+
+    code = "run-not-found"

@@ -1,0 +1,1 @@
+"""paper-to-podcast: shipyard's flagship workflow, one module per stage."""

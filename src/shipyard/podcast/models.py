@@ -1,0 +1,166 @@
+"""What each stage of paper-to-podcast hands to the next.
+
+Pydantic models, because every one of them crosses a durable step boundary as JSON and is
+read back on recovery; they are frozen so a stage cannot change what an earlier one produced.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- source -------------------------------------------------------------------------------
+
+
+class Section(_Frozen):
+    """One section of a paper's body, in reading order."""
+
+    heading: str
+    text: str
+    first_page: int = Field(ge=1)
+    last_page: int = Field(ge=1)
+
+
+class PaperStats(_Frozen):
+    pages: int = Field(ge=0)
+    words: int = Field(ge=0)
+
+
+class Paper(_Frozen):
+    """A paper's text, cleaned and structured: what the script may draw on.
+
+    `sections` hold only voiced text; references, appendices and extraction garbage are kept
+    out of them (`references` are kept apart, never voiced).
+    """
+
+    source_sha256: str
+    title: str
+    authors: list[str] = []
+    abstract: str = ""
+    sections: list[Section] = []
+    captions: list[str] = []
+    references: list[str] = []
+    language: str = "en"
+    stats: PaperStats
+    warnings: list[str] = []
+
+    @property
+    def body(self) -> str:
+        """All voiced text: abstract and sections, in order."""
+        parts = [self.abstract, *(s.text for s in self.sections)]
+        return "\n\n".join(p for p in parts if p)
+
+
+# --- script -------------------------------------------------------------------------------
+
+
+class Host(_Frozen):
+    name: str
+    persona: str = ""
+    voice: str  # a voice spec, e.g. "piper:en_US-joe-medium" or "espeak:en-us+f3"
+
+
+class Turn(_Frozen):
+    speaker: str  # a Host.name
+    text: str
+    sections: list[str] = []  # headings of the paper sections this turn draws on
+    chapter: str | None = None  # a turn that opens a chapter carries its title
+
+
+class Script(_Frozen):
+    """A two-host dialogue about one paper."""
+
+    show: str
+    title: str
+    hosts: list[Host]
+    turns: list[Turn]
+    writer: str  # which writer produced it: "extractive", or a model name
+    estimated_seconds: float = Field(ge=0)
+
+    @property
+    def words(self) -> int:
+        return sum(len(t.text.split()) for t in self.turns)
+
+
+Severity = Literal["error", "warning"]
+
+
+class Flag(_Frozen):
+    """One check's finding about a script: what, how bad, and where."""
+
+    check: str
+    severity: Severity
+    message: str
+    turn: int | None = None  # index into Script.turns
+    span: str | None = None  # the offending text
+    evidence: str | None = None  # where in the paper it was (or was not) found
+
+
+# --- review -------------------------------------------------------------------------------
+
+ReviewAction = Literal["approve", "reject", "request_changes", "edit"]
+
+
+class Decision(_Frozen):
+    """A reviewer's recorded decision on a script."""
+
+    action: ReviewAction
+    reviewer: str
+    comment: str = ""
+    automatic: bool = False  # True when an auto-approve policy decided, not a person
+    script: Script | None = None  # an edited script replaces the written one
+
+
+# --- audio --------------------------------------------------------------------------------
+
+
+class Clip(_Frozen):
+    """One synthesized turn."""
+
+    turn: int
+    sha256: str  # the WAV clip in the artifact store
+    seconds: float
+
+
+class Episode(_Frozen):
+    """The mastered episode and its companions, all in the artifact store."""
+
+    audio_sha256: str  # MP3
+    audio_bytes: int
+    seconds: float
+    transcript_sha256: str  # WebVTT
+    chapters_sha256: str  # Podcasting 2.0 chapters JSON
+    loudness_lufs: float
+    true_peak_dbtp: float
+
+
+# --- publish and verify -------------------------------------------------------------------
+
+
+class Release(_Frozen):
+    """What publish put into the site repository, and where production should serve it."""
+
+    run_id: str
+    guid: str
+    commit: str
+    files: dict[str, str]  # repository path -> sha256
+    episode_url: str
+    feed_url: str
+    page_url: str
+    audio_sha256: str
+    audio_bytes: int
+
+
+class Verification(_Frozen):
+    """What verify asked production and what it answered."""
+
+    verified: bool
+    checks: list[str]  # each check that passed, in words
+    problem: str = ""  # what production serves instead, when not verified
+    attempts: int = 0
