@@ -1,0 +1,42 @@
+"""The `shipyard` command: a thin layer over the library.
+
+Each command group lives in its own module and registers itself on `app`. The library raises;
+this layer turns a ShipyardError into one clear line on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from shipyard._errors import ShipyardError
+
+app = typer.Typer(
+    name="shipyard",
+    help="AI workflows that ship: durable, reviewed, published and verified.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    # Imported for their side effect of adding commands to `app`.
+    from shipyard.cli import _commands  # noqa: F401
+
+
+@app.callback()
+def _root() -> None:
+    """AI workflows that ship: durable, reviewed, published and verified."""
+
+
+def main() -> None:
+    _register()
+    try:
+        app()
+    except ShipyardError as exc:
+        typer.secho(f"error: {exc.message}", fg="red", err=True)
+        if exc.hint:
+            typer.echo(f"  fix: {exc.hint}", err=True)
+        sys.exit(2 if exc.code == "config" else 1)
