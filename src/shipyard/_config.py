@@ -55,6 +55,8 @@ class ShowConfig(_Section):
     ]
     banned_phrases: list[str] = []
     pronunciations: dict[str, str] = {}
+    intro: str = ""  # a line the script must open with (in its first turns); empty: none
+    outro: str = ""  # a line the script must close with (in its last turns); empty: none
 
 
 class SourceConfig(_Section):
@@ -64,12 +66,23 @@ class SourceConfig(_Section):
     not_a_paper: Literal["refuse", "flag"] = "refuse"
 
 
+class ModelPrice(_Section):
+    """What one model costs, in USD per million tokens (0 for a local model)."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
 class ScriptConfig(_Section):
     target_minutes: float = Field(default=4.0, gt=0)
     writers: list[str] = ["extractive"]  # tried in order; "extractive" needs no model
     max_attempts_per_writer: int = Field(default=2, ge=1)
     max_tokens: int = Field(default=200_000, ge=0)
     max_cost_usd: float = Field(default=1.0, ge=0)
+    prices: dict[str, ModelPrice] = {}  # writer string -> price; required for each LLM writer
+    format: Literal["deep-dive", "brief", "debate"] = "deep-dive"
+    request_timeout_seconds: float = Field(default=120.0, gt=0)  # per model request
+    context_tokens: int = Field(default=24_000, ge=2_000)  # above: outline, then segments
 
 
 class ReviewConfig(_Section):
