@@ -1,0 +1,514 @@
+"""Publishing to a git repository: stage, commit with trailers, push; idempotently.
+
+`GitTarget.publish` is a side effect that a durable step may run more than once (a crash
+between commit and push, or between push and the step's checkpoint), so it is written to be
+repeated safely:
+
+1. the workspace is brought to the remote branch's tip (fetch, hard reset, clean), which
+   throws away anything a crashed attempt left behind;
+2. if the branch already has a commit whose `Shipyard-Run` trailer is this run's id and whose
+   `Shipyard-File` trailers name the same files and hashes, nothing is done;
+3. the files are written (each replaced atomically), and if that changes nothing, nothing is
+   committed;
+4. otherwise one commit is made and pushed. A push refused because the remote moved is
+   followed by fetch + rebase (or, on a conflict, by staging the files again on the new tip)
+   and another push, with backoff; a push the remote rejects for good raises PublishFailed
+   with git's own words.
+
+Every git call runs with a timeout and with `-c` settings that a user's global config cannot
+override in ways that matter here (signing, hooks, line endings, prompts). URLs are redacted
+of credentials in everything this module raises or logs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import re
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from shipyard._errors import ConfigError, PublishFailed, TransientError
+
+__all__ = ["FileSet", "GitTarget", "PublishResult", "redact"]
+
+log = logging.getLogger("shipyard.publish")
+
+RUN_TRAILER = "Shipyard-Run"
+FILE_TRAILER = "Shipyard-File"
+REMOVED_TRAILER = "Shipyard-Removed"
+
+FileSet = Mapping[str, bytes | Path]
+"""Repository path (POSIX, relative) -> the new content, as bytes or a file to copy."""
+
+_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+_TRAILER_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
+_GIT_SETTINGS = (
+    "commit.gpgsign=false",
+    "tag.gpgsign=false",
+    "core.hooksPath=/dev/null",
+    "core.autocrlf=false",
+    "core.safecrlf=false",
+    "core.fsmonitor=false",
+    "core.quotePath=false",
+    "advice.detachedHead=false",
+    "rebase.autoStash=false",
+    "rebase.autoSquash=false",
+    "rebase.updateRefs=false",
+    "pull.rebase=false",
+    "fetch.prune=true",
+    "push.default=nothing",
+    "gc.auto=0",
+    "protocol.file.allow=always",
+)
+
+
+def redact(text: str) -> str:
+    """`https://user:token@host/...` -> `https://***@host/...`, anywhere in `text`."""
+    return _CREDENTIALS.sub(r"\g<scheme>***@", text)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    commit: str  # the commit on the remote branch that carries the files
+    pushed: bool  # this call pushed it
+    already_published: bool  # the remote already had it; nothing was committed
+
+
+class GitTarget:
+    """One branch of one git remote, staged through a private clone in `workspace`."""
+
+    def __init__(
+        self,
+        remote: str,
+        branch: str,
+        workspace: Path,
+        *,
+        author_name: str = "shipyard",
+        author_email: str = "shipyard@localhost",
+        max_file_bytes: int = 100_000_000,
+        timeout: float = 60.0,
+        push_attempts: int = 5,
+        backoff_seconds: float = 0.5,
+    ) -> None:
+        if not remote:
+            raise ConfigError(
+                "no remote given",
+                key="publish.remote",
+                hint="set publish.remote to the site repository's git URL or path",
+            )
+        if not branch or branch.startswith("-"):
+            raise ConfigError(f"not a branch name: {branch!r}", key="publish.branch")
+        self.remote = remote
+        self.branch = branch
+        self.workspace = workspace
+        self.author_name = author_name
+        self.author_email = author_email
+        self.max_file_bytes = max_file_bytes
+        self.timeout = timeout
+        self.push_attempts = push_attempts
+        self.backoff_seconds = backoff_seconds
+
+    def __repr__(self) -> str:
+        return f"GitTarget({redact(self.remote)!r}, {self.branch!r})"
+
+    # --- public API ----------------------------------------------------------------------
+
+    def publish(
+        self,
+        files: FileSet | Callable[[Path], FileSet],
+        *,
+        run_id: str,
+        message: str,
+        trailers: Mapping[str, str] | None = None,
+        remove: Sequence[str] = (),
+    ) -> PublishResult:
+        """Put `files` on the remote branch in one commit carrying `run_id`; remove `remove`.
+
+        `files` may be a function of the workspace (checked out at the remote tip) returning
+        the files: it is called again whenever the remote moved under a conflicting change, so
+        content derived from what is already there (a feed, a manifest) is derived afresh.
+        """
+        _check_trailer_value(RUN_TRAILER, run_id)
+        extra = dict(trailers or {})
+        for key, value in extra.items():
+            if not _TRAILER_KEY.match(key):
+                raise ConfigError(f"not a valid git trailer key: {key!r}")
+            _check_trailer_value(key, value)
+        removals = sorted({_repo_path(p) for p in remove})
+        with self._locked():
+            self._sync()
+            staged = self._stage(files, removals)
+            mine = _file_trailers(staged, removals)
+            found = self.find_run_commit(run_id, mine)
+            if found is not None:
+                log.info("publish: %s already carries run %s (%s)", self, run_id, found[:12])
+                return PublishResult(found, pushed=False, already_published=True)
+            if not self._has_changes():
+                tip = self._rev("HEAD")
+                log.info("publish: %s already serves these files at %s", self, tip[:12])
+                return PublishResult(tip, pushed=False, already_published=True)
+            body = _commit_message(message, [(RUN_TRAILER, run_id), *mine, *extra.items()])
+            self._commit(body)
+            return self._push(files, removals, body, run_id, mine)
+
+    def checkout(self) -> Path:
+        """Bring the workspace to the remote branch's tip and return it (for reading)."""
+        with self._locked():
+            self._sync()
+        return self.workspace
+
+    def find_run_commit(
+        self, run_id: str, file_trailers: Sequence[tuple[str, str]] | None = None
+    ) -> str | None:
+        """The newest commit on the fetched remote branch whose trailers carry `run_id` (and,
+        when given, exactly these file trailers)."""
+        if not self._remote_branch_exists():
+            return None
+        out = self._git(
+            "log",
+            "--fixed-strings",
+            f"--grep={RUN_TRAILER}: {run_id}",
+            "--format=%H%x00%(trailers:only,unfold)%x1e",
+            f"refs/remotes/origin/{self.branch}",
+        ).stdout
+        wanted = sorted(file_trailers) if file_trailers is not None else None
+        for record in out.split("\x1e"):
+            if "\x00" not in record:
+                continue
+            commit, block = record.strip().split("\x00", 1)
+            pairs = _parse_trailers(block)
+            if (RUN_TRAILER, run_id) not in pairs:
+                continue
+            files = sorted(p for p in pairs if p[0] in (FILE_TRAILER, REMOVED_TRAILER))
+            if wanted is None or files == wanted:
+                return commit
+        return None
+
+    # --- staging -------------------------------------------------------------------------
+
+    def _sync(self) -> None:
+        """Make the workspace an exact copy of the remote branch's tip."""
+        ws = self.workspace
+        if not (ws / ".git").is_dir():
+            if ws.exists() and any(ws.iterdir()):
+                raise ConfigError(
+                    f"publish workspace {ws} exists and is not a git clone",
+                    hint="point it at an empty folder or delete it; shipyard owns that folder",
+                )
+            ws.mkdir(parents=True, exist_ok=True)
+            self._git("init", "--quiet", f"--initial-branch={self.branch}")
+            self._git("remote", "add", "origin", self.remote)
+        self._recover_from_crash()
+        self._git("remote", "set-url", "origin", self.remote)
+        self._fetch()
+        if self._remote_branch_exists():
+            self._git(
+                "checkout",
+                "--quiet",
+                "--force",
+                "-B",
+                self.branch,
+                f"refs/remotes/origin/{self.branch}",
+            )
+            self._git("reset", "--quiet", "--hard", f"refs/remotes/origin/{self.branch}")
+        else:  # an empty remote: the first commit starts the branch
+            self._git("checkout", "--quiet", "--force", "--orphan", self.branch)
+            self._git("rm", "-r", "--quiet", "--cached", "--ignore-unmatch", ".")
+        self._git("clean", "-ffdxq")
+
+    def _recover_from_crash(self) -> None:
+        git_dir = self.workspace / ".git"
+        (git_dir / "index.lock").unlink(missing_ok=True)  # we hold the workspace lock
+        if (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists():
+            self._git("rebase", "--abort", check=False)
+
+    def _fetch(self) -> None:
+        result = self._git(
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "origin",
+            f"+refs/heads/{self.branch}:refs/remotes/origin/{self.branch}",
+            check=False,
+        )
+        if result.returncode == 0:
+            return
+        if "couldn't find remote ref" in result.stderr:
+            self._git("update-ref", "-d", f"refs/remotes/origin/{self.branch}", check=False)
+            return
+        raise TransientError(
+            f"could not fetch {redact(self.remote)}: {_tail(result.stderr)}",
+            code="fetch-failed",
+            hint="check the remote URL, the network and the credentials",
+        )
+
+    def _stage(
+        self, files: FileSet | Callable[[Path], FileSet], removals: Sequence[str]
+    ) -> dict[str, str]:
+        """Write the files into the worktree; return path -> sha256 of what was written."""
+        chosen = files(self.workspace) if callable(files) else files
+        staged: dict[str, str] = {}
+        for raw_path, content in sorted(chosen.items()):
+            path = _repo_path(raw_path)
+            size = content.stat().st_size if isinstance(content, Path) else len(content)
+            if size > self.max_file_bytes:
+                raise PublishFailed(
+                    f"{path} is {size:,} bytes, over the host's limit of "
+                    f"{self.max_file_bytes:,} bytes",
+                    code="file-too-large",
+                    hint="lower the audio bitrate or raise publish.max_file_bytes if the host "
+                    "allows it (GitHub rejects files over 100 MB)",
+                )
+            staged[path] = self._write(path, content)
+        for path in removals:
+            if path in staged:
+                raise ConfigError(f"{path} is both published and removed in one commit")
+            (self.workspace / path).unlink(missing_ok=True)
+        self._git("add", "--all", "--", *staged, *removals)
+        return staged
+
+    def _write(self, path: str, content: bytes | Path) -> str:
+        target = self.workspace / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".shipyard-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                if isinstance(content, Path):
+                    with content.open("rb") as src:
+                        while chunk := src.read(1 << 20):
+                            digest.update(chunk)
+                            out.write(chunk)
+                else:
+                    digest.update(content)
+                    out.write(content)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return digest.hexdigest()
+
+    def _has_changes(self) -> bool:
+        return self._git("diff", "--cached", "--quiet", check=False).returncode != 0
+
+    def _commit(self, body: str) -> None:
+        self._git("commit", "--quiet", "--no-verify", "--file=-", input=body)
+
+    # --- pushing -------------------------------------------------------------------------
+
+    def _push(
+        self,
+        files: FileSet | Callable[[Path], FileSet],
+        removals: Sequence[str],
+        body: str,
+        run_id: str,
+        mine: Sequence[tuple[str, str]],
+    ) -> PublishResult:
+        delay = self.backoff_seconds
+        last = ""
+        for attempt in range(1, self.push_attempts + 1):
+            result = self._git(
+                "push", "--porcelain", "origin", f"HEAD:refs/heads/{self.branch}", check=False
+            )
+            if result.returncode == 0:
+                commit = self._rev("HEAD")
+                log.info("publish: pushed %s to %s", commit[:12], self)
+                return PublishResult(commit, pushed=True, already_published=False)
+            status = _push_status(result.stdout)
+            last = _tail(f"{status}\n{result.stderr}")
+            if "[remote rejected]" in status or "pre-receive hook declined" in result.stderr:
+                raise PublishFailed(
+                    f"{redact(self.remote)} rejected the push of run {run_id}: {last}",
+                    code="push-rejected",
+                    hint="the remote refuses this change (a hook, branch protection or "
+                    "permissions); fix that on the host, then resume the run",
+                )
+            log.info("publish: push attempt %d to %s failed: %s", attempt, self, last)
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
+            self._fetch()
+            found = self.find_run_commit(run_id, mine)
+            if found is not None:  # an earlier attempt landed after all
+                return PublishResult(found, pushed=True, already_published=False)
+            moved = self._remote_branch_exists() and not self._is_ancestor(
+                f"refs/remotes/origin/{self.branch}", "HEAD"
+            )
+            if moved and not self._catch_up(files, removals, body):
+                tip = self._rev("HEAD")
+                return PublishResult(tip, pushed=False, already_published=True)
+        raise TransientError(
+            f"could not push run {run_id} to {redact(self.remote)} after "
+            f"{self.push_attempts} attempts: {last}",
+            code="push-failed",
+            hint="the remote kept moving or was unreachable; retry later",
+        )
+
+    def _catch_up(
+        self, files: FileSet | Callable[[Path], FileSet], removals: Sequence[str], body: str
+    ) -> bool:
+        """The remote moved: put our commit on its new tip (rebase, or stage afresh).
+
+        False when the new tip already holds our files, so there is nothing left to push."""
+        upstream = f"refs/remotes/origin/{self.branch}"
+        if not callable(files):
+            rebased = self._git("rebase", "--quiet", upstream, check=False)
+            if rebased.returncode == 0:
+                log.info("publish: rebased onto %s", self._rev(upstream)[:12])
+                return True
+            self._git("rebase", "--abort", check=False)
+        # Conflicting change (or content derived from the tree): stage it again on the tip.
+        self._git("reset", "--quiet", "--hard", upstream)
+        self._git("clean", "-ffdxq")
+        self._stage(files, removals)
+        if not self._has_changes():
+            return False
+        self._commit(body)
+        return True
+
+    # --- git -----------------------------------------------------------------------------
+
+    def _remote_branch_exists(self) -> bool:
+        ref = f"refs/remotes/origin/{self.branch}"
+        result = self._git("rev-parse", "--verify", "--quiet", ref, check=False)
+        return result.returncode == 0
+
+    def _is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        result = self._git("merge-base", "--is-ancestor", ancestor, descendant, check=False)
+        return result.returncode == 0
+
+    def _rev(self, ref: str) -> str:
+        return self._git("rev-parse", ref).stdout.strip()
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One publisher per workspace at a time (across processes)."""
+        self.workspace.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.workspace.parent / f".{self.workspace.name}.lock"
+        with lock_path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _git(self, *args: str, check: bool = True, input: str | None = None) -> _Completed:
+        command = ["git"]
+        for setting in (
+            *_GIT_SETTINGS,
+            f"user.name={self.author_name}",
+            f"user.email={self.author_email}",
+        ):
+            command += ["-c", setting]
+        command += args
+        env = {
+            **os.environ,
+            "GIT_TERMINAL_PROMPT": "0",
+            "LC_ALL": "C",
+            "LANG": "C",
+            "GIT_EDITOR": "true",
+            "GIT_SEQUENCE_EDITOR": "true",
+            "GIT_AUTHOR_NAME": self.author_name,
+            "GIT_AUTHOR_EMAIL": self.author_email,
+            "GIT_COMMITTER_NAME": self.author_name,
+            "GIT_COMMITTER_EMAIL": self.author_email,
+        }
+        for leaked in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+            env.pop(leaked, None)
+        try:
+            done = subprocess.run(
+                command,
+                cwd=self.workspace,
+                input=input,
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                env=env,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise TransientError(
+                f"git {args[0]} on {redact(self.remote)} ran past {self.timeout:g}s",
+                code="git-timeout",
+                hint="the remote is slow or unreachable; retry later",
+            ) from None
+        except FileNotFoundError:
+            raise PublishFailed(
+                "git is not installed",
+                code="git-missing",
+                hint="install git (scripts/install-system-deps)",
+            ) from None
+        result = _Completed(done.returncode, done.stdout, done.stderr)
+        if check and done.returncode != 0:
+            raise PublishFailed(
+                f"git {args[0]} failed: {_tail(redact(done.stderr or done.stdout))}",
+                code="git-failed",
+                hint="see the git message; the workspace is reset next time",
+            )
+        return result
+
+
+@dataclass(frozen=True, slots=True)
+class _Completed:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _repo_path(raw: str) -> str:
+    path = PurePosixPath(raw)
+    if (
+        path.is_absolute()
+        or not path.parts
+        or any(p in ("..", ".", "") for p in path.parts)
+        or path.parts[0] == ".git"
+        or "\\" in raw
+    ):
+        raise ConfigError(
+            f"not a safe repository path: {raw!r}",
+            hint="publish paths are relative POSIX paths inside the repository",
+        )
+    return str(path)
+
+
+def _check_trailer_value(key: str, value: str) -> None:
+    if not value or "\n" in value or "\r" in value:
+        raise ConfigError(f"trailer {key} needs a one-line, non-empty value, got {value!r}")
+
+
+def _file_trailers(staged: Mapping[str, str], removals: Sequence[str]) -> list[tuple[str, str]]:
+    pairs = [(FILE_TRAILER, f"{path} sha256:{sha}") for path, sha in staged.items()]
+    pairs += [(REMOVED_TRAILER, path) for path in removals]
+    return sorted(pairs)
+
+
+def _commit_message(message: str, trailers: Sequence[tuple[str, str]]) -> str:
+    subject = message.strip() or "Publish"
+    return subject + "\n\n" + "\n".join(f"{k}: {v}" for k, v in trailers) + "\n"
+
+
+def _parse_trailers(block: str) -> list[tuple[str, str]]:
+    pairs = []
+    for line in block.splitlines():
+        key, sep, value = line.partition(": ")
+        if sep:
+            pairs.append((key.strip(), value.strip()))
+    return pairs
+
+
+def _push_status(porcelain: str) -> str:
+    """The ref status lines of `git push --porcelain`."""
+    return "\n".join(line for line in porcelain.splitlines() if line[:1] in ("!", "=", " ", "*"))
+
+
+def _tail(text: str, limit: int = 1500) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else "…" + text[-limit:]
