@@ -315,67 +315,28 @@ _TITLE_BLOCK_HEIGHT = 128.0
 _COLUMN_WIDTH = (_PAGE_WIDTH - 2 * _MARGIN_X - _GUTTER) / 2
 _BODY_HEIGHT = _PAGE_HEIGHT - _MARGIN_TOP - _MARGIN_BOTTOM
 
-_TITLE_STYLE = ParagraphStyle(
-    "title", fontName="Times-Bold", fontSize=16, leading=20, alignment=TA_CENTER, spaceAfter=10
+
+def _style(
+    name: str, font: str, size: float, leading: float, align: int, **extra: float
+) -> ParagraphStyle:
+    return ParagraphStyle(
+        name, fontName=font, fontSize=size, leading=leading, alignment=align, **extra
+    )
+
+
+_TITLE_STYLE = _style("title", "Times-Bold", 16, 20, TA_CENTER, spaceAfter=10)
+_AUTHOR_STYLE = _style("authors", "Times-Roman", 11.5, 14, TA_CENTER)
+_AFFILIATION_STYLE = _style("affiliation", "Times-Italic", 9.5, 11.5, TA_CENTER)
+_ABSTRACT_HEADING_STYLE = _style("abstract-heading", "Times-Bold", 11, 14, TA_CENTER, spaceAfter=3)
+_ABSTRACT_STYLE = _style(
+    "abstract", "Times-Roman", 9.5, 11.5, TA_JUSTIFY, leftIndent=10, rightIndent=10, spaceAfter=12
 )
-_AUTHOR_STYLE = ParagraphStyle(
-    "authors", fontName="Times-Roman", fontSize=11.5, leading=14, alignment=TA_CENTER
-)
-_AFFILIATION_STYLE = ParagraphStyle(
-    "affiliation", fontName="Times-Italic", fontSize=9.5, leading=11.5, alignment=TA_CENTER
-)
-_ABSTRACT_HEADING_STYLE = ParagraphStyle(
-    "abstract-heading",
-    fontName="Times-Bold",
-    fontSize=11,
-    leading=14,
-    alignment=TA_CENTER,
-    spaceAfter=3,
-)
-_ABSTRACT_STYLE = ParagraphStyle(
-    "abstract",
-    fontName="Times-Roman",
-    fontSize=9.5,
-    leading=11.5,
-    alignment=TA_JUSTIFY,
-    leftIndent=10,
-    rightIndent=10,
-    spaceAfter=12,
-)
-_HEADING_STYLE = ParagraphStyle(
-    "heading",
-    fontName="Times-Bold",
-    fontSize=11.5,
-    leading=14,
-    alignment=TA_LEFT,
-    spaceBefore=9,
-    spaceAfter=5,
-)
-_BODY_STYLE = ParagraphStyle(
-    "body",
-    fontName="Times-Roman",
-    fontSize=10,
-    leading=12.4,
-    alignment=TA_JUSTIFY,
-    firstLineIndent=12,
-)
-_CAPTION_STYLE = ParagraphStyle(
-    "caption",
-    fontName="Times-Roman",
-    fontSize=8.8,
-    leading=10.5,
-    alignment=TA_JUSTIFY,
-    spaceAfter=5,
-)
-_REFERENCE_STYLE = ParagraphStyle(
-    "reference",
-    fontName="Times-Roman",
-    fontSize=8.8,
-    leading=10.5,
-    alignment=TA_LEFT,
-    leftIndent=12,
-    firstLineIndent=-12,
-    spaceAfter=3,
+_HEADING_STYLE = _style("heading", "Times-Bold", 11.5, 14, TA_LEFT, spaceBefore=9, spaceAfter=5)
+_BODY_STYLE = _style("body", "Times-Roman", 10, 12.4, TA_JUSTIFY, firstLineIndent=12)
+_FIRST_PARAGRAPH_STYLE = _style("body-first", "Times-Roman", 10, 12.4, TA_JUSTIFY)
+_CAPTION_STYLE = _style("caption", "Times-Roman", 8.8, 10.5, TA_JUSTIFY, spaceAfter=5)
+_REFERENCE_STYLE = _style(
+    "reference", "Times-Roman", 8.8, 10.5, TA_LEFT, leftIndent=12, firstLineIndent=-12, spaceAfter=3
 )
 # Paragraphs that open with a run-in heading ("Losses. ...") set it in bold.
 _RUN_IN_HEADINGS = (
@@ -524,16 +485,12 @@ def _story() -> list[Flowable]:
                 story.append(_table(block))
                 story.append(Spacer(1, 8))
             else:
-                style = _BODY_STYLE if index else _first_paragraph_style()
+                style = _BODY_STYLE if index else _FIRST_PARAGRAPH_STYLE
                 story.append(Paragraph(_with_run_in_heading(block), style))
     story.append(CondPageBreak(60))
     story.append(Paragraph("References", _HEADING_STYLE))
     story.extend(Paragraph(escape(reference), _REFERENCE_STYLE) for reference in REFERENCES)
     return story
-
-
-def _first_paragraph_style() -> ParagraphStyle:
-    return ParagraphStyle("body-first", parent=_BODY_STYLE, firstLineIndent=0)
 
 
 def _with_run_in_heading(text: str) -> str:
