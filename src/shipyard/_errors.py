@@ -1,6 +1,6 @@
 """shipyard's exceptions: one tree, so callers can tell misuse, failure and signals apart.
 
-    ShipyardError                 every error shipyard raises; carries run, step, artifact and a hint
+    ShipyardError                 every error shipyard raises; carries run, step, artifact, hint
     ├── ConfigError               misuse: a setting is missing or wrong (names the key and the file)
     ├── StepFailed                a step could not do its work
     │   ├── TransientError        worth retrying (a timeout, a busy provider, a moved git remote)

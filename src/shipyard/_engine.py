@@ -1,0 +1,121 @@
+"""The runtime: DBOS Transact launched for one process, with the ledger and artifact store.
+
+One runtime per process (DBOS allows one instance). It is what steps reach through
+`current()`. Launching it recovers the runs this executor left pending: a run that was
+interrupted by a crash, or that waits for a review, goes on in the process that launches
+next with the same executor id. Two live processes must not share an executor id (both would
+recover the same runs), so launching takes an exclusive lock on it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from dbos import DBOS, DBOSConfig
+from dbos._serialization import DBOSPortableJSON
+
+import shipyard
+from shipyard._artifacts import ArtifactStore
+from shipyard._config import Config
+from shipyard._errors import ShipyardError
+from shipyard._runs import Ledger
+
+__all__ = ["QUEUE", "Runtime", "current", "current_or_none", "launch", "shutdown"]
+
+QUEUE = "shipyard"  # the queue workers pull runs from
+
+_runtime: Runtime | None = None
+
+
+@dataclass
+class Runtime:
+    config: Config
+    ledger: Ledger
+    store: ArtifactStore
+    executor_id: str
+    _lock: IO[str]
+
+
+def launch(config: Config, *, concurrency: int = 1) -> Runtime:
+    """Start DBOS for this process and recover this executor's pending runs."""
+    global _runtime
+    if _runtime is not None:
+        raise ShipyardError("shipyard is already launched in this process",
+                            hint="call shipyard._engine.shutdown() first")
+    from shipyard.podcast import flow  # noqa: F401  (registers the flagship's steps)
+
+    config.state.mkdir(parents=True, exist_ok=True)
+    executor_id = config.executor_id
+    lock = _lock_executor(config.state, executor_id)
+    try:
+        ledger = Ledger(config.database_url)
+        dbos_config: DBOSConfig = {
+            "name": "shipyard",
+            "system_database_url": config.database_url,
+            "serializer": DBOSPortableJSON,
+            "executor_id": executor_id,
+            "application_version": (config.engine.application_version
+                                    or f"shipyard-{shipyard.__version__}"),
+            "log_level": os.environ.get("SHIPYARD_DBOS_LOG_LEVEL", "WARNING"),
+        }
+        DBOS(config=dbos_config)
+        logging.getLogger("dbos").setLevel(dbos_config["log_level"] or "WARNING")
+        DBOS.launch()
+        DBOS.register_queue(QUEUE, worker_concurrency=concurrency)
+    except BaseException:
+        lock.close()
+        raise
+    _runtime = Runtime(config=config, ledger=ledger,
+                       store=ArtifactStore(config.state / "artifacts"),
+                       executor_id=executor_id, _lock=lock)
+    return _runtime
+
+
+def shutdown() -> None:
+    """Stop DBOS and release the executor id. Safe to call when not launched."""
+    global _runtime
+    if _runtime is None:
+        return
+    runtime, _runtime = _runtime, None
+    try:
+        DBOS.destroy(destroy_registry=False)
+    finally:
+        runtime.ledger.close()
+        runtime._lock.close()
+
+
+def current() -> Runtime:
+    if _runtime is None:
+        raise ShipyardError("shipyard is not launched in this process",
+                            hint="steps run inside `shipyard run` or `shipyard worker`")
+    return _runtime
+
+
+def current_or_none() -> Runtime | None:
+    return _runtime
+
+
+def _lock_executor(state: Path, executor_id: str) -> IO[str]:
+    path = state / f"executor-{executor_id}.lock"
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise ShipyardError(
+            f"executor {executor_id!r} is already running (process {holder})",
+            code="executor-busy",
+            hint="wait for it, stop it, or give this process its own SHIPYARD_EXECUTOR_ID",
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle

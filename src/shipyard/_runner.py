@@ -1,0 +1,117 @@
+"""Starting runs, following them, and deciding reviews: the library behind the CLI.
+
+A run's id is derived from what determines its output: the workflow and its version, the
+input's SHA-256, and the configuration's fingerprint. Running the same input again finds the
+same run (DBOS starts a workflow id at most once), so nothing is written or published twice;
+`force=True` makes a new run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dbos import DBOS, DBOSClient, SetWorkflowID
+from dbos._serialization import DBOSPortableJSON
+
+from shipyard._artifacts import sha256_file
+from shipyard._config import Config
+from shipyard._engine import current
+from shipyard._errors import ShipyardError, SourceRejected
+from shipyard._runs import Ledger, RunRecord, RunState
+from shipyard._workflow import get_workflow
+
+__all__ = ["StartedRun", "decide", "run_id_for", "start_run", "wait_for"]
+
+
+@dataclass(frozen=True)
+class StartedRun:
+    run_id: str
+    created: bool  # False: the same input and config ran before; this is that run
+
+
+def run_id_for(workflow: str, version: str, source_sha256: str, config: Config) -> str:
+    key = f"{workflow}\0{version}\0{source_sha256}\0{config.fingerprint()}"
+    return "run-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def start_run(workflow: str, source: Path, *, force: bool = False) -> StartedRun:
+    """Start (or find) the run of `workflow` on `source` in this process's runtime."""
+    runtime = current()
+    spec = get_workflow(workflow)
+    if not source.is_file():
+        raise SourceRejected(f"{source} does not exist or is not a file", code="missing",
+                             hint="give the path of a PDF file")
+    source_sha = sha256_file(source)
+    run_id = run_id_for(spec.name, spec.version, source_sha, runtime.config)
+    if force:
+        run_id += f"-{int(time.time() * 1000):x}"
+    created = runtime.ledger.create_run(run_id, spec.name, spec.version, {
+        "source": str(source.resolve()), "source_sha256": source_sha})
+    if not created and runtime.ledger.get(run_id, detail=False).state.finished:
+        return StartedRun(run_id, created=False)
+    settings = runtime.config.model_dump(mode="json")
+    with SetWorkflowID(run_id):
+        DBOS.start_workflow(spec.function, str(source.resolve()), source_sha, settings)
+    return StartedRun(run_id, created=created)
+
+
+def wait_for(ledger: Ledger, run_id: str, *, until: Callable[[RunRecord], bool] | None = None,
+             on_change: Callable[[RunRecord], None] | None = None,
+             poll_seconds: float = 0.2, timeout: float | None = None) -> RunRecord:
+    """Follow a run until it finishes (or `until` holds), calling `on_change` on every
+    new step attempt or state."""
+    stop = until or (lambda record: record.state.finished)
+    seen: tuple[Any, ...] = ()
+    started = time.monotonic()
+    while True:
+        record = ledger.get(run_id)
+        fingerprint = (record.state, len(record.steps), *(s.status for s in record.steps))
+        if fingerprint != seen:
+            seen = fingerprint
+            if on_change is not None:
+                on_change(record)
+        if stop(record):
+            return record
+        if timeout is not None and time.monotonic() - started > timeout:
+            raise ShipyardError(f"run {run_id} is still {record.state.value} after {timeout:g} s",
+                                code="wait-timeout", run_id=run_id,
+                                hint=f"follow it with `shipyard status {run_id}`")
+        time.sleep(poll_seconds)
+
+
+def decide(config: Config, run_id: str, decision: dict[str, Any]) -> RunRecord:
+    """Send a reviewer's decision to a run waiting at its review gate, from any process."""
+    from shipyard.podcast.flow import REVIEW_TOPIC
+    from shipyard.podcast.models import Decision
+
+    checked = Decision.model_validate(decision)
+    ledger = Ledger(config.database_url)
+    try:
+        record = ledger.get(run_id, detail=False)
+        if record.state is not RunState.AWAITING_REVIEW:
+            raise ShipyardError(
+                f"run {record.run_id} is {record.state.value}, not awaiting review",
+                code="not-awaiting-review", run_id=record.run_id,
+                hint="`shipyard review list` shows the runs that wait for a decision")
+        allowed = {*config.review.reviewers, config.review.escalate_to} - {""}
+        if checked.reviewer not in allowed:
+            raise ShipyardError(
+                f"{checked.reviewer!r} is not a reviewer of this workflow",
+                code="not-a-reviewer", run_id=record.run_id,
+                hint=f"reviewers are set in review.reviewers: {', '.join(sorted(allowed))}")
+        client = DBOSClient(system_database_url=config.database_url,
+                            serializer=DBOSPortableJSON)
+        try:
+            client.send(record.run_id, checked.model_dump(mode="json"), REVIEW_TOPIC)
+        finally:
+            client.destroy()
+        ledger.event(record.run_id, "review-sent",
+                     f"{checked.action} sent by {checked.reviewer}")
+        return record
+    finally:
+        ledger.close()

@@ -1,0 +1,333 @@
+"""`@workflow` and `@step`: shipyard's durable-execution API over DBOS Transact.
+
+A step is a unit of work whose result is checkpointed: after a crash the workflow is replayed
+and every finished step returns its recorded result without running again. On top of DBOS,
+a shipyard step adds:
+
+- a retry policy that knows which errors are permanent (PermanentError is never retried);
+- a timeout for synchronous code (the step raises StepTimeout, a transient error);
+- an owner, a kind and a description, so `shipyard show` can print the process from the code;
+- a ledger record of every attempt (start, end, error, cost), so `shipyard status` can show
+  a timeline and metrics can be computed;
+- results stored as JSON and validated back into the annotated return type, so a replayed
+  step returns exactly what a fresh one does.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextvars
+import functools
+import inspect
+import textwrap
+import threading
+import time
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, ParamSpec, TypeVar
+
+from dbos import DBOS
+from pydantic import TypeAdapter
+
+from shipyard._errors import PermanentError, ShipyardError, StepFailed, StepTimeout
+
+__all__ = ["RetryPolicy", "StepSpec", "WorkflowSpec", "get_workflow", "record_cost",
+           "set_run_state", "step", "workflow", "workflows"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+StepKind = Literal["step", "check", "gate", "publish", "verify"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a step is tried, and how long to wait between tries (exponential backoff)."""
+
+    attempts: int = 3
+    backoff_seconds: float = 1.0
+    backoff_rate: float = 2.0
+    max_backoff_seconds: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        return min(self.backoff_seconds * self.backoff_rate ** (attempt - 1),
+                   self.max_backoff_seconds)
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    name: str
+    owner: str
+    kind: StepKind
+    retry: RetryPolicy
+    timeout: float | None
+    description: str
+
+
+@dataclass(frozen=True)
+class WorkflowSpec:
+    name: str
+    version: str
+    owner: str
+    description: str
+    function: Callable[..., Any]
+    source: Callable[..., Any]
+
+    @property
+    def steps(self) -> list[StepSpec]:
+        """The steps the workflow calls, in source order, read from its code."""
+        return _steps_called_by(self.source)
+
+
+_STEPS: dict[str, StepSpec] = {}
+_WORKFLOWS: dict[str, WorkflowSpec] = {}
+_current_attempt: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "shipyard_current_attempt", default=None)
+
+
+def step(
+    *,
+    name: str | None = None,
+    owner: str = "shipyard",
+    kind: StepKind = "step",
+    attempts: int = 3,
+    backoff_seconds: float = 1.0,
+    timeout: float | None = None,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Make a function a durable step of a workflow."""
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        spec = StepSpec(
+            name=name or fn.__name__.replace("_", "-"),
+            owner=owner,
+            kind=kind,
+            retry=RetryPolicy(attempts=attempts, backoff_seconds=backoff_seconds),
+            timeout=timeout,
+            description=_first_line(fn.__doc__),
+        )
+        adapter: TypeAdapter[Any] | None = None
+
+        def result_adapter() -> TypeAdapter[Any]:
+            nonlocal adapter
+            if adapter is None:
+                adapter = TypeAdapter(typing.get_type_hints(fn).get("return", Any))
+            return adapter
+
+        @DBOS.step(name=spec.name)
+        def durable(*args: Any, **kwargs: Any) -> Any:
+            result = _attempts(spec, fn, args, kwargs)
+            return result_adapter().dump_python(result, mode="json")
+
+        @functools.wraps(fn)
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            return typing.cast(R, result_adapter().validate_python(durable(*args, **kwargs)))
+
+        _STEPS[fn.__name__] = spec
+        call.__shipyard_step__ = spec  # type: ignore[attr-defined]
+        return call
+
+    return decorate
+
+
+def workflow(
+    *, name: str, version: str = "1", owner: str = "shipyard"
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Make a function a durable workflow. Its body is replayed on recovery, so all I/O and
+    nondeterminism belongs in steps, called in a stable order.
+
+    The run's ledger record follows the body: `running` when it starts, `failed` with the
+    step and the reason when it raises; the body may set richer states with `set_run_state`.
+    """
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def body(*args: P.args, **kwargs: P.kwargs) -> R:
+            _begin_run(name, version, _summary(args))
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:  # recorded, then re-raised: a failure never looks done
+                step_name = exc.step if isinstance(exc, ShipyardError) else ""
+                set_run_state("failed", step_name or "", _describe(exc))
+                raise
+
+        durable = DBOS.workflow(name=name)(body)
+        _WORKFLOWS[name] = WorkflowSpec(
+            name=name, version=version, owner=owner, description=_first_line(fn.__doc__),
+            function=durable, source=fn)
+        return durable
+
+    return decorate
+
+
+@DBOS.step(name="shipyard-begin-run")
+def _begin_run(workflow_name: str, version: str, inputs: dict[str, Any]) -> None:
+    from shipyard._engine import current
+    from shipyard._runs import RunState
+
+    ledger = current().ledger
+    run_id = DBOS.workflow_id
+    assert run_id is not None
+    ledger.create_run(run_id, workflow_name, version, inputs)
+    ledger.set_state(run_id, RunState.RUNNING)
+
+
+@DBOS.step(name="shipyard-run-state")
+def set_run_state(state: str, step_name: str = "", reason: str = "",
+                  result: dict[str, Any] | None = None) -> None:
+    """Record the run's state (a durable step: replay does not write it again)."""
+    from shipyard._engine import current
+    from shipyard._runs import RunState
+
+    run_id = DBOS.workflow_id
+    assert run_id is not None
+    current().ledger.set_state(run_id, RunState(state), step=step_name, reason=reason,
+                               result=result)
+
+
+def _summary(args: tuple[Any, ...]) -> dict[str, Any]:
+    return {"args": [a if isinstance(a, int | float | bool) else str(a)[:200]
+                     for a in args if not isinstance(a, dict)]}
+
+
+def workflows() -> dict[str, WorkflowSpec]:
+    return dict(_WORKFLOWS)
+
+
+def get_workflow(name: str) -> WorkflowSpec:
+    from shipyard import podcast  # noqa: F401  (registers the flagship)
+    from shipyard.podcast import flow  # noqa: F401
+
+    try:
+        return _WORKFLOWS[name]
+    except KeyError:
+        known = ", ".join(sorted(_WORKFLOWS)) or "none"
+        raise ShipyardError(f"no workflow is named {name!r}", code="no-such-workflow",
+                            hint=f"known workflows: {known}") from None
+
+
+def record_cost(*, usd: float = 0.0, tokens: int = 0) -> None:
+    """Add model or API cost to the step attempt now running (no-op outside a run)."""
+    row = _current_attempt.get()
+    if row is not None:
+        from shipyard._engine import current
+
+        current().ledger.add_cost(row, usd=usd, tokens=tokens)
+
+
+# --- attempts -----------------------------------------------------------------------------
+
+
+def _attempts(spec: StepSpec, fn: Callable[..., Any], args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> Any:
+    from shipyard._engine import current_or_none
+
+    runtime = current_or_none()
+    run_id = DBOS.workflow_id
+    ledger = runtime.ledger if runtime is not None and run_id is not None else None
+    seq = DBOS.step_id or 0
+    for attempt in range(1, spec.retry.attempts + 1):
+        row = (ledger.step_started(run_id, seq, spec.name, attempt, runtime.executor_id)
+               if ledger is not None and run_id is not None and runtime is not None else None)
+        token = _current_attempt.set(row)
+        try:
+            result = _call_with_timeout(fn, args, kwargs, spec.timeout)
+        except BaseException as exc:
+            permanent = not isinstance(exc, Exception) or _is_permanent(exc)
+            last = permanent or attempt == spec.retry.attempts
+            if row is not None and ledger is not None:
+                ledger.step_ended(row, "failed" if last else "retrying", error=_describe(exc))
+            if last:
+                raise _as_step_error(exc, spec, run_id, attempt) from exc
+            time.sleep(spec.retry.delay(attempt))
+            continue
+        finally:
+            _current_attempt.reset(token)
+        if row is not None and ledger is not None:
+            ledger.step_ended(row, "ok")
+        return result
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _is_permanent(exc: Exception) -> bool:
+    return isinstance(exc, PermanentError) or (
+        isinstance(exc, ShipyardError) and not isinstance(exc, StepFailed))
+
+
+def _as_step_error(exc: BaseException, spec: StepSpec, run_id: str | None,
+                   attempts: int) -> BaseException:
+    if not isinstance(exc, Exception):
+        return exc  # cancellation and interpreter exits pass through untouched
+    if isinstance(exc, ShipyardError):
+        exc.step = exc.step or spec.name
+        exc.run_id = exc.run_id or run_id
+        return exc
+    tries = f" after {attempts} attempts" if attempts > 1 else ""
+    return StepFailed(f"step {spec.name} failed{tries}: {_describe(exc)}", step=spec.name,
+                      run_id=run_id, code="step-failed")
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, ShipyardError) else f"{type(exc).__name__}: {exc}"
+
+
+def _call_with_timeout(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                       timeout: float | None) -> Any:
+    if timeout is None:
+        return fn(*args, **kwargs)
+    outcome: dict[str, Any] = {}
+    context = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            outcome["value"] = context.run(fn, *args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001  (re-raised in the caller's thread)
+            outcome["error"] = exc
+
+    # A daemon thread: a step that overruns is abandoned, not joined, so it cannot hold the
+    # process open; the step itself reports StepTimeout and is retried.
+    worker = threading.Thread(target=target, name=f"shipyard-step-{fn.__name__}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise StepTimeout(f"{fn.__name__} ran past its timeout of {timeout:g} s",
+                          hint="raise the step's timeout, or check what it waits on")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+# --- reading the process from the code ----------------------------------------------------
+
+
+def _steps_called_by(fn: Callable[..., Any], depth: int = 0) -> list[StepSpec]:
+    """The steps a function calls, in source order; plain functions of the same module that
+    it calls (a review gate, say) are followed one level down."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError):
+        return []
+    module = inspect.getmodule(fn)
+    calls = sorted(
+        (node for node in ast.walk(tree)
+         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)),
+        key=lambda node: (node.lineno, node.col_offset))
+    found: list[StepSpec] = []
+    for node in calls:
+        assert isinstance(node.func, ast.Name)
+        target = getattr(module, node.func.id, None)
+        spec = getattr(target, "__shipyard_step__", None)
+        if isinstance(spec, StepSpec):
+            nested = [spec]
+        elif (depth == 0 and inspect.isfunction(target)
+              and inspect.getmodule(target) is module and target is not fn):
+            nested = _steps_called_by(target, depth + 1)
+        else:
+            nested = []
+        found.extend(s for s in nested if s not in found)
+    return found
+
+
+def _first_line(doc: str | None) -> str:
+    return inspect.cleandoc(doc).splitlines()[0] if doc else ""

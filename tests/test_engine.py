@@ -1,0 +1,141 @@
+"""The durable engine on a real SQLite file: retries, permanent errors, timeouts, JSON results
+validated back into their types (also when replayed), the ledger's timeline, and `show`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dbos import DBOS, SetWorkflowID
+from pydantic import BaseModel
+
+from shipyard import _engine
+from shipyard._config import Config
+from shipyard._errors import PermanentError, ShipyardError, StepFailed, StepTimeout
+from shipyard._workflow import step, workflow, workflows
+
+CALLS: dict[str, int] = {}
+
+
+class Measure(BaseModel):
+    name: str
+    value: float
+
+
+@step(owner="tester", attempts=3, backoff_seconds=0.01)
+def flaky(name: str, failures: int) -> Measure:
+    """Fails `failures` times, then measures."""
+    CALLS[name] = CALLS.get(name, 0) + 1
+    if CALLS[name] <= failures:
+        raise ConnectionError(f"provider busy ({CALLS[name]})")
+    return Measure(name=name, value=CALLS[name] * 1.5)
+
+
+@step(owner="tester", attempts=3, backoff_seconds=0.01)
+def refuse(name: str) -> None:
+    """Always refuses, permanently."""
+    CALLS[name] = CALLS.get(name, 0) + 1
+    raise PermanentError("the input is unusable", code="unusable", hint="give another input")
+
+
+@step(owner="tester", attempts=1, timeout=0.2)
+def slow() -> int:
+    import time
+
+    time.sleep(5)
+    return 1
+
+
+def helper_gate(name: str) -> Measure:
+    return flaky(name + "-gate", 0)
+
+
+@workflow(name="toy-measure", version="7", owner="qa")
+def toy_measure(name: str, failures: int) -> dict[str, object]:
+    """A toy workflow for the engine's tests."""
+    first = flaky(name, failures)
+    second = helper_gate(name)
+    return {"first": first.value, "second": second.value, "type": type(first).__name__}
+
+
+@workflow(name="toy-refuse")
+def toy_refuse(name: str) -> None:
+    refuse(name)
+
+
+@workflow(name="toy-slow")
+def toy_slow() -> int:
+    return slow()
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[_engine.Runtime]:
+    config = Config(root=tmp_path, state_dir=tmp_path / "state")
+    rt = _engine.launch(config)
+    yield rt
+    _engine.shutdown()
+
+
+def test_transient_failures_are_retried_and_recorded(runtime: _engine.Runtime) -> None:
+    with SetWorkflowID("wf-retry"):
+        result = toy_measure("retry", 2)
+    assert result == {"first": 4.5, "second": 1.5, "type": "Measure"}
+    statuses = [(s.step, s.attempt, s.status) for s in runtime.ledger.get("wf-retry").steps]
+    assert statuses == [("flaky", 1, "retrying"), ("flaky", 2, "retrying"), ("flaky", 3, "ok"),
+                        ("flaky", 1, "ok")]
+    assert "provider busy (1)" in runtime.ledger.get("wf-retry").steps[0].error
+
+
+def test_permanent_errors_are_not_retried(runtime: _engine.Runtime) -> None:
+    with SetWorkflowID("wf-refuse"), pytest.raises(PermanentError) as caught:
+        toy_refuse("refuse")
+    assert CALLS["refuse"] == 1
+    assert caught.value.step == "refuse" and caught.value.run_id == "wf-refuse"
+    assert caught.value.hint == "give another input"
+
+
+def test_a_step_past_its_timeout_fails_with_step_timeout(runtime: _engine.Runtime) -> None:
+    with SetWorkflowID("wf-slow"), pytest.raises(StepTimeout, match=r"timeout of 0\.2 s"):
+        toy_slow()
+
+
+def test_exhausted_retries_fail_with_the_last_error_named(runtime: _engine.Runtime) -> None:
+    with SetWorkflowID("wf-exhaust"), pytest.raises(StepFailed) as caught:
+        toy_measure("exhaust", 5)
+    assert "after 3 attempts" in str(caught.value)
+    assert "ConnectionError: provider busy (3)" in str(caught.value)
+
+
+def test_replayed_steps_return_their_recorded_result_as_the_declared_type(
+    runtime: _engine.Runtime,
+) -> None:
+    with SetWorkflowID("wf-replay"):
+        toy_measure("replay", 0)
+    calls_before = CALLS["replay"]
+    # Fork from the third step (after begin-run and the first measure): the first measure is
+    # replayed from its JSON record, not run again; the gate's measure runs anew.
+    handle = DBOS.fork_workflow("wf-replay", 3)
+    assert handle.get_result() == {"first": 1.5, "second": 3.0, "type": "Measure"}
+    assert CALLS["replay"] == calls_before
+
+
+def test_show_reads_the_steps_from_the_workflow_code() -> None:
+    spec = workflows()["toy-measure"]
+    assert (spec.version, spec.owner) == ("7", "qa")
+    assert spec.description == "A toy workflow for the engine's tests."
+    # flaky directly, then flaky again through helper_gate (listed once).
+    assert [s.name for s in spec.steps] == ["flaky"]
+    assert spec.steps[0].retry.attempts == 3
+
+
+def test_one_executor_id_cannot_be_launched_twice(tmp_path: Path) -> None:
+    config = Config(root=tmp_path, state_dir=tmp_path / "state")
+    config.state.mkdir(parents=True)
+    lock = _engine._lock_executor(config.state, "local")
+    try:
+        with pytest.raises(ShipyardError, match="already running") as caught:
+            _engine.launch(config)
+        assert caught.value.code == "executor-busy"
+    finally:
+        lock.close()
