@@ -1,13 +1,476 @@
-"""Commands for runs: init, run, runs, status, review, show, demo, doctor, worker."""
+"""Commands for projects and runs: init, run, runs, status, review, show, worker, serve,
+doctor, demo."""
 
 from __future__ import annotations
 
+import json
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shipyard._config import Config, load_config
+from shipyard._errors import ShipyardError
+from shipyard._project import DEFAULT_PORT, init_project, production_root
+from shipyard._runs import Ledger, RunRecord, RunState, StepRecord
 from shipyard.cli import app
+
+console = Console(highlight=False)
+review_app = typer.Typer(help="Decide the runs that wait at a review gate.",
+                         no_args_is_help=True)
+app.add_typer(review_app, name="review")
+
+ConfigOption = Annotated[Path | None, typer.Option(
+    "--config", "-c", envvar="SHIPYARD_CONFIG", help="The project's shipyard.toml "
+    "(default: found in this folder or a parent).", show_envvar=True)]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
+
+_STATUS_MARK = {"ok": "[green]✓[/]", "running": "[cyan]…[/]", "retrying": "[yellow]↻[/]",
+                "failed": "[red]✗[/]", "interrupted": "[yellow]⚡[/]"}
+_STATE_STYLE = {RunState.VERIFIED: "green", RunState.FAILED: "red", RunState.UNVERIFIED: "red",
+                RunState.REJECTED: "yellow", RunState.AWAITING_REVIEW: "yellow"}
+
+
+# --- project ------------------------------------------------------------------------------
 
 
 @app.command()
-def version() -> None:
-    """Print shipyard's version."""
-    import shipyard
+def init(
+    folder: Annotated[Path, typer.Argument(help="The project folder.")] = Path("."),
+    local_production: Annotated[bool, typer.Option(
+        help="Also create a local production: a bare git remote with a deploy hook and a "
+             "web root that `shipyard serve` serves on loopback.")] = False,
+    port: Annotated[int, typer.Option(help="Port of the local production's server.")] = (
+        DEFAULT_PORT),
+) -> None:
+    """Set up a project: shipyard.toml, the state folder, and (optionally) local production."""
+    config = init_project(folder, local_production=local_production, port=port)
+    console.print(f"project ready in {config.root} (config: {config.root / 'shipyard.toml'})")
+    if local_production:
+        console.print(f"local production: remote {config.publish.remote}, "
+                      f"served by `shipyard serve` at {config.publish.base_url}")
 
-    print(shipyard.__version__)
+
+# --- runs ---------------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    workflow: Annotated[str, typer.Argument(help="The workflow, e.g. paper-to-podcast.")],
+    source: Annotated[Path, typer.Argument(help="The input file, e.g. a paper's PDF.")],
+    auto_approve: Annotated[bool, typer.Option(
+        "--auto-approve", help="Approve the review automatically (recorded as a policy "
+        "decision, not a person's).")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Run again even if this input and config already ran.")] = False,
+    detach: Annotated[bool, typer.Option(
+        "--detach", help="Return once the run waits for review; `shipyard worker` goes on "
+        "with it after the decision.")] = False,
+    config_file: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a workflow on an input and follow it until it is verified (or stops)."""
+    from shipyard import _engine
+    from shipyard._runner import start_run, wait_for
+
+    config = load_config(config_file)
+    if auto_approve:
+        config = config.model_copy(update={
+            "review": config.review.model_copy(update={"auto_approve": True})})
+    runtime = _engine.launch(config)
+    try:
+        started = start_run(workflow, source, force=force)
+        if not as_json:
+            verb = "started" if started.created else "found (same input and config)"
+            console.print(f"run [bold]{started.run_id}[/] {verb}")
+        printer = _ProgressPrinter(quiet=as_json)
+        record = wait_for(runtime.ledger, started.run_id, on_change=printer, until=lambda r: (
+            r.state.finished or (detach and r.state is RunState.AWAITING_REVIEW)))
+    except KeyboardInterrupt:
+        console.print("\ninterrupted: the run is kept and goes on when `shipyard worker` "
+                      "(or the next `shipyard run`) starts")
+        raise typer.Exit(130) from None
+    finally:
+        _engine.shutdown()
+    _finish(record, as_json)
+
+
+@app.command()
+def runs(
+    state: Annotated[list[RunState] | None, typer.Option(help="Only runs in this state.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    config_file: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List runs, newest first."""
+    records = _ledger(load_config(config_file)).runs(states=state or [], limit=limit)
+    if as_json:
+        _print_json([r.to_json() for r in records])
+        return
+    table = Table("run", "workflow", "state", "step", "started", "took", box=None)
+    for r in records:
+        took = (r.finished_at or time.time()) - r.created_at
+        table.add_row(r.run_id, r.workflow, _state(r.state), r.step, _when(r.created_at),
+                      f"{took:.1f} s")
+    console.print(table if records else "no runs yet: `shipyard run paper-to-podcast PAPER.pdf`")
+
+
+@app.command()
+def status(
+    run_id: Annotated[str, typer.Argument(help="The run (a unique part of its id will do).")],
+    config_file: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a run's state and timeline: every step attempt with its time, cost and error."""
+    record = _ledger(load_config(config_file)).get(run_id)
+    if as_json:
+        _print_json(record.to_json())
+        return
+    console.print(f"[bold]{record.run_id}[/]  {record.workflow} v{record.version}  "
+                  f"{_state(record.state)}" + (f"  ({record.reason})" if record.reason else ""))
+    table = Table("step", "try", "", "started", "seconds", "cost", "error", box=None)
+    for s in record.steps:
+        table.add_row(s.step, str(s.attempt), _STATUS_MARK.get(s.status, s.status),
+                      _when(s.started_at), "" if s.seconds is None else f"{s.seconds:.2f}",
+                      f"${s.cost_usd:.4f}" if s.cost_usd else "", s.error[:80])
+    console.print(table)
+    for key in ("episode_url", "feed_url", "commit"):
+        if key in record.result:
+            console.print(f"{key.replace('_', ' ')}: {record.result[key]}")
+
+
+# --- review -------------------------------------------------------------------------------
+
+
+@review_app.command("list")
+def review_list(config_file: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """The runs waiting for a review decision."""
+    ledger = _ledger(load_config(config_file))
+    waiting = [ledger.get(r.run_id) for r in ledger.runs(states=[RunState.AWAITING_REVIEW])]
+    rows = [_review_request(r) | {"run_id": r.run_id} for r in waiting]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("run", "reviewers", "deadline", "flags", "title", box=None)
+    for row in rows:
+        table.add_row(row["run_id"], ", ".join(row["reviewers"]), _when(row["deadline"]),
+                      str(len(row["flags"])), row["script"]["title"])
+    console.print(table if rows else "nothing waits for review")
+
+
+@review_app.command("show")
+def review_show(run_id: str, config_file: ConfigOption = None,
+                as_json: JsonOption = False) -> None:
+    """Show the script waiting for review, with the checks' flags."""
+    request = _review_request(_ledger(load_config(config_file)).get(run_id))
+    if as_json:
+        _print_json(request)
+        return
+    script = request["script"]
+    console.print(f"[bold]{script['title']}[/] — {script['show']} "
+                  f"(writer: {script['writer']}, ~{script['estimated_seconds'] / 60:.1f} min)")
+    for i, turn in enumerate(script["turns"]):
+        console.print(f"[dim]{i:3}[/] [bold]{turn['speaker']}:[/] {turn['text']}")
+    for flag in request["flags"]:
+        where = f" (turn {flag['turn']})" if flag.get("turn") is not None else ""
+        console.print(f"[yellow]{flag['severity']}[/] {flag['check']}{where}: {flag['message']}")
+    console.print(f"decide: shipyard review approve {run_id} --as {request['reviewers'][0]}")
+
+
+@review_app.command("approve")
+def review_approve(
+    run_id: str,
+    reviewer: Annotated[str, typer.Option("--as", envvar="SHIPYARD_REVIEWER", show_envvar=True,
+                                          help="Who decides (one of review.reviewers).")],
+    comment: Annotated[str, typer.Option(help="A note kept with the decision.")] = "",
+    edited: Annotated[Path | None, typer.Option(
+        "--script", help="Approve this edited script (JSON, as `review show --json` "
+        "prints under 'script') instead of the written one.")] = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Approve a run's script (optionally an edited version); the run goes on."""
+    decision: dict[str, Any] = {"action": "edit" if edited else "approve",
+                                "reviewer": reviewer, "comment": comment}
+    if edited is not None:
+        decision["script"] = json.loads(edited.read_text(encoding="utf-8"))
+    _decide(config_file, run_id, decision)
+
+
+@review_app.command("reject")
+def review_reject(
+    run_id: str,
+    reviewer: Annotated[str, typer.Option("--as", envvar="SHIPYARD_REVIEWER", show_envvar=True,
+                                          help="Who decides (one of review.reviewers).")],
+    comment: Annotated[str, typer.Option(help="Why: kept with the decision.")] = "",
+    config_file: ConfigOption = None,
+) -> None:
+    """Reject a run's script; the run ends `rejected` and nothing is published."""
+    _decide(config_file, run_id, {"action": "reject", "reviewer": reviewer, "comment": comment})
+
+
+def _decide(config_file: Path | None, run_id: str, decision: dict[str, Any]) -> None:
+    from shipyard._runner import decide
+
+    record = decide(load_config(config_file), run_id, decision)
+    console.print(f"{decision['action']} sent to {record.run_id}; it goes on in the process "
+                  "that runs it (or the next `shipyard worker`)")
+
+
+def _review_request(record: RunRecord) -> dict[str, Any]:
+    requests = [e for e in record.events if e["kind"] == "review-requested"]
+    if not requests:
+        raise ShipyardError(f"run {record.run_id} has not asked for a review",
+                            code="no-review", hint="`shipyard review list` shows those that did")
+    return dict(requests[-1]["data"])
+
+
+# --- process ------------------------------------------------------------------------------
+
+
+@app.command()
+def show(
+    workflow: Annotated[str, typer.Argument(help="The workflow.")] = "paper-to-podcast",
+    config_file: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print a workflow's process from its code: steps, owners, retries, gates, checks,
+    reviewers and the production it publishes to."""
+    from shipyard._workflow import get_workflow
+
+    spec = get_workflow(workflow)
+    config = load_config(config_file)
+    steps = [{"step": s.name, "kind": s.kind, "owner": s.owner, "attempts": s.retry.attempts,
+              "timeout": s.timeout, "does": s.description} for s in spec.steps]
+    targets = {
+        "reviewers": config.review.reviewers,
+        "review_deadline_hours": config.review.deadline_hours,
+        "auto_approve": config.review.auto_approve,
+        "writers": config.script.writers,
+        "checks": _check_names(),
+        "voices": {h.name: h.voice for h in config.show.hosts},
+        "publish_remote": config.publish.remote or "(not set: publish.remote)",
+        "production_url": config.publish.base_url or "(not set: publish.base_url)",
+        "verify_deadline_seconds": config.verify.deadline_seconds,
+    }
+    if as_json:
+        _print_json({"workflow": spec.name, "version": spec.version, "owner": spec.owner,
+                     "description": spec.description, "steps": steps, "targets": targets})
+        return
+    console.print(f"[bold]{spec.name}[/] v{spec.version} — {spec.description} "
+                  f"(owner: {spec.owner})")
+    table = Table("#", "step", "kind", "owner", "tries", "does", box=None)
+    for i, s in enumerate(spec.steps, 1):
+        table.add_row(str(i), s.name, s.kind, s.owner, str(s.retry.attempts), s.description)
+    console.print(table)
+    for key, value in targets.items():
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+        if isinstance(value, dict):
+            shown = ", ".join(f"{k}: {v}" for k, v in value.items())
+        console.print(f"{key.replace('_', ' ')}: {shown}")
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Runs this worker works on at once.")] = 2,
+    config_file: ConfigOption = None,
+) -> None:
+    """Run as a worker: recover this executor's pending runs (crashed, or waiting for
+    review) and take queued runs, until stopped with Ctrl-C or SIGTERM."""
+    from shipyard import _engine
+
+    runtime = _engine.launch(load_config(config_file), concurrency=concurrency)
+    console.print(f"worker {runtime.executor_id} ready (database: "
+                  f"{_redacted(runtime.config.database_url)})")
+    stop = _stop_signal()
+    try:
+        while not stop():
+            time.sleep(0.2)
+    finally:
+        _engine.shutdown()
+    console.print("worker stopped")
+
+
+@app.command()
+def serve(
+    port: Annotated[int | None, typer.Option(help="Port (default: publish.base_url's).")] = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Serve the local production's web root on loopback until stopped."""
+    from urllib.parse import urlparse
+
+    from shipyard._localprod import LocalProduction
+
+    config = load_config(config_file)
+    production = LocalProduction(production_root(config), branch=config.publish.branch)
+    if not production.remote.is_dir():
+        raise ShipyardError("this project has no local production",
+                            hint="create it with `shipyard init --local-production`")
+    chosen = port or urlparse(config.publish.base_url).port or DEFAULT_PORT
+    stop = _stop_signal()
+    with production.serve(port=chosen) as server:
+        console.print(f"serving {production.webroot} at {server.url} (Ctrl-C stops)")
+        while not stop():
+            time.sleep(0.2)
+
+
+@app.command()
+def doctor(config_file: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Check what shipyard needs: tools, voices, config, database, publishing target."""
+    from shipyard._doctor import diagnose
+
+    checks = diagnose(config_file)
+    if as_json:
+        _print_json([c.__dict__ for c in checks])
+    else:
+        for c in checks:
+            mark = "[green]ok[/]     " if c.ok else ("[red]missing[/]" if c.required
+                                                    else "[yellow]optional[/]")
+            console.print(f"{mark} {c.name}: {c.detail}" + ("" if c.ok or not c.fix
+                                                            else f"\n         fix: {c.fix}"))
+    if any(c.required and not c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    folder: Annotated[Path, typer.Option(help="Where the demo project goes.")] = Path("demo"),
+    port: Annotated[int, typer.Option(help="Port of the local production's server.")] = (
+        DEFAULT_PORT),
+    keep_serving: Annotated[bool, typer.Option(
+        help="Keep the local production serving after the run, until Ctrl-C.")] = False,
+) -> None:
+    """Run the flagship end to end on the embedded defaults: the demo paper to a verified
+    episode in a local production (git remote, deploy hook, HTTP server on loopback)."""
+    from shipyard import _engine
+    from shipyard._localprod import LocalProduction
+    from shipyard._runner import start_run, wait_for
+    from shipyard.podcast.demo_paper import make_demo_paper
+
+    config = init_project(folder, local_production=True, port=port, auto_approve=True)
+    paper = make_demo_paper(config.root / "paper.pdf")
+    console.print(f"demo paper: {paper} (typeset by shipyard; two columns, 4 pages)")
+    production = LocalProduction(production_root(config), branch=config.publish.branch)
+    with production.serve(port=port) as server:
+        console.print(f"local production: git remote {production.remote}, served at "
+                      f"{server.url}")
+        runtime = _engine.launch(config)
+        try:
+            started = start_run("paper-to-podcast", paper)
+            console.print(f"run [bold]{started.run_id}[/] "
+                          + ("started" if started.created else "found: it ran before"))
+            record = wait_for(runtime.ledger, started.run_id, on_change=_ProgressPrinter())
+        finally:
+            _engine.shutdown()
+        _summarise_demo(record, config)
+        if keep_serving and record.state is RunState.VERIFIED:
+            console.print("serving until Ctrl-C")
+            stop = _stop_signal()
+            while not stop():
+                time.sleep(0.2)
+    if record.state is not RunState.VERIFIED:
+        raise typer.Exit(1)
+
+
+def _summarise_demo(record: RunRecord, config: Config) -> None:
+    _finish(record, as_json=False, exit_on_failure=False)
+    if record.state is RunState.VERIFIED:
+        console.print(
+            "\nwhere to look:\n"
+            f"  shipyard status {record.run_id} -c {config.root}/shipyard.toml   (timeline)\n"
+            f"  git -C {production_root(config) / 'remote.git'} log    (the site's commits)\n"
+            f"  shipyard serve -c {config.root}/shipyard.toml          "
+            "(serve the site again)")
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+class _ProgressPrinter:
+    """Prints each step attempt once when it starts and once when it ends."""
+
+    def __init__(self, *, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.printed: dict[int, str] = {}
+        self.state: RunState | None = None
+
+    def __call__(self, record: RunRecord) -> None:
+        if self.quiet:
+            return
+        for i, s in enumerate(record.steps):
+            if self.printed.get(i) != s.status:
+                self.printed[i] = s.status
+                console.print(_step_line(s))
+        if record.state is not self.state:
+            self.state = record.state
+            if record.state is RunState.AWAITING_REVIEW:
+                console.print(f"  [yellow]awaiting review[/]: {record.reason}; decide with "
+                              f"`shipyard review show {record.run_id}`")
+
+
+def _step_line(s: StepRecord) -> str:
+    took = "" if s.seconds is None else f" {s.seconds:.2f} s"
+    attempt = f" (try {s.attempt})" if s.attempt > 1 else ""
+    error = f" — {s.error}" if s.error and s.status != "ok" else ""
+    return f"  {_STATUS_MARK.get(s.status, s.status)} {s.step}{attempt}{took}{error}"
+
+
+def _finish(record: RunRecord, as_json: bool, *, exit_on_failure: bool = True) -> None:
+    if as_json:
+        _print_json(record.to_json())
+    else:
+        console.print(f"run {record.run_id}: {_state(record.state)}"
+                      + (f" — {record.reason}" if record.reason else ""))
+        if "episode_url" in record.result:
+            console.print(f"episode: {record.result['episode_url']}")
+            console.print(f"feed:    {record.result['feed_url']}")
+    ok = record.state in (RunState.VERIFIED, RunState.AWAITING_REVIEW)
+    if exit_on_failure and not ok:
+        raise typer.Exit(1)
+
+
+def _ledger(config: Config) -> Ledger:
+    return Ledger(config.database_url)
+
+
+def _state(state: RunState) -> str:
+    style = _STATE_STYLE.get(state)
+    return f"[{style}]{state.value}[/]" if style else state.value
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _redacted(url: str) -> str:
+    from shipyard._publish import redact
+
+    return redact(url)
+
+
+def _check_names() -> list[str]:
+    from shipyard.podcast import checks
+
+    return [getattr(c, "name", getattr(c, "__name__", str(c)))
+            for c in getattr(checks, "CHECKS", ())]
+
+
+def _stop_signal() -> Any:
+    """A function that turns true once SIGINT or SIGTERM arrives."""
+    stopped = {"flag": False}
+
+    def handler(_signum: int, _frame: object) -> None:
+        stopped["flag"] = True
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return lambda: stopped["flag"]

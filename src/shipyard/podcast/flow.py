@@ -148,20 +148,22 @@ def write_script(paper: Paper, config: Config) -> Drafted:
 def review_gate(run_id: str, drafted: Drafted, config: Config) -> Decision:
     """Wait, durably, for a named reviewer's decision (or record the auto-approve policy)."""
     if config.review.auto_approve:
-        return record_decision(run_id, Decision(
-            action="approve", reviewer="auto-approve policy", automatic=True,
-            comment="review.auto_approve is on"))
-    deadline = open_review(run_id, drafted, config)
-    message = DBOS.recv(REVIEW_TOPIC, timeout_seconds=max(deadline, 0.0))
-    if message is None and config.review.escalate_to:
-        escalate_review(run_id, config)
-        message = DBOS.recv(REVIEW_TOPIC, timeout_seconds=config.review.deadline_hours * 3600)
-    if message is None:
-        expired = f"no review decision within {config.review.deadline_hours:g} h"
-        return record_decision(run_id, Decision(
-            action="reject", reviewer="deadline", automatic=True, comment=expired))
-    decision = Decision.model_validate(message)
-    set_run_state(RunState.RUNNING, "review")
+        decision = Decision(action="approve", reviewer="auto-approve policy", automatic=True,
+                            comment="review.auto_approve is on")
+    else:
+        wait = open_review(run_id, drafted, config)
+        message = DBOS.recv(REVIEW_TOPIC, timeout_seconds=max(wait, 0.0))
+        if message is None and config.review.escalate_to:
+            escalate_review(run_id, config)
+            message = DBOS.recv(REVIEW_TOPIC,
+                                timeout_seconds=config.review.deadline_hours * 3600)
+        if message is None:
+            decision = Decision(
+                action="reject", reviewer="deadline", automatic=True,
+                comment=f"no review decision within {config.review.deadline_hours:g} h")
+        else:
+            decision = Decision.model_validate(message)
+            set_run_state(RunState.RUNNING, "review")
     return record_decision(run_id, decision)
 
 

