@@ -110,6 +110,7 @@ class PublishConfig(_Section):
     chapters_path: str = "episodes/{slug}.chapters.json"
     feed_path: str = "feed.xml"
     index_path: str = "index.html"
+    image_path: str = "cover.{ext}"  # the show's artwork; {ext} is png or jpg
     max_file_bytes: int = Field(default=100_000_000, ge=1)
     author_name: str = "shipyard"
     author_email: str = "shipyard@localhost"

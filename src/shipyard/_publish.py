@@ -272,7 +272,10 @@ class GitTarget:
             if path in staged:
                 raise ConfigError(f"{path} is both published and removed in one commit")
             (self.workspace / path).unlink(missing_ok=True)
-        self._git("add", "--all", "--", *staged, *removals)
+        if staged:
+            self._git("add", "--all", "--", *staged)
+        if removals:
+            self._git("rm", "--quiet", "--cached", "--ignore-unmatch", "--", *removals)
         return staged
 
     def _write(self, path: str, content: bytes | Path) -> str:

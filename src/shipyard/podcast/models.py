@@ -155,6 +155,7 @@ class Release(_Frozen):
     page_url: str
     audio_sha256: str
     audio_bytes: int
+    image_url: str = ""  # the show's artwork, checked by verify when set
 
 
 class Verification(_Frozen):
@@ -164,3 +165,5 @@ class Verification(_Frozen):
     checks: list[str]  # each check that passed, in words
     problem: str = ""  # what production serves instead, when not verified
     attempts: int = 0
+    seen: list[str] = []  # what production answered on the last attempt, request by request
+    seconds: float = 0.0  # from the first request to the verdict

@@ -1,0 +1,333 @@
+"""Releasing an episode to the show's site repository, and taking one back.
+
+`publish_episode` reads the site's manifest (`episodes.json`) at the remote's tip, adds or
+replaces the episode by GUID, regenerates the feed and the index from it, validates the feed,
+and publishes the episode's files with them in one commit through a GitTarget. Where each
+file goes is declared once, in `config.publish` (`audio_path = "episodes/{slug}.mp3"`, ...).
+
+Both functions may run again after a crash: the manifest is read afresh from the remote each
+time and rendering is deterministic, so a repeat finds its commit (or nothing to change) and
+makes no second one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+import unicodedata
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from shipyard._artifacts import sha256_file
+from shipyard._config import Config
+from shipyard._errors import ConfigError, PublishFailed
+from shipyard._publish import FileSet, GitTarget
+from shipyard.podcast.feed import (
+    MANIFEST_PATH,
+    ManifestEpisode,
+    ShowInfo,
+    SiteManifest,
+    artwork_problems,
+    chapters_from_json,
+    image_size,
+    render_episode_page,
+    render_feed,
+    render_index,
+    site_url,
+    validate_feed,
+)
+from shipyard.podcast.models import Release
+
+__all__ = [
+    "EpisodeFiles",
+    "Unpublished",
+    "default_cover",
+    "episode_slug",
+    "publish_episode",
+    "site_target",
+    "unpublish_episode",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeFiles:
+    """An episode ready to release: its files (in the artifact store) and what to say about it."""
+
+    run_id: str
+    guid: str
+    title: str
+    description: str
+    published: datetime  # timezone-aware; kept from the first release when re-released
+    duration_seconds: float
+    audio: Path  # MP3
+    transcript: Path  # WebVTT
+    chapters: Path  # Podcasting 2.0 chapters JSON
+    cover: bytes | None = None  # the show's artwork; None: keep the site's, or generate one
+    paper_title: str = ""
+    paper_sha256: str = ""
+    paper_url: str = ""
+    slug: str = ""  # empty: derived from the title and the GUID
+
+
+@dataclass(frozen=True, slots=True)
+class Unpublished:
+    guid: str
+    commit: str
+    already: bool  # the site had no such episode (any more): nothing was committed
+    feed_url: str
+    gone_urls: list[str]  # URLs that must stop answering 200
+
+
+def episode_slug(title: str, guid: str) -> str:
+    """A URL-safe, stable name: the title's words and a hash of the GUID (so it is unique)."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    words = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:60].strip("-")
+    tag = hashlib.sha256(guid.encode()).hexdigest()[:8]
+    return f"{words}-{tag}" if words else tag
+
+
+def site_target(config: Config, *, workspace: Path | None = None) -> GitTarget:
+    """The GitTarget that `config.publish` describes, staged in the state folder."""
+    publish = config.publish
+    if not publish.remote:
+        raise ConfigError(
+            "no site repository configured",
+            key="publish.remote",
+            hint="set it in shipyard.toml, or run `shipyard init --local-production`",
+        )
+    remote = publish.remote
+    if "://" not in remote and not remote.startswith("git@"):
+        remote = str(config.resolve(remote))
+    return GitTarget(
+        remote,
+        publish.branch,
+        workspace or config.state / "site",
+        author_name=publish.author_name,
+        author_email=publish.author_email,
+        max_file_bytes=publish.max_file_bytes,
+    )
+
+
+def _paths(config: Config, slug: str) -> dict[str, str]:
+    publish = config.publish
+    paths = {}
+    for key in ("audio_path", "page_path", "transcript_path", "chapters_path"):
+        template: str = getattr(publish, key)
+        if "{slug}" not in template:
+            raise ConfigError(
+                "must contain {slug}, or every episode overwrites the last", key=f"publish.{key}"
+            )
+        paths[key] = template.format(slug=slug)
+    return paths
+
+
+def _show(config: Config, image_path: str) -> ShowInfo:
+    if not config.publish.base_url:
+        raise ConfigError(
+            "no production URL configured",
+            key="publish.base_url",
+            hint="set it to where the site is served, e.g. http://127.0.0.1:8000/",
+        )
+    return ShowInfo.from_config(
+        config.show,
+        base_url=config.publish.base_url,
+        feed_path=config.publish.feed_path,
+        image_path=image_path,
+    )
+
+
+def _artwork(config: Config, cover: bytes | None, workspace: Path) -> tuple[str, bytes | None]:
+    """(repository path, bytes to write or None to keep what the site has)."""
+    template = config.publish.image_path
+    if cover is not None:
+        problems = artwork_problems(cover)
+        if problems:
+            raise PublishFailed(
+                "the show's artwork is unusable: " + "; ".join(problems),
+                code="artwork-invalid",
+                hint="use a square PNG or JPEG of 1400-3000 px (show.image)",
+            )
+        kind = image_size(cover)
+        ext = "jpg" if kind is not None and kind[0] == "jpeg" else "png"
+        return template.format(ext=ext), cover
+    for ext in ("png", "jpg"):
+        if (workspace / template.format(ext=ext)).is_file():
+            return template.format(ext=ext), None
+    return template.format(ext="png"), default_cover(config.show.title)
+
+
+def publish_episode(episode: EpisodeFiles, config: Config, target: GitTarget) -> Release:
+    """Put the episode, its page, the feed and the index on the site; return the Release."""
+    slug = episode.slug or episode_slug(episode.title, episode.guid)
+    paths = _paths(config, slug)
+    audio_sha = sha256_file(episode.audio)
+    audio_bytes = episode.audio.stat().st_size
+    transcript = episode.transcript.read_text(encoding="utf-8")
+    chapters = episode.chapters.read_bytes()
+    chapter_list = chapters_from_json(chapters)
+    if episode.published.tzinfo is None:
+        raise ConfigError("the episode's publication time has no timezone")
+    shipped: dict[str, str] = {}
+    show_seen: list[ShowInfo] = []
+
+    def files(workspace: Path) -> FileSet:
+        image_path, image = _artwork(config, episode.cover, workspace)
+        show = _show(config, image_path)
+        manifest = _read_manifest(workspace)
+        earlier = manifest.get(episode.guid)
+        entry = ManifestEpisode(
+            guid=episode.guid,
+            slug=slug,
+            title=episode.title,
+            description=episode.description,
+            published=earlier.published if earlier else episode.published,
+            duration_seconds=episode.duration_seconds,
+            audio_path=paths["audio_path"],
+            audio_bytes=audio_bytes,
+            audio_sha256=audio_sha,
+            page_path=paths["page_path"],
+            transcript_path=paths["transcript_path"],
+            chapters_path=paths["chapters_path"],
+            paper_title=episode.paper_title,
+            paper_sha256=episode.paper_sha256,
+            paper_url=episode.paper_url,
+            run_id=episode.run_id,
+        )
+        clash = next(
+            (
+                e
+                for e in manifest.episodes
+                if e.guid != entry.guid and e.audio_path == entry.audio_path
+            ),
+            None,
+        )
+        if clash is not None:
+            raise PublishFailed(
+                f"{entry.audio_path} already belongs to episode {clash.guid}",
+                code="enclosure-taken",
+                hint="give the episode another slug",
+            )
+        manifest = manifest.upsert(entry)
+        feed = render_feed(show, manifest.episodes)
+        problems = validate_feed(feed)
+        if problems:
+            raise PublishFailed(
+                "the feed would not be valid: " + "; ".join(problems),
+                code="feed-invalid",
+                hint="fix the [show] settings in shipyard.toml",
+            )
+        out: dict[str, bytes | Path] = {
+            paths["audio_path"]: episode.audio,
+            paths["transcript_path"]: transcript.encode("utf-8"),
+            paths["chapters_path"]: chapters,
+            paths["page_path"]: render_episode_page(
+                show, entry, transcript_vtt=transcript, chapters=chapter_list
+            ),
+            config.publish.feed_path: feed,
+            config.publish.index_path: render_index(show, manifest.episodes),
+            MANIFEST_PATH: manifest.to_json(),
+        }
+        if image is not None:
+            out[image_path] = image
+        shipped.clear()
+        shipped.update({path: _sha(data) for path, data in out.items()})
+        show_seen[:] = [show]
+        return out
+
+    result = target.publish(
+        files,
+        run_id=episode.run_id,
+        message=f"Publish episode: {episode.title}",
+        trailers={"Shipyard-Guid": episode.guid, "Shipyard-Audio-Sha256": audio_sha},
+    )
+    show = show_seen[-1]
+    return Release(
+        run_id=episode.run_id,
+        guid=episode.guid,
+        commit=result.commit,
+        files=shipped,
+        episode_url=site_url(show.link, paths["audio_path"]),
+        feed_url=show.feed_url,
+        page_url=site_url(show.link, paths["page_path"]),
+        audio_sha256=audio_sha,
+        audio_bytes=audio_bytes,
+        image_url=show.image_url,
+    )
+
+
+def unpublish_episode(guid: str, config: Config, target: GitTarget, *, run_id: str) -> Unpublished:
+    """Remove an episode's files and its feed entry in a new commit (idempotent)."""
+    workspace = target.checkout()
+    entry = _read_manifest(workspace).get(guid)
+    feed_url = site_url(config.publish.base_url, config.publish.feed_path)
+    if entry is None:
+        head = target.find_run_commit(f"{run_id}/unpublish") or ""
+        return Unpublished(guid, head, already=True, feed_url=feed_url, gone_urls=[])
+    removed = [entry.audio_path, entry.page_path, entry.transcript_path, entry.chapters_path]
+
+    def files(workspace: Path) -> FileSet:
+        image_path, image = _artwork(config, None, workspace)
+        show = _show(config, image_path)
+        manifest = _read_manifest(workspace).without(guid)
+        out: dict[str, bytes | Path] = {
+            config.publish.feed_path: render_feed(show, manifest.episodes),
+            config.publish.index_path: render_index(show, manifest.episodes),
+            MANIFEST_PATH: manifest.to_json(),
+        }
+        if image is not None:
+            out[image_path] = image
+        return out
+
+    result = target.publish(
+        files,
+        run_id=f"{run_id}/unpublish",
+        message=f"Unpublish episode: {entry.title}",
+        trailers={"Shipyard-Guid": guid, "Shipyard-Action": "unpublish"},
+        remove=removed,
+    )
+    return Unpublished(
+        guid,
+        result.commit,
+        already=result.already_published,
+        feed_url=feed_url,
+        gone_urls=[site_url(config.publish.base_url, p) for p in removed],
+    )
+
+
+def _read_manifest(workspace: Path) -> SiteManifest:
+    path = workspace / MANIFEST_PATH
+    return SiteManifest.from_json(path.read_bytes()) if path.is_file() else SiteManifest()
+
+
+def _sha(data: bytes | Path) -> str:
+    return sha256_file(data) if isinstance(data, Path) else hashlib.sha256(data).hexdigest()
+
+
+def default_cover(title: str, size: int = 1400) -> bytes:
+    """A square PNG in a colour drawn from the show's title, with a lighter inner square."""
+    hue = hashlib.sha256(title.encode()).digest()
+    dark = bytes((hue[0] // 3, hue[1] // 3, 60 + hue[2] // 3))
+    light = bytes(min(255, c + 110) for c in dark)
+    border = size // 6
+    plain_row = b"\x00" + dark * size
+    framed_row = b"\x00" + dark * border + light * (size - 2 * border) + dark * border
+    raw = b"".join(framed_row if border <= y < size - border else plain_row for y in range(size))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
