@@ -1,0 +1,114 @@
+"""A real shipyard project for end-to-end tests: config file, state folder, local production
+(bare git remote with deploy hook, web root, HTTP server on loopback), the demo paper, and
+helpers to run the real `shipyard` command in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from shipyard._config import Config, load_config
+from shipyard._localprod import LocalProduction, LocalServer
+from shipyard._runs import Ledger, RunRecord
+from shipyard.podcast.demo_paper import make_demo_paper
+
+SHIPYARD = [sys.executable, "-m", "shipyard"]
+
+
+@dataclass
+class Project:
+    root: Path
+    production: LocalProduction
+    server: LocalServer
+    paper: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "shipyard.toml"
+
+    def config(self) -> Config:
+        return load_config(self.config_file)
+
+    def ledger(self) -> Ledger:
+        return Ledger(self.config().database_url)
+
+    def run(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+        """Run `shipyard ARGS` to completion in a subprocess."""
+        return subprocess.run([*SHIPYARD, *args, "-c", str(self.config_file)], cwd=self.root,
+                              capture_output=True, text=True, timeout=timeout, env=_env())
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        """Start `shipyard ARGS` in the background."""
+        return subprocess.Popen([*SHIPYARD, *args, "-c", str(self.config_file)], cwd=self.root,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env=_env(), start_new_session=True)
+
+    def wait_until(self, run_id: str | None, holds: Callable[[RunRecord], bool], *,
+                   timeout: float = 180) -> RunRecord:
+        """Poll the ledger until `holds(run)` (bounded: fails after `timeout` seconds)."""
+        ledger = self.ledger()
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                records = ledger.runs(limit=1) if run_id is None else [ledger.get(run_id)]
+                if records and holds(full := ledger.get(records[0].run_id)):
+                    return full
+                time.sleep(0.1)
+        finally:
+            ledger.close()
+        raise AssertionError(f"condition not reached within {timeout} s")
+
+    def site_commits(self) -> list[str]:
+        """Subjects and trailers of the site repository's commits, newest first."""
+        out = subprocess.run(["git", "-C", str(self.production.remote), "log",
+                              "--format=%s%n%(trailers:only)%x00", self.production.branch],
+                             capture_output=True, text=True, check=True, timeout=30).stdout
+        return [c.strip() for c in out.split("\0") if c.strip()]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+@contextmanager
+def make_project(root: Path, *, auto_approve: bool, target_minutes: float = 0.5,
+                 verify_seconds: float = 20, extra: str = "") -> Iterator[Project]:
+    production = LocalProduction(root / "production").create()
+    with production.serve() as server:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "shipyard.toml").write_text(f"""\
+state_dir = "state"
+
+[script]
+target_minutes = {target_minutes}
+
+[review]
+reviewers = ["editor"]
+auto_approve = {str(auto_approve).lower()}
+
+[publish]
+remote = "{production.remote}"
+base_url = "{server.url}"
+
+[verify]
+deadline_seconds = {verify_seconds}
+first_delay_seconds = 0.1
+max_delay_seconds = 1
+{extra}""", encoding="utf-8")
+        yield Project(root=root, production=production, server=server,
+                      paper=make_demo_paper(root / "paper.pdf"))
+
+
+def kill_group(process: subprocess.Popen[str], sig: int = signal.SIGKILL) -> str:
+    """Kill a process started by Project.start (and its children); return what it printed."""
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+    out, _ = process.communicate(timeout=30)
+    return out or ""

@@ -1,0 +1,157 @@
+"""paper-to-podcast end to end, through the real `shipyard` command: a real SQLite file, the
+real TTS voices and ffmpeg, a real git remote with a deploy hook, and a real HTTP server on
+loopback. Each test is one of the promises of the foundation issue."""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shipyard._runs import RunState
+from tests.conftest import corpus_files
+from tests.project import Project, kill_group, make_project
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    with make_project(tmp_path / "p", auto_approve=True) as p:
+        yield p  # type: ignore[misc]
+
+
+def _run_id(output: str) -> str:
+    for word in output.split():
+        if word.startswith("run-"):
+            return word.rstrip(":")
+    raise AssertionError(f"no run id in output:\n{output}")
+
+
+def test_a_run_ends_verified_and_production_serves_the_shipped_bytes(project: Project) -> None:
+    done = project.run("run", "paper-to-podcast", str(project.paper))
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = project.ledger().get(_run_id(done.stdout))
+    assert run.state is RunState.VERIFIED
+    assert "episode:" in done.stdout and run.result["episode_url"] in done.stdout
+
+    served = httpx.get(run.result["episode_url"], timeout=10)
+    assert served.status_code == 200 and served.headers["content-type"] == "audio/mpeg"
+    shipped = hashlib.sha256(served.content).hexdigest()
+    assert shipped == run.result["audio_sha256"]
+    assert project.config().state.joinpath("artifacts", shipped[:2]).is_dir()
+
+    # The timeline names every stage once, each finished.
+    steps = [s.step for s in run.steps if s.status == "ok"]
+    for stage in ("ingest", "extract", "write-script", "record-decision", "synthesize",
+                  "master", "publish", "verify"):
+        assert steps.count(stage) == 1, (stage, steps)
+    decision = next(e for e in run.events if e["kind"] == "review-decided")
+    assert decision["data"]["automatic"] is True  # auto-approval is recorded as a policy
+
+
+def test_running_the_same_input_twice_publishes_once(project: Project) -> None:
+    first = project.run("run", "paper-to-podcast", str(project.paper))
+    second = project.run("run", "paper-to-podcast", str(project.paper))
+    assert first.returncode == 0 and second.returncode == 0, second.stdout + second.stderr
+    assert _run_id(first.stdout) == _run_id(second.stdout)
+    assert "found (same input and config)" in second.stdout
+    run_commits = [c for c in project.site_commits() if "Shipyard-Run:" in c]
+    assert len(run_commits) == 1
+    feed = httpx.get(project.server.url + "feed.xml", timeout=10).text
+    assert feed.count("<item>") == 1
+
+
+def test_pushed_but_not_deployed_ends_unverified_never_verified(tmp_path: Path) -> None:
+    with make_project(tmp_path / "p", auto_approve=True, verify_seconds=3) as project:
+        project.production.set_deploy(False)
+        done = project.run("run", "paper-to-podcast", str(project.paper))
+        assert done.returncode == 1
+        run = project.ledger().get(_run_id(done.stdout))
+        assert run.state is RunState.UNVERIFIED
+        assert "unverified" in done.stdout
+        # The reason says what production serves instead of the release.
+        assert run.reason and run.reason in done.stdout
+        assert any(e["kind"] == "unverified" for e in run.events)
+        assert len([c for c in project.site_commits() if "Shipyard-Run:" in c]) == 1
+
+
+@pytest.mark.parametrize("bad", corpus_files("bad"), ids=lambda p: p.name)
+def test_bad_input_fails_at_extract_and_publishes_nothing(project: Project, bad: Path) -> None:
+    done = project.run("run", "paper-to-podcast", str(bad))
+    assert done.returncode == 1
+    assert "error" in done.stdout + done.stderr or "failed" in done.stdout
+    run = project.ledger().runs(limit=1)[0]
+    assert run.state is RunState.FAILED and run.step == "extract", (run.state, run.step)
+    assert run.reason  # a specific message, shown to the user
+    assert run.reason in done.stdout
+    assert not [c for c in project.site_commits() if "Shipyard-Run:" in c]
+
+
+def test_kill_9_during_synthesis_resumes_without_redoing_finished_steps(
+    project: Project,
+) -> None:
+    first = project.start("run", "paper-to-podcast", str(project.paper))
+    run = project.wait_until(None, lambda r: any(
+        s.step == "synthesize" and s.status == "running" for s in r.steps))
+    kill_group(first, signal.SIGKILL)
+
+    worker = project.start("worker")
+    try:
+        run = project.wait_until(run.run_id, lambda r: r.state.finished)
+    finally:
+        out = kill_group(worker, signal.SIGTERM)
+    assert run.state is RunState.VERIFIED, out
+    ledger = project.ledger()
+    for finished_before_the_crash in ("ingest", "extract", "write-script", "record-decision"):
+        assert ledger.step_runs(run.run_id, finished_before_the_crash) == 1
+    synth = [s for s in run.steps if s.step == "synthesize"]
+    assert [s.status for s in synth] == ["interrupted", "ok"]
+    assert len([c for c in project.site_commits() if run.run_id in c]) == 1
+
+
+def test_a_run_waits_for_review_across_a_restart_and_goes_on_when_approved(
+    tmp_path: Path,
+) -> None:
+    with make_project(tmp_path / "p", auto_approve=False) as project:
+        first = project.start("run", "paper-to-podcast", str(project.paper))
+        run = project.wait_until(None, lambda r: r.state is RunState.AWAITING_REVIEW)
+        kill_group(first, signal.SIGKILL)
+
+        listed = project.run("review", "list", "--json")
+        assert run.run_id in listed.stdout
+        shown = project.run("review", "show", run.run_id)
+        assert shown.returncode == 0 and "Alex:" in shown.stdout
+
+        worker = project.start("worker")
+        try:
+            stranger = project.run("review", "approve", run.run_id, "--as", "mallory")
+            assert stranger.returncode == 1 and "not a reviewer" in stranger.stderr
+            approved = project.run("review", "approve", run.run_id, "--as", "editor")
+            assert approved.returncode == 0, approved.stderr
+            run = project.wait_until(run.run_id, lambda r: r.state.finished)
+        finally:
+            out = kill_group(worker, signal.SIGTERM)
+        assert run.state is RunState.VERIFIED, out
+        decision = next(e for e in run.events if e["kind"] == "review-decided")
+        assert decision["data"]["reviewer"] == "editor"
+        assert decision["data"]["automatic"] is False
+
+
+def test_a_rejected_run_publishes_nothing(tmp_path: Path) -> None:
+    with make_project(tmp_path / "p", auto_approve=False) as project:
+        running = project.start("run", "paper-to-podcast", str(project.paper))
+        try:
+            run = project.wait_until(None, lambda r: r.state is RunState.AWAITING_REVIEW)
+            rejected = project.run("review", "reject", run.run_id, "--as", "editor",
+                                   "--comment", "numbers look off")
+            assert rejected.returncode == 0, rejected.stderr
+            run = project.wait_until(run.run_id, lambda r: r.state.finished)
+        finally:
+            kill_group(running, signal.SIGTERM)
+        assert run.state is RunState.REJECTED
+        assert "numbers look off" in run.reason
+        assert not [c for c in project.site_commits() if "Shipyard-Run:" in c]
