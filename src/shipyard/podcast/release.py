@@ -18,13 +18,14 @@ import struct
 import unicodedata
 import zlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
-from shipyard._artifacts import sha256_file
+from shipyard._artifacts import ArtifactStore, sha256_file
 from shipyard._config import Config
 from shipyard._errors import ConfigError, PublishFailed
 from shipyard._publish import FileSet, GitTarget
+from shipyard._verify import ReleaseExpectation, verify_absent, verify_release
 from shipyard.podcast.feed import (
     MANIFEST_PATH,
     ManifestEpisode,
@@ -39,16 +40,22 @@ from shipyard.podcast.feed import (
     site_url,
     validate_feed,
 )
-from shipyard.podcast.models import Release
+from shipyard.podcast.models import Episode, Paper, Release, Script, Verification
 
 __all__ = [
     "EpisodeFiles",
+    "Released",
     "Unpublished",
     "default_cover",
+    "episode_guid",
     "episode_slug",
     "publish_episode",
+    "release_episode",
+    "show_notes",
     "site_target",
     "unpublish_episode",
+    "verify_episode",
+    "verify_unpublished",
 ]
 
 
@@ -70,6 +77,13 @@ class EpisodeFiles:
     paper_sha256: str = ""
     paper_url: str = ""
     slug: str = ""  # empty: derived from the title and the GUID
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    release: Release
+    pushed: bool  # this call pushed the commit
+    already_published: bool  # the site already had it; nothing was committed
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +173,8 @@ def _artwork(config: Config, cover: bytes | None, workspace: Path) -> tuple[str,
     return template.format(ext="png"), default_cover(config.show.title)
 
 
-def publish_episode(episode: EpisodeFiles, config: Config, target: GitTarget) -> Release:
-    """Put the episode, its page, the feed and the index on the site; return the Release."""
+def release_episode(episode: EpisodeFiles, config: Config, target: GitTarget) -> Released:
+    """Put the episode, its page, the feed and the index on the site, in one commit."""
     slug = episode.slug or episode_slug(episode.title, episode.guid)
     paths = _paths(config, slug)
     audio_sha = sha256_file(episode.audio)
@@ -244,7 +258,7 @@ def publish_episode(episode: EpisodeFiles, config: Config, target: GitTarget) ->
         trailers={"Shipyard-Guid": episode.guid, "Shipyard-Audio-Sha256": audio_sha},
     )
     show = show_seen[-1]
-    return Release(
+    release = Release(
         run_id=episode.run_id,
         guid=episode.guid,
         commit=result.commit,
@@ -256,10 +270,76 @@ def publish_episode(episode: EpisodeFiles, config: Config, target: GitTarget) ->
         audio_bytes=audio_bytes,
         image_url=show.image_url,
     )
+    return Released(release, pushed=result.pushed, already_published=result.already_published)
 
 
-def unpublish_episode(guid: str, config: Config, target: GitTarget, *, run_id: str) -> Unpublished:
+def publish_episode(
+    *,
+    run_id: str,
+    paper: Paper,
+    script: Script,
+    episode: Episode,
+    config: Config,
+    store: ArtifactStore,
+    published: datetime | None = None,
+) -> tuple[Release, bool]:
+    """The workflow's publish step: release a mastered episode from the artifact store to
+    the site that `config.publish` names. Returns the Release and whether the site already
+    had it (a repeated step)."""
+    cover = config.resolve(config.show.image).read_bytes() if config.show.image else None
+    files = EpisodeFiles(
+        run_id=run_id,
+        guid=episode_guid(paper.source_sha256),
+        title=script.title,
+        description=show_notes(paper),
+        published=published or datetime.now(UTC),
+        duration_seconds=episode.seconds,
+        audio=store.path(episode.audio_sha256),
+        transcript=store.path(episode.transcript_sha256),
+        chapters=store.path(episode.chapters_sha256),
+        cover=cover,
+        paper_title=paper.title,
+        paper_sha256=paper.source_sha256,
+    )
+    outcome = release_episode(files, config, site_target(config))
+    return outcome.release, outcome.already_published
+
+
+def verify_episode(
+    release: Release, config: Config, *, deadline_seconds: float | None = None
+) -> Verification:
+    """The workflow's verify step (and the drift check): does production serve `release`?"""
+    settings = config.verify
+    if deadline_seconds is not None:
+        settings = settings.model_copy(update={"deadline_seconds": deadline_seconds})
+    return verify_release(ReleaseExpectation.from_release(release), settings)
+
+
+def verify_unpublished(unpublished: Unpublished, config: Config) -> Verification:
+    """After an unpublish: production no longer lists the episode nor serves its files."""
+    return verify_absent(
+        unpublished.guid, unpublished.feed_url, unpublished.gone_urls, config.verify
+    )
+
+
+def episode_guid(paper_sha256: str) -> str:
+    """One episode per paper: releasing the same paper again replaces its episode."""
+    return f"urn:shipyard:paper:{paper_sha256}"
+
+
+def show_notes(paper: Paper) -> str:
+    """The episode's description: which paper, by whom, and its abstract."""
+    authors = ", ".join(paper.authors[:6]) + (" et al." if len(paper.authors) > 6 else "")
+    intro = f"A conversation about the paper \u201c{paper.title}\u201d"
+    intro += f" by {authors}." if authors else "."
+    return f"{intro}\n\n{paper.abstract}" if paper.abstract else intro
+
+
+def unpublish_episode(
+    guid: str, config: Config, target: GitTarget | None = None, *, run_id: str
+) -> Unpublished:
     """Remove an episode's files and its feed entry in a new commit (idempotent)."""
+    target = target or site_target(config)
     workspace = target.checkout()
     entry = _read_manifest(workspace).get(guid)
     feed_url = site_url(config.publish.base_url, config.publish.feed_path)
