@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,3 +28,35 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"corpus not found at {CORPUS}: check out shared/ beside the repository")
     return CORPUS
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server on loopback for the session (Debian's packages; started here,
+    stopped at the end). Skips, saying why, where the server binaries are absent."""
+    binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not binaries:
+        pytest.skip("PostgreSQL is not installed: `make test` installs it (apt-get install "
+                    "postgresql)")
+    bin_dir = binaries[-1].parent
+    # Its own folder under /tmp: the server's user cannot enter pytest's root-only folders.
+    data = Path(tempfile.mkdtemp(prefix="shipyard-postgres-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # the server refuses to run as root
+        shutil.chown(data, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run = functools.partial(subprocess.run, check=True, capture_output=True, timeout=120)
+    run([*as_user, str(bin_dir / "initdb"), "-D", str(data / "db"), "-A", "trust",
+         "-U", "postgres"])
+    run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-w", "-l",
+         str(data / "log"), "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
+         "start"])
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-m", "fast", "-w",
+             "stop"])
+        shutil.rmtree(data, ignore_errors=True)
