@@ -1,6 +1,4 @@
 """Every command module, imported so that each registers its commands on the app."""
 
-from shipyard.cli import (
-    publish,  # noqa: F401
-    runs,  # noqa: F401
-)
+import shipyard.cli.publish  # noqa: F401
+from shipyard.cli import runs  # noqa: F401
