@@ -1,0 +1,278 @@
+"""Lines of text with their geometry, in reading order, from pdfium.
+
+pdfium gives a page's text in content-stream order with its own line breaks; we split that text
+into lines, look up a few character boxes per line (never every character: that costs ~1 µs a
+call), merge the pieces of one visual line (superscripts break pdfium's lines), decide whether
+the page is set in one or two columns, and order the lines band by band, column by column.
+Running headers, footers and page numbers are removed across pages by `strip_page_furniture`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+__all__ = ["Line", "PageLines", "read_page", "strip_page_furniture"]
+
+# Only the font's name is trusted: pdfium's weights and flags are guesses for Type 3 fonts.
+_BOLD_NAME = re.compile(r"bold|black|heavy|demi|-medi|cmbx|cmssbx|[-,.]b\b|bd\b", re.I)
+# pdfium joins a word hyphenated across lines into one run, marking the break with U+FFFE:
+# split there too, so each piece keeps its own geometry.
+_LINE_RUN = re.compile("[^\r\n\ufffe]+\ufffe?")
+_PAGE_NUMBER = re.compile(
+    r"^(?:page\s+)?(?:\d{1,4}|[ivxlc]{1,7})(?:\s*(?:/|of)\s*\d{1,4})?$|^[-–—]\s*\d{1,4}\s*[-–—]$",
+    re.I,
+)
+_EDGE_NUMBER = re.compile(r"^\d{1,4}\s+\S|\S\s+\d{1,4}$")
+_DIGITS = re.compile(r"\d+")
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One visual line: its text and where it sits (PDF points, y grows upwards)."""
+
+    text: str
+    page: int  # 1-based
+    x0: float
+    x1: float
+    bottom: float
+    top: float
+    size: float  # font size of its middle character
+    bold: bool
+    column: int = 0  # 0: spans the page or single column; 1: left; 2: right
+
+    @property
+    def height(self) -> float:
+        return max(self.top - self.bottom, 0.1)
+
+    @property
+    def middle(self) -> float:
+        return (self.top + self.bottom) / 2
+
+
+@dataclass(frozen=True, slots=True)
+class PageLines:
+    number: int
+    width: float
+    height: float
+    lines: list[Line]
+    two_columns: bool
+
+
+def _page_text(textpage: pdfium.PdfTextPage) -> tuple[str, int]:
+    count = int(pdfium_c.FPDFText_CountChars(textpage))
+    if count <= 0:
+        return "", 0
+    buffer = (ctypes.c_ushort * (2 * count + 2))()
+    written = int(pdfium_c.FPDFText_GetText(textpage, 0, count, buffer))
+    raw = memoryview(buffer).cast("B")[: max(written - 1, 0) * 2]
+    return bytes(raw).decode("utf-16-le", errors="replace"), count
+
+
+def _box(textpage: pdfium.PdfTextPage, index: int) -> tuple[float, float, float, float]:
+    left, right = ctypes.c_double(), ctypes.c_double()
+    bottom, top = ctypes.c_double(), ctypes.c_double()
+    pdfium_c.FPDFText_GetCharBox(
+        textpage, index, ctypes.byref(left), ctypes.byref(right),
+        ctypes.byref(bottom), ctypes.byref(top),
+    )
+    return left.value, right.value, bottom.value, top.value
+
+
+def _font_size(textpage: pdfium.PdfTextPage, index: int) -> float:
+    """The size in points as printed: the font size scaled by the text matrix (many PDFs set
+    a 1-point font and scale it)."""
+    matrix = pdfium_c.FS_MATRIX()
+    pdfium_c.FPDFText_GetMatrix(textpage, index, ctypes.byref(matrix))
+    scale = math.hypot(matrix.c, matrix.d) or 1.0
+    return round(float(pdfium_c.FPDFText_GetFontSize(textpage, index)) * scale, 1)
+
+
+def _is_bold(textpage: pdfium.PdfTextPage, index: int) -> bool:
+    flags = ctypes.c_int()
+    buffer = ctypes.create_string_buffer(128)
+    size = int(pdfium_c.FPDFText_GetFontInfo(textpage, index, buffer, 128, ctypes.byref(flags)))
+    if size <= 0:
+        return False
+    name = buffer.value.decode("latin-1", errors="replace")
+    return bool(_BOLD_NAME.search(name))
+
+
+def _raw_lines(textpage: pdfium.PdfTextPage, page: int) -> list[Line]:
+    text, count = _page_text(textpage)
+    lines: list[Line] = []
+    for match in _LINE_RUN.finditer(text):
+        start, end = match.span()
+        body = match.group()
+        stripped = body.strip()
+        if not stripped:
+            continue
+        start += len(body) - len(body.lstrip())
+        end -= len(body) - len(body.rstrip(" \ufffe"))  # the hyphen mark has no real box
+        middle = (start + end - 1) // 2
+        if text[middle] == " ":
+            middle += 1  # generated spaces have no font
+        indices = [
+            int(pdfium_c.FPDFText_GetCharIndexFromTextIndex(textpage, t))
+            for t in (start, middle, end - 1)
+        ]
+        indices = [i for i in indices if 0 <= i < count]
+        if not indices:
+            continue
+        boxes = [_box(textpage, i) for i in indices]
+        first, last = boxes[0], boxes[-1]
+        bottoms = sorted(b[2] for b in boxes)
+        tops = sorted(b[3] for b in boxes)
+        middle_index = indices[len(indices) // 2]
+        x0, x1 = min(first[0], last[0]), max(first[1], last[1])
+        char_height = max(tops[len(tops) // 2] - bottoms[len(bottoms) // 2], 1.0)
+        centres_apart = abs((first[2] + first[3]) - (last[2] + last[3])) / 2
+        if len(stripped) >= 3 and centres_apart > 2 * char_height and x1 - x0 < centres_apart:
+            continue  # rotated text (arXiv stamps, margin notes): not part of the reading flow
+        words = stripped.count(" ") + 1
+        lines.append(Line(
+            text=stripped, page=page, x0=x0, x1=x1,
+            bottom=bottoms[len(bottoms) // 2], top=tops[len(tops) // 2],
+            size=_font_size(textpage, middle_index),
+            bold=words <= 14 and _is_bold(textpage, middle_index),
+        ))
+    return lines
+
+
+def _merge_visual_lines(lines: list[Line]) -> list[Line]:
+    """Join pieces that pdfium split but that sit on one visual line (superscripts, markers)."""
+    merged: list[Line] = []
+    for line in lines:
+        if merged:
+            prev = merged[-1]
+            overlap = min(prev.top, line.top) - max(prev.bottom, line.bottom)
+            same_row = overlap >= 0.45 * min(prev.height, line.height)
+            gap = line.x0 - prev.x1
+            if same_row and -2.0 <= gap <= 1.5 * max(prev.size, line.size, 4.0):
+                joiner = "" if gap < 0.15 * max(prev.size, 4.0) else " "
+                big, small = (prev, line) if prev.height >= line.height else (line, prev)
+                merged[-1] = replace(
+                    prev, text=prev.text + joiner + line.text, x1=max(prev.x1, line.x1),
+                    bottom=big.bottom, top=big.top, size=max(big.size, small.size),
+                    bold=prev.bold and line.bold,
+                )
+                continue
+        merged.append(line)
+    return merged
+
+
+def _assign_columns(lines: list[Line], width: float) -> tuple[list[Line], bool]:
+    if len(lines) < 8:
+        return lines, False
+    left = min(line.x0 for line in lines)
+    right = max(line.x1 for line in lines)
+    mid = (left + right) / 2
+    slack = 0.02 * width
+    left_chars = sum(len(ln.text) for ln in lines if ln.x1 <= mid + slack)
+    right_chars = sum(len(ln.text) for ln in lines if ln.x0 >= mid - slack)
+    total = sum(len(ln.text) for ln in lines)
+    if left_chars < 0.25 * total or right_chars < 0.2 * total:
+        return lines, False
+    placed = [
+        replace(ln, column=1 if ln.x1 <= mid + slack else 2 if ln.x0 >= mid - slack else 0)
+        for ln in lines
+    ]
+    return placed, True
+
+
+def _reading_order(lines: list[Line]) -> list[Line]:
+    """Bands separated by lines that span both columns; in each band, left then right."""
+    ordered: list[Line] = []
+    band: list[Line] = []
+
+    def flush() -> None:
+        ordered.extend(sorted((ln for ln in band if ln.column == 1), key=lambda ln: -ln.middle))
+        ordered.extend(sorted((ln for ln in band if ln.column == 2), key=lambda ln: -ln.middle))
+        band.clear()
+
+    for line in sorted(lines, key=lambda ln: -ln.top):
+        if line.column == 0:
+            flush()
+            ordered.append(line)
+        else:
+            band.append(line)
+    flush()
+    return ordered
+
+
+def read_page(page: pdfium.PdfPage, number: int) -> PageLines:
+    """The page's lines in reading order, with geometry."""
+    width, height = (float(v) for v in page.get_size())
+    textpage = page.get_textpage()
+    try:
+        lines = _merge_visual_lines(_raw_lines(textpage, number))
+    finally:
+        textpage.close()
+    lines, two_columns = _assign_columns(lines, width)
+    if two_columns:
+        lines = _reading_order(lines)
+    return PageLines(number, width, height, lines, two_columns)
+
+
+def _shape(text: str) -> str:
+    return _DIGITS.sub("#", text.lower()).strip()
+
+
+def _edge_lines(page: PageLines, *, depth: int = 3) -> set[int]:
+    """Indices of lines near the top or bottom edge of the page (by position, not order)."""
+    if not page.lines:
+        return set()
+    by_height = sorted(range(len(page.lines)), key=lambda i: -page.lines[i].middle)
+    top_zone = page.height * 0.9
+    bottom_zone = page.height * 0.1
+    picked = {i for i in by_height[:depth] if page.lines[i].middle >= top_zone}
+    picked |= {i for i in by_height[-depth:] if page.lines[i].middle <= bottom_zone}
+    picked.add(by_height[0])
+    picked.add(by_height[-1])
+    return picked
+
+
+def strip_page_furniture(
+    pages: Sequence[PageLines], body_size: float,
+) -> tuple[list[PageLines], list[str]]:
+    """Remove running headers, footers and page numbers; return the pages and what was removed.
+
+    A line at a page's edge goes when it is a bare page number, when its shape (digits
+    ignored) recurs at an edge of another page, or when it is a small-print edge line that
+    carries a page number. Any short line that recurs on half the pages (three or more) goes
+    too, wherever it sits.
+    """
+    edge_shapes: Counter[str] = Counter()
+    everywhere: Counter[str] = Counter()
+    for page in pages:
+        edges = _edge_lines(page)
+        edge_shapes.update({_shape(page.lines[i].text) for i in edges})
+        everywhere.update({_shape(ln.text) for ln in page.lines if len(ln.text) <= 120})
+    removed: list[str] = []
+    cleaned: list[PageLines] = []
+    many = max(3, (len(pages) + 1) // 2)
+    for page in pages:
+        edges = _edge_lines(page)
+        keep: list[Line] = []
+        for i, line in enumerate(page.lines):
+            shape = _shape(line.text)
+            furniture = everywhere[shape] >= many and len(line.text) <= 120
+            if i in edges:
+                furniture = furniture or bool(_PAGE_NUMBER.match(line.text.strip()))
+                furniture = furniture or (len(pages) > 1 and edge_shapes[shape] >= 2)
+                furniture = furniture or (
+                    line.size < body_size - 0.4 and bool(_EDGE_NUMBER.search(line.text))
+                )
+            if furniture:
+                removed.append(line.text)
+            else:
+                keep.append(line)
+        cleaned.append(replace(page, lines=keep))
+    return cleaned, removed

@@ -1,0 +1,740 @@
+"""Extract and validate: a research paper PDF in, a clean structured `Paper` out.
+
+    extract_paper(pdf, settings) -> Paper
+
+Validation runs cheapest first and stops at the first problem, each a `SourceRejected` (a
+permanent error: retrying cannot help) with a stable `code`:
+
+    empty        zero bytes, or a PDF with no pages
+    not-pdf      the bytes are something else (HTML, an image, a Word file...): says which
+    damaged      truncated or corrupt
+    encrypted    password-protected (pass `password=`), or an unsupported security handler
+    no-text      no text layer, or one that is all extraction garbage: needs OCR
+    too-long     more pages than `source.max_pages` (or bytes than `source.max_bytes`)
+    not-a-paper  no abstract, references, sections or citations (`source.not_a_paper`)
+    language     written in a language that `source.languages` does not list
+
+The file is read once into memory, so the hash and the text always describe the same bytes,
+even when the file changes while it is read. Extraction is a pure function of those bytes and
+the settings: calling it twice gives the same Paper.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import statistics
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+from shipyard._config import SourceConfig
+from shipyard._errors import SourceRejected
+from shipyard.podcast._pdftext import Line, PageLines, read_page, strip_page_furniture
+from shipyard.podcast._textclean import (
+    SOFT_HYPHEN,
+    HyphenJoiner,
+    clean_line,
+    is_symbol_soup,
+    letter_share,
+)
+from shipyard.podcast.models import Paper, PaperStats, Section
+
+__all__ = ["extract_paper", "sniff_format"]
+
+_CONFIG_FILE = "shipyard.toml"
+
+# --- validation ---------------------------------------------------------------------------
+
+
+def _reject(message: str, code: str, hint: str) -> SourceRejected:
+    return SourceRejected(message, code=code, hint=hint)
+
+
+def sniff_format(head: bytes) -> str:
+    """What a file that is not a PDF looks like, from its first bytes, in words."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    signatures = [
+        (b"<!doctype html", "an HTML web page"), (b"<html", "an HTML web page"),
+        (b"<head", "an HTML web page"), (b"<body", "an HTML web page"),
+        (b"<?xml", "an XML document"), (b"\x89png", "a PNG image"),
+        (b"\xff\xd8\xff", "a JPEG image"), (b"gif8", "a GIF image"),
+        (b"ii*\x00", "a TIFF image"), (b"mm\x00*", "a TIFF image"),
+        (b"%!ps", "a PostScript file"), (b"{\\rtf", "an RTF document"),
+        (b"\x1f\x8b", "a gzip archive"), (b"\xd0\xcf\x11\xe0", "an old Microsoft Office file"),
+        (b"\\documentclass", "LaTeX source"), (b"{", "JSON or other text data"),
+    ]
+    for signature, kind in signatures:
+        if text.startswith(signature):
+            return kind
+    if text.startswith(b"pk\x03\x04"):
+        if b"word/" in head:
+            return "a Word document (.docx)"
+        if b"epub" in head:
+            return "an EPUB e-book"
+        return "a ZIP archive"
+    if b"<html" in text[:1024]:
+        return "an HTML web page"
+    try:
+        sample = head[:2048].decode("utf-8")
+    except UnicodeDecodeError:
+        return "binary data of an unknown kind"
+    return "plain text" if sample.isprintable() or sample.strip() else "binary data"
+
+
+def _read_bytes(pdf: Path, settings: SourceConfig) -> bytes:
+    try:
+        size = pdf.stat().st_size
+        if size > settings.max_bytes:
+            raise _reject(
+                f"{pdf.name} is {size:,} bytes, over the limit of {settings.max_bytes:,}",
+                "too-long", f"raise source.max_bytes in {_CONFIG_FILE} to accept it",
+            )
+        with pdf.open("rb") as f:
+            data = f.read(settings.max_bytes + 1)
+    except FileNotFoundError:
+        raise _reject(f"{pdf} does not exist", "not-found", "check the path") from None
+    except IsADirectoryError:
+        raise _reject(f"{pdf} is a folder, not a file", "not-pdf", "give a PDF file") from None
+    except OSError as exc:
+        raise _reject(f"{pdf} cannot be read: {exc.strerror}", "unreadable",
+                      "check the file's permissions") from None
+    if not data:
+        raise _reject(f"{pdf.name} is empty (0 bytes)", "empty",
+                      "the download or copy failed; fetch the PDF again")
+    if len(data) > settings.max_bytes:
+        raise _reject(f"{pdf.name} grew past {settings.max_bytes:,} bytes while being read",
+                      "too-long", f"raise source.max_bytes in {_CONFIG_FILE} to accept it")
+    if b"%PDF-" not in data[:1024]:
+        kind = sniff_format(data[:4096])
+        hint = ("download the PDF itself, not the page that links to it"
+                if "HTML" in kind else "convert it to PDF first, or give the paper's PDF")
+        raise _reject(f"{pdf.name} is not a PDF: it looks like {kind}", "not-pdf", hint)
+    return data
+
+
+def _open(data: bytes, name: str, password: str | None) -> pdfium.PdfDocument:
+    try:
+        return pdfium.PdfDocument(data, password=password)
+    except pdfium.PdfiumError as exc:
+        code = getattr(exc, "err_code", None)
+        if code == pdfium_c.FPDF_ERR_PASSWORD:
+            if password:
+                raise _reject(f"{name} is password-protected and the password given is wrong",
+                              "encrypted", "check the password") from None
+            raise _reject(f"{name} is password-protected", "encrypted",
+                          "pass its password (`shipyard extract --password`, or the "
+                          "SHIPYARD_PDF_PASSWORD environment variable), or save an "
+                          "unprotected copy (qpdf --decrypt)") from None
+        if code == pdfium_c.FPDF_ERR_SECURITY:
+            raise _reject(f"{name} uses an encryption scheme that cannot be opened",
+                          "encrypted", "save an unprotected copy (qpdf --decrypt)") from None
+        raise _reject(f"{name} is damaged or incomplete: it cannot be opened as a PDF",
+                      "damaged", "download it again; if it persists, re-save it with a "
+                      "PDF tool (qpdf, or print to PDF)") from None
+
+
+# --- structure ----------------------------------------------------------------------------
+
+_NUMBERED = re.compile(
+    r"^(?:(?:\d{1,2}(?:\.\d{1,2}){0,3}\.?)|(?:[IVX]{1,6}\.)|(?:[A-H]\.(?:\d{1,2}\.?)?))\s+"
+    r"(?=[A-Z])"
+)
+_KNOWN_HEADINGS = frozenset({
+    "abstract", "introduction", "related work", "related works", "background", "method",
+    "methods", "methodology", "approach", "results", "discussion", "conclusion",
+    "conclusions", "future work", "conclusions and future work", "conclusion and future work",
+    "summary", "evaluation", "experiments", "experimental results", "experimental setup",
+    "acknowledgments", "acknowledgements", "acknowledgment", "acknowledgement",
+    "references", "bibliography", "literature cited", "works cited", "appendix", "appendices",
+    "limitations", "contents", "table of contents", "materials and methods", "data",
+    "implementation", "analysis", "preliminaries", "motivation", "overview",
+    "references and notes", "supplementary material", "supplemental material",
+})
+_REFERENCES = re.compile(
+    r"^(?:references|bibliography|literature cited|works cited|references and notes)$"
+)
+_APPENDIX = re.compile(
+    r"^(?:appendix|appendices|supplementary material|supplemental material)\b"
+)
+_ABSTRACT_LABEL = re.compile(r"^\s*(?:abstract|summary)\b\s*[.:—–-]?\s*", re.I)
+_FRONT_STOP = re.compile(
+    r"^(?:keywords?|key\s*words|index terms|categories and subject descriptors|ccs concepts|"
+    r"general terms|acm reference format|arxiv e-?print|pacs|jel|msc)\b", re.I,
+)
+_CAPTION = re.compile(r"^(?:fig\.?|figure|table|tab\.|algorithm|listing)\s*[\dIVX]+[a-z]?\s*[.:|]",
+                      re.I)
+_REF_MARKER = re.compile(r"^\s*(?:\[\d{1,3}\]|\d{1,3}\.\s)")
+_NUMBERED_LIST_START = re.compile(r"^\s*\[1\]")
+_TOC_LINE = re.compile(r"\s\.?\s*\d{1,3}$")
+_AFFILIATION = re.compile(
+    r"universi|institut|department|dept\b|laborator|\blab\b|school|college|faculty|"
+    r"cent(?:er|re)\b|academy|inc\b|corporation|research|google|microsoft|facebook|"
+    r"e-?mail|@|http|www\.|received|accepted|published|\bdoi\b|street|avenue|road",
+    re.I,
+)
+_NAME_PARTICLES = frozenset({"van", "von", "de", "der", "den", "da", "dos", "das", "del",
+                             "la", "le", "di", "du", "bin", "al", "y"})
+_AUTHOR_SPLIT = re.compile(r",|;|\band\b|&|\s{3,}")
+_MARKERS = re.compile(r"[∗*†‡§¶#⋆✉\d]+|\s\(\w\)")
+_CITATION = re.compile(
+    r"\[\d{1,3}(?:\s*[,–-]\s*\d{1,3})*\]|\([A-Z][\w'-]+(?: et al\.)?,? (?:19|20)\d\d[a-z]?\)|"
+    r"\bet al\.", )
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+@dataclass
+class _Block:
+    """A heading and the lines under it, before they become a Section."""
+
+    heading: str
+    kind: str  # "front", "body", "references", "appendix", "contents"
+    lines: list[Line] = field(default_factory=list)
+
+
+def _normal_heading(text: str) -> str:
+    text = _NUMBERED.sub("", text + " ").strip() if _NUMBERED.match(text + " ") else text
+    return re.sub(r"[\s.:]+$", "", text).strip().lower()
+
+
+class _Layout:
+    """Document-wide measurements that decide what a line is."""
+
+    def __init__(self, pages: list[PageLines]) -> None:
+        sizes: dict[float, int] = {}
+        for page in pages:
+            for line in page.lines:
+                key = round(line.size * 2) / 2
+                sizes[key] = sizes.get(key, 0) + len(line.text)
+        self.body_size = max(sizes, key=lambda s: sizes[s]) if sizes else 10.0
+        self.right_edge: dict[tuple[int, int], float] = {}
+        self.left_edge: dict[tuple[int, int], float] = {}
+        for page in pages:
+            for column in (0, 1, 2):
+                lines = [ln for ln in page.lines if ln.column == column]
+                if len(lines) >= 3:
+                    self.right_edge[page.number, column] = statistics.median_high(
+                        sorted(ln.x1 for ln in lines)[len(lines) // 2:])
+                    self.left_edge[page.number, column] = min(ln.x0 for ln in lines)
+
+    def heading_kind(self, line: Line) -> str | None:
+        """"numbered", "named" (a usual section name), "styled" (bold or large), or None."""
+        text = line.text
+        words = text.split()
+        if not words or len(text) > 90 or len(words) > 12 or text[-1] in ",;-" + SOFT_HYPHEN:
+            return None
+        if line.size < self.body_size * 0.85 or _CAPTION.match(text) or not text[0].isalnum():
+            return None
+        if letter_share(text) < 0.55:
+            return None
+        styled = line.bold or line.size >= self.body_size * 1.08 or (
+            text.isupper() and len(text) > 3)
+        name = _normal_heading(text)
+        known = name in _KNOWN_HEADINGS or bool(_REFERENCES.match(name) or _APPENDIX.match(name))
+        if _NUMBERED.match(text + " "):
+            if (text.endswith(".") and len(words) >= 5) or _AFFILIATION.search(text):
+                return None  # a numbered sentence, not a heading
+            short = line.x1 < self.right_edge.get((line.page, line.column), 1e9) - 20
+            if styled or known or (short and len(words) <= 8):
+                return "numbered"
+            return None
+        if known and text[0].isupper() and (styled or not text.endswith(".")):
+            return "named"
+        if styled and not text.endswith(".") and text[0].isupper() and len(words) <= 10:
+            return "styled"
+        return None
+
+    def ends_short(self, line: Line) -> bool:
+        edge = self.right_edge.get((line.page, line.column))
+        return edge is not None and line.x1 < edge - 2.5 * max(line.size, 4.0)
+
+    def indented(self, line: Line) -> bool:
+        edge = self.left_edge.get((line.page, line.column))
+        return edge is not None and line.x0 > edge + 0.7 * max(line.size, 4.0)
+
+
+def _same_paragraph_pitch(prev: Line, line: Line) -> bool:
+    """Whether the baseline distance is ordinary leading (a paragraph gap or a display
+    equation is larger; a line that goes back up is another column or block)."""
+    pitch = prev.bottom - line.bottom
+    return 0 < pitch <= 1.5 * max(prev.size, line.size, 4.0)
+
+
+def _paragraphs(lines: list[Line], layout: _Layout, joiner: HyphenJoiner) -> list[str]:
+    """Lines joined into paragraphs, hyphenation repaired."""
+    paragraphs: list[str] = []
+    current = ""
+    prev: Line | None = None
+    for line in lines:
+        text = line.text
+        new_paragraph = prev is None
+        if prev is not None and prev.page == line.page and prev.column == line.column:
+            new_paragraph = not _same_paragraph_pitch(prev, line)
+        if prev is not None and prev.text[-1:] in ".!?:" and (
+            layout.ends_short(prev) or layout.indented(line)
+        ):
+            new_paragraph = True
+        if new_paragraph and current:
+            paragraphs.append(current)
+            current = ""
+        if not current:
+            current = text
+        elif current[-1] in (SOFT_HYPHEN, "-") and current[-2:-1].isalpha():
+            current = joiner.join(current, text)
+        else:
+            current = f"{current} {text}"
+        prev = line
+    if current:
+        paragraphs.append(current)
+    return [p.replace(SOFT_HYPHEN, "-") for p in paragraphs]
+
+
+def _split_references(lines: list[Line]) -> list[str]:
+    entries: list[list[str]] = []
+    marked = sum(bool(_REF_MARKER.match(ln.text)) for ln in lines) >= max(2, len(lines) // 6)
+    lefts: dict[tuple[int, int], float] = {}
+    for line in lines:
+        key = (line.page, line.column)
+        lefts[key] = min(lefts.get(key, 1e9), line.x0)
+    hanging = any(ln.x0 > lefts[ln.page, ln.column] + 5 for ln in lines)
+    for line in lines:
+        if marked:
+            starts = bool(_REF_MARKER.match(line.text))
+        elif hanging:
+            starts = line.x0 <= lefts[line.page, line.column] + 2
+        else:
+            starts = not entries or entries[-1][-1].endswith(".")
+        if starts or not entries:
+            entries.append([line.text])
+        else:
+            entries[-1].append(line.text)
+    joined = []
+    for parts in entries:
+        text = ""
+        for part in parts:
+            if text.endswith((SOFT_HYPHEN, "-")):
+                text = text[:-1] + ("-" if text.endswith("-") else "") + part
+            else:
+                text = f"{text} {part}".strip()
+        joined.append(text.replace(SOFT_HYPHEN, "-"))
+    return [e for e in joined if len(e) > 3]
+
+
+def _title_lines(first_page: list[Line], layout: _Layout, page_height: float) -> list[Line]:
+    upper = [ln for ln in first_page[:25] if ln.middle > page_height * 0.45
+             and letter_share(ln.text) > 0.6 and len(ln.text) > 3]
+    if not upper:
+        return []
+    biggest = max(ln.size for ln in upper)
+    if biggest < layout.body_size + 1.0:
+        candidates = [ln for ln in upper[:5] if ln.bold and layout.heading_kind(ln) is None]
+        return candidates[:1]
+    start = next(i for i, ln in enumerate(first_page) if ln in upper and ln.size == biggest)
+    title = [first_page[start]]
+    for line in first_page[start + 1:]:
+        prev = title[-1]
+        if abs(line.size - biggest) > 0.6 or prev.bottom - line.bottom > 2.0 * biggest:
+            break
+        title.append(line)
+    return title
+
+
+def _clean_name(part: str) -> str | None:
+    part = re.sub(r"^(?:dr|prof|mr|ms|mrs)\.?\s+", "", part.strip(), flags=re.I)
+    part = _MARKERS.sub(" ", part)
+    part = re.sub(r"\s+", " ", part).strip(" .")
+    words = part.replace(".", ". ").split()
+    if not 2 <= len(words) <= 6 or len(part) > 45:
+        return None
+    for word in words:
+        if word.lower() in _NAME_PARTICLES:
+            continue
+        if not word[0].isupper() or not all(ch.isalpha() or ch in ".-'’" for ch in word):
+            return None
+        if re.match(r"^[A-Z]{2,}[a-z]|^[A-Z]{3,}$", word):
+            return None  # acronyms and logos, not names
+    if part.isupper() and len(part) > 12:
+        return None
+    return part
+
+
+def _author_lines(stream: list[Line], title: list[Line], abstract: list[Line],
+                  blocks: list[_Block], pages: list[PageLines]) -> list[Line]:
+    """Page-one lines between the title and the abstract (or the first section)."""
+    if not pages or not title:
+        return []
+    upper = min(ln.bottom for ln in title)
+    starts = [ln.top for ln in abstract if ln.page == 1]
+    if not starts:
+        starts = [ln.top for b in blocks if b.kind == "body" for ln in b.lines[:1]
+                  if ln.page == 1]
+    lower = max(starts, default=pages[0].height * 0.6)
+    return [ln for ln in stream if ln.page == 1 and lower < ln.middle < upper][:30]
+
+
+def _authors(lines: list[Line]) -> list[str]:
+    names: list[str] = []
+    for line in lines:
+        if _AFFILIATION.search(line.text) or sum(ch.isdigit() for ch in line.text) > 4:
+            continue
+        for part in _AUTHOR_SPLIT.split(line.text):
+            name = _clean_name(part)
+            if name and name not in names:
+                names.append(name)
+    return names[:30]
+
+
+@dataclass
+class _Extracted:
+    title: str
+    authors: list[str]
+    abstract: str
+    sections: list[Section]
+    captions: list[str]
+    references: list[str]
+    warnings: list[str]
+    headings: int
+
+
+def _plausible_metadata_title(title: str) -> bool:
+    lowered = title.lower()
+    return (len(title.split()) >= 3 and not re.search(r"\.(?:dvi|docx?|tex|pdf|ps)\b", lowered)
+            and not lowered.startswith(("microsoft", "untitled")))
+
+
+def _structure(pages: list[PageLines], layout: _Layout, metadata_title: str,
+               removed_furniture: list[str], name: str) -> _Extracted:
+    warnings: list[str] = []
+    stream = [ln for page in pages for ln in page.lines]
+    joiner = HyphenJoiner(ln.text for ln in stream)
+    first = pages[0].lines if pages else []
+
+    title_lines = _title_lines(first, layout, pages[0].height) if pages else []
+    title = " ".join(ln.text for ln in title_lines)
+    if title.endswith(tuple("∗*†‡")):
+        title = title.rstrip("∗*†‡ ")
+    if not title:
+        header_titles = [re.sub(r"^\d+\s+|\s+\d+$", "", t) for t in removed_furniture]
+        header_titles = [t for t in header_titles if len(t.split()) >= 3 and letter_share(t) > .8]
+        if _plausible_metadata_title(metadata_title):
+            title = metadata_title
+        elif header_titles:
+            title = header_titles[0]
+        else:
+            title = Path(name).stem.replace("_", " ")
+        warnings.append(f"no title on the first page; using {title!r}")
+
+    # Split the stream into blocks at headings.
+    blocks: list[_Block] = [_Block("", "front")]
+    in_front = True
+    pending_refs = False
+    label = next((ln for ln in stream[:80] if ln.page == 1 and _ABSTRACT_LABEL.match(ln.text)
+                  and len(ln.text) < 2000), None)
+    for index, line in enumerate(stream):
+        if line in title_lines:
+            continue
+        if (label is not None and line.page == 1 and line.middle > label.top
+                and line.column != label.column and abs(line.size - layout.body_size) > 0.6):
+            blocks[0].lines.append(line)  # names and affiliations beside the abstract
+            continue
+        current = blocks[-1]
+        if current.kind == "contents":
+            if _TOC_LINE.search(line.text) or not line.text.strip():
+                continue
+            blocks.append(_Block("", "body"))
+            current = blocks[-1]
+        heading = layout.heading_kind(line)
+        if heading == "styled" and in_front:
+            heading = None  # before the first real heading, large type is names and titles
+        if heading and not (current.kind == "references" and _REF_MARKER.match(line.text)):
+            in_front = False
+            name_ = _normal_heading(line.text)
+            kind = "body"
+            if _REFERENCES.match(name_):
+                kind = "references"
+            elif _APPENDIX.match(name_) or current.kind in ("references", "appendix"):
+                kind = "appendix" if current.kind != "references" or _APPENDIX.match(name_) \
+                    else "references"
+            elif name_ in ("contents", "table of contents"):
+                kind = "contents"
+            elif name_ == "abstract" or _FRONT_STOP.match(name_):
+                kind = "front"  # abstract, keywords, subject categories: not the body
+            if kind == "references" and current.kind == "references":
+                continue
+            blocks.append(_Block(line.text, kind))
+            continue
+        if current.kind == "body" and not pending_refs and _NUMBERED_LIST_START.match(line.text):
+            upcoming = stream[index + 1:index + 8]
+            if any(re.match(r"^\s*\[2\]", ln.text) for ln in upcoming):
+                blocks.append(_Block("References", "references"))
+                pending_refs = True
+                current = blocks[-1]
+        current.lines.append(line)
+
+    # Abstract: a labelled one in the front matter, else the first long prose paragraph.
+    abstract = ""
+    front = blocks[0].lines
+    label_block = next((b for b in blocks if b.kind == "front" and b.heading), None)
+    labelled_at = next((i for i, ln in enumerate(front) if _ABSTRACT_LABEL.match(ln.text)
+                        and (len(ln.text) > 12 or ln.text.strip(" .:").lower() == "abstract")),
+                       None)
+    if label_block is not None:
+        abstract_lines = label_block.lines
+    elif labelled_at is not None:
+        first_text = _ABSTRACT_LABEL.sub("", front[labelled_at].text, count=1)
+        abstract_lines = ([replace(front[labelled_at], text=first_text)] if first_text else [])
+        abstract_lines += front[labelled_at + 1:]
+    else:
+        abstract_lines = []
+    if abstract_lines:
+        kept: list[Line] = []
+        for line in abstract_lines:
+            if _FRONT_STOP.match(line.text):
+                break
+            if line.size >= layout.body_size - 1.6 and not is_symbol_soup(line.text):
+                kept.append(line)
+        abstract = " ".join(_paragraphs(kept, layout, joiner))
+        abstract_lines = kept
+    else:
+        paragraphs = _paragraph_lines(front, layout)
+        for i, group in enumerate(paragraphs):
+            text = " ".join(ln.text for ln in group)
+            if len(text.split()) >= 40 and not _AFFILIATION.search(text[:80]):
+                abstract = " ".join(_paragraphs(group, layout, joiner))
+                abstract_lines = group
+                if not any(b.kind == "body" for b in blocks):
+                    rest = [ln for g in paragraphs[i + 1:] for ln in g]
+                    if rest:
+                        blocks.insert(1, _Block("", "body", rest))
+                break
+        if not abstract and not any(b.kind == "body" for b in blocks) and front:
+            blocks.insert(1, _Block("", "body", front))
+    authors = _authors(_author_lines(stream, title_lines, abstract_lines, blocks, pages))
+
+    sections: list[Section] = []
+    captions: list[str] = []
+    references: list[str] = []
+    dropped_words = 0
+    appendix_words = 0
+    for block in blocks:
+        if block.kind == "references":
+            references += _split_references(block.lines)
+            continue
+        if block.kind == "appendix":
+            appendix_words += sum(len(ln.text.split()) for ln in block.lines)
+            continue
+        if block.kind != "body":
+            continue
+        voiced: list[Line] = []
+        caption: list[Line] = []
+        for line in block.lines:
+            if caption:
+                prev = caption[-1]
+                if (line.page == prev.page and line.column == prev.column
+                        and _same_paragraph_pitch(prev, line)
+                        and not layout.ends_short(prev)):
+                    caption.append(line)
+                    continue
+                captions.append(" ".join(_paragraphs(caption, layout, joiner)))
+                caption = []
+            if _CAPTION.match(line.text):
+                caption = [line]
+            elif line.size < layout.body_size - 1.6 or is_symbol_soup(line.text):
+                dropped_words += len(line.text.split())
+            else:
+                voiced.append(line)
+        if caption:
+            captions.append(" ".join(_paragraphs(caption, layout, joiner)))
+        text = "\n\n".join(_paragraphs(voiced, layout, joiner))
+        if not text:
+            continue
+        heading = _NUMBERED.sub("", block.heading + " ").strip() if block.heading else ""
+        sections.append(Section(
+            heading=heading or "Main text", text=text,
+            first_page=min(ln.page for ln in voiced), last_page=max(ln.page for ln in voiced),
+        ))
+    if appendix_words:
+        warnings.append(f"appendix cut from the voiced text ({appendix_words} words)")
+    headings = sum(1 for b in blocks if b.heading and b.kind == "body")
+    del dropped_words
+    return _Extracted(title, authors, abstract, sections, captions, references, warnings,
+                      headings)
+
+
+def _paragraph_lines(lines: list[Line], layout: _Layout) -> list[list[Line]]:
+    """Lines grouped into paragraphs by vertical gaps and short final lines."""
+    groups: list[list[Line]] = []
+    for line in lines:
+        if groups:
+            prev = groups[-1][-1]
+            same_flow = prev.page == line.page and prev.column == line.column
+            if (same_flow and _same_paragraph_pitch(prev, line)
+                    and abs(prev.size - line.size) < 1.0
+                    and not (prev.text[-1:] in ".!?" and layout.ends_short(prev))):
+                groups[-1].append(line)
+                continue
+        groups.append([line])
+    return groups
+
+
+# --- language and paper-likeness ----------------------------------------------------------
+
+LANGUAGE_NAMES = {
+    "af": "Afrikaans", "ar": "Arabic", "bg": "Bulgarian", "bn": "Bengali", "ca": "Catalan",
+    "cs": "Czech", "cy": "Welsh", "da": "Danish", "de": "German", "el": "Greek",
+    "en": "English", "eo": "Esperanto", "es": "Spanish", "et": "Estonian", "eu": "Basque",
+    "fa": "Persian", "fi": "Finnish", "fr": "French", "ga": "Irish", "gl": "Galician",
+    "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian", "id": "Indonesian",
+    "is": "Icelandic", "it": "Italian", "ja": "Japanese", "ko": "Korean", "la": "Latin",
+    "lt": "Lithuanian", "lv": "Latvian", "ms": "Malay", "nb": "Norwegian Bokmål",
+    "nl": "Dutch", "nn": "Norwegian Nynorsk", "no": "Norwegian", "pl": "Polish",
+    "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "sk": "Slovak", "sl": "Slovenian",
+    "sr": "Serbian", "sv": "Swedish", "sw": "Swahili", "ta": "Tamil", "th": "Thai",
+    "tl": "Tagalog", "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu", "vi": "Vietnamese",
+    "zh": "Chinese",
+}
+
+
+@lru_cache(maxsize=1)
+def _language_identifier() -> Any:
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def detect_language(text: str) -> tuple[str, float]:
+    """The language of a text (ISO 639-1) and the classifier's confidence in it."""
+    sample = " ".join(_WORD.findall(text[:20_000]))[:6000]
+    if len(sample) < 20:
+        return "und", 0.0
+    language, probability = _language_identifier().classify(sample)
+    return str(language), float(probability)
+
+
+def _paper_signals(extracted: _Extracted, body: str) -> list[str]:
+    signals = []
+    if extracted.abstract:
+        signals.append("an abstract")
+    if extracted.references:
+        signals.append("references")
+    if len(_CITATION.findall(body)) >= 3:
+        signals.append("citations")
+    if extracted.headings >= 2:
+        signals.append("section headings")
+    if extracted.captions:
+        signals.append("figure or table captions")
+    return signals
+
+
+# --- the stage ----------------------------------------------------------------------------
+
+
+def _pages(document: pdfium.PdfDocument, name: str) -> Iterator[PageLines]:
+    for index in range(len(document)):
+        try:
+            page = document[index]
+        except pdfium.PdfiumError:
+            raise _reject(f"{name} is damaged: page {index + 1} cannot be read", "damaged",
+                          "download it again, or re-save it with a PDF tool") from None
+        try:
+            yield read_page(page, index + 1)
+        finally:
+            page.close()
+
+
+def extract_paper(pdf: Path, settings: SourceConfig, *, password: str | None = None) -> Paper:
+    """Read a paper PDF into a `Paper`, or raise `SourceRejected` saying why it cannot be used."""
+    data = _read_bytes(pdf, settings)
+    sha256 = hashlib.sha256(data).hexdigest()
+    name = pdf.name
+    if data.rfind(b"%%EOF") < 0:
+        raise _reject(f"{name} is damaged or incomplete: it ends before the PDF's end marker "
+                      "(%%EOF), so pages are missing", "damaged",
+                      "download it again; the copy was cut short")
+    document = _open(data, name, password)
+    try:
+        page_count = len(document)
+        if page_count == 0:
+            raise _reject(f"{name} is a PDF with no pages", "empty",
+                          "export the paper again; this file has nothing in it")
+        if page_count > settings.max_pages:
+            raise _reject(
+                f"{name} has {page_count} pages, over the limit of {settings.max_pages}",
+                "too-long", f"raise source.max_pages in {_CONFIG_FILE} to accept it",
+            )
+        raw_pages = list(_pages(document, name))
+        metadata_title = str(document.get_metadata_value("Title") or "").strip()
+    finally:
+        document.close()
+    return _paper_from_pages(raw_pages, settings, sha256=sha256, name=name,
+                             metadata_title=metadata_title)
+
+
+def _paper_from_pages(raw_pages: list[PageLines], settings: SourceConfig, *, sha256: str,
+                      name: str, metadata_title: str) -> Paper:
+    raw_chars = sum(len(ln.text) - ln.text.count(" ") for p in raw_pages for ln in p.lines)
+    if raw_chars < 20:
+        raise _reject(f"{name} has no extractable text: its pages are images (a scan)",
+                      "no-text", "run OCR on it first (e.g. `ocrmypdf in.pdf out.pdf`)")
+    garbage = 0
+    pages: list[PageLines] = []
+    for page in raw_pages:
+        lines = []
+        for line in page.lines:
+            text, dropped = clean_line(line.text)
+            garbage += dropped
+            if text:
+                lines.append(replace(line, text=text))
+        pages.append(replace(page, lines=lines))
+    letters = sum(ch.isalpha() for p in pages for ln in p.lines for ch in ln.text)
+    if letters < 0.3 * raw_chars or letters < 100:
+        raise _reject(
+            f"{name}'s text layer is unreadable: {100 - 100 * letters // raw_chars}% of it is "
+            "extraction garbage (fonts without a character map)", "no-text",
+            "run OCR on it (e.g. `ocrmypdf --force-ocr in.pdf out.pdf`) to rebuild the text")
+    layout = _Layout(pages)
+    pages, furniture = strip_page_furniture(pages, layout.body_size)
+    extracted = _structure(pages, layout, metadata_title, furniture, name)
+    body = "\n\n".join([extracted.abstract, *(s.text for s in extracted.sections)])
+    warnings = list(extracted.warnings)
+    if garbage > 0.02 * raw_chars:
+        warnings.append(f"{garbage} characters of extraction garbage removed "
+                        "((cid:N) codes, U+FFFD, private-use glyphs)")
+
+    language, confidence = detect_language(body or " ".join(
+        ln.text for p in pages for ln in p.lines))
+    if language not in settings.languages and confidence >= 0.9:
+        spoken = LANGUAGE_NAMES.get(language, language)
+        supported = ", ".join(f"{LANGUAGE_NAMES.get(c, c)} ({c})" for c in settings.languages)
+        raise _reject(
+            f"{name} is written in {spoken} ({language}); supported: {supported}", "language",
+            f"add '{language}' to source.languages in {_CONFIG_FILE} once the show's voices "
+            "speak it",
+        )
+    if language not in settings.languages:
+        warnings.append(f"language unclear (best guess {language}, {confidence:.0%})")
+        language = settings.languages[0]
+
+    signals = _paper_signals(extracted, body)
+    if len(signals) < 2:
+        found = ", ".join(signals) or "none of them"
+        message = (f"{name} does not look like a research paper: it lacks an abstract, "
+                   f"references, section headings and citations (found: {found})")
+        if settings.not_a_paper == "refuse":
+            raise _reject(message, "not-a-paper",
+                          f'set source.not_a_paper = "flag" in {_CONFIG_FILE} to go on and '
+                          "leave the call to the reviewer")
+        warnings.append(message)
+
+    words = len(body.split())
+    return Paper(
+        source_sha256=sha256, title=extracted.title, authors=extracted.authors,
+        abstract=extracted.abstract, sections=extracted.sections, captions=extracted.captions,
+        references=extracted.references, language=language,
+        stats=PaperStats(pages=len(raw_pages), words=words), warnings=warnings,
+    )
