@@ -155,3 +155,19 @@ def test_a_rejected_run_publishes_nothing(tmp_path: Path) -> None:
         assert run.state is RunState.REJECTED
         assert "numbers look off" in run.reason
         assert not [c for c in project.site_commits() if "Shipyard-Run:" in c]
+
+
+def test_a_cancelled_run_stops_and_publishes_nothing(tmp_path: Path) -> None:
+    with make_project(tmp_path / "p", auto_approve=False) as project:
+        running = project.start("run", "paper-to-podcast", str(project.paper))
+        try:
+            run = project.wait_until(None, lambda r: r.state is RunState.AWAITING_REVIEW)
+            cancelled = project.run("cancel", run.run_id)
+            assert cancelled.returncode == 0, cancelled.stderr
+            assert running.wait(timeout=60) == 1  # the following `run` reports it and exits
+        finally:
+            kill_group(running, signal.SIGTERM)
+        assert project.ledger().get(run.run_id).state is RunState.CANCELLED
+        again = project.run("cancel", run.run_id)
+        assert again.returncode == 1 and "already ended cancelled" in again.stderr
+        assert not [c for c in project.site_commits() if "Shipyard-Run:" in c]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from shipyard._errors import ShipyardError, SourceRejected
 from shipyard._runs import Ledger, RunRecord, RunState
 from shipyard._workflow import get_workflow
 
-__all__ = ["StartedRun", "decide", "run_id_for", "start_run", "wait_for"]
+__all__ = ["StartedRun", "cancel", "decide", "run_id_for", "start_run", "wait_for"]
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,7 @@ def decide(config: Config, run_id: str, decision: dict[str, Any]) -> RunRecord:
     from shipyard.podcast.models import Decision
 
     checked = Decision.model_validate(decision)
-    ledger = Ledger(config.database_url)
-    try:
+    with _ledger(config) as ledger:
         record = ledger.get(run_id, detail=False)
         if record.state is not RunState.AWAITING_REVIEW:
             raise ShipyardError(
@@ -104,14 +104,43 @@ def decide(config: Config, run_id: str, decision: dict[str, Any]) -> RunRecord:
                 f"{checked.reviewer!r} is not a reviewer of this workflow",
                 code="not-a-reviewer", run_id=record.run_id,
                 hint=f"reviewers are set in review.reviewers: {', '.join(sorted(allowed))}")
-        client = DBOSClient(system_database_url=config.database_url,
-                            serializer=DBOSPortableJSON)
-        try:
+        with _client(config) as client:
             client.send(record.run_id, checked.model_dump(mode="json"), REVIEW_TOPIC)
-        finally:
-            client.destroy()
         ledger.event(record.run_id, "review-sent",
                      f"{checked.action} sent by {checked.reviewer}")
         return record
+
+
+def cancel(config: Config, run_id: str) -> RunRecord:
+    """Cancel a run that has not finished; it stops at its next step and publishes nothing
+    more (a step already under way completes)."""
+    with _ledger(config) as ledger:
+        record = ledger.get(run_id, detail=False)
+        if record.state.finished:
+            raise ShipyardError(f"run {record.run_id} already ended {record.state.value}",
+                                code="finished", run_id=record.run_id,
+                                hint="a published episode is removed with `shipyard unpublish`")
+        with _client(config) as client:
+            client.cancel_workflow(record.run_id)
+        ledger.set_state(record.run_id, RunState.CANCELLED, step=record.step,
+                         reason="cancelled by a user")
+        return ledger.get(record.run_id, detail=False)
+
+
+@contextmanager
+def _ledger(config: Config) -> Iterator[Ledger]:
+    ledger = Ledger(config.database_url)
+    try:
+        yield ledger
     finally:
         ledger.close()
+
+
+@contextmanager
+def _client(config: Config) -> Iterator[DBOSClient]:
+    """DBOS's client: talks to runs through the database, without launching DBOS here."""
+    client = DBOSClient(system_database_url=config.database_url, serializer=DBOSPortableJSON)
+    try:
+        yield client
+    finally:
+        client.destroy()

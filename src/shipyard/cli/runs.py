@@ -145,6 +145,18 @@ def status(
             console.print(f"{key.replace('_', ' ')}: {record.result[key]}")
 
 
+@app.command()
+def cancel(
+    run_id: Annotated[str, typer.Argument(help="The run (a unique part of its id will do).")],
+    config_file: ConfigOption = None,
+) -> None:
+    """Cancel a run that has not finished: it stops at its next step."""
+    from shipyard._runner import cancel as cancel_run
+
+    record = cancel_run(load_config(config_file), run_id)
+    console.print(f"run {record.run_id}: {_state(record.state)}")
+
+
 # --- review -------------------------------------------------------------------------------
 
 
