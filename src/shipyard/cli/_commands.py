@@ -2,3 +2,4 @@
 
 import shipyard.cli.publish  # noqa: F401
 from shipyard.cli import runs  # noqa: F401
+from shipyard.cli import source  # noqa: F401
