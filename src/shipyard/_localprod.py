@@ -144,6 +144,7 @@ class LocalProduction:
             (hooks / name).chmod(0o755)
         # A hooks path in the user's global config would silence these hooks: pin ours.
         _git(["config", "core.hooksPath", str(hooks)], cwd=self.remote)
+        _git(["config", "core.autocrlf", "false"], cwd=self.remote)  # deploy bytes as pushed
         (self.root / "deploy.sh").write_text(_DEPLOY.format(root=root), encoding="utf-8")
         if self.head() is None:
             self._initial_commit()

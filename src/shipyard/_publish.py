@@ -97,6 +97,7 @@ class GitTarget:
         timeout: float = 60.0,
         push_attempts: int = 5,
         backoff_seconds: float = 0.5,
+        before_push: Callable[[str], None] | None = None,
     ) -> None:
         if not remote:
             raise ConfigError(
@@ -115,6 +116,9 @@ class GitTarget:
         self.timeout = timeout
         self.push_attempts = push_attempts
         self.backoff_seconds = backoff_seconds
+        # Called with the local commit before each push attempt: a seam for instrumentation
+        # and for tests that make the remote move, or the process die, at exactly that point.
+        self.before_push = before_push
 
     def __repr__(self) -> str:
         return f"GitTarget({redact(self.remote)!r}, {self.branch!r})"
@@ -319,6 +323,8 @@ class GitTarget:
         delay = self.backoff_seconds
         last = ""
         for attempt in range(1, self.push_attempts + 1):
+            if self.before_push is not None:
+                self.before_push(self._rev("HEAD"))
             result = self._git(
                 "push", "--porcelain", "origin", f"HEAD:refs/heads/{self.branch}", check=False
             )
@@ -327,8 +333,8 @@ class GitTarget:
                 log.info("publish: pushed %s to %s", commit[:12], self)
                 return PublishResult(commit, pushed=True, already_published=False)
             status = _push_status(result.stdout)
-            last = _tail(f"{status}\n{result.stderr}")
-            if "[remote rejected]" in status or "pre-receive hook declined" in result.stderr:
+            last = _tail(redact(f"{status}\n{result.stderr}"))
+            if _rejected_for_good(status, result.stderr):
                 raise PublishFailed(
                     f"{redact(self.remote)} rejected the push of run {run_id}: {last}",
                     code="push-rejected",
@@ -336,6 +342,8 @@ class GitTarget:
                     "permissions); fix that on the host, then resume the run",
                 )
             log.info("publish: push attempt %d to %s failed: %s", attempt, self, last)
+            if attempt == self.push_attempts:
+                break
             time.sleep(delay)
             delay = min(delay * 2, 30.0)
             self._fetch()
@@ -362,13 +370,18 @@ class GitTarget:
 
         False when the new tip already holds our files, so there is nothing left to push."""
         upstream = f"refs/remotes/origin/{self.branch}"
-        if not callable(files):
-            rebased = self._git("rebase", "--quiet", upstream, check=False)
-            if rebased.returncode == 0:
-                log.info("publish: rebased onto %s", self._rev(upstream)[:12])
+        rebased = self._git("rebase", "--quiet", upstream, check=False)
+        if rebased.returncode == 0:
+            log.info("publish: rebased onto %s", self._rev(upstream)[:12])
+            if not callable(files):
                 return True
+            # Content derived from the tree (a feed from a manifest) must still hold on it.
+            self._stage(files, removals)
+            if not self._has_changes():
+                return True
+        else:
             self._git("rebase", "--abort", check=False)
-        # Conflicting change (or content derived from the tree): stage it again on the tip.
+        # A conflicting change, or derived content that moved: stage afresh on the new tip.
         self._git("reset", "--quiet", "--hard", upstream)
         self._git("clean", "-ffdxq")
         self._stage(files, removals)
@@ -505,6 +518,16 @@ def _parse_trailers(block: str) -> list[tuple[str, str]]:
         if sep:
             pairs.append((key.strip(), value.strip()))
     return pairs
+
+
+def _rejected_for_good(status: str, stderr: str) -> bool:
+    """The remote refused the change itself (a hook, protection, permissions), as opposed
+    to a race with another push or an unreachable host."""
+    if "[remote rejected]" not in status and "pre-receive hook declined" not in stderr:
+        refusals = ("Permission denied", "returned error: 403", "Authentication failed")
+        return any(refusal in stderr for refusal in refusals)
+    races = ("failed to update ref", "failed to lock", "cannot lock ref", "incorrect old value")
+    return not any(race in status or race in stderr for race in races)
 
 
 def _push_status(porcelain: str) -> str:

@@ -153,8 +153,8 @@ def _show(config: Config, image_path: str) -> ShowInfo:
     )
 
 
-def _artwork(config: Config, cover: bytes | None, workspace: Path) -> tuple[str, bytes | None]:
-    """(repository path, bytes to write or None to keep what the site has)."""
+def _artwork(config: Config, cover: bytes | None, workspace: Path) -> tuple[str, bytes]:
+    """(repository path, bytes): the given cover, else the site's own, else a generated one."""
     template = config.publish.image_path
     if cover is not None:
         problems = artwork_problems(cover)
@@ -169,7 +169,7 @@ def _artwork(config: Config, cover: bytes | None, workspace: Path) -> tuple[str,
         return template.format(ext=ext), cover
     for ext in ("png", "jpg"):
         if (workspace / template.format(ext=ext)).is_file():
-            return template.format(ext=ext), None
+            return template.format(ext=ext), (workspace / template.format(ext=ext)).read_bytes()
     return template.format(ext="png"), default_cover(config.show.title)
 
 
@@ -244,8 +244,7 @@ def release_episode(episode: EpisodeFiles, config: Config, target: GitTarget) ->
             config.publish.index_path: render_index(show, manifest.episodes),
             MANIFEST_PATH: manifest.to_json(),
         }
-        if image is not None:
-            out[image_path] = image
+        out[image_path] = image
         shipped.clear()
         shipped.update({path: _sha(data) for path, data in out.items()})
         show_seen[:] = [show]
@@ -357,8 +356,7 @@ def unpublish_episode(
             config.publish.index_path: render_index(show, manifest.episodes),
             MANIFEST_PATH: manifest.to_json(),
         }
-        if image is not None:
-            out[image_path] = image
+        out[image_path] = image
         return out
 
     result = target.publish(
