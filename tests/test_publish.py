@@ -179,8 +179,8 @@ def test_a_hostile_global_git_config_cannot_break_publishing(
     (hooks / "pre-commit").chmod(0o755)
     config = tmp_path / "gitconfig"
     config.write_text(
-        f"[commit]\n\tgpgsign = true\n[core]\n\thooksPath = {hooks}\n"
-        "\tautocrlf = true\n[push]\n\tdefault = nothing\n[user]\n\tuseConfigOnly = true\n"
+        f"[commit]\n\tgpgsign = true\n[core]\n\thooksPath = {hooks}\n\tautocrlf = true\n"
+        "[push]\n\tdefault = nothing\n[user]\n\tuseConfigOnly = true\n"
     )
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
     result = site.target().publish({"a.txt": b"line\n"}, run_id="run-1", message="a")
