@@ -239,6 +239,21 @@ def _edge_lines(page: PageLines, *, depth: int = 3) -> set[int]:
     return picked
 
 
+def _edge_numbers(line: Line) -> set[int]:
+    """The integers a line starts or ends with: where a running header puts a page number."""
+    words = line.text.split()
+    return {int(w) for w in (words[0], words[-1]) if w.isdigit() and len(w) <= 4}
+
+
+def _isolated(page: PageLines, line: Line) -> bool:
+    """Whether a line stands apart from all others by more than ordinary leading."""
+    gaps = [
+        max(other.bottom - line.top, line.bottom - other.top)
+        for other in page.lines if other is not line
+    ]
+    return bool(gaps) and min(gaps) > 1.2 * max(line.size, 4.0)
+
+
 def strip_page_furniture(
     pages: Sequence[PageLines], body_size: float,
 ) -> tuple[list[PageLines], list[str]]:
@@ -251,10 +266,13 @@ def strip_page_furniture(
     """
     edge_shapes: Counter[str] = Counter()
     everywhere: Counter[str] = Counter()
+    offsets: Counter[int] = Counter()  # printed page number minus position in the file
     for page in pages:
         edges = _edge_lines(page)
         edge_shapes.update({_shape(page.lines[i].text) for i in edges})
+        offsets.update({n - page.number for i in edges for n in _edge_numbers(page.lines[i])})
         everywhere.update({_shape(ln.text) for ln in page.lines if len(ln.text) <= 120})
+    numbering = [o for o, n in offsets.most_common(1) if n >= 2]
     removed: list[str] = []
     cleaned: list[PageLines] = []
     many = max(3, (len(pages) + 1) // 2)
@@ -267,9 +285,12 @@ def strip_page_furniture(
             if i in edges:
                 furniture = furniture or bool(_PAGE_NUMBER.match(line.text.strip()))
                 furniture = furniture or (len(pages) > 1 and edge_shapes[shape] >= 2)
+                furniture = furniture or any(
+                    n - page.number in numbering for n in _edge_numbers(line))
+                small = line.size < body_size - 0.4
+                furniture = furniture or (small and bool(_EDGE_NUMBER.search(line.text)))
                 furniture = furniture or (
-                    line.size < body_size - 0.4 and bool(_EDGE_NUMBER.search(line.text))
-                )
+                    small and len(line.text.split()) <= 15 and _isolated(page, line))
             if furniture:
                 removed.append(line.text)
             else:

@@ -118,11 +118,20 @@ def _read_bytes(pdf: Path, settings: SourceConfig) -> bytes:
     return data
 
 
+_NO_PAGES = re.compile(rb"/Count\s*0\b")
+_SOME_PAGES = re.compile(rb"/Count\s*[1-9]")
+
+
 def _open(data: bytes, name: str, password: str | None) -> pdfium.PdfDocument:
     try:
         return pdfium.PdfDocument(data, password=password)
     except pdfium.PdfiumError as exc:
-        code = getattr(exc, "err_code", None)
+        # pdfium's last-error is process-wide and not always reset: trust it only where the
+        # bytes agree (an encrypted file has an /Encrypt dictionary)
+        code = getattr(exc, "err_code", None) if b"/Encrypt" in data else None
+        if code is None and _NO_PAGES.search(data) and not _SOME_PAGES.search(data):
+            raise _reject(f"{name} is a PDF with no pages", "empty",
+                          "export the paper again; this file has nothing in it") from None
         if code == pdfium_c.FPDF_ERR_PASSWORD:
             if password:
                 raise _reject(f"{name} is password-protected and the password given is wrong",
@@ -195,6 +204,7 @@ class _Block:
     heading: str
     kind: str  # "front", "body", "references", "appendix", "contents"
     lines: list[Line] = field(default_factory=list)
+    style: str = ""  # how the heading was recognised: "numbered", "named", "styled"
 
 
 def _normal_heading(text: str) -> str:
@@ -398,7 +408,8 @@ class _Extracted:
     captions: list[str]
     references: list[str]
     warnings: list[str]
-    headings: int
+    headings: int  # numbered or conventionally named body headings
+    abstract_labelled: bool
 
 
 def _plausible_metadata_title(title: str) -> bool:
@@ -466,7 +477,7 @@ def _structure(pages: list[PageLines], layout: _Layout, metadata_title: str,
                 kind = "front"  # abstract, keywords, subject categories: not the body
             if kind == "references" and current.kind == "references":
                 continue
-            blocks.append(_Block(line.text, kind))
+            blocks.append(_Block(line.text, kind, style=heading))
             continue
         if current.kind == "body" and not pending_refs and _NUMBERED_LIST_START.match(line.text):
             upcoming = stream[index + 1:index + 8]
@@ -560,10 +571,14 @@ def _structure(pages: list[PageLines], layout: _Layout, metadata_title: str,
         ))
     if appendix_words:
         warnings.append(f"appendix cut from the voiced text ({appendix_words} words)")
-    headings = sum(1 for b in blocks if b.heading and b.kind == "body")
-    del dropped_words
+    headings = sum(1 for b in blocks if b.kind == "body" and b.style in ("numbered", "named"))
+    voiced_words = sum(len(s.text.split()) for s in sections)
+    if dropped_words > 0.25 * max(voiced_words, 1):
+        warnings.append(f"{dropped_words} words of math, tables or footnotes left out of the "
+                        "voiced text")
+    labelled = label_block is not None or labelled_at is not None
     return _Extracted(title, authors, abstract, sections, captions, references, warnings,
-                      headings)
+                      headings, abstract_labelled=labelled)
 
 
 def _paragraph_lines(lines: list[Line], layout: _Layout) -> list[list[Line]]:
@@ -618,7 +633,7 @@ def detect_language(text: str) -> tuple[str, float]:
 
 def _paper_signals(extracted: _Extracted, body: str) -> list[str]:
     signals = []
-    if extracted.abstract:
+    if extracted.abstract_labelled:
         signals.append("an abstract")
     if extracted.references:
         signals.append("references")

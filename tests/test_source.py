@@ -1,0 +1,447 @@
+"""The extract-and-validate stage on the real corpus, and on bad input made here."""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+import zipfile
+from collections import Counter
+from io import BytesIO
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pytest
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfgen import canvas
+from typer.testing import CliRunner
+
+from shipyard._config import SourceConfig
+from shipyard._errors import PermanentError, SourceRejected
+from shipyard.cli import _register, app
+from shipyard.podcast.models import Paper
+from shipyard.podcast.source import extract_paper, sniff_format
+from tests.conftest import corpus_files
+
+pytestmark = pytest.mark.corpus
+DEFAULTS = SourceConfig()
+PAPERS = {p.name: p for p in corpus_files("papers")}
+BAD = {p.name: p for p in corpus_files("bad")}
+
+# file -> (title, how the abstract begins, has references); None: the paper has no such part
+EXPECTED = {
+    "docling__2305.03393v1-pg9.pdf": (None, None, False),
+    "grobid__0807.3577.pdf": (
+        "Apparent and average accelerations of the Universe",
+        "In this paper we consider the relation between the volume deceleration parameter",
+        True),
+    "grobid__1001._0908.0054.pdf": (
+        "Ultra light bosonic dark matter and CMB",
+        "In this work we report the cosmological effects that a species of Ultra Light", True),
+    "grobid__Wang-paperAVE2008.pdf": (
+        "Information Synthesis for Answer Validation",
+        "This report is about our participation in the Answer Validation Exercise", True),
+    "grobid__gadr.pdf": (
+        "Generalized Markdown Architectural Decision Records: Capturing the Essence of "
+        "Decisions", "Documenting design decisions in a project fosters understanding while",
+        True),
+    "grobid__sample.pdf": (
+        "Bi-criteria Algorithm for Scheduling Jobs on Cluster Platforms",
+        "We describe in this paper a new method for building an efficient algorithm", True),
+    "grobid__submission_161.pdf": (
+        "MAGNETO-PHOTOLUMINESCENCE AS A PROBE OF PHASES IN QUANTUM HALL MULTI-LAYERS",
+        "A variety of quantum phases due to the strong interlayer electronic correlations",
+        True),
+    "grobid__test_Grobid_1_05452615.pdf": (
+        "A New Requirement Prioritization Model for Market Driven Products Using Analytical "
+        "Hierarchical Process", "As compared to bespoke software development, in market driven",
+        True),
+    "unstructured__layout-parser-paper-fast.pdf": (
+        "LayoutParser: A Unified Toolkit for Deep Learning Based Document Image Analysis",
+        "Recent advances in document image analysis (DIA) have been primarily driven", False),
+    "unstructured__multi-column-2p.pdf": (
+        "Dense Passage Retrieval for Open-Domain Question Answering",
+        "Open-domain question answering relies on efficient passage retrieval", False),
+}
+
+# Sentences that cross a line break with hyphenation, a column break or a page break in
+# two-column papers: they read whole only when the columns are read one after the other.
+CROSSING = {
+    "unstructured__multi-column-2p.pdf": [
+        # page 1 right column -> page 2 left column
+        "setting new state-of-the-art results on multiple open-domain QA datasets, it also "
+        "suffers from two weaknesses.",
+        # page 2 left column -> right column, with "pas-sages" split across lines
+        "More specifically, we assume the extractive QA setting, in which the answer is "
+        "restricted to a span appearing in one or more passages in the corpus.",
+        # abstract, "ef-ficient" and "us-ing" split across lines
+        "Open-domain question answering relies on efficient passage retrieval to select "
+        "candidate contexts",
+        "retrieval can be practically implemented using dense representations alone",
+    ],
+    "grobid__1001._0908.0054.pdf": [
+        # page 2 left column -> right column, past a figure and its caption
+        "Once the species is decoupled from the rest of matter, its phase-space distribution "
+        "function is “freezed-out”",
+        # "in-teraction" split across lines in the right column of page 1
+        "neutrinos just free-stream due to the negligible interaction with the rest of the "
+        "matter.",
+    ],
+    "grobid__sample.pdf": [
+        "The last few years have been characterized by huge technological changes in the area "
+        "of parallel and distributed computing.",
+    ],
+    "grobid__test_Grobid_1_05452615.pdf": [
+        "Due to the emergence of markets for off-the-shelf or packaged software [1], "
+        "market-driven software development is gaining increased significance",
+    ],
+}
+LIGATURES = re.compile("[\ufb00-\ufb06\u0132\u0133\u01c7-\u01cc]")
+# a letter pair split by a hyphen and a space, other than "first- and second-order"
+LEFT_SPLIT = re.compile(r"[a-z]{2}- (?!(?:and|or|to|as|nor)\b)[a-z]")
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+@pytest.fixture(scope="module")
+def papers() -> dict[str, Paper]:
+    return {name: extract_paper(path, DEFAULTS) for name, path in PAPERS.items()}
+
+
+def _raw_running_lines(pdf: Path) -> list[str]:
+    """Lines the raw engine repeats on a quarter of the pages (at least two), among the first
+    or last lines it gives for a page (where running headers and footers come out)."""
+    document = pdfium.PdfDocument(pdf)
+    pages = len(document)
+    seen: Counter[str] = Counter()
+    at_edge: Counter[str] = Counter()
+    originals: dict[str, str] = {}
+    for index in range(pages):
+        lines = [ln.strip() for ln in document[index].get_textpage().get_text_range()
+                 .splitlines() if ln.strip()]
+        shapes = {}
+        for position, line in enumerate(lines):
+            if len(line) >= 15 and sum(ch.isalpha() for ch in line) >= 10:
+                shape = re.sub(r"\d+", "#", line)
+                shapes[shape] = line
+                if position < 4 or position >= len(lines) - 4:
+                    at_edge[shape] += 1
+        seen.update(shapes.keys())
+        originals.update(shapes)
+    document.close()
+    floor = max(2, math.ceil(pages / 4))
+    return [originals[shape] for shape, count in seen.items()
+            if count >= floor and at_edge[shape] >= 2]
+
+
+def test_every_paper_in_the_corpus_is_covered() -> None:
+    assert set(PAPERS) == set(EXPECTED), "a corpus paper has no expectations here"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_title_and_abstract(papers: dict[str, Paper], name: str) -> None:
+    title, abstract, _ = EXPECTED[name]
+    paper = papers[name]
+    if title is not None:
+        assert paper.title == title
+        assert not any("no title" in w for w in paper.warnings)
+    else:
+        assert paper.title, "a paper always gets a title, from wherever it can be found"
+        assert any("no title" in w for w in paper.warnings)
+    if abstract is not None:
+        assert _squash(paper.abstract).startswith(abstract)
+        assert len(paper.abstract.split()) >= 40
+    else:
+        assert paper.abstract == ""
+    assert paper.sections or name == "grobid__submission_161.pdf"
+    assert paper.language == "en"
+    assert paper.stats.words == len(paper.body.split())
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_no_running_header_footer_or_page_number(papers: dict[str, Paper], name: str) -> None:
+    body = _squash(papers[name].body)
+    for line in _raw_running_lines(PAPERS[name]):
+        assert _squash(line) not in body, f"running line left in: {line!r}"
+    assert not re.search(r"(?m)^\s*\d{1,3}\s*$", papers[name].body), "a bare page number"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_no_ligatures_or_split_words(papers: dict[str, Paper], name: str) -> None:
+    paper = papers[name]
+    everything = "\n".join([paper.title, paper.body, *paper.captions, *paper.references])
+    assert not LIGATURES.search(everything)
+    assert "\ufffe" not in everything and "\u00ad" not in everything
+    assert "(cid:" not in everything and "\ufffd" not in everything
+    assert not LEFT_SPLIT.findall(paper.body)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_references_are_kept_apart(papers: dict[str, Paper], name: str) -> None:
+    paper = papers[name]
+    _, _, has_references = EXPECTED[name]
+    assert bool(paper.references) == has_references
+    body = _squash(paper.body)
+    for entry in paper.references:
+        middle = _squash(entry)[len(entry) // 3:][:45]
+        if len(middle) >= 30:
+            assert middle not in body, f"reference text voiced: {middle!r}"
+    assert not re.search(r"(?im)^(references|bibliography)$", paper.body)
+
+
+@pytest.mark.parametrize("name", sorted(CROSSING))
+def test_two_columns_read_column_by_column(papers: dict[str, Paper], name: str) -> None:
+    body = _squash(papers[name].body)
+    for sentence in CROSSING[name]:
+        assert sentence in body
+
+
+def test_accents_typeset_by_tex_are_composed(papers: dict[str, Paper]) -> None:
+    assert "Pierre-François Dutot" in papers["grobid__sample.pdf"].authors
+    assert "Grégory Mounié" in papers["grobid__sample.pdf"].authors
+    assert "Lemaître–Tolman" in papers["grobid__0807.3577.pdf"].body
+
+
+def test_genuine_hyphens_survive_a_line_break(papers: dict[str, Paper]) -> None:
+    # "Market-driven" breaks after its hyphen in the keywords; the word is hyphenated elsewhere
+    body = papers["grobid__test_Grobid_1_05452615.pdf"].body
+    assert "market-driven" in body.lower() and "marketdriven" not in body.lower()
+    # "Bose-Einstein" keeps its hyphen: the second half is capitalised
+    assert "Bose-Einstein" in papers["grobid__1001._0908.0054.pdf"].body
+
+
+def test_sections_carry_page_spans(papers: dict[str, Paper]) -> None:
+    paper = papers["grobid__0807.3577.pdf"]
+    headings = [s.heading for s in paper.sections]
+    assert headings[:2] == ["Introduction", "The Buchert scheme"]
+    assert "Conclusions" in headings
+    assert all(1 <= s.first_page <= s.last_page <= paper.stats.pages for s in paper.sections)
+    assert any("appendix cut" in w for w in paper.warnings)
+    assert "Model specification" not in " ".join(headings), "the appendix is not voiced"
+
+
+def test_captions_are_kept_out_of_the_voiced_text(papers: dict[str, Paper]) -> None:
+    paper = papers["grobid__sample.pdf"]
+    assert "Figure 1: Job submission in clusters." in paper.captions
+    assert "Figure 1: Job submission in clusters." not in paper.body
+
+
+def test_extraction_is_repeatable() -> None:
+    path = PAPERS["grobid__gadr.pdf"]
+    assert extract_paper(path, DEFAULTS) == extract_paper(path, DEFAULTS)
+
+
+# --- the bad corpus -----------------------------------------------------------------------
+
+# file -> (code, words the message must contain, words the hint must contain)
+REFUSALS = {
+    "unstructured__password.pdf": ("encrypted", ["password-protected"], ["password"]),
+    "docling__ocr_test.pdf": ("no-text", ["no extractable text"], ["OCR"]),
+    "empty.pdf": ("empty", ["empty"], ["again"]),
+    "truncated.pdf": ("damaged", ["damaged or incomplete"], ["again"]),
+    "not-a-pdf.pdf": ("not-pdf", ["not a PDF", "HTML"], ["PDF itself"]),
+    "unstructured__pdf2image-memory-error-test-400p.pdf": (
+        "too-long", ["400 pages", "limit of 60"], ["source.max_pages", "shipyard.toml"]),
+    "unstructured__failure-after-repair.pdf": (
+        "too-long", ["76 pages"], ["source.max_pages"]),
+    "docling__normal_4pages.pdf": ("language", ["Korean (ko)", "English (en)"],
+                                   ["source.languages"]),
+}
+
+
+def test_every_bad_file_in_the_corpus_is_covered() -> None:
+    assert set(BAD) == set(REFUSALS)
+
+
+@pytest.mark.parametrize("name", sorted(REFUSALS))
+def test_bad_input_is_refused_with_a_specific_message(name: str) -> None:
+    code, message_words, hint_words = REFUSALS[name]
+    with pytest.raises(SourceRejected) as caught:
+        extract_paper(BAD[name], DEFAULTS)
+    error = caught.value
+    assert error.code == code
+    assert isinstance(error, PermanentError), "never retried"
+    for word in message_words:
+        assert word in error.message
+    assert error.hint is not None
+    for word in hint_words:
+        assert word in error.hint
+
+
+def test_a_brochure_is_not_a_paper_once_it_is_short_enough() -> None:
+    brochure = BAD["unstructured__failure-after-repair.pdf"]
+    settings = SourceConfig(max_pages=100)
+    with pytest.raises(SourceRejected) as caught:
+        extract_paper(brochure, settings)
+    assert caught.value.code == "not-a-paper"
+    assert "does not look like a research paper" in caught.value.message
+    assert caught.value.hint and "source.not_a_paper" in caught.value.hint
+
+    flagged = extract_paper(brochure, SourceConfig(max_pages=100, not_a_paper="flag"))
+    assert any("does not look like a research paper" in w for w in flagged.warnings)
+
+
+def test_a_language_can_be_allowed_by_setting() -> None:
+    korean = extract_paper(BAD["docling__normal_4pages.pdf"],
+                           SourceConfig(languages=["en", "ko"], not_a_paper="flag"))
+    assert korean.language == "ko"
+
+
+def test_english_is_refused_by_name_where_only_german_is_supported() -> None:
+    with pytest.raises(SourceRejected) as caught:
+        extract_paper(PAPERS["grobid__gadr.pdf"], SourceConfig(languages=["de"]))
+    assert caught.value.code == "language"
+    assert "English (en)" in caught.value.message and "German (de)" in caught.value.message
+
+
+# --- bad input made here ------------------------------------------------------------------
+
+
+def _pdf_with_text(lines: list[str], *, encrypt: str | None = None) -> bytes:
+    out = BytesIO()
+    page = canvas.Canvas(out, pagesize=A4, encrypt=encrypt)
+    y = 800.0
+    for line in lines:
+        page.drawString(60, y, line)
+        y -= 14
+    page.showPage()
+    page.save()
+    return out.getvalue()
+
+
+def _refusal(tmp_path: Path, data: bytes, **settings: object) -> SourceRejected:
+    path = tmp_path / "input.pdf"
+    path.write_bytes(data)
+    with pytest.raises(SourceRejected) as caught:
+        extract_paper(path, SourceConfig.model_validate(settings))
+    return caught.value
+
+
+def test_a_pdf_with_no_pages(tmp_path: Path) -> None:
+    out = BytesIO()
+    pdfium.PdfDocument.new().save(out)
+    error = _refusal(tmp_path, out.getvalue())
+    assert error.code == "empty" and "no pages" in error.message
+
+
+def test_text_that_is_all_cid_garbage(tmp_path: Path) -> None:
+    garbage = ["".join(f"(cid:{n})" for n in range(i, i + 12)) for i in range(40)]
+    error = _refusal(tmp_path, _pdf_with_text(garbage))
+    assert error.code == "no-text" and "garbage" in error.message
+    assert error.hint and "OCR" in error.hint
+
+
+def test_text_that_is_all_private_use_glyphs(tmp_path: Path) -> None:
+    # a font whose character map sends every code to the private-use area: what a PDF
+    # with ligature and symbol glyphs but no usable Unicode mapping extracts to
+    cmap = (b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap "
+            b"/CMapName /Garbage def 1 begincodespacerange <00> <FF> endcodespacerange "
+            b"1 beginbfrange <20> <7E> <E000> endbfrange endcmap CMapName currentdict "
+            b"/CMap defineresource pop end end")
+    text = b"BT /F1 11 Tf 60 780 Td " + b" ".join(
+        b"(Lorem ipsum dolor sit amet consectetur) Tj 0 -14 Td" for _ in range(30)) + b" ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(text), text),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 6 0 R >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(cmap), cmap),
+    ]
+    body = BytesIO()
+    body.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, obj in enumerate(objects, start=1):
+        offsets.append(body.tell())
+        body.write(b"%d 0 obj\n%s\nendobj\n" % (number, obj))
+    xref = body.tell()
+    body.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for offset in offsets:
+        body.write(b"%010d 00000 n \n" % offset)
+    body.write(b"trailer << /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+               % (len(objects) + 1, xref))
+    error = _refusal(tmp_path, body.getvalue())
+    assert error.code == "no-text"
+
+
+def test_a_password_opens_a_protected_pdf(tmp_path: Path) -> None:
+    path = tmp_path / "protected.pdf"
+    path.write_bytes(_pdf_with_text(["Abstract. A short protected note."] * 30,
+                                    encrypt="s3cret"))
+    with pytest.raises(SourceRejected) as caught:
+        extract_paper(path, DEFAULTS)
+    assert caught.value.code == "encrypted"
+    with pytest.raises(SourceRejected) as caught:
+        extract_paper(path, DEFAULTS, password="wrong")
+    assert caught.value.code == "encrypted" and "wrong" in caught.value.message
+    flagged = extract_paper(path, SourceConfig(not_a_paper="flag"), password="s3cret")
+    assert "short protected note" in flagged.body
+
+
+@pytest.mark.parametrize(("head", "looks_like"), [
+    (b"\x89PNG\r\n\x1a\n" + bytes(64), "a PNG image"),
+    (b"\xff\xd8\xff\xe0" + bytes(64), "a JPEG image"),
+    (b"  <!DOCTYPE html><html>", "an HTML web page"),
+    (b"\\documentclass{article}", "LaTeX source"),
+    (b"just some notes about a paper\n", "plain text"),
+])
+def test_what_a_non_pdf_looks_like(head: bytes, looks_like: str) -> None:
+    assert sniff_format(head) == looks_like
+
+
+def test_a_word_document_is_named_as_such(tmp_path: Path) -> None:
+    out = BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("word/document.xml", "<w:document/>")
+    error = _refusal(tmp_path, out.getvalue())
+    assert error.code == "not-pdf" and "Word document" in error.message
+
+
+def test_a_file_over_the_byte_limit(tmp_path: Path) -> None:
+    error = _refusal(tmp_path, _pdf_with_text(["x"]), max_bytes=100)
+    assert error.code == "too-long" and "source.max_bytes" in (error.hint or "")
+
+
+def test_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(SourceRejected) as caught:
+        extract_paper(tmp_path / "nowhere.pdf", DEFAULTS)
+    assert caught.value.code == "not-found"
+
+
+# --- the command --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.chdir(tmp_path)  # no shipyard.toml here: the defaults apply
+    _register()
+    return CliRunner()
+
+
+def test_extract_prints_the_paper(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["extract", str(PAPERS["grobid__gadr.pdf"])])
+    assert result.exit_code == 0, result.output
+    assert "Generalized Markdown Architectural Decision Records" in result.output
+    assert "Oliver Kopp, Anita Armbruster" in result.output
+    assert re.search(r"Introduction\s+\(pp\. 1-2, \d+ words\)", result.output)
+
+
+def test_extract_json_is_a_paper(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["extract", "--json", str(PAPERS["grobid__gadr.pdf"])])
+    assert result.exit_code == 0
+    paper = Paper.model_validate_json(result.output)
+    assert paper.references and paper.sections
+
+
+def test_extract_refuses_bad_input_with_a_non_zero_exit(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "from shipyard.cli import main; main()", "extract",
+         str(BAD["not-a-pdf.pdf"])],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 1
+    assert "error: not-a-pdf.pdf is not a PDF: it looks like an HTML web page" in result.stderr
+    assert "fix: download the PDF itself" in result.stderr
