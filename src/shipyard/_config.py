@@ -51,7 +51,9 @@ class ShowConfig(_Section):
     image: str = ""  # path to a square PNG/JPEG 1400-3000 px; empty: a generated cover
     hosts: list[HostConfig] = [
         HostConfig(name="Alex", voice="piper:en_US-joe-medium", persona="curious host"),
-        HostConfig(name="Sam", voice="espeak:en-us+f3", persona="explains the paper"),
+        HostConfig(
+            name="Sam", voice="festival:cmu_us_slt_arctic_hts", persona="explains the paper"
+        ),
     ]
     banned_phrases: list[str] = []
     pronunciations: dict[str, str] = {}
@@ -98,6 +100,10 @@ class AudioConfig(_Section):
     sample_rate: Literal[44100, 48000] = 44100
     target_lufs: float = -16.0
     max_true_peak_dbtp: float = -1.0
+    intro: str = ""  # audio file played before the first turn (relative: to this file); "" none
+    outro: str = ""  # audio file played after the last turn; "" none
+    max_silence_seconds: float = Field(default=3.0, gt=0)  # integrity gate: longest silence
+    duration_tolerance: float = Field(default=0.5, gt=0, lt=1)  # vs the script's estimate
 
 
 class PublishConfig(_Section):

@@ -104,7 +104,7 @@ class Flag(_Frozen):
 
 # --- review -------------------------------------------------------------------------------
 
-ReviewAction = Literal["approve", "reject", "request_changes", "edit"]
+ReviewAction = Literal["approve", "reject", "edit"]
 
 
 class Decision(_Frozen):
@@ -138,6 +138,7 @@ class Episode(_Frozen):
     chapters_sha256: str  # Podcasting 2.0 chapters JSON
     loudness_lufs: float
     true_peak_dbtp: float
+    cover_sha256: str = ""  # the cover art embedded in the MP3 (PNG or JPEG)
 
 
 # --- publish and verify -------------------------------------------------------------------

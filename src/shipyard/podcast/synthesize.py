@@ -1,0 +1,142 @@
+"""Synthesis: one clip per turn, cached so that an edited script re-speaks only what changed.
+
+A turn's clip is cached under the SHA-256 of (normalised text, voice spec, engine, engine
+version): a cache entry is a small JSON file naming the clip's artifact, written only after the
+clip passed its integrity check. Turns are spoken in parallel up to `AudioConfig.concurrency`,
+and each engine also keeps to its own concurrency and rate limits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from shipyard._artifacts import ArtifactStore
+from shipyard._config import AudioConfig
+from shipyard._errors import ScriptRejected
+from shipyard.podcast.master import check_clip
+from shipyard.podcast.models import Clip, Script
+from shipyard.podcast.voices import VoiceEngine, encode_wav, load_voice, normalise_text, speak
+
+__all__ = ["SynthesisResult", "cache_key", "synthesize"]
+
+
+class SynthesisResult(BaseModel):
+    """The clips in turn order, and which turns were spoken now and which came from cache."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    clips: list[Clip]
+    synthesized: list[int]
+    cached: list[int]
+
+
+def cache_key(text: str, engine: VoiceEngine) -> str:
+    """The cache key of a turn's (already normalised) text in one voice."""
+    identity = {
+        "text": text,
+        "voice": engine.spec,
+        "engine": engine.engine,
+        "version": engine.version,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def synthesize(
+    script: Script,
+    store: ArtifactStore,
+    cache_dir: Path,
+    settings: AudioConfig,
+    pronunciations: Mapping[str, str],
+) -> SynthesisResult:
+    """Speak every turn of the script; reuse cached clips of unchanged turns."""
+    voices = {host.name: host.voice for host in script.hosts}
+    engines = {spec: load_voice(spec) for spec in sorted(set(voices.values()))}
+    jobs: list[tuple[int, str, VoiceEngine, str]] = []
+    for index, turn in enumerate(script.turns):
+        if turn.speaker not in voices:
+            raise ScriptRejected(
+                f"turn {index} is spoken by {turn.speaker!r}, who is not a host "
+                f"({', '.join(voices)})",
+                code="unknown-speaker",
+                hint="give the turn to one of the script's hosts",
+            )
+        text = normalise_text(turn.text, pronunciations)
+        if not text.strip(" .,;:!?"):
+            raise ScriptRejected(
+                f"turn {index} has nothing to say: {turn.text!r}",
+                code="empty-turn",
+                hint="remove the turn or give it words",
+            )
+        engine = engines[voices[turn.speaker]]
+        jobs.append((index, text, engine, cache_key(text, engine)))
+
+    clips: dict[int, Clip] = {}
+    missing = []
+    for index, text, engine, key in jobs:
+        clip = _cached(cache_dir, key, index, store)
+        if clip is None:
+            missing.append((index, text, engine, key))
+        else:
+            clips[index] = clip
+
+    with ThreadPoolExecutor(
+        max_workers=settings.concurrency, thread_name_prefix="shipyard-tts"
+    ) as pool:
+        futures: list[Future[Clip]] = [
+            pool.submit(_speak_turn, index, text, engine, key, store, cache_dir)
+            for index, text, engine, key in missing
+        ]
+        for future in futures:  # in turn order, so the first failing turn is the one raised
+            clip = future.result()
+            clips[clip.turn] = clip
+    spoken = [index for index, *_ in missing]
+    return SynthesisResult(
+        clips=[clips[i] for i in range(len(script.turns))],
+        synthesized=spoken,
+        cached=[i for i in range(len(script.turns)) if i not in set(spoken)],
+    )
+
+
+def _entry_path(cache_dir: Path, key: str) -> Path:
+    return cache_dir / key[:2] / f"{key}.json"
+
+
+def _cached(cache_dir: Path, key: str, index: int, store: ArtifactStore) -> Clip | None:
+    path = _entry_path(cache_dir, key)
+    if not path.is_file():
+        return None
+    entry = json.loads(path.read_text(encoding="utf-8"))
+    if not store.has(entry["sha256"]):  # the store was cleaned: speak it again
+        return None
+    return Clip(turn=index, sha256=entry["sha256"], seconds=entry["seconds"])
+
+
+def _speak_turn(
+    index: int, text: str, engine: VoiceEngine, key: str, store: ArtifactStore, cache_dir: Path
+) -> Clip:
+    audio = speak(engine, text)
+    check_clip(audio, text, source=f"turn {index} ({engine.spec})")
+    artifact = store.put_bytes(encode_wav(audio), suffix=".wav")
+    seconds = round(audio.seconds, 3)
+    path = _entry_path(cache_dir, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entry = {
+        "sha256": artifact.sha256,
+        "seconds": seconds,
+        "voice": engine.spec,
+        "version": engine.version,
+        "text": text,
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(entry, f)
+    os.replace(tmp, path)
+    return Clip(turn=index, sha256=artifact.sha256, seconds=seconds)
