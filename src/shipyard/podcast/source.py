@@ -653,13 +653,14 @@ def _pages(document: pdfium.PdfDocument, name: str) -> Iterator[PageLines]:
     for index in range(len(document)):
         try:
             page = document[index]
+            try:
+                lines = read_page(page, index + 1)
+            finally:
+                page.close()
         except pdfium.PdfiumError:
             raise _reject(f"{name} is damaged: page {index + 1} cannot be read", "damaged",
                           "download it again, or re-save it with a PDF tool") from None
-        try:
-            yield read_page(page, index + 1)
-        finally:
-            page.close()
+        yield lines
 
 
 def extract_paper(pdf: Path, settings: SourceConfig, *, password: str | None = None) -> Paper:
