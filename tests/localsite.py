@@ -20,7 +20,7 @@ from shipyard._publish import GitTarget
 from shipyard.podcast.release import EpisodeFiles
 
 # Short deadlines: a failing verify gives up after this long.
-FAST_VERIFY = VerifyConfig(deadline_seconds=3.0, first_delay_seconds=0.05, max_delay_seconds=0.5)
+FAST_VERIFY = VerifyConfig(deadline_seconds=1.5, first_delay_seconds=0.05, max_delay_seconds=0.5)
 PATIENT_VERIFY = VerifyConfig(deadline_seconds=20.0, first_delay_seconds=0.1, max_delay_seconds=0.5)
 
 
