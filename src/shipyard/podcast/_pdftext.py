@@ -140,31 +140,44 @@ def _raw_lines(textpage: pdfium.PdfTextPage, page: int) -> list[Line]:
         lines.append(Line(
             text=stripped, page=page, x0=x0, x1=x1,
             bottom=bottoms[len(bottoms) // 2], top=tops[len(tops) // 2],
-            size=_font_size(textpage, middle_index),
+            size=sorted(_font_size(textpage, i) for i in indices)[len(indices) // 2],
             bold=words <= 14 and _is_bold(textpage, middle_index),
         ))
     return lines
 
 
+def _joins(prev: Line, line: Line) -> bool:
+    overlap = min(prev.top, line.top) - max(prev.bottom, line.bottom)
+    gap = line.x0 - prev.x1
+    return (overlap >= 0.45 * min(prev.height, line.height)
+            and -2.0 <= gap <= 1.5 * max(prev.size, line.size, 4.0))
+
+
+def _join(prev: Line, line: Line) -> Line:
+    joiner = "" if line.x0 - prev.x1 < 0.15 * max(prev.size, 4.0) else " "
+    big = prev if prev.height >= line.height else line
+    return replace(
+        prev, text=prev.text + joiner + line.text, x1=max(prev.x1, line.x1),
+        bottom=big.bottom, top=big.top, size=big.size, bold=prev.bold and line.bold,
+    )
+
+
 def _merge_visual_lines(lines: list[Line]) -> list[Line]:
-    """Join pieces that pdfium split but that sit on one visual line (superscripts, markers)."""
+    """Join pieces that pdfium split but that sit on one visual line (superscripts, markers).
+
+    A short raised or lowered piece ("−1" in "a−1") may overlap neither neighbour enough;
+    the piece after it still joins the line before it, taking the short piece along.
+    """
     merged: list[Line] = []
     for line in lines:
-        if merged:
-            prev = merged[-1]
-            overlap = min(prev.top, line.top) - max(prev.bottom, line.bottom)
-            same_row = overlap >= 0.45 * min(prev.height, line.height)
-            gap = line.x0 - prev.x1
-            if same_row and -2.0 <= gap <= 1.5 * max(prev.size, line.size, 4.0):
-                joiner = "" if gap < 0.15 * max(prev.size, 4.0) else " "
-                big, small = (prev, line) if prev.height >= line.height else (line, prev)
-                merged[-1] = replace(
-                    prev, text=prev.text + joiner + line.text, x1=max(prev.x1, line.x1),
-                    bottom=big.bottom, top=big.top, size=max(big.size, small.size),
-                    bold=prev.bold and line.bold,
-                )
-                continue
-        merged.append(line)
+        if merged and _joins(merged[-1], line):
+            merged[-1] = _join(merged[-1], line)
+        elif (len(merged) >= 2 and len(merged[-1].text) <= 4
+              and _joins(merged[-2], replace(line, x0=merged[-1].x1))):
+            piece = merged.pop()
+            merged[-1] = _join(_join(merged[-1], piece), line)
+        else:
+            merged.append(line)
     return merged
 
 

@@ -1,0 +1,139 @@
+"""Extraction: pages per second end to end on the corpus papers, beside the raw engine.
+
+    .venv/bin/python -m benchmarks extract
+
+"raw pdfium" opens each PDF and asks pdfium for every page's text, nothing more: the floor
+any pdfium-based extractor pays. "shipyard" is `extract_paper` end to end (read, validate,
+geometry, columns, cleanup, structure, language). The ratio is the cost of our cleanup.
+PyMuPDF and poppler's pdftotext are timed too where installed, and every engine's raw text is
+scored on what the voiced text needs: ligatures left, words split at line ends, and sentences
+that cross a column or page break read whole (docs/extraction.md).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pypdfium2 as pdfium
+
+from shipyard._config import SourceConfig
+from shipyard.podcast.source import detect_language, extract_paper
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "papers"
+ROUNDS = 5
+LIGATURES = re.compile("[\ufb00-\ufb06]")
+SPLIT = re.compile(r"[a-z][-\u00ad\ufffe]\s*\n\s*[a-z]")
+# sentences that cross a line, column or page break (as in tests/test_source.py)
+CROSSING = {
+    "unstructured__multi-column-2p.pdf": [
+        "setting new state-of-the-art results on multiple open-domain QA datasets, it also "
+        "suffers from two weaknesses.",
+        "More specifically, we assume the extractive QA setting, in which the answer is "
+        "restricted to a span appearing in one or more passages in the corpus.",
+    ],
+    "grobid__1001._0908.0054.pdf": [
+        "Once the species is decoupled from the rest of matter, its phase-space distribution "
+        "function is “freezed-out”",
+    ],
+    "grobid__sample.pdf": [
+        "The last few years have been characterized by huge technological changes in the area "
+        "of parallel and distributed computing.",
+    ],
+}
+
+
+def _pdfium_text(path: Path) -> list[str]:
+    document = pdfium.PdfDocument(path)
+    try:
+        pages = []
+        for index in range(len(document)):
+            page = document[index]
+            textpage = page.get_textpage()
+            pages.append(textpage.get_text_range().replace("\ufffe", "-\n"))
+            textpage.close()
+            page.close()
+        return pages
+    finally:
+        document.close()
+
+
+def _pymupdf_text(path: Path) -> list[str]:
+    import pymupdf  # AGPL: measured here only, never a dependency
+
+    with pymupdf.open(path) as document:
+        return [page.get_text(sort=False) for page in document]
+
+
+def _pdftotext_text(path: Path) -> list[str]:
+    out = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True,
+                         timeout=60, check=True).stdout.decode("utf-8", errors="replace")
+    return out.split("\f")
+
+
+def _shipyard_text(path: Path) -> list[str]:
+    return [extract_paper(path, SourceConfig(max_pages=1000)).body]
+
+
+def _engines() -> dict[str, Callable[[Path], list[str]]]:
+    engines: dict[str, Callable[[Path], list[str]]] = {"raw pdfium": _pdfium_text}
+    if importlib.util.find_spec("pymupdf") is not None:
+        engines["raw PyMuPDF"] = _pymupdf_text
+    if shutil.which("pdftotext"):
+        engines["raw pdftotext"] = _pdftotext_text
+    engines["shipyard"] = _shipyard_text
+    return engines
+
+
+def _pages_per_second(read: Callable[[Path], list[str]], papers: list[Path], pages: int) -> float:
+    best = float("inf")
+    for _ in range(ROUNDS):
+        start = time.perf_counter()
+        for paper in papers:
+            read(paper)
+        best = min(best, time.perf_counter() - start)
+    return pages / best
+
+
+def _squash(text: str) -> str:
+    text = re.sub(r"(?<=[a-z])-\n(?=[a-z])", "", text)  # naive dehyphenation for all engines
+    return re.sub(r"\s+", " ", text)
+
+
+def _quality(read: Callable[[Path], list[str]], papers: list[Path]) -> tuple[int, int, str]:
+    ligatures = splits = 0
+    found = total = 0
+    for paper in papers:
+        text = "\n".join(read(paper))
+        ligatures += len(LIGATURES.findall(text))
+        splits += len(SPLIT.findall(text))
+        flat = _squash(text)
+        for sentence in CROSSING.get(paper.name, []):
+            total += 1
+            found += sentence in flat
+    return ligatures, splits, f"{found}/{total}"
+
+
+def main() -> None:
+    papers = sorted(CORPUS.glob("*.pdf"))
+    if not papers:
+        print(f"corpus not found at {CORPUS}")
+        return
+    pages = sum(len(pdfium.PdfDocument(p)) for p in papers)
+    detect_language("warm the language model up once, as a long-running worker would")
+    print(f"{len(papers)} papers, {pages} pages, best of {ROUNDS} rounds, one process")
+    print(f"{'engine':<16}{'pages/s':>9}{'ligatures':>11}{'split words':>13}"
+          f"{'crossing sentences':>20}")
+    speeds: dict[str, float] = {}
+    for name, read in _engines().items():
+        speeds[name] = _pages_per_second(read, papers, pages)
+        ligatures, splits, crossing = _quality(read, papers)
+        print(f"{name:<16}{speeds[name]:>9.0f}{ligatures:>11}{splits:>13}{crossing:>20}")
+    ratio = speeds["raw pdfium"] / speeds["shipyard"]
+    print(f"shipyard end to end takes {ratio:.1f}x the raw pdfium time "
+          f"(cleanup and structure cost {ratio - 1:.1f}x the engine's own work)")
