@@ -12,14 +12,18 @@ from pathlib import Path
 import pypdfium2 as pdfium
 import pytest
 
+from shipyard._config import SourceConfig
 from shipyard.podcast.demo_paper import (
     ABSTRACT,
+    AUTHORS,
+    REFERENCES,
     SECTIONS,
     TITLE,
     VENUE,
     demo_paper_bytes,
     make_demo_paper,
 )
+from shipyard.podcast.source import extract_paper
 
 
 def _words(text: str) -> str:
@@ -131,3 +135,15 @@ def test_a_changed_file_is_replaced(tmp_path: Path) -> None:
     make_demo_paper(target)
     assert target.read_bytes() == demo_paper_bytes()
     assert [p.name for p in tmp_path.iterdir()] == ["paper.pdf"]
+
+
+def test_the_source_stage_reads_it_as_a_paper(paper: Path, page_texts: list[str]) -> None:
+    extracted = extract_paper(paper, SourceConfig())
+    assert extracted.title == TITLE
+    assert extracted.authors == [name for name, _ in AUTHORS]
+    assert _words(extracted.abstract) == ABSTRACT
+    assert len(extracted.references) == len(REFERENCES)
+    assert extracted.captions and extracted.captions[0].startswith("Table 1:")
+    assert extracted.stats.pages == len(page_texts)
+    assert extracted.warnings == []
+    assert VENUE not in extracted.body  # the running header is not voiced
