@@ -32,6 +32,7 @@ from shipyard.podcast.models import Flag, Paper, Script, Severity
 
 __all__ = [
     "LENGTH_TOLERANCE",
+    "PADDING_ALLOWANCE",
     "SHORT_PAPER_FACTOR",
     "WORDS_PER_MINUTE",
     "check_script",
@@ -47,6 +48,9 @@ LENGTH_TOLERANCE = 0.15  # a script may miss its target duration by this share e
 # A paper with fewer voiced words than this many times the target's words is "short": its
 # script may fall short of the target, because filling it would mean padding.
 SHORT_PAPER_FACTOR = 2.0
+# A script about a short paper is padded when it is longer than the paper itself plus this many
+# words for the opening, the questions and the goodbye.
+PADDING_ALLOWANCE = 100
 
 
 def estimated_seconds(words: int) -> float:
@@ -166,11 +170,14 @@ _INJECTION = [
 
 def injection_spans(text: str) -> list[str]:
     """Passages of `text` addressed to a model rather than to a reader."""
-    spans: list[str] = []
-    for pattern in _INJECTION:
-        for match in pattern.finditer(text):
-            spans.append(_context(text, match.start(), match.end(), 60))
-    return spans
+    ranges = sorted((m.start(), m.end()) for p in _INJECTION for m in p.finditer(text))
+    merged: list[tuple[int, int]] = []
+    for start, end in ranges:  # matches close together make one finding
+        if merged and start <= merged[-1][1] + 80:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return [_context(text, start, end, 60) for start, end in merged]
 
 
 # --- the paper, indexed once per call --------------------------------------------------------
@@ -250,7 +257,7 @@ def _check_length(script: Script, index: _PaperIndex, config: Config) -> Iterato
     if words > high:
         yield Flag(check="length", severity="error",
                    message=f"too long: {said} ({config.script.target_minutes:g} min ±15%)")
-    if short_paper and words > index.words:
+    if short_paper and words > index.words + PADDING_ALLOWANCE:
         yield Flag(check="length", severity="error",
                    message=f"padded: {said}, but the paper has only {index.words} words")
     elif words < low:
@@ -342,8 +349,11 @@ _SPELLED = re.compile(
 
 
 def _spelled_value(phrase: str) -> int | None:
+    words = re.findall(r"[a-z]+", phrase.lower())
+    if not any(w in _NUMBER_WORDS or w in _SCALES for w in words):
+        return None
     total, current = 0, 0
-    for word in re.findall(r"[a-z]+", phrase.lower()):
+    for word in words:
         if word in _NUMBER_WORDS:
             current += _NUMBER_WORDS[word]
         elif word == "hundred":
@@ -351,9 +361,7 @@ def _spelled_value(phrase: str) -> int | None:
         elif word in _SCALES:
             total += max(current, 1) * _SCALES[word]
             current = 0
-    value = total + current
-    return value if any(w in _NUMBER_WORDS or w in _SCALES for w in phrase.lower().split()) \
-        else None
+    return total + current
 
 
 def _allowed_words(config: Config) -> frozenset[str]:

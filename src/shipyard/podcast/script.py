@@ -47,6 +47,8 @@ from pydantic_ai.usage import RunUsage, UsageLimits
 from shipyard._config import Config, ModelPrice
 from shipyard._errors import BudgetExceeded, ConfigError, ScriptRejected
 from shipyard.podcast.checks import (
+    LENGTH_TOLERANCE,
+    PADDING_ALLOWANCE,
     WORDS_PER_MINUTE,
     check_script,
     estimated_seconds,
@@ -574,20 +576,24 @@ class _ExtractiveWriter:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self.excluded: set[str] = set()  # grows with every retry of this chain
 
     def cost(self, usage: RunUsage) -> float:
         return 0.0
 
     async def write(self, paper: Paper, feedback: _Feedback | None, usage: RunUsage) -> Script:
-        exclude: set[str] = set()
-        if feedback is not None:  # leave out every sentence a flag points into
+        if feedback is not None:  # leave out every sentence that holds what a flag points at
             for flag in feedback.errors:
                 if flag.turn is None:
                     continue
                 for sentence in split_sentences(feedback.script.turns[flag.turn].text):
                     if not flag.span or flag.span in sentence:
-                        exclude.add(_key(sentence))
-        return write_extractive(paper, self.config, exclude=frozenset(exclude))
+                        self.excluded.add(_key(sentence))
+                if flag.span:
+                    self.excluded |= {
+                        _key(s) for section in (paper.abstract, *(x.text for x in paper.sections))
+                        for s in split_sentences(section) if flag.span in (_voiceable(s) or "")}
+        return write_extractive(paper, self.config, exclude=frozenset(self.excluded))
 
 
 # A script never voices more than this share of a short paper's words: it is a conversation
@@ -695,9 +701,7 @@ def _select(pool: list[_Candidate], budget: int, chosen: list[_Candidate]) -> li
     picked: list[_Candidate] = []
     used = 0
     for candidate in sorted(pool, key=lambda c: -c.score):
-        if used + candidate.words > budget and picked:
-            continue
-        if used + candidate.words > budget * 1.3:
+        if used + candidate.words > (budget if picked else budget * 2):
             continue
         if any(_overlap(candidate, other) > 0.5 for other in (*chosen, *picked)):
             continue
@@ -723,21 +727,25 @@ def write_extractive(paper: Paper, config: Config, *,
     paper gives a short episode. `exclude` holds sentences (normalised) it must leave out.
     """
     candidates = _candidates(paper, exclude)
+    paper_words = len(paper.body.split())
     target = target_words(config)
-    ceiling = int(len(paper.body.split()) * MAX_PAPER_SHARE)
-    low, high = 0, max(min(target, ceiling), 1)
+    goal = min(target, paper_words)  # a short paper gives a short episode
+    limit = min(target * (1 + LENGTH_TOLERANCE), paper_words + PADDING_ALLOWANCE)
+    high = min(goal, max(int(paper_words * MAX_PAPER_SHARE), 1))
+    low = 0
     best = _frame(paper, config, candidates, high)
-    # Search the content budget so the whole script, framing included, lands on the target.
+    # Search the content budget so the whole script, framing included, lands on the goal.
     for _ in range(8):
-        if abs(best.words - target) <= target * 0.04 or low >= high:
+        if abs(best.words - goal) <= goal * 0.04 or low >= high:
             break
         content = (low + high) // 2
         script = _frame(paper, config, candidates, content)
-        if script.words > target:
+        if script.words > goal:
             high = content - 1
         else:
             low = content + 1
-        if abs(script.words - target) < abs(best.words - target) or best.words > target * 1.1:
+        if script.words <= limit and (
+                best.words > limit or abs(script.words - goal) < abs(best.words - goal)):
             best = script
     return best
 
@@ -760,7 +768,7 @@ def _plan(paper: Paper, candidates: list[_Candidate], content: int, form: str
     chosen += lead
     remaining = content - sum(c.words for c in lead)
     sections = sorted(by_section)
-    max_segments = max(1, remaining // 55)
+    max_segments = max(1, remaining // 40)
     if form == "brief":
         max_segments = min(max_segments, 3)
     if len(sections) > max_segments:  # too many topics for the time: keep the richest
@@ -870,11 +878,11 @@ class _Conversation:
                                chapter=chapter))
 
     def pick(self, options: Sequence[str], **values: str) -> str | None:
+        """The first option not used yet (a template counts as used once, whatever it fills)."""
         for option in options:
-            line = option.format(**values)
-            if line not in self.used:
-                self.used.add(line)
-                return line
+            if option not in self.used:
+                self.used.add(option)
+                return option.format(**values)
         return None
 
     def build(self, plan: list[tuple[int, list[_Candidate]]],
@@ -958,8 +966,8 @@ class _Conversation:
         closing_pool = [c for c in candidates if c.text not in said and (
             c.section == -1 or re.search(r"conclu|summary|discussion",
                                          self.paper.sections[c.section].heading, re.I))]
-        if closing_pool:
-            best = max(closing_pool, key=lambda c: c.score)
+        if closing_pool:  # out of context, a line that starts "It" or "However" makes no sense
+            best = max(closing_pool, key=lambda c: (not _DANGLING.match(c.text), c.score))
             self.say(self.explainer, f"If I had to keep one line from the paper, it would be "
                      f"this one. {best.text}")
         else:
