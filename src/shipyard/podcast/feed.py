@@ -348,19 +348,20 @@ def parse_feed(xml: bytes) -> ParsedFeed:
 
 def validate_feed(xml: bytes) -> list[str]:
     """Every way the feed misses the publishing checklist; each problem names the tag."""
+    declared = set(re.findall(rb'xmlns:(\w+)=["\']([^"\']*)["\']', xml))
+    problems = [
+        f"<rss>: the {prefix} namespace ({uri}) is not declared"
+        for prefix, uri in (("itunes", ITUNES), ("podcast", PODCAST))
+        if (prefix.encode(), uri.encode()) not in declared
+    ]
     try:
         root = ET.fromstring(xml)
     except ET.ParseError as exc:
-        return [f"<rss>: not well-formed XML: {exc}"]
+        return [f"<rss>: not well-formed XML: {exc}", *problems]
     if root.tag != "rss":
-        return [f"<rss>: the root element is <{root.tag}>"]
-    problems: list[str] = []
+        return [f"<rss>: the root element is <{root.tag}>", *problems]
     if root.get("version") != "2.0":
         problems.append(f"<rss>: version is {root.get('version')!r}, expected '2.0'")
-    declared = set(re.findall(rb'xmlns:(\w+)="([^"]*)"', xml))
-    for prefix, uri in (("itunes", ITUNES), ("podcast", PODCAST)):
-        if (prefix.encode(), uri.encode()) not in declared:
-            problems.append(f"<rss>: the {prefix} namespace ({uri}) is not declared")
     channel = root.find("channel")
     if channel is None:
         return [*problems, "<channel>: missing"]
