@@ -312,3 +312,17 @@ def test_unpublish_removes_the_episode_and_verifies_its_absence(site: Site) -> N
     again = unpublish_episode("urn:shipyard:test:1", site.config, site.target(), run_id="run-1")
     assert again.already and again.commit == gone.commit
     assert len(site.commits()) == 4
+
+
+def test_the_python_example_in_docs_publishing_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "publishing.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", doc, flags=re.S)
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block, "docs/publishing.md", "exec"), {})
+    assert re.fullmatch(
+        r"False feed http://127\.0\.0\.1:\d+/feed\.xml is not a feed: .*\n", capsys.readouterr().out
+    )
