@@ -76,37 +76,45 @@ def _page_text(textpage: pdfium.PdfTextPage) -> tuple[str, int]:
     return bytes(raw).decode("utf-16-le", errors="replace"), count
 
 
-def _box(textpage: pdfium.PdfTextPage, index: int) -> tuple[float, float, float, float]:
-    left, right = ctypes.c_double(), ctypes.c_double()
-    bottom, top = ctypes.c_double(), ctypes.c_double()
-    pdfium_c.FPDFText_GetCharBox(
-        textpage, index, ctypes.byref(left), ctypes.byref(right),
-        ctypes.byref(bottom), ctypes.byref(top),
-    )
-    return left.value, right.value, bottom.value, top.value
+class _CharProbe:
+    """Per-character lookups on one text page, reusing the ctypes out-parameters."""
 
+    def __init__(self, textpage: pdfium.PdfTextPage) -> None:
+        self.handle = textpage.raw
+        self._box = [ctypes.c_double() for _ in range(4)]
+        self._box_refs = [ctypes.byref(v) for v in self._box]
+        self._matrix = pdfium_c.FS_MATRIX()
+        self._matrix_ref = ctypes.byref(self._matrix)
+        self._flags = ctypes.c_int()
+        self._name = ctypes.create_string_buffer(128)
 
-def _font_size(textpage: pdfium.PdfTextPage, index: int) -> float:
-    """The size in points as printed: the font size scaled by the text matrix (many PDFs set
-    a 1-point font and scale it)."""
-    matrix = pdfium_c.FS_MATRIX()
-    pdfium_c.FPDFText_GetMatrix(textpage, index, ctypes.byref(matrix))
-    scale = math.hypot(matrix.c, matrix.d) or 1.0
-    return round(float(pdfium_c.FPDFText_GetFontSize(textpage, index)) * scale, 1)
+    def box(self, index: int) -> tuple[float, float, float, float]:
+        """left, right, bottom, top"""
+        pdfium_c.FPDFText_GetCharBox(self.handle, index, *self._box_refs)
+        left, right, bottom, top = self._box
+        return left.value, right.value, bottom.value, top.value
 
+    def size(self, index: int) -> float:
+        """The size in points as printed: the font size scaled by the text matrix (many
+        PDFs set a 1-point font and scale it)."""
+        pdfium_c.FPDFText_GetMatrix(self.handle, index, self._matrix_ref)
+        scale = math.hypot(self._matrix.c, self._matrix.d) or 1.0
+        return round(float(pdfium_c.FPDFText_GetFontSize(self.handle, index)) * scale, 1)
 
-def _is_bold(textpage: pdfium.PdfTextPage, index: int) -> bool:
-    flags = ctypes.c_int()
-    buffer = ctypes.create_string_buffer(128)
-    size = int(pdfium_c.FPDFText_GetFontInfo(textpage, index, buffer, 128, ctypes.byref(flags)))
-    if size <= 0:
-        return False
-    name = buffer.value.decode("latin-1", errors="replace")
-    return bool(_BOLD_NAME.search(name))
+    def bold(self, index: int) -> bool:
+        length = int(pdfium_c.FPDFText_GetFontInfo(
+            self.handle, index, self._name, 128, ctypes.byref(self._flags)))
+        if length <= 0:
+            return False
+        return bool(_BOLD_NAME.search(self._name.value.decode("latin-1", errors="replace")))
+
+    def char_index(self, text_index: int) -> int:
+        return int(pdfium_c.FPDFText_GetCharIndexFromTextIndex(self.handle, text_index))
 
 
 def _raw_lines(textpage: pdfium.PdfTextPage, page: int) -> list[Line]:
     text, count = _page_text(textpage)
+    probe = _CharProbe(textpage)
     lines: list[Line] = []
     for match in _LINE_RUN.finditer(text):
         start, end = match.span()
@@ -119,14 +127,11 @@ def _raw_lines(textpage: pdfium.PdfTextPage, page: int) -> list[Line]:
         middle = (start + end - 1) // 2
         if text[middle] == " ":
             middle += 1  # generated spaces have no font
-        indices = [
-            int(pdfium_c.FPDFText_GetCharIndexFromTextIndex(textpage, t))
-            for t in (start, middle, end - 1)
-        ]
+        indices = [probe.char_index(t) for t in (start, middle, end - 1)]
         indices = [i for i in indices if 0 <= i < count]
         if not indices:
             continue
-        boxes = [_box(textpage, i) for i in indices]
+        boxes = [probe.box(i) for i in indices]
         first, last = boxes[0], boxes[-1]
         bottoms = sorted(b[2] for b in boxes)
         tops = sorted(b[3] for b in boxes)
@@ -140,8 +145,8 @@ def _raw_lines(textpage: pdfium.PdfTextPage, page: int) -> list[Line]:
         lines.append(Line(
             text=stripped, page=page, x0=x0, x1=x1,
             bottom=bottoms[len(bottoms) // 2], top=tops[len(tops) // 2],
-            size=sorted(_font_size(textpage, i) for i in indices)[len(indices) // 2],
-            bold=words <= 14 and _is_bold(textpage, middle_index),
+            size=sorted(probe.size(i) for i in indices)[len(indices) // 2],
+            bold=words <= 14 and probe.bold(middle_index),
         ))
     return lines
 

@@ -55,8 +55,14 @@ def clean_line(text: str) -> tuple[str, int]:
 
     Returns the text and how many garbage characters were dropped.
     """
-    text = text.translate(_LIGATURE_TABLE).replace("\u00ad", SOFT_HYPHEN)
     garbage = 0
+    if text.isascii():  # no ligatures, accents or soft hyphens to repair
+        if "(cid:" in text:
+            text, n = _CID.subn("", text)
+            garbage += n * 6
+        text, n = _GARBAGE_CHARS.subn("", text)
+        return _SPACES.sub(" ", text).strip(), garbage + n
+    text = text.translate(_LIGATURE_TABLE).replace("\u00ad", SOFT_HYPHEN)
     if "(cid:" in text:
         text, n = _CID.subn("", text)
         garbage += n * 6
@@ -72,10 +78,8 @@ def clean_line(text: str) -> tuple[str, int]:
 
 def letter_share(text: str) -> float:
     """The share of letters among the non-space characters."""
-    visible = [ch for ch in text if not ch.isspace()]
-    if not visible:
-        return 0.0
-    return sum(ch.isalpha() for ch in visible) / len(visible)
+    visible = len(text) - sum(map(str.isspace, text))
+    return sum(map(str.isalpha, text)) / visible if visible else 0.0
 
 
 _WORD = re.compile(r"[^\W\d_]{2,}")
@@ -114,9 +118,7 @@ class HyphenJoiner:
     """
 
     def __init__(self, lines: Iterable[str]) -> None:
-        self._words: set[str] = set()
-        for line in lines:
-            self._words.update(w.lower() for w in _WORD_TOKEN.findall(line))
+        self._words = set(_WORD_TOKEN.findall("\n".join(lines).lower()))
 
     def join(self, left: str, right: str) -> str:
         """Join `left` (ending in a hyphen mark) with the next line `right`."""

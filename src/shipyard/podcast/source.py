@@ -624,7 +624,7 @@ def _language_identifier() -> Any:
 
 def detect_language(text: str) -> tuple[str, float]:
     """The language of a text (ISO 639-1) and the classifier's confidence in it."""
-    sample = " ".join(_WORD.findall(text[:20_000]))[:6000]
+    sample = " ".join(_WORD.findall(text[:8000]))[:3000]
     if len(sample) < 20:
         return "und", 0.0
     language, probability = _language_identifier().classify(sample)
@@ -707,7 +707,7 @@ def _paper_from_pages(raw_pages: list[PageLines], settings: SourceConfig, *, sha
             if text:
                 lines.append(replace(line, text=text))
         pages.append(replace(page, lines=lines))
-    letters = sum(ch.isalpha() for p in pages for ln in p.lines for ch in ln.text)
+    letters = sum(map(str.isalpha, "".join(ln.text for p in pages for ln in p.lines)))
     if letters < 0.3 * raw_chars or letters < 100:
         raise _reject(
             f"{name}'s text layer is unreadable: {100 - 100 * letters // raw_chars}% of it is "
