@@ -45,7 +45,7 @@ from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import RunUsage, UsageLimits
 
 from shipyard._config import Config, ModelPrice
-from shipyard._errors import BudgetExceeded, ConfigError, ScriptRejected
+from shipyard._errors import BudgetExceeded, ConfigError
 from shipyard.podcast.checks import (
     LENGTH_TOLERANCE,
     PADDING_ALLOWANCE,
@@ -173,10 +173,7 @@ async def write_script_async(paper: Paper, config: Config, *,
             if feedback is not None and script == feedback.script:
                 break  # the retry changed nothing: more of the same will not help
             feedback = _Feedback(script, errors)
-    if not drafts:
-        failures = "; ".join(f"{a.writer}: {a.error}" for a in attempts)
-        raise ScriptRejected(f"no writer produced a script ({failures})",
-                             hint="check the writers in script.writers and their providers")
+    # Not empty: the extractive writer ends every chain and always writes a script.
     best, best_flags = min(drafts, key=lambda d: (_count(d[1], "error"), _count(d[1], "warning")))
     return ScriptOutcome(script=best, flags=best_flags, attempts=attempts)
 
@@ -626,6 +623,10 @@ _FIRST_PERSON = [(re.compile(r"\bWe\b"), "The authors"), (re.compile(r"\bwe\b"),
                  (re.compile(r"\bours\b"), "theirs"), (re.compile(r"\bus\b"), "them")]
 
 
+# Sections a listener does not need: thanks to funders, author notes.
+_UNVOICED = re.compile(r"acknowledg|funding|author contributions|conflicts? of interest", re.I)
+
+
 def _key(sentence: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", sentence.lower()))
 
@@ -676,7 +677,8 @@ class _Candidate:
 def _candidates(paper: Paper, exclude: frozenset[str]) -> list[_Candidate]:
     frequency = Counter(_content_words(paper.body))
     title_words = set(_content_words(paper.title))
-    sources = [(-1, paper.abstract), *((i, s.text) for i, s in enumerate(paper.sections))]
+    sources = [(-1, paper.abstract), *((i, s.text) for i, s in enumerate(paper.sections)
+                                       if not _UNVOICED.search(s.heading))]
     found: list[_Candidate] = []
     seen: set[str] = set()
     for section, text in sources:
@@ -841,14 +843,26 @@ _DEBATE_ACKS = ["Fair, though I'd want to see more evidence.",
                 "Maybe, but that's a strong claim."]
 
 
-def _topic(heading: str) -> str | None:
-    """A section heading as a host would say it, or None when it is not sayable."""
+def _topic(heading: str, vocabulary: frozenset[str], capitals: frozenset[str]) -> str | None:
+    """A section heading as a host would say it, or None when it is not sayable.
+
+    Ordinary words are lower-cased ("Conclusion and Outlook" -> "conclusion and outlook"),
+    acronyms and names keep their case ("GADR", "The Buchert scheme" -> "the Buchert scheme").
+    `vocabulary` holds the lower-case words of the paper's text, `capitals` its acronyms.
+    """
     text = re.sub(r"^\s*(?:[0-9]+(?:\.[0-9]+)*|[IVXLC]+|[A-Z])[.)]?\s+", "", heading).strip(" .:")
     if not text or len(text.split()) > 7 or not re.fullmatch(r"[A-Za-z][A-Za-z ,'-]*", text):
         return None
-    if text.isupper():
-        text = text.lower()
-    return text if any(c.isupper() for c in text[1:]) else text.lower()
+    shouted = text.isupper()  # "RELATED WORK": every word in capitals, acronyms or not
+    spoken = []
+    for word in text.split():
+        core = word.strip(",'-")
+        ordinary = core.lower() in vocabulary or core.lower() in _STOP or any(
+            re.match(pattern, core.lower()) for _, pattern in _CATEGORIES)
+        acronym = core.isupper() and len(core) > 1 and (core in capitals or not shouted)
+        keep = acronym or not (ordinary or shouted)
+        spoken.append(word if keep else word.lower())
+    return " ".join(spoken)
 
 
 class _Conversation:
@@ -862,6 +876,8 @@ class _Conversation:
         self.debate = config.script.format == "debate"
         self.turns: list[Turn] = []
         self.used: set[str] = set()
+        self.vocabulary = frozenset(re.findall(r"\b[a-z][a-z-]+\b", paper.body))
+        self.capitals = frozenset(re.findall(r"\b[A-Z][A-Z0-9]+\b", paper.body))
 
     def say(self, speaker: str, text: str, sections: list[str] | None = None,
             chapter: str | None = None) -> None:
@@ -909,7 +925,7 @@ class _Conversation:
                              lead_in=f"Thanks, {self.asker}. Here is the short version.")
                 continue
             heading = paper.sections[section].heading
-            topic = _topic(heading)
+            topic = _topic(heading, self.vocabulary, self.capitals)
             if k == 0:
                 self.say(self.explainer, f"Thanks, {self.asker}. Let's get into it.")
             question = self._question(topic)
