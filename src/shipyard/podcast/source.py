@@ -176,8 +176,10 @@ _FRONT_STOP = re.compile(
     r"^(?:keywords?|key\s*words|index terms|categories and subject descriptors|ccs concepts|"
     r"general terms|acm reference format|arxiv e-?print|pacs|jel|msc)\b", re.I,
 )
-_CAPTION = re.compile(r"^(?:fig\.?|figure|table|tab\.|algorithm|listing)\s*[\dIVX]+[a-z]?\s*[.:|]",
-                      re.I)
+_CAPTION_WORD = (r"^(?:Fig\.?|FIG\.?|Figure|FIGURE|Table|TABLE|Tab\.|Algorithm|Listing)"
+                 r"\s*[\dIVX]+[a-z]?")
+_CAPTION = re.compile(_CAPTION_WORD + r"\s*[.:|]")
+_CAPTION_BARE = re.compile(_CAPTION_WORD + r"\s+[A-Z]")  # "Figure 1 Steps in...": set apart
 _REF_MARKER = re.compile(r"^\s*(?:\[\d{1,3}\]|\d{1,3}\.\s)")
 _NUMBERED_LIST_START = re.compile(r"^\s*\[1\]")
 _TOC_LINE = re.compile(r"\s\.?\s*\d{1,3}$")
@@ -205,6 +207,18 @@ class _Block:
     kind: str  # "front", "body", "references", "appendix", "contents"
     lines: list[Line] = field(default_factory=list)
     style: str = ""  # how the heading was recognised: "numbered", "named", "styled"
+    heading_line: Line | None = None
+
+
+def _continues_heading(block: _Block, line: Line, layout: _Layout) -> bool:
+    """A heading set over two lines: the same type, close below, not ended by punctuation."""
+    first = block.heading_line
+    if first is None or block.heading[-1:] in ".:!?" or len(line.text.split()) > 10:
+        return False
+    same_type = (abs(first.size - line.size) < 0.3 and first.bold == line.bold
+                 and first.text.isupper() == line.text.isupper())
+    return same_type and (first.bold or first.text.isupper() or first.size > layout.body_size
+                          ) and _same_paragraph_pitch(first, line) and line.page == first.page
 
 
 def _normal_heading(text: str) -> str:
@@ -238,7 +252,8 @@ class _Layout:
         words = text.split()
         if not words or len(text) > 90 or len(words) > 12 or text[-1] in ",;-" + SOFT_HYPHEN:
             return None
-        if line.size < self.body_size * 0.85 or _CAPTION.match(text) or not text[0].isalnum():
+        if (line.size < self.body_size * 0.85 or _CAPTION.match(text)
+                or _CAPTION_BARE.match(text) or not text[0].isalnum()):
             return None
         if letter_share(text) < 0.55:
             return None
@@ -255,7 +270,9 @@ class _Layout:
             return None
         if known and text[0].isupper() and (styled or not text.endswith(".")):
             return "named"
-        if styled and not text.endswith(".") and text[0].isupper() and len(words) <= 10:
+        at_margin = line.x0 <= self.left_edge.get((line.page, line.column), 0) + line.size
+        if (styled and at_margin and not text.endswith(".") and text[0].isupper()
+                and len(words) <= 10):
             return "styled"
         return None
 
@@ -462,6 +479,15 @@ def _structure(pages: list[PageLines], layout: _Layout, metadata_title: str,
         heading = layout.heading_kind(line)
         if heading == "styled" and in_front:
             heading = None  # before the first real heading, large type is names and titles
+        following = stream[index + 1] if index + 1 < len(stream) else None
+        if heading and heading != "named" and following is not None and (
+                following.page == line.page and following.column == line.column
+                and following.text[:1].islower() and _same_paragraph_pitch(line, following)):
+            heading = None  # a bold or numbered sentence start ("2. No dependencies: ...")
+        if (current.heading and not current.lines and heading in (None, "styled")
+                and _continues_heading(blocks[-1], line, layout)):
+            current.heading += " " + line.text
+            continue
         if heading and not (current.kind == "references" and _REF_MARKER.match(line.text)):
             in_front = False
             name_ = _normal_heading(line.text)
@@ -477,7 +503,7 @@ def _structure(pages: list[PageLines], layout: _Layout, metadata_title: str,
                 kind = "front"  # abstract, keywords, subject categories: not the body
             if kind == "references" and current.kind == "references":
                 continue
-            blocks.append(_Block(line.text, kind, style=heading))
+            blocks.append(_Block(line.text, kind, style=heading, heading_line=line))
             continue
         if current.kind == "body" and not pending_refs and _NUMBERED_LIST_START.match(line.text):
             upcoming = stream[index + 1:index + 8]
@@ -553,7 +579,8 @@ def _structure(pages: list[PageLines], layout: _Layout, metadata_title: str,
                     continue
                 captions.append(" ".join(_paragraphs(caption, layout, joiner)))
                 caption = []
-            if _CAPTION.match(line.text):
+            if _CAPTION.match(line.text) or (_CAPTION_BARE.match(line.text) and (
+                    line.bold or abs(line.size - layout.body_size) > 0.6)):
                 caption = [line]
             elif line.size < layout.body_size - 1.6 or is_symbol_soup(line.text):
                 dropped_words += len(line.text.split())
