@@ -9,6 +9,8 @@ import asyncio
 import importlib.util
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -416,3 +418,42 @@ def test_the_extractive_writer_on_every_corpus_paper(pdf: Path, corpus: Path) ->
     said = _sentences([t.text for t in script.turns])
     assert len(said) == len(set(said)), "a sentence is repeated"
     assert {t.speaker for t in script.turns} == {"Alex", "Sam"}
+
+
+# --- the command line ---------------------------------------------------------------------
+
+
+def _shipyard(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "shipyard", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.corpus
+def test_shipyard_script_then_check_an_edited_script(corpus: Path, tmp_path: Path) -> None:
+    pdf = corpus / "papers" / "grobid__gadr.pdf"
+    written = _shipyard("script", str(pdf), "--json", "--out", "s.json", cwd=tmp_path)
+    assert written.returncode == 0, written.stderr
+    outcome = json.loads(written.stdout)
+    assert outcome["passed"] and outcome["script"]["writer"] == "extractive"
+    assert json.loads((tmp_path / "s.json").read_text()) == outcome["script"]
+
+    checked = _shipyard("check", "s.json", str(pdf), cwd=tmp_path)
+    assert (checked.returncode, checked.stdout.strip()) == (0, "checks: all passed")
+
+    edited = outcome["script"]
+    edited["turns"][1]["text"] += " It saved 93% of the effort at Siemens."
+    (tmp_path / "edited.json").write_text(json.dumps(edited))
+    checked = _shipyard("check", "edited.json", str(pdf), "--json", cwd=tmp_path)
+    assert checked.returncode == 1
+    flags = json.loads(checked.stdout)
+    assert {(f["check"], f["turn"], f["span"]) for f in flags if f["severity"] == "error"} == {
+        ("grounding", 1, "93%"), ("grounding", 1, "Siemens")}
+
+
+def test_shipyard_check_names_a_file_that_is_not_a_script(tmp_path: Path) -> None:
+    (tmp_path / "s.json").write_text('{"turns": []}')
+    (tmp_path / "p.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
+    result = _shipyard("check", "s.json", "p.pdf", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "s.json is not a script: show: Field required" in result.stderr
+    assert "shipyard script --out" in result.stderr
