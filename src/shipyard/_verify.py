@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from shipyard._config import VerifyConfig
 from shipyard._errors import TransientError
 from shipyard._publish import redact
-from shipyard.podcast.feed import parse_feed
+from shipyard.podcast.feed import ParsedFeed, parse_feed
 from shipyard.podcast.models import Release, Verification
 
 __all__ = ["ReleaseExpectation", "notify_webhook", "verify_absent", "verify_release"]
@@ -181,15 +181,19 @@ def _get(
     return response
 
 
+def _feed(http: httpx.Client, url: str, attempt: _Attempt) -> ParsedFeed:
+    response = _get(http, "GET", url, attempt)
+    if response.status_code != 200:
+        raise _NotYet(f"feed {url} answered {response.status_code}")
+    try:
+        return parse_feed(response.content)
+    except ValueError as exc:
+        raise _NotYet(f"feed {url} is not a feed: {exc}") from None
+
+
 def _check_release(want: ReleaseExpectation, http: httpx.Client, attempt: _Attempt) -> None:
     # 1. the feed lists the episode, pointing at the shipped file
-    feed = _get(http, "GET", want.feed_url, attempt)
-    if feed.status_code != 200:
-        raise _NotYet(f"feed {want.feed_url} answered {feed.status_code}")
-    try:
-        parsed = parse_feed(feed.content)
-    except ValueError as exc:
-        raise _NotYet(f"feed {want.feed_url} is not a feed: {exc}") from None
+    parsed = _feed(http, want.feed_url, attempt)
     item = parsed.item(want.guid)
     if item is None:
         others = ", ".join(repr(i.title) for i in parsed.items[:3])
@@ -276,13 +280,7 @@ def _stream_hash(http: httpx.Client, url: str, attempt: _Attempt) -> tuple[str, 
 def _check_absent(
     guid: str, feed_url: str, gone_urls: list[str], http: httpx.Client, attempt: _Attempt
 ) -> None:
-    feed = _get(http, "GET", feed_url, attempt)
-    if feed.status_code != 200:
-        raise _NotYet(f"feed {feed_url} answered {feed.status_code}")
-    try:
-        parsed = parse_feed(feed.content)
-    except ValueError as exc:
-        raise _NotYet(f"feed {feed_url} is not a feed: {exc}") from None
+    parsed = _feed(http, feed_url, attempt)
     if parsed.item(guid) is not None:
         raise _NotYet(f"feed still lists guid {guid}")
     attempt.passed.append(f"feed no longer lists guid {guid} ({len(parsed.items)} episode(s))")

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-import struct
 import unicodedata
-import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,7 +44,6 @@ __all__ = [
     "EpisodeFiles",
     "Released",
     "Unpublished",
-    "default_cover",
     "episode_guid",
     "episode_slug",
     "publish_episode",
@@ -170,7 +167,9 @@ def _artwork(config: Config, cover: bytes | None, workspace: Path) -> tuple[str,
     for ext in ("png", "jpg"):
         if (workspace / template.format(ext=ext)).is_file():
             return template.format(ext=ext), (workspace / template.format(ext=ext)).read_bytes()
-    return template.format(ext="png"), default_cover(config.show.title)
+    from shipyard.podcast.master import make_cover  # numpy: only when a cover is drawn
+
+    return template.format(ext="png"), make_cover(config.show.title)
 
 
 def release_episode(episode: EpisodeFiles, config: Config, target: GitTarget) -> Released:
@@ -382,30 +381,3 @@ def _read_manifest(workspace: Path) -> SiteManifest:
 
 def _sha(data: bytes | Path) -> str:
     return sha256_file(data) if isinstance(data, Path) else hashlib.sha256(data).hexdigest()
-
-
-def default_cover(title: str, size: int = 1400) -> bytes:
-    """A square PNG in a colour drawn from the show's title, with a lighter inner square."""
-    hue = hashlib.sha256(title.encode()).digest()
-    dark = bytes((hue[0] // 3, hue[1] // 3, 60 + hue[2] // 3))
-    light = bytes(min(255, c + 110) for c in dark)
-    border = size // 6
-    plain_row = b"\x00" + dark * size
-    framed_row = b"\x00" + dark * border + light * (size - 2 * border) + dark * border
-    raw = b"".join(framed_row if border <= y < size - border else plain_row for y in range(size))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
-    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw, 9))
-        + chunk(b"IEND", b"")
-    )
