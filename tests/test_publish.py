@@ -7,7 +7,9 @@ import dataclasses
 import hashlib
 import json
 import re
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -326,3 +328,52 @@ def test_the_python_example_in_docs_publishing_runs(
     assert re.fullmatch(
         r"False feed http://127\.0\.0\.1:\d+/feed\.xml is not a feed: .*\n", capsys.readouterr().out
     )
+
+
+# --- kill -9 at the worst moments ---------------------------------------------------------
+
+_PUBLISHER = """
+import os, signal, sys
+from pathlib import Path
+from shipyard._publish import GitTarget
+
+remote, workspace, moment = sys.argv[1:4]
+die = lambda *_: os.kill(os.getpid(), signal.SIGKILL)
+target = GitTarget(remote, "main", Path(workspace),
+                   before_push=die if moment == "before-push" else None)
+result = target.publish({"episodes/one.mp3": b"audio", "feed.xml": b"<rss/>"},
+                        run_id="run-1", message="Publish one")
+if moment == "after-push":
+    die()
+print(result.pushed, result.already_published)
+"""
+
+
+@pytest.mark.parametrize("moment", ["before-push", "after-push"])
+def test_killed_mid_publish_a_rerun_leaves_exactly_one_commit(site: Site, moment: str) -> None:
+    def publisher(when: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _PUBLISHER,
+                site.production.remote_url,
+                str(site.root / "work" / "site"),
+                when,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    killed = publisher(moment)
+    assert killed.returncode == -signal.SIGKILL
+    assert len(site.commits()) == (1 if moment == "before-push" else 2)
+    rerun = publisher("to-the-end")
+    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.stdout.split() == (
+        ["True", "False"] if moment == "before-push" else ["False", "True"]
+    )
+    assert site.commits() == ["Publish one", "Start the site"]
+    assert (site.production.webroot / "episodes" / "one.mp3").read_bytes() == b"audio"

@@ -249,7 +249,7 @@ class GitTarget:
             self._git("update-ref", "-d", f"refs/remotes/origin/{self.branch}", check=False)
             return
         raise TransientError(
-            f"could not fetch {redact(self.remote)}: {_tail(result.stderr)}",
+            f"could not fetch {redact(self.remote)}: {_tail(redact(result.stderr))}",
             code="fetch-failed",
             hint="check the remote URL, the network and the credentials",
         )
