@@ -82,7 +82,7 @@ def make_project(root: Path, *, auto_approve: bool, target_minutes: float = 0.5,
                  verify_seconds: float = 20, extra: str = "") -> Iterator[Project]:
     production = LocalProduction(root / "production").create()
     with production.serve() as server:
-        root.mkdir(parents=True, exist_ok=True)
+        (root / "state").mkdir(parents=True, exist_ok=True)  # the tests poll its database
         (root / "shipyard.toml").write_text(f"""\
 state_dir = "state"
 

@@ -25,11 +25,13 @@ from shipyard._config import Config
 from shipyard._errors import ShipyardError
 from shipyard._runs import Ledger
 
-__all__ = ["QUEUE", "Runtime", "current", "current_or_none", "launch", "shutdown"]
+__all__ = ["QUEUE", "Runtime", "current", "current_or_none", "launch",
+           "launched_in_this_process", "shutdown"]
 
 QUEUE = "shipyard"  # the queue workers pull runs from
 
 _runtime: Runtime | None = None
+_launched = False
 
 
 @dataclass
@@ -43,7 +45,7 @@ class Runtime:
 
 def launch(config: Config, *, concurrency: int = 1) -> Runtime:
     """Start DBOS for this process and recover this executor's pending runs."""
-    global _runtime
+    global _runtime, _launched
     if _runtime is not None:
         raise ShipyardError("shipyard is already launched in this process",
                             hint="call shipyard._engine.shutdown() first")
@@ -63,6 +65,7 @@ def launch(config: Config, *, concurrency: int = 1) -> Runtime:
                                     or f"shipyard-{shipyard.__version__}"),
             "log_level": os.environ.get("SHIPYARD_DBOS_LOG_LEVEL", "WARNING"),
         }
+        _launched = True
         DBOS(config=dbos_config)
         logging.getLogger("dbos").setLevel(dbos_config["log_level"] or "WARNING")
         DBOS.launch()
@@ -87,6 +90,11 @@ def shutdown() -> None:
     finally:
         runtime.ledger.close()
         runtime._lock.close()
+
+
+def launched_in_this_process() -> bool:
+    """Whether DBOS was launched here at some point (its threads may outlive shutdown)."""
+    return _launched
 
 
 def current() -> Runtime:

@@ -6,6 +6,7 @@ this layer turns a ShipyardError into one clear line on stderr and a non-zero ex
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -33,10 +34,24 @@ def _root() -> None:
 
 def main() -> None:
     _register()
+    code: int | str | None = 0
     try:
         app()
     except ShipyardError as exc:
         typer.secho(f"error: {exc.message}", fg="red", err=True)
         if exc.hint:
             typer.echo(f"  fix: {exc.hint}", err=True)
-        sys.exit(2 if exc.code == "config" else 1)
+        code = 2 if exc.code == "config" else 1
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        from shipyard import _engine
+
+        if _engine.launched_in_this_process():
+            # A run that waits (for a review, say) holds a DBOS thread that shutdown cannot
+            # wake, and Python would join it at exit. Its wait is durable in the database, so
+            # end the process here, as a crash would, after the output is out.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code if isinstance(code, int) else 1)
+    sys.exit(code)

@@ -21,7 +21,7 @@ from shipyard._project import DEFAULT_PORT, init_project, production_root
 from shipyard._runs import Ledger, RunRecord, RunState, StepRecord
 from shipyard.cli import app
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # never break a URL across lines
 review_app = typer.Typer(help="Decide the runs that wait at a review gate.",
                          no_args_is_help=True)
 app.add_typer(review_app, name="review")
