@@ -14,6 +14,7 @@ from shipyard._errors import ConfigError
 __all__ = ["Check", "diagnose"]
 
 _APT = "apt-get install -y"
+_SLT_VOICE = Path("/usr/share/festival/voices/us/cmu_us_slt_arctic_hts")
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,10 @@ def diagnose(config_file: Path | None = None) -> list[Check]:
               "install Python 3.11 or newer"),
         _command("ffmpeg", "encodes the episode and meters loudness", f"{_APT} ffmpeg"),
         _command("ffprobe", "reads the episode back", f"{_APT} ffmpeg"),
-        _command("espeak-ng", "the second host's default voice", f"{_APT} espeak-ng"),
+        _command("text2wave", "Festival: the second host's default voice", f"{_APT} festival"),
+        Check("festival voice", _SLT_VOICE.is_dir(), f"{_SLT_VOICE.name} (HTS, US English)",
+              f"{_APT} festvox-us-slt-hts"),
+        _command("espeak-ng", "the fallback voice", f"{_APT} espeak-ng"),
         _command("git", "publishes to the site repository", f"{_APT} git"),
         _command("pdftotext", "cross-checks PDF text (optional)", f"{_APT} poppler-utils",
                  required=False),
