@@ -2,13 +2,14 @@
 
     clips ─▶ check each ─▶ resample, trim ─▶ level each speaker ─▶ pauses, intro, outro
           ─▶ gain to target ─▶ true-peak limiter ─▶ re-measure, correct ─▶ MP3 (LAME, CBR)
-          ─▶ ebur128 on the MP3 itself, correct again if needed ─▶ ID3v2.3 tags, CHAP/CTOC
+          ─▶ decode the MP3 and measure it, correct again if needed ─▶ ID3v2.3 tags, CHAP/CTOC
           ─▶ integrity gate on the tagged file ─▶ transcript (WebVTT), chapters (JSON)
 
-Loudness is measured after limiting and again on the encoded file by an independent meter
-(ffmpeg's ebur128), because a limiter lowers integrated loudness and the encoder raises
-peaks: one pass of gain then limit missed the target by 1.2 LU. Everything is deterministic,
-so mastering the same clips twice gives the same bytes.
+Loudness is measured after limiting and again on the decoded MP3, because a limiter lowers
+integrated loudness and LAME's CBR mode takes away about 0.4 LU more: one pass of gain then
+limit missed the target by 1.2 LU. The meter is BS.1770-4 (K-weighting, gating) and the true
+peak is found by 4x oversampling; tests check both against ffmpeg's ebur128 filter.
+Everything is deterministic, so mastering the same clips twice gives the same bytes.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from typing import Any
 
 import mutagen.id3
 import numpy as np
-import pyloudnorm
+import numpy.typing as npt
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
-from scipy.signal import resample_poly
+from scipy.signal import resample_poly, sosfilt
 
 from shipyard._artifacts import ArtifactStore
 from shipyard._config import AudioConfig, ShowConfig
@@ -45,7 +46,7 @@ __all__ = [
     "inspect_episode",
     "make_cover",
     "master",
-    "measure_ebur128",
+    "true_peak_db",
 ]
 
 SILENCE_DBFS = -50.0  # a 20 ms frame quieter than this is silence
@@ -151,45 +152,110 @@ def check_clip(audio: Audio, text: str, *, source: str) -> None:
         )
 
 
+def _k_weighting(rate: int) -> npt.NDArray[np.float64]:
+    """BS.1770's K-weighting (high shelf, then high pass) as second-order sections."""
+    k = math.tan(math.pi * 1681.974450955533 / rate)
+    q, vh = 0.7071752369554196, 10 ** (3.999843853973347 / 20)
+    vb = vh**0.4996667741545416
+    a0 = 1 + k / q + k * k
+    shelf = [
+        (vh + vb * k / q + k * k) / a0,
+        2 * (k * k - vh) / a0,
+        (vh - vb * k / q + k * k) / a0,
+        1.0,
+        2 * (k * k - 1) / a0,
+        (1 - k / q + k * k) / a0,
+    ]
+    k, q = math.tan(math.pi * 38.13547087602444 / rate), 0.5003270373238773
+    a0 = 1 + k / q + k * k
+    high_pass = [1.0, -2.0, 1.0, 1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]
+    return np.array([shelf, high_pass])
+
+
 def _loudness(samples: Samples, rate: int) -> float:
-    """Integrated loudness (BS.1770, LUFS); short audio is repeated to fill one block."""
+    """Integrated loudness by BS.1770-4 (LUFS): K-weighted 400 ms blocks, 75% overlap, gated
+    at -70 LUFS and 10 LU below the mean. Short audio is repeated to fill one block."""
     if len(samples) == 0:
         return -math.inf
-    reps = math.ceil(rate * 0.5 / len(samples))
+    reps = math.ceil(rate * 0.4 / len(samples))
     data = np.tile(samples, reps) if reps > 1 else samples
-    return float(pyloudnorm.Meter(rate).integrated_loudness(data.astype(np.float64)))
+    weighted = sosfilt(_k_weighting(rate).astype(np.float32), data.astype(np.float32))
+    step = round(rate * 0.1)
+    count = len(weighted) // step
+    quarters: npt.NDArray[np.float64] = np.asarray(
+        np.mean(np.square(weighted[: count * step].reshape(count, step)), axis=1, dtype=np.float64)
+    )
+    blocks = (quarters[:-3] + quarters[1:-2] + quarters[2:-1] + quarters[3:]) / 4
+    if len(blocks) == 0:
+        return -math.inf
+
+    def level(power: npt.NDArray[np.float64]) -> float:
+        return float(-0.691 + 10 * np.log10(np.mean(power))) if len(power) else -math.inf
+
+    loud = blocks[-0.691 + 10 * np.log10(np.maximum(blocks, 1e-20)) > -70.0]
+    gate = level(loud) - 10.0
+    return level(loud[-0.691 + 10 * np.log10(np.maximum(loud, 1e-20)) > gate])
 
 
-def _true_peak_envelope(samples: Samples) -> Samples:
-    """Per sample, the highest magnitude between it and the next, found by 4x oversampling."""
-    block, pad = 1 << 18, 64
-    out = np.empty(len(samples), dtype=np.float32)
-    for start in range(0, len(samples), block):
-        stop = min(len(samples), start + block)
-        lo, hi = max(0, start - pad), min(len(samples), stop + pad)
-        up = resample_poly(samples[lo:hi].astype(np.float64), 4, 1)
-        core = np.abs(up[(start - lo) * 4 : (stop - lo) * 4]).reshape(-1, 4).max(axis=1)
-        out[start:stop] = np.maximum(core, np.abs(samples[start:stop]))
-    return out
+def _interpolators(taps: int = 12, phases: int = 4) -> npt.NDArray[np.float32]:
+    """Windowed-sinc coefficients for the points 1/4, 2/4, 3/4 of the way to the next sample,
+    from the `taps` samples around them (offsets -5..6)."""
+    offsets = np.arange(-(taps // 2) + 1, taps // 2 + 1)[:, None]
+    fractions = (np.arange(1, phases) / phases)[None, :]
+    x = offsets - fractions
+    weights = np.sinc(x) * (0.5 + 0.5 * np.cos(np.pi * x / (taps // 2 + 1)))
+    normalised: npt.NDArray[np.float32] = (weights / weights.sum(axis=0)).astype(np.float32)
+    return normalised
+
+
+_INTERPOLATORS = _interpolators()
+TRUE_PEAK_SEARCH_DB = 3.0  # inter-sample peaks are looked for only this close to the ceiling
+
+
+def _true_peak_envelope(samples: Samples, floor: float) -> Samples:
+    """Per sample, the highest magnitude between it and the next (4x oversampling, 12 taps
+    a phase, as BS.1770 suggests). Only samples above `floor` are oversampled: an inter-sample
+    peak more than a few dB above both neighbours does not occur in speech."""
+    envelope = np.abs(samples)
+    candidates = np.flatnonzero(envelope > floor)
+    if len(candidates) == 0:
+        return envelope
+    taps = len(_INTERPOLATORS)
+    padded = np.pad(samples, (taps // 2 - 1, taps // 2), mode="edge")
+    around = np.lib.stride_tricks.sliding_window_view(padded, taps)[candidates]
+    between = np.abs(around @ _INTERPOLATORS).max(axis=1)
+    envelope[candidates] = np.maximum(envelope[candidates], between)
+    return envelope
+
+
+def true_peak_db(samples: Samples) -> float:
+    """True peak (dBTP) by 4x oversampling."""
+    if len(samples) == 0:
+        return -math.inf
+    floor = float(np.abs(samples).max()) * 10 ** (-TRUE_PEAK_SEARCH_DB / 20)
+    return float(20 * np.log10(max(float(_true_peak_envelope(samples, floor).max()), 1e-10)))
 
 
 def _limit(samples: Samples, rate: int, ceiling_db: float) -> Samples:
-    """Look-ahead true-peak limiter. The gain curve is a min filter (hold) then a moving
-    average (smooth) no wider than it, so the gain never rises above what each peak needs."""
+    """Look-ahead true-peak limiter. Around each run of peaks over the ceiling, the gain curve
+    is a min filter (hold, 20 ms each side) then a moving average (smooth, 10 ms) no wider
+    than it, so the gain never rises above what a peak needs; elsewhere it is 1."""
     ceiling = 10 ** (ceiling_db / 20)
-    out = samples
-    for _ in range(4):  # a second pass catches overshoot between the gain curve's samples
-        envelope = _true_peak_envelope(out)
-        if float(envelope.max()) <= ceiling:
+    floor = ceiling * 10 ** (-TRUE_PEAK_SEARCH_DB / 20)
+    hold, smooth = 2 * int(0.02 * rate) + 1, int(0.01 * rate) | 1
+    reach = hold // 2 + smooth // 2 + 1
+    out = samples.copy()
+    for _ in range(4):  # another pass catches overshoot between the gain curve's samples
+        envelope = _true_peak_envelope(out, floor)
+        over = np.flatnonzero(envelope > ceiling)
+        if len(over) == 0:
             break
-        needed = np.minimum(1.0, ceiling / np.maximum(envelope, 1e-12))
-        hold = 2 * int(0.02 * rate) + 1
-        gain = uniform_filter1d(
-            minimum_filter1d(needed, size=hold, mode="nearest"),
-            size=int(0.01 * rate) | 1,
-            mode="nearest",
-        )
-        out = (out * np.minimum(gain, needed)).astype(np.float32)
+        for group in np.split(over, np.flatnonzero(np.diff(over) > 2 * reach) + 1):
+            lo, hi = max(0, int(group[0]) - reach), min(len(out), int(group[-1]) + reach + 1)
+            needed = np.minimum(1.0, ceiling / np.maximum(envelope[lo:hi], 1e-12))
+            held = minimum_filter1d(needed, size=hold, mode="nearest")
+            gain = uniform_filter1d(held, size=smooth, mode="nearest")
+            out[lo:hi] *= np.minimum(gain, needed)
     return out
 
 
@@ -237,37 +303,6 @@ def _decode_file(data: bytes, rate: int, *, what: str) -> Samples:
             hint="the file is damaged; re-run mastering",
         )
     return np.frombuffer(result.stdout, dtype="<f4").copy()
-
-
-def measure_ebur128(data: bytes) -> tuple[float, float]:
-    """Integrated loudness (LUFS) and true peak (dBTP) of an audio file, by ffmpeg's meter."""
-    with tempfile.TemporaryDirectory(prefix="shipyard-ebur128-") as tmp:
-        source = Path(tmp) / "input"
-        source.write_bytes(data)
-        result = _ffmpeg(
-            [
-                "-nostats",
-                "-i",
-                str(source),
-                "-filter_complex",
-                "ebur128=peak=true",
-                "-f",
-                "null",
-                "-",
-            ],
-            timeout=_timeout_for(len(data) / 4000),
-        )
-    text = result.stderr.decode(errors="replace")
-    summary = text[text.rfind("Summary:") :]
-    integrated = re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", summary)
-    peak = re.search(r"True peak:\s+Peak:\s+(-?[\d.]+|-inf) dBFS", summary)
-    if result.returncode != 0 or not integrated or not peak:
-        raise AudioRejected(
-            f"ffmpeg's loudness meter could not read the file: {text[-400:]}",
-            code="undecodable",
-            hint="the file is damaged; re-run mastering",
-        )
-    return float(integrated[1]), float(peak[1])
 
 
 def _encode_mp3(samples: Samples, rate: int, kbps: int) -> bytes:
@@ -332,10 +367,11 @@ def inspect_episode(
 ) -> EpisodeMeasurements:
     """The integrity gate for the finished file: it decodes, is as long as what was encoded
     (`expected_seconds`) and within tolerance of the script's estimate, has no long silence,
-    no clipping, is speech, and meets the loudness and true-peak targets by ebur128."""
+    no clipping, is speech, and meets the loudness and true-peak targets (BS.1770)."""
     samples = _decode_file(data, settings.sample_rate, what="the episode MP3")
     stats = _speech_stats(samples, settings.sample_rate)
-    lufs, peak = measure_ebur128(data)
+    lufs = round(_loudness(samples, settings.sample_rate), 2)
+    peak = round(true_peak_db(samples), 2)
     found = EpisodeMeasurements(
         stats.seconds, lufs, peak, stats.longest_silence_s, stats.clipped_fraction, stats.flatness
     )
@@ -551,12 +587,25 @@ def _to_target(
         miss = aim_lufs - _loudness(out, rate)
         if abs(miss) <= 0.05:
             break
-        gain_db += miss
+        gain_db += miss * 1.1  # the limiter takes back a little of each step
     return out, gain_db
 
 
+def _encoder_loss(samples: Samples, rate: int, kbps: int) -> float:
+    """How many LU the MP3 encoder takes away (LAME's CBR mode: about 0.4), measured on a
+    30-second excerpt so that the full encode is usually right the first time."""
+    excerpt_s = 30
+    if len(samples) < 2 * excerpt_s * rate:
+        return 0.0  # short: the correction loop's second encode is cheap
+    middle = len(samples) // 2
+    excerpt = samples[middle - excerpt_s * rate // 2 : middle + excerpt_s * rate // 2]
+    decoded = _decode_file(_encode_mp3(excerpt, rate, kbps), rate, what="an MP3 excerpt")
+    loss = _loudness(excerpt, rate) - _loudness(decoded, rate)
+    return loss if math.isfinite(loss) else 0.0
+
+
 def _loud_mp3(samples: Samples, settings: AudioConfig) -> tuple[bytes, float, float]:
-    """Encode to MP3 so that ebur128 measures the encoded file itself on target."""
+    """Encode to MP3 so that the encoded file itself, decoded and measured, is on target."""
     rate = settings.sample_rate
     gain_db = settings.target_lufs - _loudness(samples, rate)
     if not math.isfinite(gain_db):
@@ -565,11 +614,13 @@ def _loud_mp3(samples: Samples, settings: AudioConfig) -> tuple[bytes, float, fl
             code="silent",
             hint="check the voice engines' output",
         )
-    aim, ceiling = settings.target_lufs, settings.max_true_peak_dbtp - LIMITER_MARGIN_DB
+    aim = settings.target_lufs + _encoder_loss(samples, rate, settings.bitrate_kbps)
+    ceiling = settings.max_true_peak_dbtp - LIMITER_MARGIN_DB
     for _ in range(3):
         leveled, gain_db = _to_target(samples, rate, aim, ceiling, gain_db)
         mp3 = _encode_mp3(leveled, rate, settings.bitrate_kbps)
-        lufs, peak = measure_ebur128(mp3)
+        decoded = _decode_file(mp3, rate, what="the encoded episode")
+        lufs, peak = _loudness(decoded, rate), true_peak_db(decoded)
         over = peak - settings.max_true_peak_dbtp
         miss = settings.target_lufs - lufs
         if over <= 0 and abs(miss) <= LOUDNESS_TOLERANCE_LU:
@@ -676,7 +727,7 @@ def _tag(
     tags.add(id3.TLEN(encoding=3, text=[str(int(seconds * 1000))]))
     tags.add(id3.COMM(encoding=3, lang="eng", desc="", text=[description]))
     tags.add(id3.APIC(encoding=3, mime=cover_mime, type=3, desc="Cover", data=cover))
-    ends = [t for t, _ in marks[1:]] + [seconds]
+    ends = [t for t, _ in marks[1:]] + ([seconds] if marks else [])
     ids = [f"chp{i}" for i in range(len(marks))]
     for element, (start, name), end in zip(ids, marks, ends, strict=True):
         tags.add(
@@ -731,6 +782,14 @@ def master(
             code="clips-mismatch",
             hint="synthesize the script again",
         )
+    cover = make_cover(f"{show.title}\n{episode_title}") if cover is None else cover
+    cover_mime, width, height = _image_info(cover)
+    if width != height or not COVER_PIXELS <= width <= 3000:
+        raise ConfigError(
+            f"the cover is {width}x{height} px",
+            key="show.image",
+            hint="podcast directories need a square image of 1400-3000 px",
+        )
     rate = settings.sample_rate
     audio: list[Audio] = []
     for clip, turn in zip(clips, script.turns, strict=True):
@@ -740,14 +799,6 @@ def master(
     timeline = _assemble(script, audio, rate, settings, assets_root)
     mp3, _, _ = _loud_mp3(timeline.samples, settings)
 
-    cover = make_cover(f"{show.title}\n{episode_title}") if cover is None else cover
-    cover_mime, width, height = _image_info(cover)
-    if width != height or not COVER_PIXELS <= width <= 3000:
-        raise ConfigError(
-            f"the cover is {width}x{height} px",
-            key="show.image",
-            hint="podcast directories need a square image of 1400-3000 px",
-        )
     seconds = len(timeline.samples) / rate
     marks = _chapters(script, timeline.turns, episode_title)
     tagged = _tag(
