@@ -196,12 +196,19 @@ class LocalProduction:
         target = commit or self.head()
         if target is None:
             raise ShipyardError("the remote has no commit to deploy", code="nothing-to-deploy")
-        subprocess.run(
+        done = subprocess.run(
             ["sh", str(self.root / "deploy.sh"), target, "0"],
-            check=True,
             capture_output=True,
+            text=True,
             timeout=GIT_TIMEOUT,
+            check=False,
         )
+        if done.returncode != 0:
+            raise ShipyardError(
+                f"deploying {target[:12]} into {self.webroot} failed: {done.stderr.strip()}",
+                code="deploy-failed",
+                hint="is `flock` (util-linux) installed? see `shipyard doctor`",
+            )
 
     # --- switches ------------------------------------------------------------------------
 
