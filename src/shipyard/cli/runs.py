@@ -470,10 +470,16 @@ def _redacted(url: str) -> str:
 
 
 def _check_names() -> list[str]:
+    """The guardrail checks, read from the code: the `_check_NAME` calls in check_script."""
+    import ast
+    import inspect
+
     from shipyard.podcast import checks
 
-    return [getattr(c, "name", getattr(c, "__name__", str(c)))
-            for c in getattr(checks, "CHECKS", ())]
+    tree = ast.parse(inspect.getsource(checks.check_script))
+    return [node.func.id.removeprefix("_check_") for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id.startswith("_check_")]
 
 
 def _stop_signal() -> Any:

@@ -1,0 +1,122 @@
+"""The command line and the configuration, as a user meets them: complete help, loud config
+errors that name the key and the file, JSON for programs, the process shown from the code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+
+import shipyard
+from shipyard._config import load_config
+from shipyard._errors import ConfigError
+from shipyard.cli import _register, app
+
+SHIPYARD = [sys.executable, "-m", "shipyard"]
+
+
+def shipyard_cmd(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*SHIPYARD, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_the_exported_names_are_exactly_the_intended_ones() -> None:
+    assert sorted(shipyard.__all__) == sorted([
+        "Artifact", "ArtifactStore", "AudioRejected", "BudgetExceeded", "Config", "ConfigError",
+        "PermanentError", "PublishFailed", "ReviewRejected", "RunNotFound", "ScriptRejected",
+        "ShipyardError", "SourceRejected", "StepFailed", "StepTimeout", "TransientError",
+        "__version__", "load_config"])
+    for name in shipyard.__all__:
+        assert hasattr(shipyard, name)
+
+
+def _commands() -> list[tuple[str, typer.models.CommandInfo]]:
+    _register()
+    found = [(c.name or c.callback.__name__, c) for c in app.registered_commands
+             if c.callback is not None]
+    for group in app.registered_groups:
+        assert group.typer_instance is not None
+        found += [(f"{group.name} {c.name or c.callback.__name__}", c)
+                  for c in group.typer_instance.registered_commands if c.callback is not None]
+    return found
+
+
+def test_every_command_and_option_has_help() -> None:
+    import inspect
+
+    commands = _commands()
+    assert {"init", "run", "runs", "status", "review approve", "review reject", "review list",
+            "review show", "show", "worker", "serve", "doctor", "demo"} <= {n for n, _ in commands}
+    for name, command in commands:
+        assert command.callback is not None
+        assert inspect.getdoc(command.callback), f"`shipyard {name}` has no help"
+        for param in inspect.signature(command.callback).parameters.values():
+            annotation = param.annotation
+            metadata = getattr(annotation, "__metadata__", ())
+            infos = [m for m in metadata if isinstance(m, typer.models.OptionInfo)]
+            for info in infos:
+                assert info.help, f"`shipyard {name}` option {param.name} has no help"
+
+
+def test_a_wrong_setting_is_an_error_naming_the_key_and_the_file(tmp_path: Path) -> None:
+    (tmp_path / "shipyard.toml").write_text("[review]\ndeadline_hours = -3\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "shipyard.toml")
+    assert "'review.deadline_hours'" in str(caught.value)
+    assert str(tmp_path / "shipyard.toml") in str(caught.value)
+
+    done = shipyard_cmd("runs", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "review.deadline_hours" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_unknown_setting_is_refused_not_ignored(tmp_path: Path) -> None:
+    (tmp_path / "shipyard.toml").write_text("[publish]\nremtoe = 'x'\n")
+    with pytest.raises(ConfigError, match=r"publish\.remtoe"):
+        load_config(tmp_path / "shipyard.toml")
+
+
+def test_init_writes_a_config_that_loads_and_a_local_production(tmp_path: Path) -> None:
+    done = shipyard_cmd("init", str(tmp_path / "show"), "--local-production", "--port", "9999",
+                        cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    config = load_config(tmp_path / "show" / "shipyard.toml")
+    assert config.publish.base_url == "http://127.0.0.1:9999/"
+    assert (config.resolve(config.publish.remote) / "HEAD").is_file()
+    # Run twice: nothing is overwritten, nothing fails.
+    assert shipyard_cmd("init", str(tmp_path / "show"), "--local-production",
+                        cwd=tmp_path).returncode == 0
+
+
+def test_show_prints_the_process_from_the_code(tmp_path: Path) -> None:
+    done = shipyard_cmd("show", "paper-to-podcast", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    process = json.loads(done.stdout)
+    steps = [s["step"] for s in process["steps"]]
+    assert steps == ["ingest", "extract", "write-script", "open-review", "escalate-review",
+                     "record-decision", "synthesize", "master", "publish", "verify",
+                     "notify-unverified"]
+    gates = {s["step"]: s["owner"] for s in process["steps"] if s["kind"] == "gate"}
+    assert gates["open-review"] == "script-editor"
+    assert process["targets"]["reviewers"] == ["editor"]
+    assert process["targets"]["checks"], "the guardrail checks are listed"
+
+
+def test_an_unknown_workflow_or_run_is_a_clear_error(tmp_path: Path) -> None:
+    unknown = shipyard_cmd("show", "paper-to-poem", cwd=tmp_path)
+    assert unknown.returncode == 1 and "known workflows: paper-to-podcast" in unknown.stderr
+    missing = shipyard_cmd("status", "run-000", cwd=tmp_path)
+    assert missing.returncode == 1 and "no run has the id" in missing.stderr
+
+
+def test_doctor_reports_each_requirement(tmp_path: Path) -> None:
+    done = shipyard_cmd("doctor", "--json", cwd=tmp_path)
+    checks = {c["name"]: c for c in json.loads(done.stdout)}
+    assert {"ffmpeg", "espeak-ng", "git", "piper", "config", "publish.remote"} <= set(checks)
+    assert checks["ffmpeg"]["ok"] is True
+    assert checks["publish.remote"]["ok"] is False and checks["publish.remote"]["fix"]
+    assert done.returncode == 0  # publishing targets are optional until a run publishes
