@@ -29,7 +29,7 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
-from shipyard._config import Config, ModelPrice, ScriptConfig, ShowConfig
+from shipyard._config import Config, ModelPrice, ScriptConfig, ShowConfig, load_config
 from shipyard._errors import BudgetExceeded, ConfigError
 from shipyard.podcast.checks import (
     PADDING_ALLOWANCE,
@@ -457,3 +457,31 @@ def test_shipyard_check_names_a_file_that_is_not_a_script(tmp_path: Path) -> Non
     assert result.returncode == 1
     assert "s.json is not a script: show: Field required" in result.stderr
     assert "shipyard script --out" in result.stderr
+
+
+# --- the docs run -------------------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "script.md"
+
+
+def _blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
+
+
+def test_the_config_example_in_the_docs_is_valid(tmp_path: Path) -> None:
+    [example] = _blocks("toml")
+    (tmp_path / "shipyard.toml").write_text(example)
+    config = load_config(tmp_path / "shipyard.toml")
+    assert config.script.format == "deep-dive" and config.show.intro
+    assert set(config.script.prices) == set(config.script.writers)
+    assert writer_chain(config)[-1] == "extractive"
+
+
+@pytest.mark.corpus
+def test_the_python_example_in_the_docs_runs(corpus: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    [example] = _blocks("python")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {"pdf": corpus / "papers" / "grobid__gadr.pdf"}
+    exec(example, namespace)
+    assert namespace["outcome"].passed

@@ -518,11 +518,11 @@ def _check_brand(script: Script, config: Config) -> Iterator[Flag]:
             for window in _windows(words, size):
                 if window == name or (size == 1 and not window[:1].isupper()):
                     continue
-                ratio = difflib.SequenceMatcher(None, window.lower(), name.lower()).ratio()
                 if window.lower() == name.lower():
                     yield Flag(check="brand", severity="warning", turn=i, span=window,
                                message=f"turn {i} writes {window!r}; the name is {name!r}")
-                elif ratio >= 0.8 and len(name) >= 4 and window.lower() not in _COMMON:
+                elif (len(name) >= 4 and window.lower() not in _COMMON
+                      and _similar(window.lower(), name.lower())):
                     yield Flag(check="brand", severity="error", turn=i, span=window,
                                message=f"turn {i} misspells {name!r} as {window!r}")
         for phrase in show.banned_phrases:
@@ -535,6 +535,15 @@ def _check_brand(script: Script, config: Config) -> Iterator[Flag]:
             yield from _check_pronunciation(i, turn.text, written, spoken)
     yield from _check_required_line(script, show.intro, "intro")
     yield from _check_required_line(script, show.outro, "outro")
+
+
+def _similar(a: str, b: str) -> bool:
+    """A near miss: at least 80% alike (the cheap upper bounds first, as this runs a lot)."""
+    if abs(len(a) - len(b)) > len(b) // 4 + 1:
+        return False
+    matcher = difflib.SequenceMatcher(None, a, b)
+    return matcher.real_quick_ratio() >= 0.8 and matcher.quick_ratio() >= 0.8 and \
+        matcher.ratio() >= 0.8
 
 
 def _check_pronunciation(i: int, text: str, written: str, spoken: str) -> Iterator[Flag]:
