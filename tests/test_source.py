@@ -229,6 +229,21 @@ def test_captions_are_kept_out_of_the_voiced_text(papers: dict[str, Paper]) -> N
     assert "Figure 1: Job submission in clusters." not in paper.body
 
 
+def test_headings_captions_and_short_sentence_ends(papers: dict[str, Paper]) -> None:
+    ieee = papers["grobid__test_Grobid_1_05452615.pdf"]
+    headings = [s.heading for s in ieee.sections]
+    # a heading set over two lines is one heading
+    assert "MDRPM (MARKET DRIVEN REQUIREMENT PRIORITIZATION MODEL)" in headings
+    # a bold numbered list item that runs on in lowercase is not a heading
+    assert not any(h.startswith("No Requirements dependencies") for h in headings)
+    # "Figure 1 Steps ..." is a caption, not a heading
+    assert "Figure 1 Steps involved in making of MDRPM" in ieee.captions
+    assert not any(h.startswith("Figure") for h in headings)
+    dpr = _squash(papers["unstructured__multi-column-2p.pdf"].body)
+    assert "(e.g., Shrivastava and Li (2014); Guo et al. (2016))." in dpr
+    assert "a d-dimensional real-valued" in dpr  # one-letter first halves keep the hyphen
+
+
 def test_extraction_is_repeatable() -> None:
     path = PAPERS["grobid__gadr.pdf"]
     assert extract_paper(path, DEFAULTS) == extract_paper(path, DEFAULTS)

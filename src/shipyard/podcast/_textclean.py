@@ -92,6 +92,8 @@ def is_symbol_soup(text: str) -> bool:
         return True
     words = _WORD.findall(text)
     word_chars = sum(len(w) for w in words)
+    if words and text[-1] in ".,;:)" and len(text.split()) <= 4 and letter_share(text) > 0.3:
+        return False  # the short end of a sentence: "Guo et al. (2016))."
     if word_chars < 0.5 * visible:
         return True
     # prose has words of several letters; math has runs of one-letter symbols
@@ -114,7 +116,8 @@ class HyphenJoiner:
 
     Evidence comes from the document itself: a form seen elsewhere (joined, or hyphenated in
     the middle of a line) wins; otherwise a capitalised or numeric second half and the usual
-    compound prefixes keep the hyphen, and everything else is joined.
+    compound prefixes and one-letter first halves ("d-dimensional") keep the hyphen, and
+    everything else is joined.
     """
 
     def __init__(self, lines: Iterable[str]) -> None:
@@ -133,6 +136,6 @@ class HyphenJoiner:
             return head + "-" + right
         if joined in self._words:
             return head + right
-        if second[0].isupper() or first.lower() in _KEEP_PREFIXES:
+        if second[0].isupper() or len(first) == 1 or first.lower() in _KEEP_PREFIXES:
             return head + "-" + right
         return head + right
