@@ -129,7 +129,7 @@ def cancel(config: Config, run_id: str) -> RunRecord:
 
 @contextmanager
 def _ledger(config: Config) -> Iterator[Ledger]:
-    ledger = Ledger(config.database_url)
+    ledger = Ledger.existing(config.database_url)
     try:
         yield ledger
     finally:

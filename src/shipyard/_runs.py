@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -169,6 +170,20 @@ class Ledger:
         if url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         _meta.create_all(self.engine, checkfirst=True)
+
+    @classmethod
+    def existing(cls, database_url: str) -> Ledger:
+        """The ledger of a project that has run before; for commands that only read or
+        decide, which must not create an empty database where none was meant to be."""
+        url = engine_url(database_url)
+        if url.startswith("sqlite:///"):
+            file = Path(url.removeprefix("sqlite:///"))
+            if not file.exists():
+                raise RunNotFound(f"no runs here: {file} does not exist",
+                                  code="no-database",
+                                  hint="run from the project's folder, or pass -c "
+                                       "path/to/shipyard.toml")
+        return cls(database_url)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -447,7 +447,7 @@ def _finish(record: RunRecord, as_json: bool, *, exit_on_failure: bool = True) -
 
 
 def _ledger(config: Config) -> Ledger:
-    return Ledger(config.database_url)
+    return Ledger.existing(config.database_url)
 
 
 def _state(state: RunState) -> str:
