@@ -398,6 +398,25 @@ def test_the_extractive_writer_never_voices_an_instruction_hidden_in_the_paper()
     assert [f.severity for f in outcome.flags if f.check == "injection"] == ["warning"]
 
 
+def test_the_extractive_writer_follows_the_format_and_is_held_to_the_language() -> None:
+    debate = Config(script=ScriptConfig(target_minutes=2.0, format="debate"))
+    turns = [t.text for t in write_extractive(make_paper(), debate).turns]
+    assert "So what is really settled here, and what isn't?" in turns
+    # The extractive writer speaks English only: a German show gets the flag, not silence.
+    german = Config(script=ScriptConfig(target_minutes=2.0), show=ShowConfig(language="de"))
+    outcome = write_script(make_paper(), german)
+    assert not outcome.passed
+    assert [f.check for f in outcome.flags if f.severity == "error"] == ["language"]
+
+
+def test_the_sync_api_works_inside_a_running_event_loop() -> None:
+    async def caller() -> str:
+        return write_script(make_paper(), make_config(PRIMARY),
+                            models={PRIMARY: good_model()}).script.writer
+
+    assert asyncio.run(caller()) == PRIMARY
+
+
 @pytest.mark.corpus
 @pytest.mark.parametrize("pdf", corpus_files("papers"), ids=lambda p: p.stem)
 def test_the_extractive_writer_on_every_corpus_paper(pdf: Path, corpus: Path) -> None:
