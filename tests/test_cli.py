@@ -129,3 +129,36 @@ def test_doctor_reports_each_requirement(tmp_path: Path) -> None:
     assert checks["ffmpeg"]["ok"] is True
     assert checks["publish.remote"]["ok"] is False and checks["publish.remote"]["fix"]
     assert done.returncode == 0  # publishing targets are optional until a run publishes
+
+
+def test_every_setting_is_documented() -> None:
+    from pydantic import BaseModel
+
+    from shipyard._config import Config
+
+    docs = (Path(__file__).parents[1] / "docs" / "configuration.md").read_text()
+
+    def keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+        found = []
+        for name, field in model.model_fields.items():
+            kind = field.annotation
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                found += keys(kind, f"{prefix}{name}.")
+            elif name != "root":
+                found.append(prefix + name)
+        return found
+
+    missing = [k for k in keys(Config) if f"| `{k}` |" not in docs]
+    assert not missing, f"docs/configuration.md does not document {missing}"
+
+
+def test_the_documented_example_configuration_loads(tmp_path: Path) -> None:
+    import re
+
+    docs = (Path(__file__).parents[1] / "docs" / "configuration.md").read_text()
+    example = re.search(r"```toml\n(.*?)```", docs, re.S)
+    assert example is not None
+    (tmp_path / "shipyard.toml").write_text(example.group(1))
+    config = load_config(tmp_path / "shipyard.toml")
+    assert config.publish.base_url.startswith("https://")
+    assert [h.name for h in config.show.hosts] == ["Alex", "Sam"]
