@@ -81,6 +81,9 @@ CROSSING = {
         "retrieval can be practically implemented using dense representations alone",
     ],
     "grobid__1001._0908.0054.pdf": [
+        # the full-width abstract's last line is short enough to look like a column line
+        "It is also noted the mass-to-temperature ratio necessary for being still a Dark "
+        "Matter candidate. And it is needed a non-zero optical depth of Reionization.",
         # page 2 left column -> right column, past a figure and its caption
         "Once the species is decoupled from the rest of matter, its phase-space distribution "
         "function is “freezed-out”",

@@ -92,8 +92,11 @@ def is_symbol_soup(text: str) -> bool:
         return True
     words = _WORD.findall(text)
     word_chars = sum(len(w) for w in words)
-    if words and text[-1] in ".,;:)" and len(text.split()) <= 4 and letter_share(text) > 0.3:
+    tokens = len(text.split())
+    if words and text[-1] in ".,;:)" and tokens <= 4 and letter_share(text) > 0.3:
         return False  # the short end of a sentence: "Guo et al. (2016))."
+    if tokens <= 2 and len(text) <= 12 and text[-1] not in ".,;:?!":
+        return True  # a fragment between display equations ("TB", "∂ lnq")
     if word_chars < 0.5 * visible:
         return True
     # prose has words of several letters; math has runs of one-letter symbols

@@ -285,6 +285,13 @@ class _Layout:
         return edge is not None and line.x0 > edge + 0.7 * max(line.size, 4.0)
 
 
+def _same_flow(prev: Line, line: Line) -> bool:
+    """Same page and column; a full-width paragraph's short last line counts as a column
+    line, so it may also just start where the line above started."""
+    return prev.page == line.page and (
+        prev.column == line.column or abs(prev.x0 - line.x0) < 1.5 * max(line.size, 4.0))
+
+
 def _same_paragraph_pitch(prev: Line, line: Line) -> bool:
     """Whether the baseline distance is ordinary leading (a paragraph gap or a display
     equation is larger; a line that goes back up is another column or block)."""
@@ -300,7 +307,7 @@ def _paragraphs(lines: list[Line], layout: _Layout, joiner: HyphenJoiner) -> lis
     for line in lines:
         text = line.text
         new_paragraph = prev is None
-        if prev is not None and prev.page == line.page and prev.column == line.column:
+        if prev is not None and _same_flow(prev, line):
             new_paragraph = not _same_paragraph_pitch(prev, line)
         if prev is not None and prev.text[-1:] in ".!?:" and (
             layout.ends_short(prev) or layout.indented(line)
@@ -614,8 +621,7 @@ def _paragraph_lines(lines: list[Line], layout: _Layout) -> list[list[Line]]:
     for line in lines:
         if groups:
             prev = groups[-1][-1]
-            same_flow = prev.page == line.page and prev.column == line.column
-            if (same_flow and _same_paragraph_pitch(prev, line)
+            if (_same_flow(prev, line) and _same_paragraph_pitch(prev, line)
                     and abs(prev.size - line.size) < 1.0
                     and not (prev.text[-1:] in ".!?" and layout.ends_short(prev))):
                 groups[-1].append(line)
