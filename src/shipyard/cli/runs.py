@@ -128,9 +128,11 @@ def status(
     as_json: JsonOption = False,
 ) -> None:
     """Show a run's state and timeline: every step attempt with its time, cost and error."""
-    record = _ledger(load_config(config_file)).get(run_id)
+    ledger = _ledger(load_config(config_file))
+    record = ledger.get(run_id)
+    artifacts = ledger.lineage(record.run_id)
     if as_json:
-        _print_json(record.to_json())
+        _print_json(record.to_json() | {"artifacts": artifacts})
         return
     console.print(f"[bold]{record.run_id}[/]  {record.workflow} v{record.version}  "
                   f"{_state(record.state)}" + (f"  ({record.reason})" if record.reason else ""))
@@ -140,6 +142,11 @@ def status(
                       _when(s.started_at), "" if s.seconds is None else f"{s.seconds:.2f}",
                       f"${s.cost_usd:.4f}" if s.cost_usd else "", s.error[:80])
     console.print(table)
+    for artifact in artifacts:
+        parents = (", ".join(p[:12] for p in artifact["parents"])
+                   if len(artifact["parents"]) <= 3 else f"{len(artifact['parents'])} artifacts")
+        console.print(f"artifact {artifact['kind']:8} {artifact['sha256'][:12]} "
+                      f"{artifact['size']:>10} bytes" + (f"  from {parents}" if parents else ""))
     for key in ("episode_url", "feed_url", "commit"):
         if key in record.result:
             console.print(f"{key.replace('_', ' ')}: {record.result[key]}")

@@ -83,12 +83,11 @@ def paper_to_podcast(source: str, source_sha256: str, settings: dict[str, Any]) 
     published = publish(run_id, paper, script, episode, config)
     set_run_state(RunState.VERIFYING, "verify")
     verification = verify(published.release, config)
-    result = {"episode_url": published.release.episode_url,
-              "feed_url": published.release.feed_url,
-              "page_url": published.release.page_url,
-              "audio_sha256": published.release.audio_sha256,
-              "commit": published.release.commit,
-              "checks": verification.checks}
+    release = published.release
+    result = {"episode_url": release.episode_url, "feed_url": release.feed_url,
+              "page_url": release.page_url, "audio_sha256": release.audio_sha256,
+              "commit": release.commit, "checks": verification.checks,
+              "release": release.model_dump(mode="json")}
     if verification.verified:
         set_run_state(RunState.VERIFIED, "verify", "", result)
         return {"state": RunState.VERIFIED.value, **result}
