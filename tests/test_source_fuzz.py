@@ -84,23 +84,16 @@ def _mutate(data: bytes, steps: list[tuple[str, float, bytes]]) -> bytes:
     return data
 
 
+@pytest.mark.parametrize("seed_name", ["seed", "plain_seed"])
 @settings(max_examples=150, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(mutation, min_size=1, max_size=4))
 def test_mutated_pdfs_give_a_paper_or_a_documented_refusal(
-    seed: bytes, tmp_path: Path, steps: list[tuple[str, float, bytes]],
+    request: pytest.FixtureRequest, seed_name: str, tmp_path: Path,
+    steps: list[tuple[str, float, bytes]],
 ) -> None:
-    result = _extract(_mutate(seed, steps), tmp_path)
-    assert isinstance(result, Paper | SourceRejected)
-
-
-@settings(max_examples=150, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(steps=st.lists(mutation, min_size=1, max_size=4))
-def test_mutated_content_streams_give_a_paper_or_a_documented_refusal(
-    plain_seed: bytes, tmp_path: Path, steps: list[tuple[str, float, bytes]],
-) -> None:
-    result = _extract(_mutate(plain_seed, steps), tmp_path)
+    original: bytes = request.getfixturevalue(seed_name)
+    result = _extract(_mutate(original, steps), tmp_path)
     assert isinstance(result, Paper | SourceRejected)
 
 
