@@ -636,3 +636,50 @@ def test_cover_given_must_be_square_and_large_enough(tmp_path: Path) -> None:
             date=DATE,
             cover=b"GIF89a",
         )
+
+
+def test_48khz_and_another_bitrate(tmp_path: Path) -> None:
+    settings = AudioConfig(sample_rate=48000, bitrate_kbps=64)
+    store = ArtifactStore(tmp_path)
+    script = _script(TEXTS[:2], chapters={})
+    clips = synthesize(script, store, tmp_path / "cache", settings, {}).clips
+    episode = master(
+        script,
+        clips,
+        store,
+        SHOW,
+        settings,
+        episode_title="x",
+        description="x",
+        date=DATE,
+        cover=None,
+    )
+    probe = json.loads(
+        _run(
+            [
+                "ffprobe",
+                "-v",
+                "error",
+                "-show_streams",
+                "-of",
+                "json",
+                str(store.path(episode.audio_sha256)),
+            ]
+        )
+    )
+    assert probe["streams"][0]["sample_rate"] == "48000"
+    assert probe["streams"][0]["bit_rate"] == "64000"
+    assert -17.0 <= episode.loudness_lufs <= -15.0 and episode.true_peak_dbtp <= -1.0
+    assert ID3(store.path(episode.audio_sha256)).getall("CTOC") == []  # no chapters, no table
+
+
+def test_the_python_example_in_docs_audio_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "audio.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", doc, flags=re.S)
+    assert len(blocks) == 1
+    monkeypatch.chdir(tmp_path)
+    exec(compile(blocks[0], "docs/audio.md", "exec"), {})
+    exec(compile(blocks[0], "docs/audio.md", "exec"), {})
+    assert capsys.readouterr().out == "[0, 1] -16 True\n[] -16 True\n"

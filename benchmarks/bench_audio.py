@@ -1,0 +1,166 @@
+"""Audio stage: real-time factor per voice engine; mastering seconds per audio minute beside a
+plain ffmpeg decode + LAME encode of the same audio; the whole stage (synthesis with a cold
+cache, then mastering) for a 10-minute episode, pinned to 2 cores.
+
+    python -m benchmarks audio
+    SHIPYARD_BENCH_AUDIO_MINUTES=2 python -m benchmarks audio    # a shorter episode
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pypdfium2
+
+from shipyard._artifacts import ArtifactStore
+from shipyard._config import AudioConfig, ShowConfig
+from shipyard.podcast.master import master
+from shipyard.podcast.models import Host, Script, Turn
+from shipyard.podcast.synthesize import synthesize
+from shipyard.podcast.voices import load_voice, normalise_text, speak
+
+ENGINES = ["piper:en_US-joe-medium", "festival:cmu_us_slt_arctic_hts", "espeak:en-us+f3"]
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "papers"
+WORDS_PER_SECOND = 2.5
+
+
+def _sentences() -> list[str]:
+    """Plain sentences from the corpus papers (or the demo paper where there is no corpus)."""
+    texts = []
+    pdfs = sorted(CORPUS.glob("*.pdf")) if CORPUS.is_dir() else []
+    if not pdfs:
+        from shipyard.podcast.demo_paper import demo_paper_bytes
+
+        pdfs = [demo_paper_bytes()]  # type: ignore[list-item]
+    for pdf in pdfs:
+        document = pypdfium2.PdfDocument(pdf)
+        try:
+            texts += [document[i].get_textpage().get_text_range() for i in range(len(document))]
+        finally:
+            document.close()
+    text = re.sub(r"-\s*\n\s*", "", " ".join(texts))
+    sentences = re.split(r"(?<=[.!?])\s+", " ".join(text.split()))
+    return [
+        s for s in sentences if 8 <= len(s.split()) <= 35 and re.fullmatch(r"[\w ,.;:'()%-]+", s)
+    ]
+
+
+def _script(minutes: float, show: ShowConfig) -> Script:
+    hosts = [Host(name=h.name, voice=h.voice) for h in show.hosts]
+    sentences, turns, words = _sentences(), [], 0
+    target = minutes * 60 * WORDS_PER_SECOND
+    i = 0
+    while words < target:
+        text = " ".join(sentences[i % len(sentences) : i % len(sentences) + 2])
+        i += 2
+        chapter = f"Part {len(turns) // 8 + 1}" if len(turns) % 8 == 0 else None
+        turns.append(Turn(speaker=hosts[len(turns) % 2].name, text=text, chapter=chapter))
+        words += len(text.split())
+    return Script(
+        show=show.title,
+        title="Benchmark episode",
+        hosts=hosts,
+        turns=turns,
+        writer="benchmark",
+        estimated_seconds=words / WORDS_PER_SECOND,
+    )
+
+
+def _rtf() -> None:
+    paragraph = (
+        "The authors propose a scheduling algorithm for parallel jobs on a cluster. "
+        "It balances two goals, the time the last job ends and the average time each "
+        "job waits, and it was tested in simulation against a lower bound."
+    )
+    print(f"{'engine':34} {'audio s':>8} {'synth s':>8} {'RTF':>7}")
+    for spec in ENGINES:
+        engine = load_voice(spec)
+        speak(engine, "Warm up.")
+        start = time.perf_counter()
+        audio_seconds = sum(speak(engine, normalise_text(paragraph)).seconds for _ in range(3))
+        took = time.perf_counter() - start
+        print(f"{spec:34} {audio_seconds:8.1f} {took:8.2f} {took / audio_seconds:7.3f}")
+
+
+def _baseline(mp3: Path) -> float:
+    """A plain ffmpeg decode of the episode and LAME encode to CBR MP3: no levelling at all."""
+    start = time.perf_counter()
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(mp3),
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "128k",
+            str(mp3.with_name("baseline.mp3")),
+        ],
+        check=True,
+        timeout=600,
+    )
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 2:
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:2])
+    print(f"cores: {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'}")
+    _rtf()
+
+    minutes = float(os.environ.get("SHIPYARD_BENCH_AUDIO_MINUTES", "10"))
+    show, settings = ShowConfig(), AudioConfig()
+    script = _script(minutes, show)
+    with tempfile.TemporaryDirectory(prefix="shipyard-bench-audio-") as tmp:
+        root = Path(tmp)
+        store = ArtifactStore(root / "artifacts")
+        start = time.perf_counter()
+        result = synthesize(script, store, root / "cache", settings, show.pronunciations)
+        synth_s = time.perf_counter() - start
+        start = time.perf_counter()
+        episode = master(
+            script,
+            result.clips,
+            store,
+            show,
+            settings,
+            episode_title=script.title,
+            description="Benchmark.",
+            date=datetime.date(2026, 1, 1),
+            cover=None,
+        )
+        master_s = time.perf_counter() - start
+        start = time.perf_counter()
+        again = synthesize(script, store, root / "cache", settings, show.pronunciations)
+        cached_s = time.perf_counter() - start
+        assert not again.synthesized
+
+        baseline_s = _baseline(store.export(episode.audio_sha256, root / "episode.mp3"))
+
+    audio_minutes = episode.seconds / 60
+    print(
+        f"\nepisode: {len(script.turns)} turns, {script.words} words, "
+        f"{episode.seconds:.0f} s, {episode.loudness_lufs:.1f} LUFS, "
+        f"{episode.true_peak_dbtp:.1f} dBTP, {episode.audio_bytes / 1e6:.1f} MB"
+    )
+    print(f"synthesis, cold cache:        {synth_s:7.1f} s  (RTF {synth_s / episode.seconds:.3f})")
+    print(f"synthesis, warm cache:        {cached_s:7.1f} s")
+    print(
+        f"mastering:                    {master_s:7.1f} s  "
+        f"({master_s / audio_minutes:.2f} s per audio minute)"
+    )
+    print(
+        f"baseline ffmpeg decode+encode:{baseline_s:7.1f} s  "
+        f"({baseline_s / audio_minutes:.2f} s per audio minute)"
+    )
+    print(f"mastering / baseline:         {master_s / baseline_s:7.1f}x")
+    print(f"whole audio stage:            {synth_s + master_s:7.1f} s for {audio_minutes:.1f} min")
