@@ -18,10 +18,10 @@ from reportlab.pdfgen import canvas
 from typer.testing import CliRunner
 
 from shipyard._config import SourceConfig
-from shipyard._errors import PermanentError, SourceRejected
+from shipyard._errors import PermanentError, SourceRejected, StepTimeout
 from shipyard.cli import _register, app
 from shipyard.podcast.models import Paper
-from shipyard.podcast.source import extract_paper, sniff_format
+from shipyard.podcast.source import extract_paper, extract_paper_isolated, sniff_format
 from tests.conftest import corpus_files
 
 pytestmark = pytest.mark.corpus
@@ -250,6 +250,21 @@ def test_headings_captions_and_short_sentence_ends(papers: dict[str, Paper]) -> 
 def test_extraction_is_repeatable() -> None:
     path = PAPERS["grobid__gadr.pdf"]
     assert extract_paper(path, DEFAULTS) == extract_paper(path, DEFAULTS)
+
+
+def test_isolated_extraction_gives_the_same_paper_and_the_same_refusals() -> None:
+    path = PAPERS["grobid__gadr.pdf"]
+    assert extract_paper_isolated(path, DEFAULTS) == extract_paper(path, DEFAULTS)
+    with pytest.raises(SourceRejected) as caught:
+        extract_paper_isolated(BAD["not-a-pdf.pdf"], DEFAULTS, name="download.pdf")
+    assert caught.value.code == "not-pdf"
+    assert caught.value.message.startswith("download.pdf is not a PDF")
+
+
+def test_isolated_extraction_stops_a_child_that_runs_too_long() -> None:
+    # no child process starts, imports pdfium and reads a paper in a millisecond
+    with pytest.raises(StepTimeout):
+        extract_paper_isolated(PAPERS["grobid__0807.3577.pdf"], DEFAULTS, timeout=0.001)
 
 
 # --- the bad corpus -----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Extract and validate: a research paper PDF in, a clean structured `Paper` out.
 
     extract_paper(pdf, settings) -> Paper
+    extract_paper_isolated(pdf, settings, timeout=...) -> Paper   # in a child process
 
 Validation runs cheapest first and stops at the first problem, each a `SourceRejected` (a
 permanent error: retrying cannot help) with a stable `code`:
@@ -22,11 +23,14 @@ the settings: calling it twice gives the same Paper.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import re
 import statistics
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +38,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from shipyard._config import SourceConfig
-from shipyard._errors import SourceRejected
+from shipyard._errors import SourceRejected, StepTimeout
 from shipyard.podcast._pdftext import Line, PageLines, read_page, strip_page_furniture
 from shipyard.podcast._textclean import (
     SOFT_HYPHEN,
@@ -45,7 +49,7 @@ from shipyard.podcast._textclean import (
 )
 from shipyard.podcast.models import Paper, PaperStats, Section
 
-__all__ = ["extract_paper", "sniff_format"]
+__all__ = ["detect_language", "extract_paper", "extract_paper_isolated", "sniff_format"]
 
 _CONFIG_FILE = "shipyard.toml"
 
@@ -87,12 +91,12 @@ def sniff_format(head: bytes) -> str:
     return "plain text" if sample.isprintable() or sample.strip() else "binary data"
 
 
-def _read_bytes(pdf: Path, settings: SourceConfig) -> bytes:
+def _read_bytes(pdf: Path, settings: SourceConfig, name: str) -> bytes:
     try:
         size = pdf.stat().st_size
         if size > settings.max_bytes:
             raise _reject(
-                f"{pdf.name} is {size:,} bytes, over the limit of {settings.max_bytes:,}",
+                f"{name} is {size:,} bytes, over the limit of {settings.max_bytes:,}",
                 "too-long", f"raise source.max_bytes in {_CONFIG_FILE} to accept it",
             )
         with pdf.open("rb") as f:
@@ -105,16 +109,16 @@ def _read_bytes(pdf: Path, settings: SourceConfig) -> bytes:
         raise _reject(f"{pdf} cannot be read: {exc.strerror}", "unreadable",
                       "check the file's permissions") from None
     if not data:
-        raise _reject(f"{pdf.name} is empty (0 bytes)", "empty",
+        raise _reject(f"{name} is empty (0 bytes)", "empty",
                       "the download or copy failed; fetch the PDF again")
     if len(data) > settings.max_bytes:
-        raise _reject(f"{pdf.name} grew past {settings.max_bytes:,} bytes while being read",
+        raise _reject(f"{name} grew past {settings.max_bytes:,} bytes while being read",
                       "too-long", f"raise source.max_bytes in {_CONFIG_FILE} to accept it")
     if b"%PDF-" not in data[:1024]:
         kind = sniff_format(data[:4096])
         hint = ("download the PDF itself, not the page that links to it"
                 if "HTML" in kind else "convert it to PDF first, or give the paper's PDF")
-        raise _reject(f"{pdf.name} is not a PDF: it looks like {kind}", "not-pdf", hint)
+        raise _reject(f"{name} is not a PDF: it looks like {kind}", "not-pdf", hint)
     return data
 
 
@@ -696,11 +700,16 @@ def _pages(document: pdfium.PdfDocument, name: str) -> Iterator[PageLines]:
         yield lines
 
 
-def extract_paper(pdf: Path, settings: SourceConfig, *, password: str | None = None) -> Paper:
-    """Read a paper PDF into a `Paper`, or raise `SourceRejected` saying why it cannot be used."""
-    data = _read_bytes(pdf, settings)
+def extract_paper(pdf: Path, settings: SourceConfig, *, password: str | None = None,
+                  name: str | None = None) -> Paper:
+    """Read a paper PDF into a `Paper`, or raise `SourceRejected` saying why it cannot be used.
+
+    `name` is what messages call the file (default: the path's name), for a file read from
+    the artifact store under its hash.
+    """
+    name = name or pdf.name
+    data = _read_bytes(pdf, settings, name)
     sha256 = hashlib.sha256(data).hexdigest()
-    name = pdf.name
     if data.rfind(b"%%EOF") < 0:
         raise _reject(f"{name} is damaged or incomplete: it ends before the PDF's end marker "
                       "(%%EOF), so pages are missing", "damaged",
@@ -787,3 +796,61 @@ def _paper_from_pages(raw_pages: list[PageLines], settings: SourceConfig, *, sha
         references=extracted.references, language=language,
         stats=PaperStats(pages=len(raw_pages), words=words), warnings=warnings,
     )
+
+
+# --- isolation ----------------------------------------------------------------------------
+
+
+def _extract_in_child(connection: Connection, pdf: str, settings: dict[str, Any],
+                      password: str | None, name: str | None) -> None:
+    try:
+        paper = extract_paper(Path(pdf), SourceConfig.model_validate(settings),
+                              password=password, name=name)
+        connection.send(("paper", paper.model_dump_json()))
+    except SourceRejected as rejected:
+        connection.send(("rejected", (rejected.message, rejected.code, rejected.hint or "")))
+    except Exception:  # noqa: BLE001 - a bug: carried to the parent with its traceback
+        connection.send(("bug", traceback.format_exc()))
+    finally:
+        connection.close()
+
+
+def extract_paper_isolated(pdf: Path, settings: SourceConfig, *, password: str | None = None,
+                           name: str | None = None, timeout: float = 120.0) -> Paper:
+    """`extract_paper` in a child process, for input nobody vouches for.
+
+    pdfium is C code: a file crafted to crash or hang it would take the caller down with it.
+    Here a crash becomes `SourceRejected` (code "damaged") and a run past `timeout` seconds a
+    `StepTimeout`; the parent is never at risk. Starting the child costs about half a second.
+    """
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_extract_in_child, daemon=True,
+        args=(sender, str(pdf), settings.model_dump(), password, name),
+    )
+    child.start()
+    sender.close()
+    label = name or pdf.name
+    try:
+        if not receiver.poll(timeout):
+            raise StepTimeout(f"extracting {label} ran past {timeout:.0f} s",
+                              hint="a very large or malformed PDF; raise the timeout or "
+                                   "lower source.max_pages")
+        kind, payload = receiver.recv()
+    except EOFError:
+        child.join(5)
+        raise _reject(f"{label} crashed the PDF engine (exit code {child.exitcode})",
+                      "damaged", "re-save it with a PDF tool (qpdf, or print to PDF)") from None
+    finally:
+        receiver.close()
+        child.join(1)
+        if child.is_alive():
+            child.kill()
+            child.join()
+    if kind == "paper":
+        return Paper.model_validate_json(payload)
+    if kind == "rejected":
+        message, code, hint = payload
+        raise _reject(message, code, hint)
+    raise RuntimeError(f"extracting {label} failed in the child process:\n{payload}")
