@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from shipyard._config import SourceConfig
 from shipyard._errors import PermanentError, SourceRejected, StepTimeout
 from shipyard.cli import _register, app
+from shipyard.podcast._textclean import HyphenJoiner, clean_line, is_symbol_soup
 from shipyard.podcast.models import Paper
 from shipyard.podcast.source import extract_paper, extract_paper_isolated, sniff_format
 from tests.conftest import corpus_files
@@ -265,6 +266,43 @@ def test_isolated_extraction_stops_a_child_that_runs_too_long() -> None:
     # no child process starts, imports pdfium and reads a paper in a millisecond
     with pytest.raises(StepTimeout):
         extract_paper_isolated(PAPERS["grobid__0807.3577.pdf"], DEFAULTS, timeout=0.001)
+
+
+# --- character repairs --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("raw", "clean"), [
+    ("Pierre-Franc¸ois", "Pierre-François"),
+    ("Departamento de F´ısica, M ´ exico", "Departamento de Física, México"),
+    ("Lemaˆıtre–Tolman, M¨uhlenberg", "Lemaître–Tolman, Mühlenberg"),
+    ("ef\ufb01cient \ufb02ow of \ufb03ces", "efficient flow of offices"),
+    ("text (cid:12)(cid:7) with \ufffd garbage \ue000", "text with garbage"),
+])
+def test_clean_line(raw: str, clean: str) -> None:
+    assert clean_line(raw)[0] == clean
+
+
+@pytest.mark.parametrize(("line", "soup"), [
+    ("ds2 = c2dt", True), ("σαβ = 1", True), ("0.2 0.4 0.6 0.8", True), ("TB", True),
+    ("HTML 0.969 0.927 0.955 0.857 5.39", True),
+    ("Guo et al. (2016)).", False), ("of the platform.", False),
+    ("where the tensor and vector degrees of freedom are eliminated", False),
+])
+def test_symbol_soup(line: str, soup: bool) -> None:
+    assert is_symbol_soup(line) is soup
+
+
+@pytest.mark.parametrize(("left", "right", "joined"), [
+    ("imple\ufffe", "mented using", "implemented using"),  # no evidence: joined
+    ("Market\ufffe", "driven", "Market-driven"),  # "market-driven" occurs mid-line
+    ("Bose-", "Einstein statistics", "Bose-Einstein statistics"),  # capital: a compound
+    ("a d\ufffe", "dimensional space", "a d-dimensional space"),  # one letter: a compound
+    ("non\ufffe", "relativistic", "non-relativistic"),  # a usual compound prefix
+    ("COVID-", "19 cases", "COVID-19 cases"),  # a number: kept
+])
+def test_hyphen_joiner(left: str, right: str, joined: str) -> None:
+    joiner = HyphenJoiner(["the market-driven model", "implemented elsewhere"])
+    assert joiner.join(left, right) == joined
 
 
 # --- the bad corpus -----------------------------------------------------------------------

@@ -83,6 +83,7 @@ def letter_share(text: str) -> float:
 
 
 _WORD = re.compile(r"[^\W\d_]{2,}")
+_RELATION = re.compile("[=<>≤≥∝≈∼≡→∈⊂]")
 
 
 def is_symbol_soup(text: str) -> bool:
@@ -97,6 +98,8 @@ def is_symbol_soup(text: str) -> bool:
         return False  # the short end of a sentence: "Guo et al. (2016))."
     if tokens <= 2 and len(text) <= 12 and text[-1] not in ".,;:?!":
         return True  # a fragment between display equations ("TB", "∂ lnq")
+    if tokens <= 4 and _RELATION.search(text) and text[-1] not in ".:;?!":
+        return True  # a short display equation ("ds2 = c2dt", "σαβ = 1")
     if word_chars < 0.5 * visible:
         return True
     # prose has words of several letters; math has runs of one-letter symbols
