@@ -171,3 +171,67 @@ def test_a_cancelled_run_stops_and_publishes_nothing(tmp_path: Path) -> None:
         again = project.run("cancel", run.run_id)
         assert again.returncode == 1 and "already ended cancelled" in again.stderr
         assert not [c for c in project.site_commits() if "Shipyard-Run:" in c]
+
+
+def test_kill_9_between_commit_and_push_resumes_with_exactly_one_commit(
+    project: Project,
+) -> None:
+    project.production.hold_pushes(True)
+    first = project.start("run", "paper-to-podcast", str(project.paper))
+    try:
+        run = project.wait_until(None, lambda r: project.production.push_waiting())
+    finally:
+        kill_group(first, signal.SIGKILL)  # the run and its `git push` with it
+    project.production.hold_pushes(False)
+    assert not [c for c in project.site_commits() if "Shipyard-Run:" in c]  # never arrived
+
+    worker = project.start("worker")
+    try:
+        run = project.wait_until(run.run_id, lambda r: r.state.finished)
+    finally:
+        out = kill_group(worker, signal.SIGTERM)
+    assert run.state is RunState.VERIFIED, out
+    assert [s.status for s in run.steps if s.step == "publish"] == ["interrupted", "ok"]
+    assert project.ledger().step_runs(run.run_id, "master") == 1
+    assert len([c for c in project.site_commits() if run.run_id in c]) == 1
+
+
+def test_kill_9_between_push_and_verification_resumes_and_verifies(project: Project) -> None:
+    project.production.set_deploy_delay(4)  # production catches up later, as a CDN does
+    first = project.start("run", "paper-to-podcast", str(project.paper))
+    run = project.wait_until(None, lambda r: any(
+        s.step == "verify" and s.status == "running" for s in r.steps))
+    first.kill()  # the worker alone: the site's own deploy goes on, as on a real server
+    first.communicate(timeout=30)
+
+    worker = project.start("worker")
+    try:
+        run = project.wait_until(run.run_id, lambda r: r.state.finished)
+    finally:
+        out = kill_group(worker, signal.SIGTERM)
+    assert run.state is RunState.VERIFIED, out
+    assert project.ledger().step_runs(run.run_id, "publish") == 1
+    assert [s.status for s in run.steps if s.step == "verify"] == ["interrupted", "ok"]
+    assert len([c for c in project.site_commits() if run.run_id in c]) == 1
+
+
+def test_drift_is_caught_by_verify_all_and_unpublish_takes_the_episode_down(
+    project: Project,
+) -> None:
+    done = project.run("run", "paper-to-podcast", str(project.paper))
+    run = project.ledger().get(_run_id(done.stdout))
+    assert run.state is RunState.VERIFIED
+    assert project.run("verify", "--all").returncode == 0
+
+    audio = next(p for p in project.production.webroot.rglob("*.mp3"))
+    audio.write_bytes(audio.read_bytes()[:-1000])  # someone replaced the file in production
+    drift = project.run("verify", "--all", "--deadline", "1")
+    assert drift.returncode == 1 and "drift:" in drift.stdout, drift.stdout + drift.stderr
+
+    down = project.run("unpublish", run.run_id)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert project.ledger().get(run.run_id).state is RunState.UNPUBLISHED
+    assert "<item>" not in httpx.get(project.server.url + "feed.xml", timeout=10).text
+    assert httpx.get(run.result["episode_url"], timeout=10).status_code == 404
+    assert project.site_commits()[0].startswith("Unpublish episode:")
+    assert project.run("verify", "--all").returncode == 0  # nothing verified is left to drift

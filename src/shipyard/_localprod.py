@@ -72,8 +72,14 @@ done
 """
 
 _PRE_RECEIVE = """#!/bin/sh
-# Refuse every push while the refuse switch is on (shipyard local production).
+# Hold pushes while the hold switch is on; refuse every push while the refuse switch is on
+# (shipyard local production).
 ROOT={root}
+while [ -f "$ROOT/control/hold" ]; do
+  touch "$ROOT/control/held"
+  sleep 0.1
+done
+rm -f "$ROOT/control/held"
 if [ -f "$ROOT/control/refuse" ]; then
   cat "$ROOT/control/refuse" >&2
   exit 1
@@ -223,6 +229,15 @@ class LocalProduction:
     def refuse_pushes(self, message: str | None = "pushes to this site are closed") -> None:
         """Make the remote reject every push with `message` (None: accept again)."""
         self._switch("refuse", f"{message}\n" if message is not None else None)
+
+    def hold_pushes(self, held: bool) -> None:
+        """Keep pushes waiting in the remote's pre-receive hook until released (a push
+        under way that a test can interrupt)."""
+        self._switch("hold", "hold\n" if held else None)
+
+    def push_waiting(self) -> bool:
+        """Whether a push is waiting at the hold."""
+        return (self.control / "held").exists()
 
     def freeze(self) -> None:
         """Serve a snapshot of the web root as it is now, whatever is deployed later."""

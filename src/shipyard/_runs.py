@@ -39,6 +39,7 @@ class RunState(StrEnum):
     REJECTED = "rejected"
     UNVERIFIED = "unverified"
     CANCELLED = "cancelled"
+    UNPUBLISHED = "unpublished"  # verified once, then taken down on purpose
 
     @property
     def finished(self) -> bool:
@@ -46,7 +47,7 @@ class RunState(StrEnum):
 
 
 _FINISHED = {RunState.VERIFIED, RunState.FAILED, RunState.REJECTED, RunState.UNVERIFIED,
-             RunState.CANCELLED}
+             RunState.CANCELLED, RunState.UNPUBLISHED}
 
 _meta = sa.MetaData()
 

@@ -1,5 +1,5 @@
-"""Commands for projects and runs: init, run, runs, status, review, show, worker, serve,
-doctor, demo."""
+"""Commands for projects and runs: init, run, runs, status, cancel, review, verify,
+unpublish, show, worker, serve, doctor, demo."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from shipyard._errors import ShipyardError
 from shipyard._project import DEFAULT_PORT, init_project, production_root
 from shipyard._runs import Ledger, RunRecord, RunState, StepRecord
 from shipyard.cli import app
+from shipyard.podcast.models import Release
+from shipyard.podcast.release import verify_episode
 
 console = Console(highlight=False, soft_wrap=True)  # never break a URL across lines
 review_app = typer.Typer(help="Decide the runs that wait at a review gate.",
@@ -247,6 +249,86 @@ def _review_request(record: RunRecord) -> dict[str, Any]:
         raise ShipyardError(f"run {record.run_id} has not asked for a review",
                             code="no-review", hint="`shipyard review list` shows those that did")
     return dict(requests[-1]["data"])
+
+
+# --- production ---------------------------------------------------------------------------
+
+
+@app.command()
+def verify(
+    run_ids: Annotated[list[str] | None, typer.Argument(help="Runs to re-check.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Re-check every verified run.")] = False,
+    deadline: Annotated[float, typer.Option(help="Seconds to poll each release.")] = 10.0,
+    config_file: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Re-check that production still serves what verified runs shipped (for cron or CI):
+    exits 1 when any release drifted."""
+    config = load_config(config_file)
+    ledger = _ledger(config)
+    if not run_ids and not every:
+        raise ShipyardError("name the runs to re-check, or pass --all", code="usage",
+                            hint="`shipyard verify --all` re-checks every verified run")
+    records = ([ledger.get(r) for r in run_ids or []] if run_ids
+               else ledger.runs(states=[RunState.VERIFIED], limit=1_000_000))
+    outcomes = []
+    for record in records:
+        verification = verify_episode(_release(record), config, deadline_seconds=deadline)
+        message = ("production still serves the release" if verification.verified
+                   else f"drift: {verification.problem}")
+        ledger.event(record.run_id, "drift-check", message,
+                     verification.model_dump(mode="json"))
+        outcomes.append({"run_id": record.run_id, "verified": verification.verified,
+                         "problem": verification.problem})
+        if not as_json:
+            mark = "[green]✓[/]" if verification.verified else "[red]✗[/]"
+            console.print(f"{mark} {record.run_id}: {message}")
+    if as_json:
+        _print_json(outcomes)
+    elif not outcomes:
+        console.print("no verified runs to re-check")
+    if not all(o["verified"] for o in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command()
+def unpublish(
+    run_id: Annotated[str, typer.Argument(help="The run whose episode comes down.")],
+    config_file: ConfigOption = None,
+) -> None:
+    """Take a run's episode down: a new commit removes its files and feed entry, then
+    production is polled until it no longer serves them."""
+    from shipyard.podcast.release import unpublish_episode, verify_unpublished
+
+    config = load_config(config_file)
+    ledger = _ledger(config)
+    record = ledger.get(run_id)
+    release = _release(record)
+    if not release.feed_url.startswith(config.publish.base_url or "\0"):
+        raise ShipyardError(
+            f"run {record.run_id} was published to {release.feed_url}, not to this "
+            f"configuration's publish.base_url ({config.publish.base_url or 'unset'})",
+            code="other-site", hint="pass -c with the configuration the run published with")
+    gone = unpublish_episode(release.guid, config, run_id=record.run_id)
+    absent = verify_unpublished(gone, config)
+    if not absent.verified:
+        ledger.event(record.run_id, "unpublish-unverified", absent.problem)
+        raise ShipyardError(f"removed in commit {gone.commit[:12]}, but production still "
+                            f"serves the episode: {absent.problem}", code="unverified",
+                            hint="check the site's deployment, then run unpublish again")
+    ledger.set_state(record.run_id, RunState.UNPUBLISHED, step="unpublish",
+                     reason=f"removed in commit {gone.commit[:12]}; production no longer "
+                            "serves it")
+    console.print(f"run {record.run_id}: unpublished (commit {gone.commit[:12]}); "
+                  "production no longer lists or serves the episode")
+
+
+def _release(record: RunRecord) -> Release:
+    if "release" not in record.result:
+        raise ShipyardError(f"run {record.run_id} has published nothing ({record.state.value})",
+                            code="not-published", run_id=record.run_id,
+                            hint="`shipyard runs --state verified` lists published runs")
+    return Release.model_validate(record.result["release"])
 
 
 # --- process ------------------------------------------------------------------------------
