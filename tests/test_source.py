@@ -8,6 +8,7 @@ import subprocess
 import sys
 import zipfile
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 from pathlib import Path
 
@@ -251,6 +252,13 @@ def test_headings_captions_and_short_sentence_ends(papers: dict[str, Paper]) -> 
 def test_extraction_is_repeatable() -> None:
     path = PAPERS["grobid__gadr.pdf"]
     assert extract_paper(path, DEFAULTS) == extract_paper(path, DEFAULTS)
+
+
+def test_extraction_from_several_threads_at_once(papers: dict[str, Paper]) -> None:
+    names = sorted(PAPERS)[:5] * 2
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda n: extract_paper(PAPERS[n], DEFAULTS), names))
+    assert results == [papers[n] for n in names]
 
 
 def test_isolated_extraction_gives_the_same_paper_and_the_same_refusals() -> None:

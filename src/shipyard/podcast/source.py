@@ -26,6 +26,7 @@ import hashlib
 import multiprocessing
 import re
 import statistics
+import threading
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -52,6 +53,8 @@ from shipyard.podcast.models import Paper, PaperStats, Section
 __all__ = ["detect_language", "extract_paper", "extract_paper_isolated", "sniff_format"]
 
 _CONFIG_FILE = "shipyard.toml"
+# pdfium is not thread-safe: one document at a time per process (steps may run in threads)
+_PDFIUM = threading.Lock()
 
 # --- validation ---------------------------------------------------------------------------
 
@@ -714,21 +717,22 @@ def extract_paper(pdf: Path, settings: SourceConfig, *, password: str | None = N
         raise _reject(f"{name} is damaged or incomplete: it ends before the PDF's end marker "
                       "(%%EOF), so pages are missing", "damaged",
                       "download it again; the copy was cut short")
-    document = _open(data, name, password)
-    try:
-        page_count = len(document)
-        if page_count == 0:
-            raise _reject(f"{name} is a PDF with no pages", "empty",
-                          "export the paper again; this file has nothing in it")
-        if page_count > settings.max_pages:
-            raise _reject(
-                f"{name} has {page_count} pages, over the limit of {settings.max_pages}",
-                "too-long", f"raise source.max_pages in {_CONFIG_FILE} to accept it",
-            )
-        raw_pages = list(_pages(document, name))
-        metadata_title = str(document.get_metadata_value("Title") or "").strip()
-    finally:
-        document.close()
+    with _PDFIUM:
+        document = _open(data, name, password)
+        try:
+            page_count = len(document)
+            if page_count == 0:
+                raise _reject(f"{name} is a PDF with no pages", "empty",
+                              "export the paper again; this file has nothing in it")
+            if page_count > settings.max_pages:
+                raise _reject(
+                    f"{name} has {page_count} pages, over the limit of {settings.max_pages}",
+                    "too-long", f"raise source.max_pages in {_CONFIG_FILE} to accept it",
+                )
+            raw_pages = list(_pages(document, name))
+            metadata_title = str(document.get_metadata_value("Title") or "").strip()
+        finally:
+            document.close()
     return _paper_from_pages(raw_pages, settings, sha256=sha256, name=name,
                              metadata_title=metadata_title)
 
