@@ -337,4 +337,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # WAL with NORMAL sync survives any process crash; only a power cut can lose the last
+    # ledger writes (DBOS's own connections keep their own, stricter setting).
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
