@@ -235,3 +235,14 @@ def test_drift_is_caught_by_verify_all_and_unpublish_takes_the_episode_down(
     assert httpx.get(run.result["episode_url"], timeout=10).status_code == 404
     assert project.site_commits()[0].startswith("Unpublish episode:")
     assert project.run("verify", "--all").returncode == 0  # nothing verified is left to drift
+
+
+def test_a_push_refused_for_good_fails_the_run_with_gits_message(project: Project) -> None:
+    project.production.refuse_pushes("site frozen for the audit")
+    done = project.run("run", "paper-to-podcast", str(project.paper))
+    assert done.returncode == 1
+    run = project.ledger().get(_run_id(done.stdout))
+    assert (run.state, run.step) == (RunState.FAILED, "publish")
+    assert "site frozen for the audit" in run.reason
+    assert [s.status for s in run.steps if s.step == "publish"] == ["failed"]  # not retried
+    assert not [c for c in project.site_commits() if "Shipyard-Run:" in c]
