@@ -81,6 +81,13 @@ def test_an_invented_name_and_acronym_are_caught_with_their_spans() -> None:
     assert all(f.turn == 3 for f in flags)
 
 
+def test_host_and_show_names_and_the_shows_own_lines_are_grounded() -> None:
+    config = Config(script=ScriptConfig(target_minutes=50 / WORDS_PER_MINUTE), show=ShowConfig(
+        title="Lab Notes 42", intro="Lab Notes 42, from Halifax."))
+    script = make_script("Lab Notes 42, from Halifax. I'm Alex, here with Sam.", *GOOD[1:])
+    assert only(check_script(script, make_paper(), config), "grounding") == []
+
+
 def test_names_numbers_and_terms_from_the_paper_are_grounded() -> None:
     script = make_script(*GOOD[:3], "Maria Keller's rule packs BERT jobs on TPU pods, using 12 "
                                     "features, and twelve is plenty.")

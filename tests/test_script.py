@@ -409,6 +409,17 @@ def test_the_extractive_writer_follows_the_format_and_is_held_to_the_language() 
     assert [f.check for f in outcome.flags if f.severity == "error"] == ["language"]
 
 
+def test_the_extractive_writer_keeps_the_brand_rules() -> None:
+    show = ShowConfig(title="Lab Notes", intro="Straight from the lab.",
+                      outro="Read the paper, then argue.", banned_phrases=["game changer"])
+    outcome = write_script(make_paper(), Config(show=show,
+                                                script=ScriptConfig(target_minutes=2.0)))
+    assert outcome.passed and [a.attempt for a in outcome.attempts] == [1]
+    turns = outcome.script.turns
+    assert turns[0].text.startswith("Straight from the lab. Welcome to Lab Notes.")
+    assert turns[-1].text.endswith("Read the paper, then argue.")
+
+
 def test_the_sync_api_works_inside_a_running_event_loop() -> None:
     async def caller() -> str:
         return write_script(make_paper(), make_config(PRIMARY),

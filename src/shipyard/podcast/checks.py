@@ -182,6 +182,7 @@ def injection_spans(text: str) -> list[str]:
 
 # --- the paper, indexed once per call --------------------------------------------------------
 
+_NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"  # 2,000  37.5  .5
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-.%/]*")
 
 
@@ -214,7 +215,7 @@ class _PaperIndex:
         parts += paper.captions
         text = "\n".join(p for p in parts if p)
         numbers: dict[str, int] = {}
-        for match in re.finditer(r"\d[\d,]*(?:\.\d+)?|\.\d+", text):
+        for match in re.finditer(_NUMBER, text):
             canonical = _canonical_number(match.group(0))
             if canonical is not None:
                 numbers.setdefault(canonical, match.start())
@@ -374,19 +375,20 @@ def _allowed_words(config: Config) -> frozenset[str]:
 def _check_grounding(script: Script, index: _PaperIndex, config: Config) -> Iterator[Flag]:
     allowed = _allowed_words(config) | {h.name for h in script.hosts}
     for i, turn in enumerate(script.turns):
-        yield from _ground_numbers(i, turn.text, index)
+        yield from _ground_numbers(i, turn.text, index, allowed)
         yield from _ground_names(i, turn.text, index, allowed)
 
 
-def _ground_numbers(i: int, text: str, index: _PaperIndex) -> Iterator[Flag]:
-    for match in re.finditer(r"(?<![\w.-])(\d[\d,]*(?:\.\d+)?|\.\d+)(\s?%|\s?percent)?", text):
+def _ground_numbers(i: int, text: str, index: _PaperIndex, allowed: frozenset[str]
+                    ) -> Iterator[Flag]:
+    for match in re.finditer(rf"(?<![\w.-])({_NUMBER})(\s?%|\s?percent)?", text):
         raw = match.group(0)
         token_end = text[match.end():match.end() + 1]
         if token_end and (token_end.isalpha() and token_end not in "xX"):
             continue  # "3D", "2nd": a term, grounded as a token below
         canonical = _canonical_number(match.group(1))
-        if canonical is None or canonical in index.numbers:
-            continue
+        if canonical is None or canonical in index.numbers or match.group(1) in allowed:
+            continue  # in the paper, or in the show's own lines ("Episode 42")
         yield Flag(check="grounding", severity="error", turn=i, span=raw.strip(),
                    message=f"turn {i} says {raw.strip()!r}, a number that does not occur in "
                            "the paper", evidence=_closest_number(canonical, index))
