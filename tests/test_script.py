@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import itertools
 import json
 import re
 import subprocess
@@ -17,6 +18,8 @@ from typing import Any
 
 import pydantic_ai.models
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic_ai.exceptions import ModelHTTPError
 from pydantic_ai.messages import (
     ModelMessage,
@@ -418,6 +421,33 @@ def test_the_extractive_writer_keeps_the_brand_rules() -> None:
     turns = outcome.script.turns
     assert turns[0].text.startswith("Straight from the lab. Welcome to Lab Notes.")
     assert turns[-1].text.endswith("Read the paper, then argue.")
+
+
+_WORDS = str.split("cluster scheduler job model memory trace result method time data gpu queue "
+                   "rule paper test load tail gain cost node batch speed graph")
+_sentence = st.lists(st.sampled_from(_WORDS), min_size=8, max_size=24).map(
+    lambda words: " ".join(words).capitalize() + ".")
+
+
+@settings(max_examples=40, deadline=None)
+@given(abstract=st.lists(_sentence, max_size=4),
+       sections=st.lists(st.lists(_sentence, min_size=1, max_size=12), max_size=6),
+       minutes=st.sampled_from([0.5, 2.0, 4.0]))
+def test_the_extractive_writer_never_repeats_pads_or_breaks_turns(
+        abstract: list[str], sections: list[list[str]], minutes: float) -> None:
+    paper = make_paper({f"Part {chr(65 + i)}": " ".join(s) for i, s in enumerate(sections)},
+                       abstract=" ".join(abstract))
+    config = Config(script=ScriptConfig(target_minutes=minutes))
+    script = write_extractive(paper, config)
+    speakers = [t.speaker for t in script.turns]
+    assert all(a != b for a, b in itertools.pairwise(speakers))
+    said = [s for s in _sentences([t.text for t in script.turns]) if len(s.split()) >= 4]
+    assert len(said) == len(set(said))
+    assert script.words <= len(paper.body.split()) + PADDING_ALLOWANCE  # never padded
+    if minutes >= 2:  # room for the framing: never over the target either
+        assert script.words <= minutes * WORDS_PER_MINUTE * 1.15
+    errors = {f.check for f in check_script(script, paper, config) if f.severity == "error"}
+    assert not errors & {"speakers", "repetition", "unspeakable", "grounding", "injection"}
 
 
 def test_the_sync_api_works_inside_a_running_event_loop() -> None:
