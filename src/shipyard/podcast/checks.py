@@ -135,8 +135,8 @@ _UNSPEAKABLE: list[tuple[str, re.Pattern[str], Severity, str]] = [
     ("citation",
      re.compile(r"\([A-Z][A-Za-z'-]+(?: et al\.?| and [A-Z][A-Za-z'-]+)?,? \d{4}[a-z]?\)"),
      "warning", "an author-year citation"),
-    ("symbol", re.compile(r"[→←↔⇒≤≥±×÷∑∏∫√∞≈≠≡∈∉∀∃∂∇†‡§¶※✓✗]"), "warning",
-     "a symbol that text-to-speech cannot say reliably"),
+    ("symbol", re.compile(r"[→←↔⇒≤≥±×÷∑∏∫√∞≈≠≡∈∉∀∃∂∇†‡§¶※✓✗\u0370-\u03ff]+"), "warning",
+     "a symbol or Greek letter that text-to-speech cannot say reliably"),
 ]
 
 

@@ -646,6 +646,8 @@ def _voiceable(raw: str) -> str | None:
         return None
     if not sentence[0].isupper() or sentence[-1] not in ".!?" or _POINTERS.search(sentence):
         return None
+    if re.match(r"[A-Z][\w -]{0,24}: ", sentence):
+        return None  # "Sequential: each task ...": an item of a list, not a sentence
     if unspeakable_spans(sentence) or injection_spans(sentence) or re.search(r"[=<>~∼_]", sentence):
         return None
     if sentence.count("(") != sentence.count(")") or sentence.count('"') % 2:
@@ -862,7 +864,10 @@ def _topic(heading: str, vocabulary: frozenset[str], capitals: frozenset[str]) -
         acronym = core.isupper() and len(core) > 1 and (core in capitals or not shouted)
         keep = acronym or not (ordinary or shouted)
         spoken.append(word if keep else word.lower())
-    return " ".join(spoken)
+    topic = " ".join(spoken)
+    for pattern, replacement in _FIRST_PERSON:  # "Our approach": the authors', not the hosts'
+        topic = pattern.sub(replacement.lower(), topic)
+    return topic
 
 
 class _Conversation:
@@ -975,8 +980,11 @@ class _Conversation:
     def _close(self, covered: list[str], candidates: list[_Candidate], said: set[str]) -> None:
         show = self.config.show
         if len(covered) >= 2:
-            listed = ", ".join(covered[:-1]) + f" and {covered[-1]}"
-            self.say(self.asker, f"So, to recap, we went through {listed}.", chapter="Recap")
+            named = covered[:5]
+            listed = ", ".join(named[:-1]) + f" and {named[-1]}"
+            more = ", among other things" if len(covered) > len(named) else ""
+            self.say(self.asker, f"So, to recap, we went through {listed}{more}.",
+                     chapter="Recap")
         else:
             self.say(self.asker, "That's a good place to wrap up.", chapter="Recap")
         closing_pool = [c for c in candidates if c.text not in said and (
