@@ -89,6 +89,10 @@ CROSSING = {
         # page 2 left column -> right column, past a figure and its caption
         "Once the species is decoupled from the rest of matter, its phase-space distribution "
         "function is “freezed-out”",
+        # page 4: the reference list starts at the foot of the left column, the conclusions
+        # go on at the top of the right one
+        "To get in concordance between the model and the observations, it is needed at least "
+        "a value of τ & 0.07.",
         # "in-teraction" split across lines in the right column of page 1
         "neutrinos just free-stream due to the negligible interaction with the rest of the "
         "matter.",
@@ -204,6 +208,14 @@ def test_two_columns_read_column_by_column(papers: dict[str, Paper], name: str) 
         assert sentence in body
 
 
+def test_references_split_into_entries(papers: dict[str, Paper]) -> None:
+    references = papers["grobid__1001._0908.0054.pdf"].references
+    assert [r.split("]")[0] + "]" for r in references] == [f"[{n}]" for n in range(1, 20)]
+    assert references[13].startswith("[14] Lesgourgues J. and Pastor S. Physics Reports 429")
+    wang = papers["grobid__Wang-paperAVE2008.pdf"].references
+    assert len(wang) == 12 and wang[0].startswith("1. Bar-Haim, R., Dagan, I.")
+
+
 def test_accents_typeset_by_tex_are_composed(papers: dict[str, Paper]) -> None:
     assert "Pierre-François Dutot" in papers["grobid__sample.pdf"].authors
     assert "Grégory Mounié" in papers["grobid__sample.pdf"].authors
@@ -224,7 +236,7 @@ def test_sections_carry_page_spans(papers: dict[str, Paper]) -> None:
     assert headings[:2] == ["Introduction", "The Buchert scheme"]
     assert "Conclusions" in headings
     assert all(1 <= s.first_page <= s.last_page <= paper.stats.pages for s in paper.sections)
-    assert any("appendix cut" in w for w in paper.warnings)
+    assert any("appendix and other text after the references cut" in w for w in paper.warnings)
     assert "Model specification" not in " ".join(headings), "the appendix is not voiced"
 
 

@@ -38,7 +38,7 @@ from shipyard._artifacts import ArtifactStore
 from shipyard._config import AudioConfig, ShowConfig
 from shipyard._errors import AudioRejected, ConfigError, PermanentError, TransientError
 from shipyard.podcast.models import Clip, Episode, Script
-from shipyard.podcast.voices import Audio, Samples, decode_wav
+from shipyard.podcast.voices import Audio, Samples, decode_wav, run_command
 
 __all__ = [
     "EpisodeMeasurements",
@@ -239,20 +239,23 @@ def true_peak_db(samples: Samples) -> float:
 def _limit(samples: Samples, rate: int, ceiling_db: float) -> Samples:
     """Look-ahead true-peak limiter. Around each run of peaks over the ceiling, the gain curve
     is a min filter (hold, 20 ms each side) then a moving average (smooth, 10 ms) no wider
-    than it, so the gain never rises above what a peak needs; elsewhere it is 1."""
+    than it, so the gain never rises above what a peak needs; elsewhere it is 1. Runs further
+    apart than the filters reach do not touch each other, so each is limited on its own."""
     ceiling = 10 ** (ceiling_db / 20)
     floor = ceiling * 10 ** (-TRUE_PEAK_SEARCH_DB / 20)
     hold, smooth = 2 * int(0.02 * rate) + 1, int(0.01 * rate) | 1
     reach = hold // 2 + smooth // 2 + 1
     out = samples.copy()
-    for _ in range(4):  # another pass catches overshoot between the gain curve's samples
-        envelope = _true_peak_envelope(out, floor)
-        over = np.flatnonzero(envelope > ceiling)
-        if len(over) == 0:
-            break
-        for group in np.split(over, np.flatnonzero(np.diff(over) > 2 * reach) + 1):
-            lo, hi = max(0, int(group[0]) - reach), min(len(out), int(group[-1]) + reach + 1)
-            needed = np.minimum(1.0, ceiling / np.maximum(envelope[lo:hi], 1e-12))
+    over = np.flatnonzero(_true_peak_envelope(out, floor) > ceiling)
+    if len(over) == 0:
+        return out
+    for group in np.split(over, np.flatnonzero(np.diff(over) > 2 * reach) + 1):
+        lo, hi = max(0, int(group[0]) - reach), min(len(out), int(group[-1]) + reach + 1)
+        for _ in range(4):  # another pass catches overshoot between the gain curve's samples
+            envelope = _true_peak_envelope(out[lo:hi], floor)
+            if float(envelope.max()) <= ceiling:
+                break
+            needed = np.minimum(1.0, ceiling / np.maximum(envelope, 1e-12))
             held = minimum_filter1d(needed, size=hold, mode="nearest")
             gain = uniform_filter1d(held, size=smooth, mode="nearest")
             out[lo:hi] *= np.minimum(gain, needed)
@@ -266,20 +269,7 @@ def _ffmpeg(
     args: list[str], *, input_bytes: bytes | None = None, timeout: float
 ) -> subprocess.CompletedProcess[bytes]:
     command = ["ffmpeg", "-nostdin", "-hide_banner", *args]
-    try:
-        return subprocess.run(
-            command, input=input_bytes, capture_output=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise TransientError(
-            f"ffmpeg ran past {timeout:.0f} s: {' '.join(args[:6])}",
-            code="ffmpeg-timeout",
-            hint="retry; is the machine overloaded?",
-        ) from None
-    except FileNotFoundError:
-        raise ConfigError(
-            "ffmpeg is not installed", hint="apt-get install ffmpeg (scripts/install-system-deps)"
-        ) from None
+    return run_command(command, input_bytes=input_bytes, timeout=timeout)
 
 
 def _timeout_for(seconds: float) -> float:

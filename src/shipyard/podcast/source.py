@@ -189,6 +189,7 @@ _CAPTION = re.compile(_CAPTION_WORD + r"\s*[.:|]")
 _CAPTION_BARE = re.compile(_CAPTION_WORD + r"\s+[A-Z]")  # "Figure 1 Steps in...": set apart
 _REF_MARKER = re.compile(r"^\s*(?:\[\d{1,3}\]|\d{1,3}\.\s)")
 _NUMBERED_LIST_START = re.compile(r"^\s*\[1\]")
+_BRACKET_MARKER = re.compile(r"^\s*\[\d{1,3}\]")
 _TOC_LINE = re.compile(r"\s\.?\s*\d{1,3}$")
 _AFFILIATION = re.compile(
     r"universi|institut|department|dept\b|laborator|\blab\b|school|college|faculty|"
@@ -337,7 +338,9 @@ def _paragraphs(lines: list[Line], layout: _Layout, joiner: HyphenJoiner) -> lis
 
 def _split_references(lines: list[Line]) -> list[str]:
     entries: list[list[str]] = []
-    marked = sum(bool(_REF_MARKER.match(ln.text)) for ln in lines) >= max(2, len(lines) // 6)
+    bracketed = sum(bool(_BRACKET_MARKER.match(ln.text)) for ln in lines)
+    marker = _BRACKET_MARKER if bracketed >= 2 else _REF_MARKER  # "[n]" wins over "n."
+    marked = sum(bool(marker.match(ln.text)) for ln in lines) >= max(2, len(lines) // 6)
     lefts: dict[tuple[int, int], float] = {}
     for line in lines:
         key = (line.page, line.column)
@@ -345,7 +348,7 @@ def _split_references(lines: list[Line]) -> list[str]:
     hanging = any(ln.x0 > lefts[ln.page, ln.column] + 5 for ln in lines)
     for line in lines:
         if marked:
-            starts = bool(_REF_MARKER.match(line.text))
+            starts = bool(marker.match(line.text))
         elif hanging:
             starts = line.x0 <= lefts[line.page, line.column] + 2
         else:
@@ -449,34 +452,81 @@ def _plausible_metadata_title(title: str) -> bool:
             and not lowered.startswith(("microsoft", "untitled")))
 
 
-def _structure(pages: list[PageLines], layout: _Layout, metadata_title: str,
-               removed_furniture: list[str], name: str) -> _Extracted:
-    warnings: list[str] = []
-    stream = [ln for page in pages for ln in page.lines]
-    joiner = HyphenJoiner(ln.text for ln in stream)
-    first = pages[0].lines if pages else []
+def _title(pages: list[PageLines], layout: _Layout, metadata_title: str,
+           removed_furniture: list[str], name: str, warnings: list[str],
+           ) -> tuple[list[Line], str]:
+    """The title's lines on page one and its text; where page one has none, the metadata
+    title, a running header or the file name (with a warning)."""
+    title_lines = _title_lines(pages[0].lines, layout, pages[0].height) if pages else []
+    title = " ".join(ln.text for ln in title_lines).rstrip("∗*†‡ ")
+    if title:
+        return title_lines, title
+    headers = [re.sub(r"^\d+\s+|\s+\d+$", "", t) for t in removed_furniture]
+    headers = [t for t in headers if len(t.split()) >= 3 and letter_share(t) > 0.8]
+    if _plausible_metadata_title(metadata_title):
+        title = metadata_title
+    elif headers:
+        title = headers[0]
+    else:
+        title = Path(name).stem.replace("_", " ")
+    warnings.append(f"no title on the first page; using {title!r}")
+    return [], title
 
-    title_lines = _title_lines(first, layout, pages[0].height) if pages else []
-    title = " ".join(ln.text for ln in title_lines)
-    if title.endswith(tuple("∗*†‡")):
-        title = title.rstrip("∗*†‡ ")
-    if not title:
-        header_titles = [re.sub(r"^\d+\s+|\s+\d+$", "", t) for t in removed_furniture]
-        header_titles = [t for t in header_titles if len(t.split()) >= 3 and letter_share(t) > .8]
-        if _plausible_metadata_title(metadata_title):
-            title = metadata_title
-        elif header_titles:
-            title = header_titles[0]
-        else:
-            title = Path(name).stem.replace("_", " ")
-        warnings.append(f"no title on the first page; using {title!r}")
 
-    # Split the stream into blocks at headings.
+def _heading_block(line: Line, style: str, current: _Block) -> _Block | None:
+    """The block a heading opens, or None where it only repeats the references heading."""
+    name = _normal_heading(line.text)
+    if _REFERENCES.match(name):
+        if current.kind == "references":
+            return None
+        kind = "references"
+    elif _APPENDIX.match(name) or current.kind in ("references", "appendix"):
+        kind = "appendix"  # whatever follows the references is not voiced either
+    elif name in ("contents", "table of contents"):
+        kind = "contents"
+    elif name == "abstract" or _FRONT_STOP.match(name):
+        kind = "front"  # abstract, keywords, subject categories: not the body
+    else:
+        kind = "body"
+    return _Block(line.text, kind, style=style, heading_line=line)
+
+
+def _follow_the_type(blocks: list[_Block], current: _Block, line: Line,
+                     body_size: float) -> _Block:
+    """Where a reference list set in small type sits beside the body (the list starts at the
+    foot of one column, the text goes on in the next), a line goes with the block whose type
+    it shares: body-size prose resumes the last body block, a small `[n]` entry the
+    references. The block taken up moves to the end of the list."""
+    references = next((b for b in reversed(blocks) if b.kind == "references" and b.lines), None)
+    if references is None:
+        return current
+    sizes = sorted(ln.size for ln in references.lines)
+    reference_size = sizes[len(sizes) // 2]
+    if reference_size > body_size - 0.6:
+        return current  # references in body type: nothing to tell them apart by
+    target = None
+    last = current.lines[-1] if current.lines else None
+    if (current is references and last is not None and abs(line.size - body_size) < 0.3
+            and (line.page, line.column) != (last.page, last.column)
+            and not _BRACKET_MARKER.match(line.text)):
+        target = next((b for b in reversed(blocks) if b.kind == "body"), None)
+    elif (current is not references and _BRACKET_MARKER.match(line.text)
+          and abs(line.size - reference_size) < 0.3):
+        target = references
+    if target is None:
+        return current
+    blocks.remove(target)
+    blocks.append(target)
+    return target
+
+
+def _blocks(stream: list[Line], title_lines: list[Line], layout: _Layout) -> list[_Block]:
+    """The line stream cut at headings into front matter, body, references and the rest."""
     blocks: list[_Block] = [_Block("", "front")]
     in_front = True
-    pending_refs = False
-    label = next((ln for ln in stream[:80] if ln.page == 1 and _ABSTRACT_LABEL.match(ln.text)
-                  and len(ln.text) < 2000), None)
+    unheaded_references = False
+    label = next((ln for ln in stream[:80] if ln.page == 1 and _ABSTRACT_LABEL.match(ln.text)),
+                 None)
     for index, line in enumerate(stream):
         if line in title_lines:
             continue
@@ -486,138 +536,160 @@ def _structure(pages: list[PageLines], layout: _Layout, metadata_title: str,
             continue
         current = blocks[-1]
         if current.kind == "contents":
-            if _TOC_LINE.search(line.text) or not line.text.strip():
+            if _TOC_LINE.search(line.text):
                 continue
-            blocks.append(_Block("", "body"))
-            current = blocks[-1]
-        heading = layout.heading_kind(line)
-        if heading == "styled" and in_front:
-            heading = None  # before the first real heading, large type is names and titles
+            current = _Block("", "body")
+            blocks.append(current)
+        style = layout.heading_kind(line)
+        if style == "styled" and in_front:
+            style = None  # before the first real heading, large type is names and titles
         following = stream[index + 1] if index + 1 < len(stream) else None
-        if heading and heading != "named" and following is not None and (
+        if style and style != "named" and following is not None and (
                 following.page == line.page and following.column == line.column
                 and following.text[:1].islower() and _same_paragraph_pitch(line, following)):
-            heading = None  # a bold or numbered sentence start ("2. No dependencies: ...")
-        if (current.heading and not current.lines and heading in (None, "styled")
-                and _continues_heading(blocks[-1], line, layout)):
+            style = None  # a bold or numbered sentence start ("2. No dependencies: ...")
+        if (current.heading and not current.lines and style in (None, "styled")
+                and _continues_heading(current, line, layout)):
             current.heading += " " + line.text
             continue
-        if heading and not (current.kind == "references" and _REF_MARKER.match(line.text)):
+        if style is None:
+            current = _follow_the_type(blocks, current, line, layout.body_size)
+        if style and not (current.kind == "references" and _REF_MARKER.match(line.text)):
             in_front = False
-            name_ = _normal_heading(line.text)
-            kind = "body"
-            if _REFERENCES.match(name_):
-                kind = "references"
-            elif _APPENDIX.match(name_) or current.kind in ("references", "appendix"):
-                kind = "appendix" if current.kind != "references" or _APPENDIX.match(name_) \
-                    else "references"
-            elif name_ in ("contents", "table of contents"):
-                kind = "contents"
-            elif name_ == "abstract" or _FRONT_STOP.match(name_):
-                kind = "front"  # abstract, keywords, subject categories: not the body
-            if kind == "references" and current.kind == "references":
-                continue
-            blocks.append(_Block(line.text, kind, style=heading, heading_line=line))
+            opened = _heading_block(line, style, current)
+            if opened is not None:
+                blocks.append(opened)
             continue
-        if current.kind == "body" and not pending_refs and _NUMBERED_LIST_START.match(line.text):
-            upcoming = stream[index + 1:index + 8]
-            if any(re.match(r"^\s*\[2\]", ln.text) for ln in upcoming):
-                blocks.append(_Block("References", "references"))
-                pending_refs = True
-                current = blocks[-1]
+        if (current.kind == "body" and not unheaded_references
+                and _NUMBERED_LIST_START.match(line.text)
+                and any(re.match(r"^\s*\[2\]", ln.text) for ln in stream[index + 1:index + 8])):
+            current = _Block("References", "references")  # a list with no heading
+            blocks.append(current)
+            unheaded_references = True
+        if current.kind == "appendix" and _BRACKET_MARKER.match(line.text):
+            references = [b for b in blocks if b.kind == "references"]
+            if references:  # the reference list resumes after a heading read out of order
+                references[-1].lines.append(line)
+                continue
         current.lines.append(line)
+    return blocks
 
-    # Abstract: a labelled one in the front matter, else the first long prose paragraph.
-    abstract = ""
+
+def _abstract(blocks: list[_Block], layout: _Layout) -> tuple[list[Line], bool]:
+    """The abstract's lines and whether a label said so.
+
+    A labelled abstract (an "Abstract" heading, or a line that starts with the word) runs to
+    the keywords or the first section. Without a label, the first long prose paragraph of
+    the front matter is taken; a paper with no headings at all then gets the rest of its
+    front matter as its one body block.
+    """
     front = blocks[0].lines
-    label_block = next((b for b in blocks if b.kind == "front" and b.heading), None)
-    labelled_at = next((i for i, ln in enumerate(front) if _ABSTRACT_LABEL.match(ln.text)
-                        and (len(ln.text) > 12 or ln.text.strip(" .:").lower() == "abstract")),
-                       None)
-    if label_block is not None:
-        abstract_lines = label_block.lines
-    elif labelled_at is not None:
-        first_text = _ABSTRACT_LABEL.sub("", front[labelled_at].text, count=1)
-        abstract_lines = ([replace(front[labelled_at], text=first_text)] if first_text else [])
-        abstract_lines += front[labelled_at + 1:]
-    else:
-        abstract_lines = []
-    if abstract_lines:
+    heading = next((b for b in blocks if b.kind == "front"
+                    and _normal_heading(b.heading) == "abstract"), None)
+    at = next((i for i, ln in enumerate(front) if _ABSTRACT_LABEL.match(ln.text)
+               and (len(ln.text) > 12 or ln.text.strip(" .:").lower() == "abstract")), None)
+    if heading is not None or at is not None:
+        if heading is not None:
+            lines = heading.lines
+        else:
+            assert at is not None
+            rest = _ABSTRACT_LABEL.sub("", front[at].text, count=1)
+            lines = [replace(front[at], text=rest)] if rest else []
+            lines += front[at + 1:]
         kept: list[Line] = []
-        for line in abstract_lines:
+        for line in lines:
             if _FRONT_STOP.match(line.text):
                 break
             if line.size >= layout.body_size - 1.6 and not is_symbol_soup(line.text):
                 kept.append(line)
-        abstract = " ".join(_paragraphs(kept, layout, joiner))
-        abstract_lines = kept
-    else:
-        paragraphs = _paragraph_lines(front, layout)
-        for i, group in enumerate(paragraphs):
-            text = " ".join(ln.text for ln in group)
-            if len(text.split()) >= 40 and not _AFFILIATION.search(text[:80]):
-                abstract = " ".join(_paragraphs(group, layout, joiner))
-                abstract_lines = group
-                if not any(b.kind == "body" for b in blocks):
-                    rest = [ln for g in paragraphs[i + 1:] for ln in g]
-                    if rest:
-                        blocks.insert(1, _Block("", "body", rest))
-                break
-        if not abstract and not any(b.kind == "body" for b in blocks) and front:
-            blocks.insert(1, _Block("", "body", front))
+        return kept, True
+    has_body = any(b.kind == "body" for b in blocks)
+    paragraphs = _paragraph_lines(front, layout)
+    for i, group in enumerate(paragraphs):
+        text = " ".join(ln.text for ln in group)
+        if len(text.split()) >= 40 and not _AFFILIATION.search(text[:80]):
+            after = [ln for g in paragraphs[i + 1:] for ln in g]
+            if not has_body and after:
+                blocks.insert(1, _Block("", "body", after))
+            return group, False
+    if not has_body and front:
+        blocks.insert(1, _Block("", "body", front))
+    return [], False
+
+
+def _is_caption_start(line: Line, layout: _Layout) -> bool:
+    return bool(_CAPTION.match(line.text)) or (bool(_CAPTION_BARE.match(line.text)) and (
+        line.bold or abs(line.size - layout.body_size) > 0.6))
+
+
+def _section(block: _Block, layout: _Layout, joiner: HyphenJoiner,
+             captions: list[str]) -> tuple[Section | None, int]:
+    """A body block's voiced text as a Section (None when nothing is left to voice), and how
+    many words of math, tables and footnotes were left out. Captions go to `captions`."""
+    voiced: list[Line] = []
+    caption: list[Line] = []
+    dropped = 0
+    for line in block.lines:
+        if caption:
+            prev = caption[-1]
+            if (line.page == prev.page and line.column == prev.column
+                    and _same_paragraph_pitch(prev, line) and not layout.ends_short(prev)):
+                caption.append(line)
+                continue
+            captions.append(" ".join(_paragraphs(caption, layout, joiner)))
+            caption = []
+        if _is_caption_start(line, layout):
+            caption = [line]
+        elif line.size < layout.body_size - 1.6 or is_symbol_soup(line.text):
+            dropped += len(line.text.split())
+        else:
+            voiced.append(line)
+    if caption:
+        captions.append(" ".join(_paragraphs(caption, layout, joiner)))
+    text = "\n\n".join(_paragraphs(voiced, layout, joiner))
+    if not text:
+        return None, dropped
+    heading = _NUMBERED.sub("", block.heading + " ").strip() if block.heading else ""
+    return Section(
+        heading=heading or "Main text", text=text,
+        first_page=min(ln.page for ln in voiced), last_page=max(ln.page for ln in voiced),
+    ), dropped
+
+
+def _structure(pages: list[PageLines], layout: _Layout, metadata_title: str,
+               removed_furniture: list[str], name: str) -> _Extracted:
+    warnings: list[str] = []
+    stream = [ln for page in pages for ln in page.lines]
+    joiner = HyphenJoiner(ln.text for ln in stream)
+    title_lines, title = _title(pages, layout, metadata_title, removed_furniture, name,
+                                warnings)
+    blocks = _blocks(stream, title_lines, layout)
+    abstract_lines, labelled = _abstract(blocks, layout)
+    abstract = " ".join(_paragraphs(abstract_lines, layout, joiner))
     authors = _authors(_author_lines(stream, title_lines, abstract_lines, blocks, pages))
 
     sections: list[Section] = []
     captions: list[str] = []
     references: list[str] = []
-    dropped_words = 0
-    appendix_words = 0
+    dropped_words = appendix_words = 0
     for block in blocks:
         if block.kind == "references":
             references += _split_references(block.lines)
-            continue
-        if block.kind == "appendix":
+        elif block.kind == "appendix":
             appendix_words += sum(len(ln.text.split()) for ln in block.lines)
-            continue
-        if block.kind != "body":
-            continue
-        voiced: list[Line] = []
-        caption: list[Line] = []
-        for line in block.lines:
-            if caption:
-                prev = caption[-1]
-                if (line.page == prev.page and line.column == prev.column
-                        and _same_paragraph_pitch(prev, line)
-                        and not layout.ends_short(prev)):
-                    caption.append(line)
-                    continue
-                captions.append(" ".join(_paragraphs(caption, layout, joiner)))
-                caption = []
-            if _CAPTION.match(line.text) or (_CAPTION_BARE.match(line.text) and (
-                    line.bold or abs(line.size - layout.body_size) > 0.6)):
-                caption = [line]
-            elif line.size < layout.body_size - 1.6 or is_symbol_soup(line.text):
-                dropped_words += len(line.text.split())
-            else:
-                voiced.append(line)
-        if caption:
-            captions.append(" ".join(_paragraphs(caption, layout, joiner)))
-        text = "\n\n".join(_paragraphs(voiced, layout, joiner))
-        if not text:
-            continue
-        heading = _NUMBERED.sub("", block.heading + " ").strip() if block.heading else ""
-        sections.append(Section(
-            heading=heading or "Main text", text=text,
-            first_page=min(ln.page for ln in voiced), last_page=max(ln.page for ln in voiced),
-        ))
+        elif block.kind == "body":
+            section, dropped = _section(block, layout, joiner, captions)
+            dropped_words += dropped
+            if section is not None:
+                sections.append(section)
     if appendix_words:
-        warnings.append(f"appendix cut from the voiced text ({appendix_words} words)")
-    headings = sum(1 for b in blocks if b.kind == "body" and b.style in ("numbered", "named"))
+        warnings.append(f"appendix and other text after the references cut from the voiced "
+                        f"text ({appendix_words} words)")
     voiced_words = sum(len(s.text.split()) for s in sections)
     if dropped_words > 0.25 * max(voiced_words, 1):
         warnings.append(f"{dropped_words} words of math, tables or footnotes left out of the "
                         "voiced text")
-    labelled = label_block is not None or labelled_at is not None
+    headings = sum(1 for b in blocks if b.kind == "body" and b.style in ("numbered", "named"))
     return _Extracted(title, authors, abstract, sections, captions, references, warnings,
                       headings, abstract_labelled=labelled)
 

@@ -59,6 +59,7 @@ __all__ = [
     "normalise_text",
     "number_words",
     "register_engine",
+    "run_command",
     "speak",
     "split_text",
 ]
@@ -185,20 +186,32 @@ class VoiceEngine(ABC):
             time.sleep(wait)
 
 
-def _run(
-    command: list[str], *, input_bytes: bytes | None = None, timeout: float = SUBPROCESS_TIMEOUT_S
+def run_command(
+    command: list[str], *, input_bytes: bytes | None = None, timeout: float
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run a command with a timeout; a failure is a TransientError naming the command."""
+    """Run a program with a timeout, capturing its output. Running past the timeout is a
+    StepTimeout (retried); a program that is not installed is a ConfigError."""
     try:
-        result = subprocess.run(
+        return subprocess.run(
             command, input=input_bytes, capture_output=True, timeout=timeout, check=False
         )
     except subprocess.TimeoutExpired:
         raise StepTimeout(
-            f"{command[0]} ran past {timeout:.0f} s",
-            code="tts-timeout",
-            hint="retry; shorten the turn if it recurs",
+            f"{command[0]} ran past {timeout:.0f} s: {' '.join(command[1:7])}",
+            code="timeout",
+            hint="retry; shorten the turn or free the machine if it recurs",
         ) from None
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{command[0]} is not installed", hint="run scripts/install-system-deps"
+        ) from None
+
+
+def _run(
+    command: list[str], *, input_bytes: bytes | None = None, timeout: float = SUBPROCESS_TIMEOUT_S
+) -> subprocess.CompletedProcess[bytes]:
+    """Run a voice program; a non-zero exit is a TransientError naming the command."""
+    result = run_command(command, input_bytes=input_bytes, timeout=timeout)
     if result.returncode != 0:
         stderr = result.stderr.decode(errors="replace").strip()[-500:]
         raise TransientError(
