@@ -615,9 +615,11 @@ _DANGLING = re.compile(r"^(?:However|Therefore|Thus|Hence|This|These|That|Those|
                        r"Similarly|Here|Then|On the other hand|As a result|In contrast)\b")
 _POINTERS = re.compile(r"\b(?:Fig(?:ure)?s?|Tables?|Tab|Eqs?|Equations?|Sections?|Sec|Appendix|"
                        r"Algorithm|Listing|Line)\.?\s*(?:\d|[IVX]+\b)|\babove\b|\bbelow\b|"
-                       r"\bfollowing\b|\bRefs?\.|:$|;\s*\d+\.$|\.\.$", re.I)
+                       r"\bfollowing\b|\bas follows\b|\bRefs?\.|:$|;\s*\d+\.$|\.\.$", re.I)
 _CITATION = re.compile(r"\s*\[\s*\d+(?:\s*[,–-]\s*\d+)*\s*\]|\s*\((?:[A-Z][A-Za-z'-]+(?: et al\.?"
                        r"| and [A-Z][A-Za-z'-]+)?,? \d{4}[a-z]?(?:; ?)?)+\)")
+_FORMULA = re.compile(r"[=<>~∼_·…]")
+_VARIABLE = re.compile(r"\b[A-Za-z]\d+\b|(?<![\w.])[b-zB-HJ-Z](?![\w.'’])")
 _FIRST_PERSON = [(re.compile(r"\bWe\b"), "The authors"), (re.compile(r"\bwe\b"), "the authors"),
                  (re.compile(r"\bOur\b"), "Their"), (re.compile(r"\bour\b"), "their"),
                  (re.compile(r"\bours\b"), "theirs"), (re.compile(r"\bus\b"), "them")]
@@ -648,8 +650,10 @@ def _voiceable(raw: str) -> str | None:
         return None
     if re.match(r"[A-Z][\w -]{0,24}: ", sentence):
         return None  # "Sequential: each task ...": an item of a list, not a sentence
-    if unspeakable_spans(sentence) or injection_spans(sentence) or re.search(r"[=<>~∼_]", sentence):
+    if unspeakable_spans(sentence) or injection_spans(sentence) or _FORMULA.search(sentence):
         return None
+    if len(_VARIABLE.findall(sentence)) >= 2:
+        return None  # "d1, d2", "x and y": the variables of a formula
     if sentence.count("(") != sentence.count(")") or sentence.count('"') % 2:
         return None
     letters = sum(c.isalpha() for c in sentence)
