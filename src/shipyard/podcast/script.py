@@ -615,7 +615,9 @@ _DANGLING = re.compile(r"^(?:However|Therefore|Thus|Hence|This|These|That|Those|
                        r"Similarly|Here|Then|On the other hand|As a result|In contrast)\b")
 _POINTERS = re.compile(r"\b(?:Fig(?:ure)?s?|Tables?|Tab|Eqs?|Equations?|Sections?|Sec|Appendix|"
                        r"Algorithm|Listing|Line)\.?\s*(?:\d|[IVX]+\b)|\babove\b|\bbelow\b|"
-                       r"\bfollowing\b|\bas follows\b|\bRefs?\.|:$|;\s*\d+\.$|\.\.$", re.I)
+                       r"\bfollowing\b|\bas follows\b|\bRefs?\.|:$|;\s*\d+\.$|\.\.$|"
+                       r"\(\d+\)|\(see\b|\blet us\b|\bas where\b|\b(?:is|as|by|of)\s*[.,;]",
+                       re.I)  # pointers to what a listener cannot see, and holes left by formulas
 _CITATION = re.compile(r"\s*\[\s*\d+(?:\s*[,–-]\s*\d+)*\s*\]|\s*\((?:[A-Z][A-Za-z'-]+(?: et al\.?"
                        r"| and [A-Z][A-Za-z'-]+)?,? \d{4}[a-z]?(?:; ?)?)+\)")
 _FORMULA = re.compile(r"[=<>~∼_·…]")
