@@ -27,6 +27,7 @@ from shipyard.podcast.source import extract_paper, extract_paper_isolated, sniff
 from tests.conftest import corpus_files
 
 pytestmark = pytest.mark.corpus
+needs_corpus = pytest.mark.usefixtures("corpus")  # skips where ../shared/corpus is absent
 DEFAULTS = SourceConfig()
 PAPERS = {p.name: p for p in corpus_files("papers")}
 BAD = {p.name: p for p in corpus_files("bad")}
@@ -116,7 +117,7 @@ def _squash(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def papers() -> dict[str, Paper]:
+def papers(corpus: Path) -> dict[str, Paper]:
     return {name: extract_paper(path, DEFAULTS) for name, path in PAPERS.items()}
 
 
@@ -146,10 +147,12 @@ def _raw_running_lines(pdf: Path) -> list[str]:
             if count >= floor and at_edge[shape] >= 2]
 
 
+@needs_corpus
 def test_every_paper_in_the_corpus_is_covered() -> None:
     assert set(PAPERS) == set(EXPECTED), "a corpus paper has no expectations here"
 
 
+@needs_corpus
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_title_and_abstract(papers: dict[str, Paper], name: str) -> None:
     title, abstract, _ = EXPECTED[name]
@@ -170,6 +173,7 @@ def test_title_and_abstract(papers: dict[str, Paper], name: str) -> None:
     assert paper.stats.words == len(paper.body.split())
 
 
+@needs_corpus
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_no_running_header_footer_or_page_number(papers: dict[str, Paper], name: str) -> None:
     body = _squash(papers[name].body)
@@ -178,6 +182,7 @@ def test_no_running_header_footer_or_page_number(papers: dict[str, Paper], name:
     assert not re.search(r"(?m)^\s*\d{1,3}\s*$", papers[name].body), "a bare page number"
 
 
+@needs_corpus
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_no_ligatures_or_split_words(papers: dict[str, Paper], name: str) -> None:
     paper = papers[name]
@@ -188,6 +193,7 @@ def test_no_ligatures_or_split_words(papers: dict[str, Paper], name: str) -> Non
     assert not LEFT_SPLIT.findall(paper.body)
 
 
+@needs_corpus
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_references_are_kept_apart(papers: dict[str, Paper], name: str) -> None:
     paper = papers[name]
@@ -201,6 +207,7 @@ def test_references_are_kept_apart(papers: dict[str, Paper], name: str) -> None:
     assert not re.search(r"(?im)^(references|bibliography)$", paper.body)
 
 
+@needs_corpus
 @pytest.mark.parametrize("name", sorted(CROSSING))
 def test_two_columns_read_column_by_column(papers: dict[str, Paper], name: str) -> None:
     body = _squash(papers[name].body)
@@ -261,6 +268,7 @@ def test_headings_captions_and_short_sentence_ends(papers: dict[str, Paper]) -> 
     assert "a d-dimensional real-valued" in dpr  # one-letter first halves keep the hyphen
 
 
+@needs_corpus
 def test_extraction_is_repeatable() -> None:
     path = PAPERS["grobid__gadr.pdf"]
     assert extract_paper(path, DEFAULTS) == extract_paper(path, DEFAULTS)
@@ -273,6 +281,7 @@ def test_extraction_from_several_threads_at_once(papers: dict[str, Paper]) -> No
     assert results == [papers[n] for n in names]
 
 
+@needs_corpus
 def test_isolated_extraction_gives_the_same_paper_and_the_same_refusals() -> None:
     path = PAPERS["grobid__gadr.pdf"]
     assert extract_paper_isolated(path, DEFAULTS) == extract_paper(path, DEFAULTS)
@@ -282,6 +291,7 @@ def test_isolated_extraction_gives_the_same_paper_and_the_same_refusals() -> Non
     assert caught.value.message.startswith("download.pdf is not a PDF")
 
 
+@needs_corpus
 def test_isolated_extraction_stops_a_child_that_runs_too_long() -> None:
     # no child process starts, imports pdfium and reads a paper in a millisecond
     with pytest.raises(StepTimeout):
@@ -343,10 +353,12 @@ REFUSALS = {
 }
 
 
+@needs_corpus
 def test_every_bad_file_in_the_corpus_is_covered() -> None:
     assert set(BAD) == set(REFUSALS)
 
 
+@needs_corpus
 @pytest.mark.parametrize("name", sorted(REFUSALS))
 def test_bad_input_is_refused_with_a_specific_message(name: str) -> None:
     code, message_words, hint_words = REFUSALS[name]
@@ -362,6 +374,7 @@ def test_bad_input_is_refused_with_a_specific_message(name: str) -> None:
         assert word in error.hint
 
 
+@needs_corpus
 def test_a_brochure_is_not_a_paper_once_it_is_short_enough() -> None:
     brochure = BAD["unstructured__failure-after-repair.pdf"]
     settings = SourceConfig(max_pages=100)
@@ -375,12 +388,14 @@ def test_a_brochure_is_not_a_paper_once_it_is_short_enough() -> None:
     assert any("does not look like a research paper" in w for w in flagged.warnings)
 
 
+@needs_corpus
 def test_a_language_can_be_allowed_by_setting() -> None:
     korean = extract_paper(BAD["docling__normal_4pages.pdf"],
                            SourceConfig(languages=["en", "ko"], not_a_paper="flag"))
     assert korean.language == "ko"
 
 
+@needs_corpus
 def test_english_is_refused_by_name_where_only_german_is_supported() -> None:
     with pytest.raises(SourceRejected) as caught:
         extract_paper(PAPERS["grobid__gadr.pdf"], SourceConfig(languages=["de"]))
@@ -513,6 +528,7 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     return CliRunner()
 
 
+@needs_corpus
 def test_extract_prints_the_paper(runner: CliRunner) -> None:
     result = runner.invoke(app, ["extract", str(PAPERS["grobid__gadr.pdf"])])
     assert result.exit_code == 0, result.output
@@ -521,6 +537,7 @@ def test_extract_prints_the_paper(runner: CliRunner) -> None:
     assert re.search(r"Introduction\s+\(pp\. 1-2, \d+ words\)", result.output)
 
 
+@needs_corpus
 def test_extract_json_is_a_paper(runner: CliRunner) -> None:
     result = runner.invoke(app, ["extract", "--json", str(PAPERS["grobid__gadr.pdf"])])
     assert result.exit_code == 0
@@ -528,6 +545,7 @@ def test_extract_json_is_a_paper(runner: CliRunner) -> None:
     assert paper.references and paper.sections
 
 
+@needs_corpus
 def test_extract_refuses_bad_input_with_a_non_zero_exit(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-c", "from shipyard.cli import main; main()", "extract",

@@ -44,7 +44,7 @@ class Line:
     x1: float
     bottom: float
     top: float
-    size: float  # font size of its middle character
+    size: float  # printed font size: the median of its first, middle and last characters
     bold: bool
     column: int = 0  # 0: spans the page or single column; 1: left; 2: right
 
