@@ -335,12 +335,22 @@ def test_a_provider_without_its_package_is_a_config_error(monkeypatch: pytest.Mo
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     endpoint = "openai-compatible:llama3.1:8b@http://127.0.0.1:11434/v1"
     if importlib.util.find_spec("openai") is None:
-        with pytest.raises(ConfigError) as caught:
+        with pytest.raises(ConfigError, match="needs openai, which is not installed") as caught:
             write_script(make_paper(), make_config(endpoint))
+        assert caught.value.hint == "pip install 'shipyard[openai]'"
+        with pytest.raises(ConfigError) as caught:
+            write_script(make_paper(), make_config("openai:gpt-4o-mini"))
         assert caught.value.hint == "pip install 'shipyard[openai]'"
     else:  # with the extra installed the endpoint is built; requests stay forbidden here
         with pytest.raises(RuntimeError, match="ALLOW_MODEL_REQUESTS"):
             write_script(make_paper(), make_config(endpoint))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("groq") is not None, reason="groq is installed")
+def test_a_provider_outside_the_extras_names_its_own_package() -> None:
+    with pytest.raises(ConfigError) as caught:
+        write_script(make_paper(), make_config("groq:llama-3.3-70b-versatile"))
+    assert caught.value.hint == "pip install 'pydantic-ai-slim[groq]'"
 
 
 def test_the_chain_always_ends_with_the_extractive_writer() -> None:

@@ -264,10 +264,11 @@ def _model_for(name: str) -> Model:
             return _openai_compatible(name)
         return infer_model(name)
     except ImportError as exc:
-        extra = "anthropic" if name.startswith("anthropic") else "openai"
-        raise ConfigError(
-            f"writer {name!r} needs a provider package that is not installed ({exc.name})",
-            key="script.writers", hint=f"pip install 'shipyard[{extra}]'") from None
+        package = exc.name or getattr(exc.__cause__, "name", None) or "its provider's package"
+        hint = (f"pip install 'shipyard[{package}]'" if package in ("openai", "anthropic")
+                else f"pip install 'pydantic-ai-slim[{package}]'")
+        raise ConfigError(f"writer {name!r} needs {package}, which is not installed",
+                          key="script.writers", hint=hint) from None
     except UserError as exc:
         raise ConfigError(f"writer {name!r}: {exc}", key="script.writers",
                           hint="use 'extractive', a pydantic-ai model string such as "
