@@ -554,3 +554,26 @@ def test_extract_refuses_bad_input_with_a_non_zero_exit(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "error: not-a-pdf.pdf is not a PDF: it looks like an HTML web page" in result.stderr
     assert "fix: download the PDF itself" in result.stderr
+
+
+@needs_corpus
+def test_the_examples_in_docs_extraction_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "extraction.md").read_text(encoding="utf-8")
+    (tmp_path / "paper.pdf").symlink_to(PAPERS["grobid__gadr.pdf"])
+    (tmp_path / "protected.pdf").write_bytes(
+        _pdf_with_text(["A short protected note."] * 30, encrypt="s3cret"))
+    (tmp_path / "shipyard.toml").write_text('[source]\nnot_a_paper = "flag"\n')
+    monkeypatch.chdir(tmp_path)
+    blocks = re.findall(r"```python\n(.*?)```", doc, flags=re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "docs/extraction.md", "exec"), {})
+    assert "Generalized Markdown Architectural Decision Records" in capsys.readouterr().out
+    _register()
+    commands = re.findall(r"^\$ shipyard (extract [^#\n]*?)\s*(?:#.*)?$", doc, flags=re.M)
+    assert len(commands) == 3
+    for command in commands:
+        result = CliRunner().invoke(app, command.split())
+        assert result.exit_code == 0, result.output
