@@ -71,6 +71,7 @@ class Turn(_Frozen):
     text: str
     sections: list[str] = []  # headings of the paper sections this turn draws on
     chapter: str | None = None  # a turn that opens a chapter carries its title
+    spans: list[str] = []  # passages of the paper, verbatim, that this turn draws on
 
 
 class Script(_Frozen):
