@@ -23,8 +23,7 @@ def extract(
 ) -> None:
     """Extract and validate a paper: title, authors, abstract, sections, warnings.
 
-    A file the workflow would refuse (encrypted, scanned, not a paper...) exits non-zero with
-    the reason and the fix.
+    A file the workflow would refuse (encrypted, scanned, not a paper...) exits 1, saying why.
     """
     from rich.console import Console
 
