@@ -15,7 +15,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pypdfium2
@@ -65,6 +65,23 @@ def _script(
         writer="test",
         estimated_seconds=words / 2.5 * estimate_factor,
     )
+
+
+def _master(
+    script: Script,
+    clips: list[Clip],
+    store: ArtifactStore,
+    settings: AudioConfig = SETTINGS,
+    **options: Any,
+) -> Episode:
+    """`master` with a throwaway title, description and date, a drawn cover unless given."""
+    defaults: dict[str, Any] = {
+        "episode_title": "x",
+        "description": "x",
+        "date": DATE,
+        "cover": None,
+    }
+    return master(script, clips, store, SHOW, settings, **{**defaults, **options})
 
 
 def _paper_sentences() -> tuple[str, list[str]]:
@@ -435,17 +452,7 @@ def test_master_rechecks_clips_it_is_given(tmp_path: Path) -> None:
         Clip(turn=1, sha256=silent.sha256, seconds=3.0),
     ]
     with pytest.raises(AudioRejected, match=r"turn 1 .*silent") as caught:
-        master(
-            script,
-            clips,
-            store,
-            SHOW,
-            SETTINGS,
-            episode_title="x",
-            description="x",
-            date=DATE,
-            cover=None,
-        )
+        _master(script, clips, store)
     assert caught.value.code == "silent"
 
 
@@ -455,17 +462,7 @@ def short_episode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[by
     store = ArtifactStore(root)
     script = _script(TEXTS, chapters={0: "Hello"})
     clips = synthesize(script, store, root / "cache", SETTINGS, {}).clips
-    episode = master(
-        script,
-        clips,
-        store,
-        SHOW,
-        SETTINGS,
-        episode_title="Short",
-        description="Short.",
-        date=DATE,
-        cover=None,
-    )
+    episode = _master(script, clips, store)
     yield store.read_bytes(episode.audio_sha256), episode.seconds
 
 
@@ -527,17 +524,7 @@ def test_duration_far_from_the_estimate_is_rejected(tmp_path: Path) -> None:
     script = _script(TEXTS[:2], chapters={}, estimate_factor=4.0)
     clips = synthesize(script, store, tmp_path / "cache", SETTINGS, {}).clips
     with pytest.raises(AudioRejected, match=r"outside .* \(estimate \d+\.\d s ±50%\)"):
-        master(
-            script,
-            clips,
-            store,
-            SHOW,
-            SETTINGS,
-            episode_title="x",
-            description="x",
-            date=DATE,
-            cover=None,
-        )
+        _master(script, clips, store)
 
 
 # --- intro, outro, cover -----------------------------------------------------------------
@@ -564,40 +551,9 @@ def test_intro_and_outro_from_config_frame_the_speech(tmp_path: Path) -> None:
     script = _script(TEXTS[:2], chapters={0: "Start"})
     clips = synthesize(script, store, tmp_path / "cache", settings, {}).clips
     with pytest.raises(ConfigError, match="assets_root"):
-        master(
-            script,
-            clips,
-            store,
-            SHOW,
-            settings,
-            episode_title="x",
-            description="x",
-            date=DATE,
-            cover=None,
-        )
-    episode = master(
-        script,
-        clips,
-        store,
-        SHOW,
-        settings,
-        episode_title="x",
-        description="x",
-        date=DATE,
-        cover=None,
-        assets_root=tmp_path,
-    )
-    plain = master(
-        script,
-        clips,
-        store,
-        SHOW,
-        SETTINGS,
-        episode_title="x",
-        description="x",
-        date=DATE,
-        cover=None,
-    )
+        _master(script, clips, store, settings)
+    episode = _master(script, clips, store, settings, assets_root=tmp_path)
+    plain = _master(script, clips, store)
     assert episode.seconds - plain.seconds == pytest.approx(4.0 + 2 * 0.6 - 0.4, abs=0.1)
     assert -17.0 <= episode.loudness_lufs <= -15.0 and episode.true_peak_dbtp <= -1.0
     cues = _parse_vtt(store.read_text(episode.transcript_sha256))
@@ -613,29 +569,9 @@ def test_cover_given_must_be_square_and_large_enough(tmp_path: Path) -> None:
     script = _script(TEXTS[:2], chapters={})
     clips = synthesize(script, store, tmp_path / "cache", SETTINGS, {}).clips
     with pytest.raises(ConfigError, match="800x800"):
-        master(
-            script,
-            clips,
-            store,
-            SHOW,
-            SETTINGS,
-            episode_title="x",
-            description="x",
-            date=DATE,
-            cover=make_cover("small", size=800),
-        )
+        _master(script, clips, store, cover=make_cover("small", size=800))
     with pytest.raises(ConfigError, match="neither a PNG nor a JPEG"):
-        master(
-            script,
-            clips,
-            store,
-            SHOW,
-            SETTINGS,
-            episode_title="x",
-            description="x",
-            date=DATE,
-            cover=b"GIF89a",
-        )
+        _master(script, clips, store, cover=b"GIF89a")
 
 
 def test_48khz_and_another_bitrate(tmp_path: Path) -> None:
@@ -643,17 +579,7 @@ def test_48khz_and_another_bitrate(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path)
     script = _script(TEXTS[:2], chapters={})
     clips = synthesize(script, store, tmp_path / "cache", settings, {}).clips
-    episode = master(
-        script,
-        clips,
-        store,
-        SHOW,
-        settings,
-        episode_title="x",
-        description="x",
-        date=DATE,
-        cover=None,
-    )
+    episode = _master(script, clips, store, settings)
     probe = json.loads(
         _run(
             [

@@ -221,8 +221,12 @@ def _true_peak_envelope(samples: Samples, floor: float) -> Samples:
     if len(candidates) == 0:
         return envelope
     taps = len(_INTERPOLATORS)
-    padded = np.pad(samples, (taps // 2 - 1, taps // 2), mode="edge")
-    around = np.lib.stride_tricks.sliding_window_view(padded, taps)[candidates]
+    before, after = taps // 2 - 1, taps // 2
+    if candidates[0] < before or candidates[-1] >= len(samples) - after:  # pad only if needed
+        samples, first = np.pad(samples, (before, after), mode="edge"), candidates
+    else:
+        first = candidates - before
+    around = np.lib.stride_tricks.sliding_window_view(samples, taps)[first]
     between = np.abs(around @ _INTERPOLATORS).max(axis=1)
     envelope[candidates] = np.maximum(envelope[candidates], between)
     return envelope
@@ -239,26 +243,31 @@ def true_peak_db(samples: Samples) -> float:
 def _limit(samples: Samples, rate: int, ceiling_db: float) -> Samples:
     """Look-ahead true-peak limiter. Around each run of peaks over the ceiling, the gain curve
     is a min filter (hold, 20 ms each side) then a moving average (smooth, 10 ms) no wider
-    than it, so the gain never rises above what a peak needs; elsewhere it is 1. Runs further
-    apart than the filters reach do not touch each other, so each is limited on its own."""
+    than it, so the gain never rises above what a peak needs; elsewhere it is 1."""
     ceiling = 10 ** (ceiling_db / 20)
+    aim = ceiling * 10 ** (-0.1 / 20)  # a little under, so one pass is nearly always enough
     floor = ceiling * 10 ** (-TRUE_PEAK_SEARCH_DB / 20)
     hold, smooth = 2 * int(0.02 * rate) + 1, int(0.01 * rate) | 1
     reach = hold // 2 + smooth // 2 + 1
     out = samples.copy()
-    over = np.flatnonzero(_true_peak_envelope(out, floor) > ceiling)
-    if len(over) == 0:
-        return out
-    for group in np.split(over, np.flatnonzero(np.diff(over) > 2 * reach) + 1):
-        lo, hi = max(0, int(group[0]) - reach), min(len(out), int(group[-1]) + reach + 1)
-        for _ in range(4):  # another pass catches overshoot between the gain curve's samples
-            envelope = _true_peak_envelope(out[lo:hi], floor)
-            if float(envelope.max()) <= ceiling:
-                break
-            needed = np.minimum(1.0, ceiling / np.maximum(envelope, 1e-12))
-            held = minimum_filter1d(needed, size=hold, mode="nearest")
-            gain = uniform_filter1d(held, size=smooth, mode="nearest")
-            out[lo:hi] *= np.minimum(gain, needed)
+    for _ in range(4):  # another pass catches overshoot between the gain curve's samples
+        envelope = _true_peak_envelope(out, floor)
+        over = np.flatnonzero(envelope > ceiling)
+        if len(over) == 0:
+            break
+        # Only the stretches within `reach` of a peak can change. Each begins and ends with
+        # `reach` samples that need no gain, so filtering them end to end is exact.
+        starts = over[np.concatenate(([0], np.flatnonzero(np.diff(over) > 2 * reach) + 1))]
+        ends = over[np.concatenate((np.flatnonzero(np.diff(over) > 2 * reach), [len(over) - 1]))]
+        lows = np.maximum(starts - reach, 0)
+        highs = np.minimum(ends + reach + 1, len(out))
+        lengths = highs - lows
+        offsets = np.repeat(lows - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+        index = np.arange(int(lengths.sum())) + offsets
+        needed = np.minimum(1.0, aim / np.maximum(envelope[index], 1e-12))
+        held = minimum_filter1d(needed, size=hold, mode="nearest")
+        gain = uniform_filter1d(held, size=smooth, mode="nearest")
+        out[index] *= np.minimum(gain, needed)
     return out
 
 
@@ -572,12 +581,18 @@ def _to_target(
     """Gain then limit, re-measured and corrected until the limited audio is on `aim_lufs`.
     Returns the audio and the gain that got it there."""
     out = samples
+    previous: tuple[float, float] | None = None
     for _ in range(6):
         out = _limit((samples * 10 ** (gain_db / 20)).astype(np.float32), rate, ceiling_db)
-        miss = aim_lufs - _loudness(out, rate)
-        if abs(miss) <= 0.05:
+        level = _loudness(out, rate)
+        if abs(aim_lufs - level) <= 0.05:
             break
-        gain_db += miss * 1.1  # the limiter takes back a little of each step
+        # The limiter takes back part of each step: estimate how much from the last two tries.
+        slope = 1.0
+        if previous is not None and gain_db != previous[0]:
+            slope = min(1.0, max(0.3, (level - previous[1]) / (gain_db - previous[0])))
+        previous = (gain_db, level)
+        gain_db += (aim_lufs - level) / slope
     return out, gain_db
 
 
