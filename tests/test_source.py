@@ -19,7 +19,7 @@ from reportlab.pdfgen import canvas
 from typer.testing import CliRunner
 
 from shipyard._config import SourceConfig
-from shipyard._errors import PermanentError, SourceRejected, StepTimeout
+from shipyard._errors import ConfigError, PermanentError, SourceRejected, StepTimeout
 from shipyard.cli import _register, app
 from shipyard.podcast._textclean import HyphenJoiner, clean_line, is_symbol_soup
 from shipyard.podcast.models import Paper
@@ -510,6 +510,13 @@ def test_a_word_document_is_named_as_such(tmp_path: Path) -> None:
 def test_a_file_over_the_byte_limit(tmp_path: Path) -> None:
     error = _refusal(tmp_path, _pdf_with_text(["x"]), max_bytes=100)
     assert error.code == "too-long" and "source.max_bytes" in (error.hint or "")
+
+
+def test_a_setting_with_no_language_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "note.pdf"
+    path.write_bytes(_pdf_with_text(["hello"]))
+    with pytest.raises(ConfigError, match=r"source\.languages"):
+        extract_paper(path, SourceConfig(languages=[]))
 
 
 def test_a_missing_file(tmp_path: Path) -> None:

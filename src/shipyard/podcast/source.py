@@ -39,7 +39,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from shipyard._config import SourceConfig
-from shipyard._errors import SourceRejected, StepTimeout
+from shipyard._errors import ConfigError, SourceRejected, StepTimeout
 from shipyard.podcast._pdftext import Line, PageLines, read_page, strip_page_furniture
 from shipyard.podcast._textclean import (
     SOFT_HYPHEN,
@@ -782,6 +782,9 @@ def extract_paper(pdf: Path, settings: SourceConfig, *, password: str | None = N
     `name` is what messages call the file (default: the path's name), for a file read from
     the artifact store under its hash.
     """
+    if not settings.languages:
+        raise ConfigError("lists no language, so every paper would be refused",
+                          key="source.languages", hint='e.g. languages = ["en"]')
     name = name or pdf.name
     data = _read_bytes(pdf, settings, name)
     sha256 = hashlib.sha256(data).hexdigest()
