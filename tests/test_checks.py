@@ -94,6 +94,19 @@ def test_names_numbers_and_terms_from_the_paper_are_grounded() -> None:
     assert only(check_script(script, make_paper(), SMALL), "grounding") == []
 
 
+def test_a_quoted_passage_must_be_in_the_paper() -> None:
+    real = "Tern predicts job lengths with a small   regression model trained on 12 features."
+    made_up = "Tern predicts job lengths with a large neural network trained on 12 features."
+    turns = [Turn(speaker="Alex", text=GOOD[0]),
+             Turn(speaker="Sam", text=GOOD[1], spans=[real, made_up])]
+    script = make_script(*GOOD).model_copy(update={"turns": [*turns, *make_script(
+        *GOOD).turns[2:]]})
+    [flag] = only(check_script(script, make_paper(), SMALL), "grounding")
+    assert (flag.severity, flag.turn, flag.span) == ("error", 1, made_up)
+    assert flag.evidence == ("closest in the paper: 'Tern predicts job lengths with a small "
+                             "regression model trained on 12 features.'")
+
+
 def test_markup_urls_latex_and_citations_are_unspeakable() -> None:
     script = make_script(*GOOD[:3], "It is **fast** [12], see https://tern.example.org and $x^2$.")
     flags = only(check_script(script, make_paper(), SMALL), "unspeakable")

@@ -102,11 +102,12 @@ GOOD_TURNS = [
 ]
 
 
-def draft(turns: list[str], title: str = "Tern") -> str:
+def draft(turns: list[str], title: str = "Tern", quotes: dict[int, list[str]] | None = None
+          ) -> str:
     hosts = ("Alex", "Sam")
     return json.dumps({"title": title, "turns": [
-        {"speaker": hosts[i % 2], "text": t, "sections": ["Evaluation"]}
-        for i, t in enumerate(turns)]})
+        {"speaker": hosts[i % 2], "text": t, "sections": ["Evaluation"],
+         "quotes": (quotes or {}).get(i, [])} for i, t in enumerate(turns)]})
 
 
 def reply(info: AgentInfo, payload: str, tokens: tuple[int, int] = (1000, 500)) -> ModelResponse:
@@ -165,16 +166,21 @@ def test_a_failing_primary_falls_back_to_the_next_writer(
     assert second.error is None
 
 
+REAL_QUOTE = ("Tern cuts the mean job completion time by 37.5% compared with first-in "
+              "first-out scheduling.")
+INVENTED_QUOTE = "Professor Hale measured a 47.5% cut in the mean job completion time."
+
+
 def test_a_grounding_failure_is_retried_with_the_failures_as_feedback() -> None:
     prompts: list[str] = []
 
     def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         prompts.append(prompt_of(messages))
-        if len(prompts) == 1:  # invents a number and a name
+        if len(prompts) == 1:  # invents a number, a name and a quote
             return reply(info, draft([*GOOD_TURNS[:5], "On the Alibaba trace Professor Hale "
                                       "saw a 47.5% cut in the mean job completion time.",
-                                      GOOD_TURNS[6]]))
-        return reply(info, draft(GOOD_TURNS))
+                                      GOOD_TURNS[6]], quotes={5: [INVENTED_QUOTE]}))
+        return reply(info, draft(GOOD_TURNS, quotes={5: [REAL_QUOTE]}))
 
     outcome = write_script(make_paper(), make_config(PRIMARY),
                            models={PRIMARY: FunctionModel(respond)})
@@ -182,7 +188,9 @@ def test_a_grounding_failure_is_retried_with_the_failures_as_feedback() -> None:
     first, second = outcome.attempts
     assert (first.writer, first.attempt, second.writer, second.attempt) == (
         PRIMARY, 1, PRIMARY, 2)
-    assert {f.span for f in first.flags if f.check == "grounding"} == {"47.5%", "Professor Hale"}
+    assert {f.span for f in first.flags if f.check == "grounding"} == {
+        "47.5%", "Professor Hale", INVENTED_QUOTE}
+    assert outcome.script.turns[5].spans == [REAL_QUOTE]
     feedback = prompts[1]
     assert "failed these checks" in feedback
     assert "[grounding] turn 5:" in feedback and "'47.5%'" in feedback
@@ -380,6 +388,9 @@ def test_the_extractive_writer_frames_the_paper_as_a_conversation() -> None:
     assert "recap" in " ".join(texts[-3:]) and "Thanks for listening" in texts[-1]
     said = _sentences(texts)
     assert len(said) == len(set(said))
+    body = " ".join(make_paper().body.split())
+    quoted = [span for t in script.turns for span in t.spans]
+    assert len(quoted) >= 4 and all(" ".join(span.split()) in body for span in quoted)
     assert check_script(script, make_paper(), config) == [] or all(
         f.severity == "warning" for f in check_script(script, make_paper(), config))
 

@@ -206,6 +206,7 @@ class _PaperIndex:
     tokens: frozenset[str]  # every token as written
     lower_tokens: frozenset[str]
     capitalised: tuple[str, ...]  # capitalised tokens, for "did you mean"
+    normalised: str  # the text as lower-case words, for finding quoted passages
 
     @classmethod
     def build(cls, paper: Paper) -> _PaperIndex:
@@ -228,6 +229,7 @@ class _PaperIndex:
             tokens=frozenset(tokens),
             lower_tokens=frozenset(t.lower() for t in tokens),
             capitalised=tuple(sorted({t for t in tokens if t[:1].isupper()})),
+            normalised=f" {_normalise(text)} ",
         )
 
 
@@ -377,6 +379,14 @@ def _check_grounding(script: Script, index: _PaperIndex, config: Config) -> Iter
     for i, turn in enumerate(script.turns):
         yield from _ground_numbers(i, turn.text, index, allowed)
         yield from _ground_names(i, turn.text, index, allowed)
+        for span in turn.spans:
+            if f" {_normalise(span)} " not in index.normalised:
+                sentences = [s for part in index.text.split("\n") for s in split_sentences(part)]
+                close = difflib.get_close_matches(span, sentences, n=1, cutoff=0.6)
+                yield Flag(check="grounding", severity="error", turn=i, span=span,
+                           evidence=f"closest in the paper: {close[0]!r}" if close
+                           else "nothing like it in the paper",
+                           message=f"turn {i} quotes a passage that is not in the paper")
 
 
 def _ground_numbers(i: int, text: str, index: _PaperIndex, allowed: frozenset[str]

@@ -337,6 +337,8 @@ class _DraftTurn(BaseModel):
     text: str = Field(description="what the host says: plain spoken sentences, no markup")
     sections: list[str] = Field(default=[], description="headings of the paper sections used")
     chapter: str | None = Field(default=None, description="a short title when a topic starts")
+    quotes: list[str] = Field(default=[], description="the paper's sentences this turn draws "
+                                                      "on, copied exactly")
 
 
 class _Draft(BaseModel):
@@ -390,6 +392,7 @@ def _instructions(config: Config, words: int) -> str:
         "- Say only what the paper says. Every number, percentage, acronym and name must appear "
         "in the paper exactly as written there; never invent results, people or places.",
         "- Never say the same sentence twice.",
+        "- In each turn's quotes, copy exactly the sentences of the paper the turn draws on.",
         "- Open by naming the show and both hosts; close with a short recap.",
     ]
     if show.intro:
@@ -554,7 +557,8 @@ class _LLMWriter:
         headings = {s.heading for s in paper.sections}
         turns = [Turn(speaker=t.speaker.strip(), text=t.text.strip(),
                       sections=[h for h in t.sections if h in headings],
-                      chapter=chapters.get(i, t.chapter)) for i, t in enumerate(draft.turns)]
+                      chapter=chapters.get(i, t.chapter), spans=t.quotes)
+                 for i, t in enumerate(draft.turns)]
         return _script(paper, self.config, turns, self.name, draft.title.strip())
 
 
@@ -675,6 +679,7 @@ class _Candidate:
     section: int  # index into the segments; -1 for the abstract
     position: int
     score: float
+    source: str  # the sentence as the paper has it
     words: int = field(init=False)
     bag: frozenset[str] = field(init=False)
 
@@ -703,7 +708,7 @@ def _candidates(paper: Paper, exclude: frozenset[str]) -> list[_Candidate]:
                 weight *= 0.55
             if position == 0:
                 weight *= 1.15
-            found.append(_Candidate(sentence, section, position, weight))
+            found.append(_Candidate(sentence, section, position, weight, raw))
     return found
 
 
@@ -891,19 +896,19 @@ class _Conversation:
         self.vocabulary = frozenset(re.findall(r"\b[a-z][a-z-]+\b", paper.body))
         self.capitals = frozenset(re.findall(r"\b[A-Z][A-Z0-9]+\b", paper.body))
 
-    def say(self, speaker: str, text: str, sections: list[str] | None = None,
-            chapter: str | None = None) -> None:
+    def say(self, speaker: str, text: str, sections: Sequence[str] = (),
+            chapter: str | None = None, spans: Sequence[str] = ()) -> None:
         text = text.strip()
         if not text:
             return
         if self.turns and self.turns[-1].speaker == speaker:  # keep strict turn-taking
             last = self.turns[-1]
             self.turns[-1] = Turn(speaker=speaker, text=f"{last.text} {text}",
-                                  sections=list(dict.fromkeys([*last.sections, *(sections or [])])),
-                                  chapter=last.chapter)
+                                  sections=list(dict.fromkeys([*last.sections, *sections])),
+                                  chapter=last.chapter, spans=[*last.spans, *spans])
             return
-        self.turns.append(Turn(speaker=speaker, text=text, sections=sections or [],
-                               chapter=chapter))
+        self.turns.append(Turn(speaker=speaker, text=text, sections=list(sections),
+                               chapter=chapter, spans=list(spans)))
 
     def pick(self, options: Sequence[str], **values: str) -> str | None:
         """The first option not used yet (a template counts as used once, whatever it fills)."""
@@ -931,9 +936,8 @@ class _Conversation:
         self.say(self.asker, " ".join(opening), chapter="Opening")
         covered: list[str] = []
         for k, (section, sentences) in enumerate(plan):
-            texts = [c.text for c in sentences]
             if section == -1:
-                self._answer(texts, ["Abstract"] if paper.abstract else [],
+                self._answer(sentences, ["Abstract"] if paper.abstract else [],
                              lead_in=f"Thanks, {self.asker}. Here is the short version.")
                 continue
             heading = paper.sections[section].heading
@@ -945,7 +949,7 @@ class _Conversation:
                 self.say(self.asker, question, chapter=_chapter(heading, topic))
             if topic:
                 covered.append(topic)
-            self._answer(texts, [heading])
+            self._answer(sentences, [heading])
         self._close(covered, candidates, {c.text for _, cs in plan for c in cs})
         return _script(paper, self.config, self.turns, EXTRACTIVE, title)
 
@@ -962,27 +966,31 @@ class _Conversation:
                 return line
         return self.pick(_PLAIN_QUESTIONS)  # None when every plain question is used
 
-    def _answer(self, texts: list[str], sections: list[str], lead_in: str = "") -> None:
+    def _answer(self, sentences: list[_Candidate], sections: list[str],
+                lead_in: str = "") -> None:
         """The explainer answers in short stretches; between them the asker joins in."""
-        groups: list[list[str]] = [[]]
-        for text in texts:  # consecutive sentences, about 70 words a stretch
-            if groups[-1] and sum(len(t.split()) for t in groups[-1]) + len(text.split()) > 70:
+        groups: list[list[_Candidate]] = [[]]
+        for sentence in sentences:  # consecutive sentences, about 70 words a stretch
+            if groups[-1] and sum(c.words for c in groups[-1]) + sentence.words > 70:
                 groups.append([])
-            groups[-1].append(text)
+            groups[-1].append(sentence)
         for k, group in enumerate(groups):
+            texts, spans = [c.text for c in group], [c.source for c in group]
             if k == 0:
-                self.say(self.explainer, " ".join([lead_in, *group]).strip(), sections)
+                self.say(self.explainer, " ".join([lead_in, *texts]).strip(), sections,
+                         spans=spans)
                 continue
             aside = self.pick(_ASIDES) if len(group) >= 2 else None
             ack = self.pick(_DEBATE_ACKS if self.debate else _ACKS) if aside else None
             if aside and ack:  # the asker reads a line out, the explainer picks it up
-                self.say(self.asker, f"{aside} {group[0]}", sections)
-                self.say(self.explainer, f"{ack} {' '.join(group[1:])}", sections)
+                self.say(self.asker, f"{aside} {texts[0]}", sections, spans=spans[:1])
+                self.say(self.explainer, f"{ack} {' '.join(texts[1:])}", sections,
+                         spans=spans[1:])
                 continue
             follow_up = self.pick(_FOLLOW_UPS)
             if follow_up:
                 self.say(self.asker, follow_up)
-            self.say(self.explainer, " ".join(group), sections)
+            self.say(self.explainer, " ".join(texts), sections, spans=spans)
 
     def _close(self, covered: list[str], candidates: list[_Candidate], said: set[str]) -> None:
         show = self.config.show
@@ -1000,7 +1008,7 @@ class _Conversation:
         if closing_pool:  # out of context, a line that starts "It" or "However" makes no sense
             best = max(closing_pool, key=lambda c: (not _DANGLING.match(c.text), c.score))
             self.say(self.explainer, f"If I had to keep one line from the paper, it would be "
-                     f"this one. {best.text}")
+                     f"this one. {best.text}", spans=[best.source])
         else:
             self.say(self.explainer, "It's a paper worth reading in full.")
         goodbye = [f"That's all for this episode of {show.title}. Thanks for listening."]
