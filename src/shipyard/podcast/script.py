@@ -512,7 +512,7 @@ class _LLMWriter:
 
     async def _revise(self, paper: Paper, feedback: _Feedback, usage: RunUsage) -> _Draft:
         previous = json.dumps({"title": feedback.script.title, "turns": [
-            {"speaker": t.speaker, "text": t.text, "sections": t.sections}
+            {"speaker": t.speaker, "text": t.text, "sections": t.sections, "quotes": t.spans}
             for t in feedback.script.turns]}, ensure_ascii=False, indent=1)
         flagged = {h for f in feedback.errors if f.turn is not None
                    for h in feedback.script.turns[f.turn].sections}
