@@ -5,7 +5,8 @@
     speakers      known hosts only, alternating turns, every host speaks, no "Name:" labels
     unspeakable   markup, URLs, e-mail addresses, LaTeX, bracketed citations, stray symbols
     grounding     every number, percentage, acronym and proper name occurs in the paper (or is
-                  a host or show name); the flag carries the closest thing the paper does say
+                  a host or show name), and so does every passage a turn quotes; the flag
+                  carries the closest thing the paper does say
     repetition    a sentence said twice, or nearly twice
     brand         show and host names spelled right, banned phrases, required intro and outro
                   lines, spellings that the pronunciation lexicon can match
