@@ -72,25 +72,35 @@ def _script(minutes: float, show: ShowConfig) -> Script:
     )
 
 
+def _cpu() -> float:
+    """CPU seconds used so far by this process and the programs it ran (ffmpeg, festival)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def _rtf() -> None:
     paragraph = (
         "The authors propose a scheduling algorithm for parallel jobs on a cluster. "
         "It balances two goals, the time the last job ends and the average time each "
         "job waits, and it was tested in simulation against a lower bound."
     )
-    print(f"{'engine':34} {'audio s':>8} {'synth s':>8} {'RTF':>7}")
+    print(f"{'engine':34} {'audio s':>8} {'wall s':>7} {'RTF':>6} {'CPU RTF':>8}")
     for spec in ENGINES:
         engine = load_voice(spec)
         speak(engine, "Warm up.")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu()
         audio_seconds = sum(speak(engine, normalise_text(paragraph)).seconds for _ in range(3))
-        took = time.perf_counter() - start
-        print(f"{spec:34} {audio_seconds:8.1f} {took:8.2f} {took / audio_seconds:7.3f}")
+        took, cpu = time.perf_counter() - start, _cpu() - cpu
+        print(
+            f"{spec:34} {audio_seconds:8.1f} {took:7.2f} {took / audio_seconds:6.3f} "
+            f"{cpu / audio_seconds:8.3f}"
+        )
 
 
-def _baseline(mp3: Path) -> float:
-    """A plain ffmpeg decode of the episode and LAME encode to CBR MP3: no levelling at all."""
-    start = time.perf_counter()
+def _baseline(mp3: Path) -> tuple[float, float]:
+    """A plain ffmpeg decode of the episode and LAME encode to CBR MP3, no levelling at all:
+    wall and CPU seconds."""
+    start, cpu = time.perf_counter(), _cpu()
     subprocess.run(
         [
             "ffmpeg",
@@ -108,7 +118,7 @@ def _baseline(mp3: Path) -> float:
         check=True,
         timeout=600,
     )
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu() - cpu
 
 
 def main() -> None:
@@ -123,10 +133,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="shipyard-bench-audio-") as tmp:
         root = Path(tmp)
         store = ArtifactStore(root / "artifacts")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu()
         result = synthesize(script, store, root / "cache", settings, show.pronunciations)
-        synth_s = time.perf_counter() - start
-        start = time.perf_counter()
+        synth_s, synth_cpu = time.perf_counter() - start, _cpu() - cpu
+        start, cpu = time.perf_counter(), _cpu()
         episode = master(
             script,
             result.clips,
@@ -138,29 +148,32 @@ def main() -> None:
             date=datetime.date(2026, 1, 1),
             cover=None,
         )
-        master_s = time.perf_counter() - start
-        start = time.perf_counter()
+        master_s, master_cpu = time.perf_counter() - start, _cpu() - cpu
+        start, cpu = time.perf_counter(), _cpu()
         again = synthesize(script, store, root / "cache", settings, show.pronunciations)
-        cached_s = time.perf_counter() - start
+        cached_s, cached_cpu = time.perf_counter() - start, _cpu() - cpu
         assert not again.synthesized
+        baseline_s, baseline_cpu = _baseline(
+            store.export(episode.audio_sha256, root / "episode.mp3")
+        )
 
-        baseline_s = _baseline(store.export(episode.audio_sha256, root / "episode.mp3"))
-
-    audio_minutes = episode.seconds / 60
+    minutes = episode.seconds / 60
     print(
-        f"\nepisode: {len(script.turns)} turns, {script.words} words, "
-        f"{episode.seconds:.0f} s, {episode.loudness_lufs:.1f} LUFS, "
-        f"{episode.true_peak_dbtp:.1f} dBTP, {episode.audio_bytes / 1e6:.1f} MB"
+        f"\nepisode: {len(script.turns)} turns, {script.words} words, {episode.seconds:.0f} s, "
+        f"{episode.loudness_lufs:.1f} LUFS, {episode.true_peak_dbtp:.1f} dBTP, "
+        f"{episode.audio_bytes / 1e6:.1f} MB"
     )
-    print(f"synthesis, cold cache:        {synth_s:7.1f} s  (RTF {synth_s / episode.seconds:.3f})")
-    print(f"synthesis, warm cache:        {cached_s:7.1f} s")
+    rows = [
+        ("synthesis, cold cache", synth_s, synth_cpu),
+        ("synthesis, warm cache", cached_s, cached_cpu),
+        ("mastering", master_s, master_cpu),
+        ("baseline: ffmpeg decode+encode", baseline_s, baseline_cpu),
+        ("whole audio stage (cold)", synth_s + master_s, synth_cpu + master_cpu),
+    ]
+    print(f"{'':31} {'wall s':>7} {'CPU s':>7} {'wall s/min':>10} {'CPU s/min':>9}")
+    for name, wall, cpu_s in rows:
+        print(f"{name:31} {wall:7.1f} {cpu_s:7.1f} {wall / minutes:10.2f} {cpu_s / minutes:9.2f}")
     print(
-        f"mastering:                    {master_s:7.1f} s  "
-        f"({master_s / audio_minutes:.2f} s per audio minute)"
+        f"mastering / baseline: {master_s / baseline_s:.1f}x wall, "
+        f"{master_cpu / baseline_cpu:.1f}x CPU"
     )
-    print(
-        f"baseline ffmpeg decode+encode:{baseline_s:7.1f} s  "
-        f"({baseline_s / audio_minutes:.2f} s per audio minute)"
-    )
-    print(f"mastering / baseline:         {master_s / baseline_s:7.1f}x")
-    print(f"whole audio stage:            {synth_s + master_s:7.1f} s for {audio_minutes:.1f} min")

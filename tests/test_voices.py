@@ -353,3 +353,9 @@ def test_unreachable_service_is_transient(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("KOKORO_BASE_URL", "http://127.0.0.1:9/v1")
     with pytest.raises(TransientError, match="cannot reach"):
         load_voice("kokoro:unreachable").synthesize("Hi.")
+
+
+def test_piper_with_nothing_to_say_is_rejected_not_crashed() -> None:
+    with pytest.raises(AudioRejected, match="produced no audio") as caught:
+        load_voice("piper:en_US-joe-medium").synthesize("...")
+    assert caught.value.code == "silent"

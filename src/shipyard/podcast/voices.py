@@ -284,8 +284,15 @@ class PiperEngine(VoiceEngine):
 
     def synthesize(self, text: str) -> bytes:
         buffer = io.BytesIO()
-        with wave.open(buffer, "wb") as wav:
-            self._voice.synthesize_wav(text, wav)
+        try:
+            with wave.open(buffer, "wb") as wav:
+                self._voice.synthesize_wav(text, wav)
+        except wave.Error:  # no sentence gave any phonemes, so no WAV format was ever set
+            raise AudioRejected(
+                f"{self.spec} produced no audio for {text[:80]!r}",
+                code="silent",
+                hint="give the turn words to speak",
+            ) from None
         return buffer.getvalue()
 
 
