@@ -12,6 +12,7 @@ import itertools
 import json
 import re
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,19 +21,22 @@ from typing import Any, ClassVar
 import numpy as np
 import pypdfium2
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from mutagen.id3 import ID3
 from mutagen.mp3 import MP3, BitrateMode
 
 from shipyard._artifacts import ArtifactStore
 from shipyard._config import AudioConfig, ShowConfig
 from shipyard._errors import AudioRejected, ConfigError, ScriptRejected
-from shipyard.podcast.master import inspect_episode, make_cover, master
+from shipyard.podcast.master import _webvtt, inspect_episode, make_cover, master
 from shipyard.podcast.models import Clip, Episode, Host, Script, Turn
 from shipyard.podcast.synthesize import SynthesisResult, synthesize
 from shipyard.podcast.voices import (
     Audio,
     EspeakEngine,
     VoiceEngine,
+    decode_wav,
     encode_wav,
     load_voice,
     register_engine,
@@ -609,3 +613,117 @@ def test_the_python_example_in_docs_audio_runs(
     exec(compile(blocks[0], "docs/audio.md", "exec"), {})
     exec(compile(blocks[0], "docs/audio.md", "exec"), {})
     assert capsys.readouterr().out == "[0, 1] -16 True\n[] -16 True\n"
+
+
+# --- properties, limits, levels ---------------------------------------------------------
+
+_cue_text = st.text(
+    alphabet=st.sampled_from(list("abc XYZ.!?<>&-\n\"'")), min_size=1, max_size=400
+).filter(lambda t: t.strip())
+
+
+@given(st.lists(_cue_text, min_size=1, max_size=6), st.floats(min_value=0.5, max_value=30))
+def test_transcript_round_trips_any_text(texts: list[str], turn_seconds: float) -> None:
+    hosts = [Host(name="Ann", voice="espeak:en-us"), Host(name="Bob <B>", voice="espeak:en-us")]
+    script = _script(texts, chapters={}, hosts=hosts)
+    spans = [
+        (i * (turn_seconds + 0.5), i * (turn_seconds + 0.5) + turn_seconds)
+        for i in range(len(texts))
+    ]
+    cues = _parse_vtt(_webvtt(script, spans))
+    unescape = {"&lt;": "<", "&gt;": ">", "&amp;": "&"}
+    spoken = [re.sub(r"&(lt|gt|amp);", lambda m: unescape[m[0]], text) for *_, text in cues]
+    assert " ".join(spoken).split() == " ".join(texts).split()
+    assert all("-->" not in text for *_, text in cues)
+    assert {speaker for _, _, speaker, _ in cues} <= {"Ann", "Bob &lt;B&gt;"}
+    assert all(a[1] <= b[0] + 0.001 for a, b in itertools.pairwise(cues))
+    assert cues[0][0] == 0.0 and cues[-1][1] == pytest.approx(spans[-1][1], abs=0.002)
+
+
+class OverlapProbe(EspeakEngine):
+    """espeak-ng that records how many of its requests run at the same time."""
+
+    engine = "overlap-probe"
+    concurrency = 2
+    running: ClassVar[int] = 0
+    most: ClassVar[int] = 0
+    lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def synthesize(self, text: str) -> bytes:
+        with self.lock:
+            type(self).running += 1
+            type(self).most = max(type(self).most, type(self).running)
+        try:
+            return super().synthesize(text)
+        finally:
+            with self.lock:
+                type(self).running -= 1
+
+
+@pytest.mark.parametrize(("stage_limit", "bound"), [(1, 1), (4, 2)])
+def test_turns_run_in_parallel_within_the_stage_and_engine_limits(
+    tmp_path: Path, stage_limit: int, bound: int
+) -> None:
+    register_engine("overlap-probe", OverlapProbe)
+    OverlapProbe.most = 0
+    hosts = [
+        Host(name="Ann", voice="overlap-probe:en-us"),
+        Host(name="Bob", voice="overlap-probe:en-us"),
+    ]
+    texts = [f"{text} Turn {i}." for i, text in enumerate(TEXTS * 2)]
+    result = synthesize(
+        _script(texts, chapters={}, hosts=hosts),
+        ArtifactStore(tmp_path),
+        tmp_path / "cache",
+        AudioConfig(concurrency=stage_limit),
+        {},
+    )
+    assert [clip.turn for clip in result.clips] == list(range(8))
+    assert 1 <= OverlapProbe.most <= bound
+
+
+class QuietEspeak(EspeakEngine):
+    """espeak-ng at a twentieth of its level (-26 dB): a host recorded far too quietly."""
+
+    engine = "quiet-espeak"
+
+    def synthesize(self, text: str) -> bytes:
+        audio = decode_wav(super().synthesize(text))
+        return encode_wav(Audio(audio.samples * 0.05, audio.sample_rate))
+
+
+def test_speakers_are_levelled_to_match(tmp_path: Path) -> None:
+    register_engine("quiet-espeak", QuietEspeak)
+    hosts = [Host(name="Ann", voice="espeak:en-us"), Host(name="Bob", voice="quiet-espeak:en-us")]
+    texts = [f"{text} And that is all I wanted to say about it." for text in TEXTS]
+    store = ArtifactStore(tmp_path)
+    script = _script(texts, chapters={}, hosts=hosts)
+    clips = synthesize(script, store, tmp_path / "cache", SETTINGS, {}).clips
+    episode = _master(script, clips, store)
+    decoded = _run_bytes(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(store.path(episode.audio_sha256)),
+            "-f",
+            "f32le",
+            "-ac",
+            "1",
+            "-ar",
+            "44100",
+            "-",
+        ]
+    )
+    samples = np.frombuffer(decoded, dtype="<f4")
+    levels: dict[str, list[float]] = {"Ann": [], "Bob": []}
+    for start, end, speaker, _ in _parse_vtt(store.read_text(episode.transcript_sha256)):
+        piece = samples[int(start * 44100) : int(end * 44100)]
+        levels[speaker].append(20 * np.log10(np.sqrt(np.mean(piece.astype(np.float64) ** 2))))
+    ann, bob = np.mean(levels["Ann"]), np.mean(levels["Bob"])
+    assert abs(ann - bob) < 1.5, levels  # 26 dB apart before mastering
+
+
+def _run_bytes(command: list[str]) -> bytes:
+    return subprocess.run(command, capture_output=True, timeout=120, check=True).stdout
