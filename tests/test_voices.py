@@ -61,6 +61,7 @@ from shipyard.podcast.voices import (
         ("-3 degrees", "minus three degrees"),
         ("100 tokens/s", "one hundred tokens per second"),
         ("see https://example.org/x now", "see a link now"),
+        ("No. It is NOT in table No. 4", "No. It is not in table number four"),
     ],
 )
 def test_normalise_text_speaks_numbers_units_symbols_acronyms(text: str, spoken: str) -> None:

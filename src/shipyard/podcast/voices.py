@@ -751,7 +751,6 @@ _ABBREVIATIONS = {
     "Eqs.": "Equations",
     "Sec.": "Section",
     "Tab.": "Table",
-    "No.": "number",
     "Dr.": "Doctor",
     "Prof.": "Professor",
 }
@@ -849,6 +848,7 @@ def normalise_text(text: str, pronunciations: Mapping[str, str] | None = None) -
     if pronunciations:
         lexicon = dict(pronunciations)
         text = _lexicon_pattern(list(lexicon)).sub(lambda m: lexicon[m.group(0)], text)
+    text = re.sub(r"(?<!\w)No\.\s?(?=\d)", "number ", text)
     for short, long in _ABBREVIATIONS.items():
         text = re.sub(rf"(?<!\w){re.escape(short)}(?=\s|$)", long, text)
     text = re.sub(rf"([$€£])\s?({_NUMBER})\s?([kKMBT])?\b", _money, text)
@@ -900,8 +900,20 @@ def _with_unit(match: re.Match[str]) -> str:
     return f"{_decimal_words(match[1])} {_plural(_UNITS[match[2]], match[1])}"
 
 
+# Short words a writer may put in capitals for emphasis: read as words, not spelled.
+_SHOUTED_WORDS = frozenset(
+    re.findall(
+        r"\w+",
+        "A AN AND ARE AS AT BE BUT BY CAN DO FOR GO HAS HE HOW IF IN IS ITS MY NEW NO NOT NOW "
+        "OF OFF OH ON ONE OR OUR OUT SO THE TO TOO TWO UP WAS WE WHO WHY YES YOU",
+    )
+)
+
+
 def _acronym(match: re.Match[str]) -> str:
     letters, plural = match[1], match[2]
+    if letters in _SHOUTED_WORDS and not plural:
+        return letters.lower()
     if len(letters) >= _PRONOUNCED_ACRONYM_MIN and _VOWELS & set(letters):
         return match[0]
     spelled = " ".join(letters)
