@@ -108,6 +108,11 @@ def _run(command: list[str]) -> str:
     return result.stdout + result.stderr
 
 
+def _generate(source: str, target: Path, *options: str) -> None:
+    """Write an audio file from one of ffmpeg's generators (a tone, silence)."""
+    _run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", source, *options, str(target)])
+
+
 @dataclass
 class Made:
     script: Script
@@ -498,24 +503,7 @@ def test_episode_gate_passes_the_good_file_and_catches_damaged_ones(
     assert garbage.value.code in ("undecodable", "integrity")
 
     silent = tmp_path / "silent.mp3"
-    _run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "anullsrc=r=44100:cl=mono",
-            "-t",
-            "8",
-            "-c:a",
-            "libmp3lame",
-            "-b:a",
-            "128k",
-            str(silent),
-        ]
-    )
+    _generate("anullsrc=r=44100:cl=mono", silent, "-t", "8", "-c:a", "libmp3lame", "-b:a", "128k")
     with pytest.raises(AudioRejected, match=r"8\.0 s of silence") as quiet:
         inspect_episode(
             silent.read_bytes(), expected_seconds=8.0, estimated_seconds=8.0, settings=SETTINGS
@@ -536,20 +524,7 @@ def test_duration_far_from_the_estimate_is_rejected(tmp_path: Path) -> None:
 
 def test_intro_and_outro_from_config_frame_the_speech(tmp_path: Path) -> None:
     for name, hz in (("intro.wav", 440), ("outro.wav", 660)):
-        _run(
-            [
-                "ffmpeg",
-                "-v",
-                "error",
-                "-f",
-                "lavfi",
-                "-i",
-                f"sine=frequency={hz}:duration=2",
-                "-af",
-                "volume=0.2",
-                str(tmp_path / name),
-            ]
-        )
+        _generate(f"sine=frequency={hz}:duration=2", tmp_path / name, "-af", "volume=0.2")
     settings = AudioConfig(intro="intro.wav", outro=str(tmp_path / "outro.wav"))
     store = ArtifactStore(tmp_path / "artifacts")
     script = _script(TEXTS[:2], chapters={0: "Start"})
