@@ -78,7 +78,7 @@ def _env() -> dict[str, str]:
 
 
 @contextmanager
-def make_project(root: Path, *, auto_approve: bool, target_minutes: float = 0.5,
+def make_project(root: Path, *, auto_approve: bool, target_minutes: float = 1.0,
                  verify_seconds: float = 20, extra: str = "") -> Iterator[Project]:
     production = LocalProduction(root / "production").create()
     with production.serve() as server:

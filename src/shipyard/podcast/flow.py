@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from pathlib import Path
 from typing import Any
 
 from dbos import DBOS
@@ -21,19 +22,19 @@ from shipyard._config import Config
 from shipyard._engine import current
 from shipyard._errors import SourceRejected
 from shipyard._runs import RunState
-from shipyard._workflow import set_run_state, step, workflow
+from shipyard._workflow import record_cost, set_run_state, step, workflow
 from shipyard.podcast.models import (
     Clip,
     Decision,
     Episode,
-    Flag,
     Paper,
     Release,
     Script,
+    ScriptOutcome,
     Verification,
 )
 
-__all__ = ["REVIEW_TOPIC", "WORKFLOW", "Drafted", "Ingested", "paper_to_podcast"]
+__all__ = ["REVIEW_TOPIC", "WORKFLOW", "Ingested", "paper_to_podcast"]
 
 WORKFLOW = "paper-to-podcast"
 REVIEW_TOPIC = "review"
@@ -44,15 +45,6 @@ class Ingested(BaseModel):
     sha256: str
     size: int
     name: str
-
-
-class Drafted(BaseModel):
-    """The script the writers produced, with the checks' flags and what the writing cost."""
-
-    model_config = ConfigDict(frozen=True)
-    script: Script
-    flags: list[Flag]
-    attempts: list[dict[str, Any]] = []
 
 
 class Published(BaseModel):
@@ -102,8 +94,6 @@ def paper_to_podcast(source: str, source_sha256: str, settings: dict[str, Any]) 
 @step(owner="podcast-producer", attempts=1)
 def ingest(source: str, expected_sha256: str) -> Ingested:
     """Copy the input into the artifact store, named by its SHA-256."""
-    from pathlib import Path
-
     runtime = current()
     path = Path(source)
     if not path.is_file():
@@ -122,31 +112,40 @@ def ingest(source: str, expected_sha256: str) -> Ingested:
 @step(owner="podcast-producer", attempts=1)
 def extract(pdf: Ingested, config: Config) -> Paper:
     """Extract and validate the paper: text in reading order, title, abstract, sections."""
-    from shipyard.podcast.source import extract_paper
+    from shipyard.podcast.source import extract_paper_isolated
 
     runtime = current()
-    paper = extract_paper(runtime.store.path(pdf.sha256), config.source)
+    # In a child process: a PDF that crashes pdfium must not take the worker down with it
+    # (recovery would run the same step, and crash, again).
+    paper = extract_paper_isolated(runtime.store.path(pdf.sha256), config.source,
+                                   name=pdf.name)
     stored = runtime.store.put_bytes(paper.model_dump_json(indent=2).encode(), suffix=".json")
     _lineage(stored.sha256, "paper", stored.size, [pdf.sha256])
     return paper
 
 
 @step(owner="script-editor", kind="check", attempts=2)
-def write_script(paper: Paper, config: Config) -> Drafted:
+def write_script(paper: Paper, config: Config) -> ScriptOutcome:
     """Write the two-host script (writer chain) and run the guardrail checks on it."""
     from shipyard.podcast.script import write_script as write
 
+    runtime = current()
     outcome = write(paper, config)
-    stored = current().store.put_bytes(
+    record_cost(usd=outcome.cost_usd, tokens=outcome.input_tokens + outcome.output_tokens)
+    for attempt in outcome.attempts:
+        errors = sum(f.severity == "error" for f in attempt.flags)
+        _event("script-attempt", f"{attempt.writer} #{attempt.attempt}: "
+               + (attempt.error or f"{errors} error flag(s)"), attempt.model_dump(mode="json"))
+    stored = runtime.store.put_bytes(
         outcome.script.model_dump_json(indent=2).encode(), suffix=".json")
     _lineage(stored.sha256, "script", stored.size, [paper.source_sha256])
-    return Drafted(script=outcome.script, flags=outcome.flags,
-                   attempts=[a.model_dump(mode="json") for a in outcome.attempts])
+    return outcome
 
 
-def review_gate(run_id: str, drafted: Drafted, config: Config) -> Decision:
-    """Wait, durably, for a named reviewer's decision (or record the auto-approve policy)."""
-    if config.review.auto_approve:
+def review_gate(run_id: str, drafted: ScriptOutcome, config: Config) -> Decision:
+    """Wait, durably, for a named reviewer's decision, or record the auto-approve policy's
+    (which never approves a script that still fails an error-severity check)."""
+    if config.review.auto_approve and drafted.passed:
         decision = Decision(action="approve", reviewer="auto-approve policy", automatic=True,
                             comment="review.auto_approve is on")
     else:
@@ -167,12 +166,15 @@ def review_gate(run_id: str, drafted: Drafted, config: Config) -> Decision:
 
 
 @step(owner="script-editor", kind="gate", attempts=1)
-def open_review(run_id: str, drafted: Drafted, config: Config) -> float:
+def open_review(run_id: str, drafted: ScriptOutcome, config: Config) -> float:
     """Open the review: who must decide, by when; the run waits in awaiting_review."""
     runtime = current()
     deadline = time.time() + config.review.deadline_hours * 3600
+    withheld = (" (auto-approve withheld: the script fails an error-severity check)"
+                if config.review.auto_approve else "")
     runtime.ledger.set_state(run_id, RunState.AWAITING_REVIEW, step="review",
-                             reason=f"waiting for {', '.join(config.review.reviewers)}")
+                             reason=f"waiting for {', '.join(config.review.reviewers)}"
+                                    + withheld)
     runtime.ledger.event(run_id, "review-requested", "review requested", {
         "reviewers": config.review.reviewers, "deadline": deadline,
         "flags": [f.model_dump(mode="json") for f in drafted.flags],
@@ -215,10 +217,10 @@ def master(script: Script, clips: list[Clip], paper: Paper, config: Config) -> E
     from shipyard.podcast.master import master as mix
 
     runtime = current()
-    episode = mix(script, clips, runtime.store, config.show,
-                  config.audio, episode_title=script.title,
-                  description=paper.abstract or script.title,
-                  date=dt.datetime.now(dt.UTC).date(), cover=None)
+    cover = config.resolve(config.show.image).read_bytes() if config.show.image else None
+    episode = mix(script, clips, runtime.store, config.show, config.audio,
+                  episode_title=script.title, description=paper.abstract or script.title,
+                  date=dt.datetime.now(dt.UTC).date(), cover=cover, assets_root=config.root)
     _lineage(episode.audio_sha256, "episode", episode.audio_bytes,
              [c.sha256 for c in clips])
     return episode
@@ -255,6 +257,12 @@ def notify_unverified(run_id: str, problem: str, config: Config) -> None:
 
 
 # --- bookkeeping --------------------------------------------------------------------------
+
+
+def _event(kind: str, message: str, data: dict[str, Any]) -> None:
+    run_id = DBOS.workflow_id
+    if run_id is not None:
+        current().ledger.event(run_id, kind, message, data)
 
 
 def _lineage(sha256: str, kind: str, size: int, parents: list[str] | None = None) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 
 class _Frozen(BaseModel):
@@ -101,6 +101,52 @@ class Flag(_Frozen):
     turn: int | None = None  # index into Script.turns
     span: str | None = None  # the offending text
     evidence: str | None = None  # where in the paper it was (or was not) found
+
+
+class Attempt(_Frozen):
+    """One writer's attempt: what it cost and what the checks said."""
+
+    writer: str
+    attempt: int  # 1-based, per writer
+    input_tokens: int = 0
+    output_tokens: int = 0
+    requests: int = 0
+    cost_usd: float = 0.0
+    seconds: float = 0.0
+    flags: list[Flag] = []
+    error: str | None = None  # why the writer produced no script
+
+
+class ScriptOutcome(_Frozen):
+    """The script the chain settled on, its flags, and every attempt that led there."""
+
+    # Its JSON carries the computed totals too; reading it back recomputes them.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    script: Script
+    flags: list[Flag]
+    attempts: list[Attempt]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def passed(self) -> bool:
+        """No error-severity flag remains."""
+        return not any(f.severity == "error" for f in self.flags)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def input_tokens(self) -> int:
+        return sum(a.input_tokens for a in self.attempts)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def output_tokens(self) -> int:
+        return sum(a.output_tokens for a in self.attempts)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cost_usd(self) -> float:
+        return round(sum(a.cost_usd for a in self.attempts), 6)
 
 
 # --- review -------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, Field
 from pydantic_ai import Agent
 from pydantic_ai.exceptions import (
     ModelAPIError,
@@ -57,7 +57,16 @@ from shipyard.podcast.checks import (
     target_words,
     unspeakable_spans,
 )
-from shipyard.podcast.models import Flag, Host, Paper, Script, Section, Turn
+from shipyard.podcast.models import (
+    Attempt,
+    Flag,
+    Host,
+    Paper,
+    Script,
+    ScriptOutcome,
+    Section,
+    Turn,
+)
 
 __all__ = [
     "EXTRACTIVE",
@@ -78,51 +87,6 @@ _CHARS_PER_TOKEN = 4  # for estimates before a request; the provider's count is 
 _TOKENS_PER_WORD = 1.4
 
 
-class Attempt(BaseModel):
-    """One writer's attempt: what it cost and what the checks said."""
-
-    model_config = ConfigDict(frozen=True)
-
-    writer: str
-    attempt: int  # 1-based, per writer
-    input_tokens: int = 0
-    output_tokens: int = 0
-    requests: int = 0
-    cost_usd: float = 0.0
-    seconds: float = 0.0
-    flags: list[Flag] = []
-    error: str | None = None  # why the writer produced no script
-
-
-class ScriptOutcome(BaseModel):
-    """The script the chain settled on, its flags, and every attempt that led there."""
-
-    model_config = ConfigDict(frozen=True)
-
-    script: Script
-    flags: list[Flag]
-    attempts: list[Attempt]
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def passed(self) -> bool:
-        """No error-severity flag remains."""
-        return not any(f.severity == "error" for f in self.flags)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def input_tokens(self) -> int:
-        return sum(a.input_tokens for a in self.attempts)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def output_tokens(self) -> int:
-        return sum(a.output_tokens for a in self.attempts)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def cost_usd(self) -> float:
-        return round(sum(a.cost_usd for a in self.attempts), 6)
 
 
 # --- the chain and its policy ---------------------------------------------------------------
