@@ -162,3 +162,12 @@ def test_the_documented_example_configuration_loads(tmp_path: Path) -> None:
     config = load_config(tmp_path / "shipyard.toml")
     assert config.publish.base_url.startswith("https://")
     assert [h.name for h in config.show.hosts] == ["Alex", "Sam"]
+
+
+def test_the_readme_lists_every_command_and_only_real_ones() -> None:
+    import re
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    documented = set(re.findall(r"`shipyard ([a-z-]+)", readme))
+    real = {name.split()[0] for name, _ in _commands()} - {"version"}
+    assert documented == real
