@@ -147,3 +147,7 @@ def test_the_source_stage_reads_it_as_a_paper(paper: Path, page_texts: list[str]
     assert extracted.stats.pages == len(page_texts)
     assert extracted.warnings == []
     assert VENUE not in extracted.body  # the running header is not voiced
+    # Every numbered section, and nothing else: not the bold run-in paragraph headings, not
+    # Table 1's bold header row.
+    assert [s.heading for s in extracted.sections] == [
+        heading.split(" ", 1)[1] for heading, _ in SECTIONS]  # "1 Introduction" -> "Introduction"

@@ -386,6 +386,10 @@ def _follow_the_type(blocks: list[_Block], current: _Block, line: Line,
     return target
 
 
+# A table row: text ending in two or more numbers ("Path mismatch 38 0 2").
+_TABLE_ROW = re.compile(r"\S\s+[-+−]?\d[\d.,%]*(?:\s+[-+−]?\d[\d.,%]*)+\s*$")
+
+
 def _blocks(stream: list[Line], title_lines: list[Line], layout: Layout) -> list[_Block]:
     """The line stream cut at headings into front matter, body, references and the rest."""
     blocks: list[_Block] = [_Block("", "front")]
@@ -414,6 +418,8 @@ def _blocks(stream: list[Line], title_lines: list[Line], layout: Layout) -> list
                 following.page == line.page and following.column == line.column
                 and following.text[:1].islower() and _same_paragraph_pitch(line, following)):
             style = None  # a bold or numbered sentence start ("2. No dependencies: ...")
+        if style == "styled" and following is not None and _TABLE_ROW.search(following.text):
+            style = None  # a table's bold header row: the rows under it end in numbers
         if (current.heading and not current.lines and style in (None, "styled")
                 and _continues_heading(current, line, layout)):
             current.heading += " " + line.text
