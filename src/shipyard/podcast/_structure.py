@@ -390,6 +390,17 @@ def _follow_the_type(blocks: list[_Block], current: _Block, line: Line,
 _TABLE_ROW = re.compile(r"\S\s+[-+−]?\d[\d.,%]*(?:\s+[-+−]?\d[\d.,%]*)+\s*$")
 
 
+def _in_table(line: Line, style: str | None, stream: list[Line], index: int) -> bool:
+    """Whether a line belongs to a table: a row next to another row, or a styled (bold)
+    header line with a row under it."""
+    def row(at: int) -> bool:
+        return 0 <= at < len(stream) and bool(_TABLE_ROW.search(stream[at].text))
+
+    if style == "styled":
+        return row(index + 1)
+    return row(index) and (row(index - 1) or row(index + 1))
+
+
 def _blocks(stream: list[Line], title_lines: list[Line], layout: Layout) -> list[_Block]:
     """The line stream cut at headings into front matter, body, references and the rest."""
     blocks: list[_Block] = [_Block("", "front")]
@@ -418,8 +429,8 @@ def _blocks(stream: list[Line], title_lines: list[Line], layout: Layout) -> list
                 following.page == line.page and following.column == line.column
                 and following.text[:1].islower() and _same_paragraph_pitch(line, following)):
             style = None  # a bold or numbered sentence start ("2. No dependencies: ...")
-        if style == "styled" and following is not None and _TABLE_ROW.search(following.text):
-            style = None  # a table's bold header row: the rows under it end in numbers
+        if current.kind == "body" and _in_table(line, style, stream, index):
+            continue  # a table's header row and its rows of numbers are not prose
         if (current.heading and not current.lines and style in (None, "styled")
                 and _continues_heading(current, line, layout)):
             current.heading += " " + line.text
