@@ -56,8 +56,13 @@ def _per_step_ms(fn: object, label: str) -> float:
 
 def _measure(database_url: str, label: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        config = Config.model_validate({"root": folder, "state_dir": Path(folder) / "state",
-                                        "engine": {"database_url": database_url}})
+        config = Config.model_validate(
+            {
+                "root": folder,
+                "state_dir": Path(folder) / "state",
+                "engine": {"database_url": database_url},
+            }
+        )
         _engine.launch(config)
         try:
             _per_step_ms(dbos_steps, "warm")  # first-use costs out of the measurement
@@ -65,8 +70,10 @@ def _measure(database_url: str, label: str) -> None:
             ours = _per_step_ms(shipyard_steps, "shipyard")
         finally:
             _engine.shutdown()
-    print(f"{label:10} DBOS step {bare:6.2f} ms   shipyard @step {ours:6.2f} ms   "
-          f"ratio {ours / bare:4.2f}x   ({STEPS} steps x {ROUNDS} rounds, median)")
+    print(
+        f"{label:10} DBOS step {bare:6.2f} ms   shipyard @step {ours:6.2f} ms   "
+        f"ratio {ours / bare:4.2f}x   ({STEPS} steps x {ROUNDS} rounds, median)"
+    )
 
 
 def main() -> None:

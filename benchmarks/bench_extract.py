@@ -30,6 +30,8 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "papers"
 ROUNDS = 7
 LIGATURES = re.compile("[\ufb00-\ufb06]")
 SPLIT = re.compile(r"[a-z][-\u00ad\ufffe]\s*\n\s*[a-z]")
+
+
 def _pdfium_text(path: Path) -> list[str]:
     document = pdfium.PdfDocument(path)
     try:
@@ -53,8 +55,9 @@ def _pymupdf_text(path: Path) -> list[str]:
 
 
 def _pdftotext_text(path: Path) -> list[str]:
-    out = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True,
-                         timeout=60, check=True).stdout.decode("utf-8", errors="replace")
+    out = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, timeout=60, check=True
+    ).stdout.decode("utf-8", errors="replace")
     return out.split("\f")
 
 
@@ -72,8 +75,9 @@ def _engines() -> dict[str, Callable[[Path], list[str]]]:
     return engines
 
 
-def _pages_per_second(engines: dict[str, Callable[[Path], list[str]]], papers: list[Path],
-                      pages: int) -> dict[str, tuple[float, float]]:
+def _pages_per_second(
+    engines: dict[str, Callable[[Path], list[str]]], papers: list[Path], pages: int
+) -> dict[str, tuple[float, float]]:
     """Pages per wall-clock second and per CPU second of this process, best of ROUNDS, the
     engines taking turns so that a busy machine slows them alike. CPU time moves less than
     wall time on a shared machine; pdftotext's CPU is spent in its own process, so it has
@@ -117,17 +121,22 @@ def main() -> None:
     pages = sum(len(pdfium.PdfDocument(p)) for p in papers)
     detect_language("warm the language model up once, as a long-running worker would")
     print(f"{len(papers)} papers, {pages} pages, best of {ROUNDS} rounds, one process")
-    print(f"{'engine':<16}{'pages/s':>9}{'pages/cpu-s':>13}{'ligatures':>11}"
-          f"{'split words':>13}{'crossing sentences':>20}")
+    print(
+        f"{'engine':<16}{'pages/s':>9}{'pages/cpu-s':>13}{'ligatures':>11}"
+        f"{'split words':>13}{'crossing sentences':>20}"
+    )
     engines = _engines()
     speeds = _pages_per_second(engines, papers, pages)
     for name, read in engines.items():
         ligatures, splits, crossing = _quality(read, papers)
         per_wall, per_cpu = speeds[name]
         cpu_column = "-" if name == "raw pdftotext" else f"{per_cpu:.0f}"
-        print(f"{name:<16}{per_wall:>9.0f}{cpu_column:>13}{ligatures:>11}{splits:>13}"
-              f"{crossing:>20}")
+        print(
+            f"{name:<16}{per_wall:>9.0f}{cpu_column:>13}{ligatures:>11}{splits:>13}{crossing:>20}"
+        )
     for label, column in (("wall", 0), ("CPU", 1)):
         ratio = speeds["raw pdfium"][column] / speeds["shipyard"][column]
-        print(f"{label} time: shipyard end to end takes {ratio:.1f}x raw pdfium "
-              f"(cleanup and structure cost {ratio - 1:.1f}x the engine's own work)")
+        print(
+            f"{label} time: shipyard end to end takes {ratio:.1f}x raw pdfium "
+            f"(cleanup and structure cost {ratio - 1:.1f}x the engine's own work)"
+        )

@@ -45,12 +45,20 @@ def _median_ms(run: Callable[[], object]) -> float:
 
 
 def _instant_model(script: Script) -> FunctionModel:
-    payload = json.dumps({"title": script.title, "turns": [
-        {"speaker": t.speaker, "text": t.text, "sections": t.sections} for t in script.turns]})
+    payload = json.dumps(
+        {
+            "title": script.title,
+            "turns": [
+                {"speaker": t.speaker, "text": t.text, "sections": t.sections} for t in script.turns
+            ],
+        }
+    )
 
     def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, payload)],
-                             usage=RequestUsage(input_tokens=1, output_tokens=1))
+        return ModelResponse(
+            parts=[ToolCallPart(info.output_tools[0].name, payload)],
+            usage=RequestUsage(input_tokens=1, output_tokens=1),
+        )
 
     return FunctionModel(respond, model_name="instant")
 
@@ -61,10 +69,15 @@ def main() -> None:
         print(f"corpus not found at {CORPUS}")
         return
     config = Config()
-    with_model = Config(script=ScriptConfig(
-        writers=[MODEL], prices={MODEL: ModelPrice(input_per_mtok=0, output_per_mtok=0)}))
-    print(f"{'paper':<44} {'words':>6} {'extract':>9} {'script+checks':>14} {'ratio':>6} "
-          f"{'checks':>8} {'model path':>11} {'script':>7} {'errors':>6}")
+    with_model = Config(
+        script=ScriptConfig(
+            writers=[MODEL], prices={MODEL: ModelPrice(input_per_mtok=0, output_per_mtok=0)}
+        )
+    )
+    print(
+        f"{'paper':<44} {'words':>6} {'extract':>9} {'script+checks':>14} {'ratio':>6} "
+        f"{'checks':>8} {'model path':>11} {'script':>7} {'errors':>6}"
+    )
     totals = [0.0, 0.0, 0.0, 0.0]
     for pdf in papers:
         paper = extract_paper(pdf, config.source)
@@ -77,10 +90,14 @@ def main() -> None:
         errors = sum(f.severity == "error" for f in outcome.flags)
         for i, value in enumerate((extract_ms, script_ms, checks_ms, model_ms)):
             totals[i] += value
-        print(f"{pdf.stem[:44]:<44} {len(paper.body.split()):>6} {extract_ms:>7.1f}ms "
-              f"{script_ms:>12.1f}ms {script_ms / extract_ms:>6.2f} {checks_ms:>6.1f}ms "
-              f"{model_ms:>9.1f}ms {outcome.script.words:>7} {errors:>6}")
+        print(
+            f"{pdf.stem[:44]:<44} {len(paper.body.split()):>6} {extract_ms:>7.1f}ms "
+            f"{script_ms:>12.1f}ms {script_ms / extract_ms:>6.2f} {checks_ms:>6.1f}ms "
+            f"{model_ms:>9.1f}ms {outcome.script.words:>7} {errors:>6}"
+        )
     extract_ms, script_ms, checks_ms, model_ms = totals
-    print(f"{'all ' + str(len(papers)) + ' papers':<44} {'':>6} {extract_ms:>7.1f}ms "
-          f"{script_ms:>12.1f}ms {script_ms / extract_ms:>6.2f} {checks_ms:>6.1f}ms "
-          f"{model_ms:>9.1f}ms")
+    print(
+        f"{'all ' + str(len(papers)) + ' papers':<44} {'':>6} {extract_ms:>7.1f}ms "
+        f"{script_ms:>12.1f}ms {script_ms / extract_ms:>6.2f} {checks_ms:>6.1f}ms "
+        f"{model_ms:>9.1f}ms"
+    )

@@ -36,8 +36,9 @@ def postgres_url() -> Iterator[str]:
     stopped at the end). Skips, saying why, where the server binaries are absent."""
     binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     if not binaries:
-        pytest.skip("PostgreSQL is not installed: `make test` installs it (apt-get install "
-                    "postgresql)")
+        pytest.skip(
+            "PostgreSQL is not installed: `make test` installs it (apt-get install postgresql)"
+        )
     bin_dir = binaries[-1].parent
     # Its own folder under /tmp: the server's user cannot enter pytest's root-only folders.
     data = Path(tempfile.mkdtemp(prefix="shipyard-postgres-"))
@@ -49,14 +50,25 @@ def postgres_url() -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     run = functools.partial(subprocess.run, check=True, capture_output=True, timeout=120)
-    run([*as_user, str(bin_dir / "initdb"), "-D", str(data / "db"), "-A", "trust",
-         "-U", "postgres"])
-    run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-w", "-l",
-         str(data / "log"), "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
-         "start"])
+    run(
+        [*as_user, str(bin_dir / "initdb"), "-D", str(data / "db"), "-A", "trust", "-U", "postgres"]
+    )
+    run(
+        [
+            *as_user,
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data / "db"),
+            "-w",
+            "-l",
+            str(data / "log"),
+            "-o",
+            f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
+            "start",
+        ]
+    )
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
-        run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-m", "fast", "-w",
-             "stop"])
+        run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-m", "fast", "-w", "stop"])
         shutil.rmtree(data, ignore_errors=True)

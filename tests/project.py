@@ -41,17 +41,30 @@ class Project:
 
     def run(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
         """Run `shipyard ARGS` to completion in a subprocess."""
-        return subprocess.run([*SHIPYARD, *args, "-c", str(self.config_file)], cwd=self.root,
-                              capture_output=True, text=True, timeout=timeout, env=_env())
+        return subprocess.run(
+            [*SHIPYARD, *args, "-c", str(self.config_file)],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=_env(),
+        )
 
     def start(self, *args: str) -> subprocess.Popen[str]:
         """Start `shipyard ARGS` in the background."""
-        return subprocess.Popen([*SHIPYARD, *args, "-c", str(self.config_file)], cwd=self.root,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                env=_env(), start_new_session=True)
+        return subprocess.Popen(
+            [*SHIPYARD, *args, "-c", str(self.config_file)],
+            cwd=self.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=_env(),
+            start_new_session=True,
+        )
 
-    def wait_until(self, run_id: str | None, holds: Callable[[RunRecord], bool], *,
-                   timeout: float = 180) -> RunRecord:
+    def wait_until(
+        self, run_id: str | None, holds: Callable[[RunRecord], bool], *, timeout: float = 180
+    ) -> RunRecord:
         """Poll the ledger until `holds(run)` (bounded: fails after `timeout` seconds)."""
         ledger = self.ledger()
         deadline = time.monotonic() + timeout
@@ -67,9 +80,20 @@ class Project:
 
     def site_commits(self) -> list[str]:
         """Subjects and trailers of the site repository's commits, newest first."""
-        out = subprocess.run(["git", "-C", str(self.production.remote), "log",
-                              "--format=%s%n%(trailers:only)%x00", self.production.branch],
-                             capture_output=True, text=True, check=True, timeout=30).stdout
+        out = subprocess.run(
+            [
+                "git",
+                "-C",
+                str(self.production.remote),
+                "log",
+                "--format=%s%n%(trailers:only)%x00",
+                self.production.branch,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout
         return [c.strip() for c in out.split("\0") if c.strip()]
 
 
@@ -78,12 +102,19 @@ def _env() -> dict[str, str]:
 
 
 @contextmanager
-def make_project(root: Path, *, auto_approve: bool, target_minutes: float = 1.0,
-                 verify_seconds: float = 20, extra: str = "") -> Iterator[Project]:
+def make_project(
+    root: Path,
+    *,
+    auto_approve: bool,
+    target_minutes: float = 1.0,
+    verify_seconds: float = 20,
+    extra: str = "",
+) -> Iterator[Project]:
     production = LocalProduction(root / "production").create()
     with production.serve() as server:
         (root / "state").mkdir(parents=True, exist_ok=True)  # the tests poll its database
-        (root / "shipyard.toml").write_text(f"""\
+        (root / "shipyard.toml").write_text(
+            f"""\
 state_dir = "state"
 
 [script]
@@ -101,9 +132,15 @@ base_url = "{server.url}"
 deadline_seconds = {verify_seconds}
 first_delay_seconds = 0.1
 max_delay_seconds = 1
-{extra}""", encoding="utf-8")
-        yield Project(root=root, production=production, server=server,
-                      paper=make_demo_paper(root / "paper.pdf"))
+{extra}""",
+            encoding="utf-8",
+        )
+        yield Project(
+            root=root,
+            production=production,
+            server=server,
+            paper=make_demo_paper(root / "paper.pdf"),
+        )
 
 
 def kill_group(process: subprocess.Popen[str], sig: int = signal.SIGKILL) -> str:

@@ -20,28 +20,50 @@ SHIPYARD = [sys.executable, "-m", "shipyard"]
 
 
 def shipyard_cmd(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*SHIPYARD, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([*SHIPYARD, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def test_the_exported_names_are_exactly_the_intended_ones() -> None:
-    assert sorted(shipyard.__all__) == sorted([
-        "Artifact", "ArtifactStore", "AudioRejected", "BudgetExceeded", "Config", "ConfigError",
-        "PermanentError", "PublishFailed", "ReviewRejected", "RunNotFound", "ScriptRejected",
-        "ShipyardError", "SourceRejected", "StepFailed", "StepTimeout", "TransientError",
-        "__version__", "load_config"])
+    assert sorted(shipyard.__all__) == sorted(
+        [
+            "Artifact",
+            "ArtifactStore",
+            "AudioRejected",
+            "BudgetExceeded",
+            "Config",
+            "ConfigError",
+            "PermanentError",
+            "PublishFailed",
+            "ReviewRejected",
+            "RunNotFound",
+            "ScriptRejected",
+            "ShipyardError",
+            "SourceRejected",
+            "StepFailed",
+            "StepTimeout",
+            "TransientError",
+            "__version__",
+            "load_config",
+        ]
+    )
     for name in shipyard.__all__:
         assert hasattr(shipyard, name)
 
 
 def _commands() -> list[tuple[str, typer.models.CommandInfo]]:
     _register()
-    found = [(c.name or c.callback.__name__, c) for c in app.registered_commands
-             if c.callback is not None]
+    found = [
+        (c.name or c.callback.__name__, c)
+        for c in app.registered_commands
+        if c.callback is not None
+    ]
     for group in app.registered_groups:
         assert group.typer_instance is not None
-        found += [(f"{group.name} {c.name or c.callback.__name__}", c)
-                  for c in group.typer_instance.registered_commands if c.callback is not None]
+        found += [
+            (f"{group.name} {c.name or c.callback.__name__}", c)
+            for c in group.typer_instance.registered_commands
+            if c.callback is not None
+        ]
     return found
 
 
@@ -49,8 +71,21 @@ def test_every_command_and_option_has_help() -> None:
     import inspect
 
     commands = _commands()
-    assert {"init", "run", "runs", "status", "review approve", "review reject", "review list",
-            "review show", "show", "worker", "serve", "doctor", "demo"} <= {n for n, _ in commands}
+    assert {
+        "init",
+        "run",
+        "runs",
+        "status",
+        "review approve",
+        "review reject",
+        "review list",
+        "review show",
+        "show",
+        "worker",
+        "serve",
+        "doctor",
+        "demo",
+    } <= {n for n, _ in commands}
     for name, command in commands:
         assert command.callback is not None
         assert inspect.getdoc(command.callback), f"`shipyard {name}` has no help"
@@ -81,15 +116,18 @@ def test_an_unknown_setting_is_refused_not_ignored(tmp_path: Path) -> None:
 
 
 def test_init_writes_a_config_that_loads_and_a_local_production(tmp_path: Path) -> None:
-    done = shipyard_cmd("init", str(tmp_path / "show"), "--local-production", "--port", "9999",
-                        cwd=tmp_path)
+    done = shipyard_cmd(
+        "init", str(tmp_path / "show"), "--local-production", "--port", "9999", cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     config = load_config(tmp_path / "show" / "shipyard.toml")
     assert config.publish.base_url == "http://127.0.0.1:9999/"
     assert (config.resolve(config.publish.remote) / "HEAD").is_file()
     # Run twice: nothing is overwritten, nothing fails.
-    assert shipyard_cmd("init", str(tmp_path / "show"), "--local-production",
-                        cwd=tmp_path).returncode == 0
+    assert (
+        shipyard_cmd("init", str(tmp_path / "show"), "--local-production", cwd=tmp_path).returncode
+        == 0
+    )
 
 
 def test_show_prints_the_process_from_the_code(tmp_path: Path) -> None:
@@ -97,9 +135,19 @@ def test_show_prints_the_process_from_the_code(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     process = json.loads(done.stdout)
     steps = [s["step"] for s in process["steps"]]
-    assert steps == ["ingest", "extract", "write-script", "open-review", "escalate-review",
-                     "record-decision", "synthesize", "master", "publish", "verify",
-                     "notify-unverified"]
+    assert steps == [
+        "ingest",
+        "extract",
+        "write-script",
+        "open-review",
+        "escalate-review",
+        "record-decision",
+        "synthesize",
+        "master",
+        "publish",
+        "verify",
+        "notify-unverified",
+    ]
     gates = {s["step"]: s["owner"] for s in process["steps"] if s["kind"] == "gate"}
     assert gates["open-review"] == "script-editor"
     assert process["targets"]["reviewers"] == ["editor"]

@@ -150,5 +150,6 @@ def test_the_source_stage_reads_it_as_a_paper(paper: Path, page_texts: list[str]
     # Every numbered section, and nothing else: not the bold run-in paragraph headings, not
     # Table 1's bold header row.
     assert [s.heading for s in extracted.sections] == [
-        heading.split(" ", 1)[1] for heading, _ in SECTIONS]  # "1 Introduction" -> "Introduction"
+        heading.split(" ", 1)[1] for heading, _ in SECTIONS
+    ]  # "1 Introduction" -> "Introduction"
     assert "Path mismatch" not in extracted.body  # Table 1's rows are not voiced

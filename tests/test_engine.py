@@ -81,8 +81,9 @@ def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[_engine.
     if request.param == "postgres":
         server = request.getfixturevalue("postgres_url")
         url = _fresh_database(server, tmp_path.name)
-    config = Config.model_validate({"root": tmp_path, "state_dir": tmp_path / "state",
-                                    "engine": {"database_url": url}})
+    config = Config.model_validate(
+        {"root": tmp_path, "state_dir": tmp_path / "state", "engine": {"database_url": url}}
+    )
     rt = _engine.launch(config)
     yield rt
     _engine.shutdown()
@@ -103,8 +104,12 @@ def test_transient_failures_are_retried_and_recorded(runtime: _engine.Runtime) -
         result = toy_measure("retry", 2)
     assert result == {"first": 4.5, "second": 1.5, "type": "Measure"}
     statuses = [(s.step, s.attempt, s.status) for s in runtime.ledger.get("wf-retry").steps]
-    assert statuses == [("flaky", 1, "retrying"), ("flaky", 2, "retrying"), ("flaky", 3, "ok"),
-                        ("flaky", 1, "ok")]
+    assert statuses == [
+        ("flaky", 1, "retrying"),
+        ("flaky", 2, "retrying"),
+        ("flaky", 3, "ok"),
+        ("flaky", 1, "ok"),
+    ]
     assert "provider busy (1)" in runtime.ledger.get("wf-retry").steps[0].error
 
 

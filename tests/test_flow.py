@@ -46,8 +46,16 @@ def test_a_run_ends_verified_and_production_serves_the_shipped_bytes(project: Pr
 
     # The timeline names every stage once, each finished.
     steps = [s.step for s in run.steps if s.status == "ok"]
-    for stage in ("ingest", "extract", "write-script", "record-decision", "synthesize",
-                  "master", "publish", "verify"):
+    for stage in (
+        "ingest",
+        "extract",
+        "write-script",
+        "record-decision",
+        "synthesize",
+        "master",
+        "publish",
+        "verify",
+    ):
         assert steps.count(stage) == 1, (stage, steps)
     decision = next(e for e in run.events if e["kind"] == "review-decided")
     assert decision["data"]["automatic"] is True  # auto-approval is recorded as a policy
@@ -95,8 +103,9 @@ def test_kill_9_during_synthesis_resumes_without_redoing_finished_steps(
     project: Project,
 ) -> None:
     first = project.start("run", "paper-to-podcast", str(project.paper))
-    run = project.wait_until(None, lambda r: any(
-        s.step == "synthesize" and s.status == "running" for s in r.steps))
+    run = project.wait_until(
+        None, lambda r: any(s.step == "synthesize" and s.status == "running" for s in r.steps)
+    )
     kill_group(first, signal.SIGKILL)
 
     worker = project.start("worker")
@@ -146,8 +155,9 @@ def test_a_rejected_run_publishes_nothing(tmp_path: Path) -> None:
         running = project.start("run", "paper-to-podcast", str(project.paper))
         try:
             run = project.wait_until(None, lambda r: r.state is RunState.AWAITING_REVIEW)
-            rejected = project.run("review", "reject", run.run_id, "--as", "editor",
-                                   "--comment", "numbers look off")
+            rejected = project.run(
+                "review", "reject", run.run_id, "--as", "editor", "--comment", "numbers look off"
+            )
             assert rejected.returncode == 0, rejected.stderr
             run = project.wait_until(run.run_id, lambda r: r.state.finished)
         finally:
@@ -199,8 +209,9 @@ def test_kill_9_between_commit_and_push_resumes_with_exactly_one_commit(
 def test_kill_9_between_push_and_verification_resumes_and_verifies(project: Project) -> None:
     project.production.set_deploy_delay(4)  # production catches up later, as a CDN does
     first = project.start("run", "paper-to-podcast", str(project.paper))
-    run = project.wait_until(None, lambda r: any(
-        s.step == "verify" and s.status == "running" for s in r.steps))
+    run = project.wait_until(
+        None, lambda r: any(s.step == "verify" and s.status == "running" for s in r.steps)
+    )
     first.kill()  # the worker alone: the site's own deploy goes on, as on a real server
     first.communicate(timeout=30)
 

@@ -38,34 +38,49 @@ EXPECTED = {
     "grobid__0807.3577.pdf": (
         "Apparent and average accelerations of the Universe",
         "In this paper we consider the relation between the volume deceleration parameter",
-        True),
+        True,
+    ),
     "grobid__1001._0908.0054.pdf": (
         "Ultra light bosonic dark matter and CMB",
-        "In this work we report the cosmological effects that a species of Ultra Light", True),
+        "In this work we report the cosmological effects that a species of Ultra Light",
+        True,
+    ),
     "grobid__Wang-paperAVE2008.pdf": (
         "Information Synthesis for Answer Validation",
-        "This report is about our participation in the Answer Validation Exercise", True),
+        "This report is about our participation in the Answer Validation Exercise",
+        True,
+    ),
     "grobid__gadr.pdf": (
-        "Generalized Markdown Architectural Decision Records: Capturing the Essence of "
-        "Decisions", "Documenting design decisions in a project fosters understanding while",
-        True),
+        "Generalized Markdown Architectural Decision Records: Capturing the Essence of Decisions",
+        "Documenting design decisions in a project fosters understanding while",
+        True,
+    ),
     "grobid__sample.pdf": (
         "Bi-criteria Algorithm for Scheduling Jobs on Cluster Platforms",
-        "We describe in this paper a new method for building an efficient algorithm", True),
+        "We describe in this paper a new method for building an efficient algorithm",
+        True,
+    ),
     "grobid__submission_161.pdf": (
         "MAGNETO-PHOTOLUMINESCENCE AS A PROBE OF PHASES IN QUANTUM HALL MULTI-LAYERS",
         "A variety of quantum phases due to the strong interlayer electronic correlations",
-        True),
+        True,
+    ),
     "grobid__test_Grobid_1_05452615.pdf": (
         "A New Requirement Prioritization Model for Market Driven Products Using Analytical "
-        "Hierarchical Process", "As compared to bespoke software development, in market driven",
-        True),
+        "Hierarchical Process",
+        "As compared to bespoke software development, in market driven",
+        True,
+    ),
     "unstructured__layout-parser-paper-fast.pdf": (
         "LayoutParser: A Unified Toolkit for Deep Learning Based Document Image Analysis",
-        "Recent advances in document image analysis (DIA) have been primarily driven", False),
+        "Recent advances in document image analysis (DIA) have been primarily driven",
+        False,
+    ),
     "unstructured__multi-column-2p.pdf": (
         "Dense Passage Retrieval for Open-Domain Question Answering",
-        "Open-domain question answering relies on efficient passage retrieval", False),
+        "Open-domain question answering relies on efficient passage retrieval",
+        False,
+    ),
 }
 
 # Sentences that cross a line break with hyphenation, a column break or a page break in
@@ -95,8 +110,7 @@ CROSSING = {
         "To get in concordance between the model and the observations, it is needed at least "
         "a value of τ & 0.07.",
         # "in-teraction" split across lines in the right column of page 1
-        "neutrinos just free-stream due to the negligible interaction with the rest of the "
-        "matter.",
+        "neutrinos just free-stream due to the negligible interaction with the rest of the matter.",
     ],
     "grobid__sample.pdf": [
         "The last few years have been characterized by huge technological changes in the area "
@@ -130,8 +144,11 @@ def _raw_running_lines(pdf: Path) -> list[str]:
     at_edge: Counter[str] = Counter()
     originals: dict[str, str] = {}
     for index in range(pages):
-        lines = [ln.strip() for ln in document[index].get_textpage().get_text_range()
-                 .splitlines() if ln.strip()]
+        lines = [
+            ln.strip()
+            for ln in document[index].get_textpage().get_text_range().splitlines()
+            if ln.strip()
+        ]
         shapes = {}
         for position, line in enumerate(lines):
             if len(line) >= 15 and sum(ch.isalpha() for ch in line) >= 10:
@@ -143,8 +160,9 @@ def _raw_running_lines(pdf: Path) -> list[str]:
         originals.update(shapes)
     document.close()
     floor = max(2, math.ceil(pages / 4))
-    return [originals[shape] for shape, count in seen.items()
-            if count >= floor and at_edge[shape] >= 2]
+    return [
+        originals[shape] for shape, count in seen.items() if count >= floor and at_edge[shape] >= 2
+    ]
 
 
 @needs_corpus
@@ -201,7 +219,7 @@ def test_references_are_kept_apart(papers: dict[str, Paper], name: str) -> None:
     assert bool(paper.references) == has_references
     body = _squash(paper.body)
     for entry in paper.references:
-        middle = _squash(entry)[len(entry) // 3:][:45]
+        middle = _squash(entry)[len(entry) // 3 :][:45]
         if len(middle) >= 30:
             assert middle not in body, f"reference text voiced: {middle!r}"
     assert not re.search(r"(?im)^(references|bibliography)$", paper.body)
@@ -301,35 +319,48 @@ def test_isolated_extraction_stops_a_child_that_runs_too_long() -> None:
 # --- character repairs --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("raw", "clean"), [
-    ("Pierre-Franc¸ois", "Pierre-François"),
-    ("Departamento de F´ısica, M ´ exico", "Departamento de Física, México"),
-    ("Lemaˆıtre–Tolman, M¨uhlenberg", "Lemaître–Tolman, Mühlenberg"),
-    ("ef\ufb01cient \ufb02ow of o\ufb03ces", "efficient flow of offices"),
-    ("text (cid:12)(cid:7) with \ufffd garbage \ue000", "text with garbage"),
-])
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("Pierre-Franc¸ois", "Pierre-François"),
+        ("Departamento de F´ısica, M ´ exico", "Departamento de Física, México"),
+        ("Lemaˆıtre–Tolman, M¨uhlenberg", "Lemaître–Tolman, Mühlenberg"),
+        ("ef\ufb01cient \ufb02ow of o\ufb03ces", "efficient flow of offices"),
+        ("text (cid:12)(cid:7) with \ufffd garbage \ue000", "text with garbage"),
+    ],
+)
 def test_clean_line(raw: str, clean: str) -> None:
     assert clean_line(raw)[0] == clean
 
 
-@pytest.mark.parametrize(("line", "soup"), [
-    ("ds2 = c2dt", True), ("σαβ = 1", True), ("0.2 0.4 0.6 0.8", True), ("TB", True),
-    ("HTML 0.969 0.927 0.955 0.857 5.39", True),
-    ("Guo et al. (2016)).", False), ("of the platform.", False),
-    ("where the tensor and vector degrees of freedom are eliminated", False),
-])
+@pytest.mark.parametrize(
+    ("line", "soup"),
+    [
+        ("ds2 = c2dt", True),
+        ("σαβ = 1", True),
+        ("0.2 0.4 0.6 0.8", True),
+        ("TB", True),
+        ("HTML 0.969 0.927 0.955 0.857 5.39", True),
+        ("Guo et al. (2016)).", False),
+        ("of the platform.", False),
+        ("where the tensor and vector degrees of freedom are eliminated", False),
+    ],
+)
 def test_symbol_soup(line: str, soup: bool) -> None:
     assert is_symbol_soup(line) is soup
 
 
-@pytest.mark.parametrize(("left", "right", "joined"), [
-    ("imple\ufffe", "mented using", "implemented using"),  # no evidence: joined
-    ("Market\ufffe", "driven", "Market-driven"),  # "market-driven" occurs mid-line
-    ("Bose-", "Einstein statistics", "Bose-Einstein statistics"),  # capital: a compound
-    ("a d\ufffe", "dimensional space", "a d-dimensional space"),  # one letter: a compound
-    ("non\ufffe", "relativistic", "non-relativistic"),  # a usual compound prefix
-    ("COVID-", "19 cases", "COVID-19 cases"),  # a number: kept
-])
+@pytest.mark.parametrize(
+    ("left", "right", "joined"),
+    [
+        ("imple\ufffe", "mented using", "implemented using"),  # no evidence: joined
+        ("Market\ufffe", "driven", "Market-driven"),  # "market-driven" occurs mid-line
+        ("Bose-", "Einstein statistics", "Bose-Einstein statistics"),  # capital: a compound
+        ("a d\ufffe", "dimensional space", "a d-dimensional space"),  # one letter: a compound
+        ("non\ufffe", "relativistic", "non-relativistic"),  # a usual compound prefix
+        ("COVID-", "19 cases", "COVID-19 cases"),  # a number: kept
+    ],
+)
 def test_hyphen_joiner(left: str, right: str, joined: str) -> None:
     joiner = HyphenJoiner(["the market-driven model", "implemented elsewhere"])
     assert joiner.join(left, right) == joined
@@ -345,11 +376,16 @@ REFUSALS = {
     "truncated.pdf": ("damaged", ["damaged or incomplete"], ["again"]),
     "not-a-pdf.pdf": ("not-pdf", ["not a PDF", "HTML"], ["PDF itself"]),
     "unstructured__pdf2image-memory-error-test-400p.pdf": (
-        "too-long", ["400 pages", "limit of 60"], ["source.max_pages", "shipyard.toml"]),
-    "unstructured__failure-after-repair.pdf": (
-        "too-long", ["76 pages"], ["source.max_pages"]),
-    "docling__normal_4pages.pdf": ("language", ["Korean (ko)", "English (en)"],
-                                   ["source.languages"]),
+        "too-long",
+        ["400 pages", "limit of 60"],
+        ["source.max_pages", "shipyard.toml"],
+    ),
+    "unstructured__failure-after-repair.pdf": ("too-long", ["76 pages"], ["source.max_pages"]),
+    "docling__normal_4pages.pdf": (
+        "language",
+        ["Korean (ko)", "English (en)"],
+        ["source.languages"],
+    ),
 }
 
 
@@ -390,8 +426,9 @@ def test_a_brochure_is_not_a_paper_once_it_is_short_enough() -> None:
 
 @needs_corpus
 def test_a_language_can_be_allowed_by_setting() -> None:
-    korean = extract_paper(BAD["docling__normal_4pages.pdf"],
-                           SourceConfig(languages=["en", "ko"], not_a_paper="flag"))
+    korean = extract_paper(
+        BAD["docling__normal_4pages.pdf"], SourceConfig(languages=["en", "ko"], not_a_paper="flag")
+    )
     assert korean.language == "ko"
 
 
@@ -443,12 +480,17 @@ def test_text_that_is_all_cid_garbage(tmp_path: Path) -> None:
 def test_text_that_is_all_private_use_glyphs(tmp_path: Path) -> None:
     # a font whose character map sends every code to the private-use area: what a PDF
     # with ligature and symbol glyphs but no usable Unicode mapping extracts to
-    cmap = (b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap "
-            b"/CMapName /Garbage def 1 begincodespacerange <00> <FF> endcodespacerange "
-            b"1 beginbfrange <20> <7E> <E000> endbfrange endcmap CMapName currentdict "
-            b"/CMap defineresource pop end end")
-    text = b"BT /F1 11 Tf 60 780 Td " + b" ".join(
-        b"(Lorem ipsum dolor sit amet consectetur) Tj 0 -14 Td" for _ in range(30)) + b" ET"
+    cmap = (
+        b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap "
+        b"/CMapName /Garbage def 1 begincodespacerange <00> <FF> endcodespacerange "
+        b"1 beginbfrange <20> <7E> <E000> endbfrange endcmap CMapName currentdict "
+        b"/CMap defineresource pop end end"
+    )
+    text = (
+        b"BT /F1 11 Tf 60 780 Td "
+        + b" ".join(b"(Lorem ipsum dolor sit amet consectetur) Tj 0 -14 Td" for _ in range(30))
+        + b" ET"
+    )
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -468,16 +510,16 @@ def test_text_that_is_all_private_use_glyphs(tmp_path: Path) -> None:
     body.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
     for offset in offsets:
         body.write(b"%010d 00000 n \n" % offset)
-    body.write(b"trailer << /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
-               % (len(objects) + 1, xref))
+    body.write(
+        b"trailer << /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    )
     error = _refusal(tmp_path, body.getvalue())
     assert error.code == "no-text"
 
 
 def test_a_password_opens_a_protected_pdf(tmp_path: Path) -> None:
     path = tmp_path / "protected.pdf"
-    path.write_bytes(_pdf_with_text(["Abstract. A short protected note."] * 30,
-                                    encrypt="s3cret"))
+    path.write_bytes(_pdf_with_text(["Abstract. A short protected note."] * 30, encrypt="s3cret"))
     with pytest.raises(SourceRejected) as caught:
         extract_paper(path, DEFAULTS)
     assert caught.value.code == "encrypted"
@@ -488,13 +530,16 @@ def test_a_password_opens_a_protected_pdf(tmp_path: Path) -> None:
     assert "short protected note" in flagged.body
 
 
-@pytest.mark.parametrize(("head", "looks_like"), [
-    (b"\x89PNG\r\n\x1a\n" + bytes(64), "a PNG image"),
-    (b"\xff\xd8\xff\xe0" + bytes(64), "a JPEG image"),
-    (b"  <!DOCTYPE html><html>", "an HTML web page"),
-    (b"\\documentclass{article}", "LaTeX source"),
-    (b"just some notes about a paper\n", "plain text"),
-])
+@pytest.mark.parametrize(
+    ("head", "looks_like"),
+    [
+        (b"\x89PNG\r\n\x1a\n" + bytes(64), "a PNG image"),
+        (b"\xff\xd8\xff\xe0" + bytes(64), "a JPEG image"),
+        (b"  <!DOCTYPE html><html>", "an HTML web page"),
+        (b"\\documentclass{article}", "LaTeX source"),
+        (b"just some notes about a paper\n", "plain text"),
+    ],
+)
 def test_what_a_non_pdf_looks_like(head: bytes, looks_like: str) -> None:
     assert sniff_format(head) == looks_like
 
@@ -555,9 +600,19 @@ def test_extract_json_is_a_paper(runner: CliRunner) -> None:
 @needs_corpus
 def test_extract_refuses_bad_input_with_a_non_zero_exit(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-c", "from shipyard.cli import main; main()", "extract",
-         str(BAD["not-a-pdf.pdf"])],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+        [
+            sys.executable,
+            "-c",
+            "from shipyard.cli import main; main()",
+            "extract",
+            str(BAD["not-a-pdf.pdf"]),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 1
     assert "error: not-a-pdf.pdf is not a PDF: it looks like an HTML web page" in result.stderr
     assert "fix: download the PDF itself" in result.stderr
@@ -565,12 +620,15 @@ def test_extract_refuses_bad_input_with_a_non_zero_exit(tmp_path: Path) -> None:
 
 @needs_corpus
 def test_the_examples_in_docs_extraction_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     doc = (Path(__file__).parents[1] / "docs" / "extraction.md").read_text(encoding="utf-8")
     (tmp_path / "paper.pdf").symlink_to(PAPERS["grobid__gadr.pdf"])
     (tmp_path / "protected.pdf").write_bytes(
-        _pdf_with_text(["A short protected note."] * 30, encrypt="s3cret"))
+        _pdf_with_text(["A short protected note."] * 30, encrypt="s3cret")
+    )
     (tmp_path / "shipyard.toml").write_text('[source]\nnot_a_paper = "flag"\n')
     monkeypatch.chdir(tmp_path)
     blocks = re.findall(r"```python\n(.*?)```", doc, flags=re.S)

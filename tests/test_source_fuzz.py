@@ -33,8 +33,16 @@ def _extract(data: bytes, folder: Path) -> Paper | SourceRejected:
     try:
         return extract_paper(path, LENIENT)
     except SourceRejected as rejected:
-        assert rejected.code in {"empty", "not-pdf", "damaged", "encrypted", "no-text",
-                                 "too-long", "not-a-paper", "language"}
+        assert rejected.code in {
+            "empty",
+            "not-pdf",
+            "damaged",
+            "encrypted",
+            "no-text",
+            "too-long",
+            "not-a-paper",
+            "language",
+        }
         assert rejected.hint
         return rejected
 
@@ -51,10 +59,13 @@ def plain_seed() -> bytes:
     page = canvas.Canvas(out, pageCompression=0)
     for number in range(3):
         y = 780.0
-        for line in [f"{number + 1} Section", "Abstract. We study efﬁcient extraction of "
-                     "text from mutated documents [1].", *["Body text of the paper, with "
-                     "hyphen-", "ated words and citations [2, 3]."] * 20, "References",
-                     "[1] A. Author. A paper. 2020."]:
+        for line in [
+            f"{number + 1} Section",
+            "Abstract. We study efﬁcient extraction of text from mutated documents [1].",
+            *["Body text of the paper, with hyphen-", "ated words and citations [2, 3]."] * 20,
+            "References",
+            "[1] A. Author. A paper. 2020.",
+        ]:
             page.drawString(60, y, line)
             y -= 14
         page.showPage()
@@ -74,22 +85,28 @@ def _mutate(data: bytes, steps: list[tuple[str, float, bytes]]) -> bytes:
     for kind, where, payload in steps:
         at = int(where * len(data))
         if kind == "flip":
-            data = data[:at] + payload + data[at + len(payload):]
+            data = data[:at] + payload + data[at + len(payload) :]
         elif kind == "truncate":
             data = data[:at]
         elif kind == "insert":
             data = data[:at] + payload + data[at:]
         else:
-            data = data[:at] + data[at + len(payload):]
+            data = data[:at] + data[at + len(payload) :]
     return data
 
 
 @pytest.mark.parametrize("seed_name", ["seed", "plain_seed"])
-@settings(max_examples=150, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(steps=st.lists(mutation, min_size=1, max_size=4))
 def test_mutated_pdfs_give_a_paper_or_a_documented_refusal(
-    request: pytest.FixtureRequest, seed_name: str, tmp_path: Path,
+    request: pytest.FixtureRequest,
+    seed_name: str,
+    tmp_path: Path,
     steps: list[tuple[str, float, bytes]],
 ) -> None:
     original: bytes = request.getfixturevalue(seed_name)
@@ -98,7 +115,8 @@ def test_mutated_pdfs_give_a_paper_or_a_documented_refusal(
 
 
 def test_every_truncation_point_is_refused_as_damaged_or_read(
-    seed: bytes, tmp_path: Path,
+    seed: bytes,
+    tmp_path: Path,
 ) -> None:
     for cut in range(0, len(seed), len(seed) // 40):
         result = _extract(seed[:cut], tmp_path)

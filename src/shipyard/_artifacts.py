@@ -51,7 +51,8 @@ class ArtifactStore:
         if not matches:
             raise ShipyardError(
                 f"artifact {sha256[:12]} is not in the store at {self.root}",
-                code="artifact-missing", artifact=sha256,
+                code="artifact-missing",
+                artifact=sha256,
                 hint="the state folder was moved or cleaned; re-run with --force",
             )
         return matches[0]

@@ -188,7 +188,9 @@ def load_config(path: str | Path | None = None) -> Config:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
         raise ConfigError(
-            first["msg"], key=key, file=str(file),
+            first["msg"],
+            key=key,
+            file=str(file),
             hint=f"{len(exc.errors())} problem(s); see docs/configuration.md",
         ) from None
 

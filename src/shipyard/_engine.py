@@ -25,8 +25,15 @@ from shipyard._config import Config
 from shipyard._errors import ShipyardError
 from shipyard._runs import Ledger
 
-__all__ = ["QUEUE", "Runtime", "current", "current_or_none", "launch",
-           "launched_in_this_process", "shutdown"]
+__all__ = [
+    "QUEUE",
+    "Runtime",
+    "current",
+    "current_or_none",
+    "launch",
+    "launched_in_this_process",
+    "shutdown",
+]
 
 QUEUE = "shipyard"  # the queue workers pull runs from
 
@@ -47,8 +54,10 @@ def launch(config: Config, *, concurrency: int = 1) -> Runtime:
     """Start DBOS for this process and recover this executor's pending runs."""
     global _runtime, _launched
     if _runtime is not None:
-        raise ShipyardError("shipyard is already launched in this process",
-                            hint="call shipyard._engine.shutdown() first")
+        raise ShipyardError(
+            "shipyard is already launched in this process",
+            hint="call shipyard._engine.shutdown() first",
+        )
     from shipyard.podcast import flow  # noqa: F401  (registers the flagship's steps)
 
     config.state.mkdir(parents=True, exist_ok=True)
@@ -61,8 +70,9 @@ def launch(config: Config, *, concurrency: int = 1) -> Runtime:
             "system_database_url": config.database_url,
             "serializer": DBOSPortableJSON,
             "executor_id": executor_id,
-            "application_version": (config.engine.application_version
-                                    or f"shipyard-{shipyard.__version__}"),
+            "application_version": (
+                config.engine.application_version or f"shipyard-{shipyard.__version__}"
+            ),
             "log_level": os.environ.get("SHIPYARD_DBOS_LOG_LEVEL", "WARNING"),
         }
         _launched = True
@@ -73,9 +83,13 @@ def launch(config: Config, *, concurrency: int = 1) -> Runtime:
     except BaseException:
         lock.close()
         raise
-    _runtime = Runtime(config=config, ledger=ledger,
-                       store=ArtifactStore(config.state / "artifacts"),
-                       executor_id=executor_id, _lock=lock)
+    _runtime = Runtime(
+        config=config,
+        ledger=ledger,
+        store=ArtifactStore(config.state / "artifacts"),
+        executor_id=executor_id,
+        _lock=lock,
+    )
     return _runtime
 
 
@@ -99,8 +113,10 @@ def launched_in_this_process() -> bool:
 
 def current() -> Runtime:
     if _runtime is None:
-        raise ShipyardError("shipyard is not launched in this process",
-                            hint="steps run inside `shipyard run` or `shipyard worker`")
+        raise ShipyardError(
+            "shipyard is not launched in this process",
+            hint="steps run inside `shipyard run` or `shipyard worker`",
+        )
     return _runtime
 
 

@@ -84,8 +84,14 @@ class ConfigError(ShipyardError):
 
     code = "config"
 
-    def __init__(self, message: str, *, key: str | None = None, file: str | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        file: str | None = None,
+        hint: str | None = None,
+    ) -> None:
         where = " in ".join(part for part in (key and f"'{key}'", file) if part)
         super().__init__(f"{where}: {message}" if where else message, hint=hint)
         self.key = key

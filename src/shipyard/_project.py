@@ -41,8 +41,13 @@ def production_root(config: Config) -> Path:
     return config.state / "production"
 
 
-def init_project(folder: Path, *, local_production: bool = False, port: int = DEFAULT_PORT,
-                 auto_approve: bool = False) -> Config:
+def init_project(
+    folder: Path,
+    *,
+    local_production: bool = False,
+    port: int = DEFAULT_PORT,
+    auto_approve: bool = False,
+) -> Config:
     """Write `shipyard.toml` (unless there is one) and create the state folder."""
     from shipyard._localprod import LocalProduction
 
@@ -53,9 +58,12 @@ def init_project(folder: Path, *, local_production: bool = False, port: int = DE
         if local_production:
             remote = ".shipyard/production/remote.git"
             base_url = f"http://127.0.0.1:{port}/"
-        file.write_text(_TEMPLATE.format(remote=remote, base_url=base_url,
-                                         auto_approve=str(auto_approve).lower()),
-                        encoding="utf-8")
+        file.write_text(
+            _TEMPLATE.format(
+                remote=remote, base_url=base_url, auto_approve=str(auto_approve).lower()
+            ),
+            encoding="utf-8",
+        )
     config = load_config(file)
     config.state.mkdir(parents=True, exist_ok=True)
     if local_production:
@@ -63,7 +71,9 @@ def init_project(folder: Path, *, local_production: bool = False, port: int = DE
         if config.resolve(config.publish.remote) != production.remote:
             raise ConfigError(
                 f"points at {config.publish.remote!r}, not the local production",
-                key="publish.remote", file=str(file),
-                hint=f"set it to {production.remote} or drop --local-production")
+                key="publish.remote",
+                file=str(file),
+                hint=f"set it to {production.remote} or drop --local-production",
+            )
         production.create()
     return config

@@ -45,14 +45,21 @@ def start_run(workflow: str, source: Path, *, force: bool = False) -> StartedRun
     runtime = current()
     spec = get_workflow(workflow)
     if not source.is_file():
-        raise SourceRejected(f"{source} does not exist or is not a file", code="missing",
-                             hint="give the path of a PDF file")
+        raise SourceRejected(
+            f"{source} does not exist or is not a file",
+            code="missing",
+            hint="give the path of a PDF file",
+        )
     source_sha = sha256_file(source)
     run_id = run_id_for(spec.name, spec.version, source_sha, runtime.config)
     if force:
         run_id += f"-{int(time.time() * 1000):x}"
-    created = runtime.ledger.create_run(run_id, spec.name, spec.version, {
-        "source": str(source.resolve()), "source_sha256": source_sha})
+    created = runtime.ledger.create_run(
+        run_id,
+        spec.name,
+        spec.version,
+        {"source": str(source.resolve()), "source_sha256": source_sha},
+    )
     if not created and runtime.ledger.get(run_id, detail=False).state.finished:
         return StartedRun(run_id, created=False)
     settings = runtime.config.model_dump(mode="json")
@@ -61,9 +68,15 @@ def start_run(workflow: str, source: Path, *, force: bool = False) -> StartedRun
     return StartedRun(run_id, created=created)
 
 
-def wait_for(ledger: Ledger, run_id: str, *, until: Callable[[RunRecord], bool] | None = None,
-             on_change: Callable[[RunRecord], None] | None = None,
-             poll_seconds: float = 0.2, timeout: float | None = None) -> RunRecord:
+def wait_for(
+    ledger: Ledger,
+    run_id: str,
+    *,
+    until: Callable[[RunRecord], bool] | None = None,
+    on_change: Callable[[RunRecord], None] | None = None,
+    poll_seconds: float = 0.2,
+    timeout: float | None = None,
+) -> RunRecord:
     """Follow a run until it finishes (or `until` holds), calling `on_change` on every
     new step attempt or state."""
     stop = until or (lambda record: record.state.finished)
@@ -79,9 +92,12 @@ def wait_for(ledger: Ledger, run_id: str, *, until: Callable[[RunRecord], bool] 
         if stop(record):
             return record
         if timeout is not None and time.monotonic() - started > timeout:
-            raise ShipyardError(f"run {run_id} is still {record.state.value} after {timeout:g} s",
-                                code="wait-timeout", run_id=run_id,
-                                hint=f"follow it with `shipyard status {run_id}`")
+            raise ShipyardError(
+                f"run {run_id} is still {record.state.value} after {timeout:g} s",
+                code="wait-timeout",
+                run_id=run_id,
+                hint=f"follow it with `shipyard status {run_id}`",
+            )
         time.sleep(poll_seconds)
 
 
@@ -96,18 +112,21 @@ def decide(config: Config, run_id: str, decision: dict[str, Any]) -> RunRecord:
         if record.state is not RunState.AWAITING_REVIEW:
             raise ShipyardError(
                 f"run {record.run_id} is {record.state.value}, not awaiting review",
-                code="not-awaiting-review", run_id=record.run_id,
-                hint="`shipyard review list` shows the runs that wait for a decision")
+                code="not-awaiting-review",
+                run_id=record.run_id,
+                hint="`shipyard review list` shows the runs that wait for a decision",
+            )
         allowed = {*config.review.reviewers, config.review.escalate_to} - {""}
         if checked.reviewer not in allowed:
             raise ShipyardError(
                 f"{checked.reviewer!r} is not a reviewer of this workflow",
-                code="not-a-reviewer", run_id=record.run_id,
-                hint=f"reviewers are set in review.reviewers: {', '.join(sorted(allowed))}")
+                code="not-a-reviewer",
+                run_id=record.run_id,
+                hint=f"reviewers are set in review.reviewers: {', '.join(sorted(allowed))}",
+            )
         with _client(config) as client:
             client.send(record.run_id, checked.model_dump(mode="json"), REVIEW_TOPIC)
-        ledger.event(record.run_id, "review-sent",
-                     f"{checked.action} sent by {checked.reviewer}")
+        ledger.event(record.run_id, "review-sent", f"{checked.action} sent by {checked.reviewer}")
         return record
 
 
@@ -117,13 +136,17 @@ def cancel(config: Config, run_id: str) -> RunRecord:
     with _ledger(config) as ledger:
         record = ledger.get(run_id, detail=False)
         if record.state.finished:
-            raise ShipyardError(f"run {record.run_id} already ended {record.state.value}",
-                                code="finished", run_id=record.run_id,
-                                hint="a published episode is removed with `shipyard unpublish`")
+            raise ShipyardError(
+                f"run {record.run_id} already ended {record.state.value}",
+                code="finished",
+                run_id=record.run_id,
+                hint="a published episode is removed with `shipyard unpublish`",
+            )
         with _client(config) as client:
             client.cancel_workflow(record.run_id)
-        ledger.set_state(record.run_id, RunState.CANCELLED, step=record.step,
-                         reason="cancelled by a user")
+        ledger.set_state(
+            record.run_id, RunState.CANCELLED, step=record.step, reason="cancelled by a user"
+        )
         return ledger.get(record.run_id, detail=False)
 
 

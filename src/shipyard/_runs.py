@@ -46,13 +46,20 @@ class RunState(StrEnum):
         return self in _FINISHED
 
 
-_FINISHED = {RunState.VERIFIED, RunState.FAILED, RunState.REJECTED, RunState.UNVERIFIED,
-             RunState.CANCELLED, RunState.UNPUBLISHED}
+_FINISHED = {
+    RunState.VERIFIED,
+    RunState.FAILED,
+    RunState.REJECTED,
+    RunState.UNVERIFIED,
+    RunState.CANCELLED,
+    RunState.UNPUBLISHED,
+}
 
 _meta = sa.MetaData()
 
 runs_table = sa.Table(
-    "shipyard_runs", _meta,
+    "shipyard_runs",
+    _meta,
     sa.Column("run_id", sa.String(200), primary_key=True),
     sa.Column("workflow", sa.String(200), nullable=False),
     sa.Column("version", sa.String(50), nullable=False),
@@ -67,7 +74,8 @@ runs_table = sa.Table(
 )
 
 steps_table = sa.Table(
-    "shipyard_steps", _meta,
+    "shipyard_steps",
+    _meta,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("run_id", sa.String(200), nullable=False, index=True),
     sa.Column("seq", sa.Integer, nullable=False),
@@ -83,7 +91,8 @@ steps_table = sa.Table(
 )
 
 events_table = sa.Table(
-    "shipyard_events", _meta,
+    "shipyard_events",
+    _meta,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("run_id", sa.String(200), nullable=False, index=True),
     sa.Column("at", sa.Float, nullable=False),
@@ -93,7 +102,8 @@ events_table = sa.Table(
 )
 
 artifacts_table = sa.Table(
-    "shipyard_artifacts", _meta,
+    "shipyard_artifacts",
+    _meta,
     sa.Column("sha256", sa.String(64), primary_key=True),
     sa.Column("run_id", sa.String(200), primary_key=True),
     sa.Column("step", sa.String(200), primary_key=True),
@@ -143,10 +153,17 @@ class RunRecord:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "run_id": self.run_id, "workflow": self.workflow, "version": self.version,
-            "input": self.input, "state": self.state.value, "step": self.step,
-            "reason": self.reason, "result": self.result, "created_at": self.created_at,
-            "updated_at": self.updated_at, "finished_at": self.finished_at,
+            "run_id": self.run_id,
+            "workflow": self.workflow,
+            "version": self.version,
+            "input": self.input,
+            "state": self.state.value,
+            "step": self.step,
+            "reason": self.reason,
+            "result": self.result,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "finished_at": self.finished_at,
             "cost_usd": self.cost_usd,
             "steps": [s.__dict__ | {"seconds": s.seconds} for s in self.steps],
             "events": self.events,
@@ -180,10 +197,11 @@ class Ledger:
         if url.startswith("sqlite:///"):
             file = Path(url.removeprefix("sqlite:///"))
             if not file.exists():
-                raise RunNotFound(f"no runs here: {file} does not exist",
-                                  code="no-database",
-                                  hint="run from the project's folder, or pass -c "
-                                       "path/to/shipyard.toml")
+                raise RunNotFound(
+                    f"no runs here: {file} does not exist",
+                    code="no-database",
+                    hint="run from the project's folder, or pass -c path/to/shipyard.toml",
+                )
         return cls(database_url)
 
     def close(self) -> None:
@@ -196,64 +214,108 @@ class Ledger:
 
     # --- runs -----------------------------------------------------------------------------
 
-    def create_run(self, run_id: str, workflow: str, version: str,
-                   inputs: dict[str, Any]) -> bool:
+    def create_run(self, run_id: str, workflow: str, version: str, inputs: dict[str, Any]) -> bool:
         """Record a new run as queued. False when the run id exists already."""
         now = time.time()
         with self._tx() as conn:
-            exists = conn.execute(sa.select(runs_table.c.run_id).where(
-                runs_table.c.run_id == run_id)).first()
+            exists = conn.execute(
+                sa.select(runs_table.c.run_id).where(runs_table.c.run_id == run_id)
+            ).first()
             if exists:
                 return False
-            conn.execute(runs_table.insert().values(
-                run_id=run_id, workflow=workflow, version=version, input=json.dumps(inputs),
-                state=RunState.QUEUED.value, step="", reason="", result="{}",
-                created_at=now, updated_at=now))
+            conn.execute(
+                runs_table.insert().values(
+                    run_id=run_id,
+                    workflow=workflow,
+                    version=version,
+                    input=json.dumps(inputs),
+                    state=RunState.QUEUED.value,
+                    step="",
+                    reason="",
+                    result="{}",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
             return True
 
-    def set_state(self, run_id: str, state: RunState, *, step: str = "", reason: str = "",
-                  result: dict[str, Any] | None = None) -> None:
+    def set_state(
+        self,
+        run_id: str,
+        state: RunState,
+        *,
+        step: str = "",
+        reason: str = "",
+        result: dict[str, Any] | None = None,
+    ) -> None:
         now = time.time()
-        values: dict[str, Any] = {"state": state.value, "step": step, "reason": reason,
-                                  "updated_at": now,
-                                  "finished_at": now if state.finished else None}
+        values: dict[str, Any] = {
+            "state": state.value,
+            "step": step,
+            "reason": reason,
+            "updated_at": now,
+            "finished_at": now if state.finished else None,
+        }
         if result is not None:
             values["result"] = json.dumps(result)
         with self._tx() as conn:
-            conn.execute(runs_table.update().where(runs_table.c.run_id == run_id)
-                         .values(**values))
-        self.event(run_id, "state", f"{state.value}" + (f": {reason}" if reason else ""),
-                   {"state": state.value, "step": step})
+            conn.execute(runs_table.update().where(runs_table.c.run_id == run_id).values(**values))
+        self.event(
+            run_id,
+            "state",
+            f"{state.value}" + (f": {reason}" if reason else ""),
+            {"state": state.value, "step": step},
+        )
 
     def get(self, run_id: str, *, detail: bool = True) -> RunRecord:
         with self._tx() as conn:
             row = conn.execute(sa.select(runs_table).where(runs_table.c.run_id == run_id)).first()
             if row is None:
-                candidates = conn.execute(sa.select(runs_table.c.run_id).where(
-                    runs_table.c.run_id.like(f"%{run_id}%"))).all()
+                candidates = conn.execute(
+                    sa.select(runs_table.c.run_id).where(runs_table.c.run_id.like(f"%{run_id}%"))
+                ).all()
                 if len(candidates) != 1:
-                    raise RunNotFound(f"no run has the id {run_id!r}",
-                                      hint="`shipyard runs` lists the runs")
-                row = conn.execute(sa.select(runs_table).where(
-                    runs_table.c.run_id == candidates[0][0])).one()
+                    raise RunNotFound(
+                        f"no run has the id {run_id!r}", hint="`shipyard runs` lists the runs"
+                    )
+                row = conn.execute(
+                    sa.select(runs_table).where(runs_table.c.run_id == candidates[0][0])
+                ).one()
             record = _run_from_row(row)
             if not detail:
                 return record
-            steps = [StepRecord(seq=s.seq, step=s.step, attempt=s.attempt, status=s.status,
-                                started_at=s.started_at, ended_at=s.ended_at, error=s.error,
-                                cost_usd=s.cost_usd, tokens=s.tokens, executor=s.executor)
-                     for s in conn.execute(sa.select(steps_table)
-                                           .where(steps_table.c.run_id == record.run_id)
-                                           .order_by(steps_table.c.id))]
-            events = [{"at": e.at, "kind": e.kind, "message": e.message,
-                       "data": json.loads(e.data)}
-                      for e in conn.execute(sa.select(events_table)
-                                            .where(events_table.c.run_id == record.run_id)
-                                            .order_by(events_table.c.id))]
+            steps = [
+                StepRecord(
+                    seq=s.seq,
+                    step=s.step,
+                    attempt=s.attempt,
+                    status=s.status,
+                    started_at=s.started_at,
+                    ended_at=s.ended_at,
+                    error=s.error,
+                    cost_usd=s.cost_usd,
+                    tokens=s.tokens,
+                    executor=s.executor,
+                )
+                for s in conn.execute(
+                    sa.select(steps_table)
+                    .where(steps_table.c.run_id == record.run_id)
+                    .order_by(steps_table.c.id)
+                )
+            ]
+            events = [
+                {"at": e.at, "kind": e.kind, "message": e.message, "data": json.loads(e.data)}
+                for e in conn.execute(
+                    sa.select(events_table)
+                    .where(events_table.c.run_id == record.run_id)
+                    .order_by(events_table.c.id)
+                )
+            ]
         return RunRecord(**{**record.__dict__, "steps": steps, "events": events})
 
-    def runs(self, *, workflow: str | None = None, states: Sequence[RunState] = (),
-             limit: int = 50) -> list[RunRecord]:
+    def runs(
+        self, *, workflow: str | None = None, states: Sequence[RunState] = (), limit: int = 50
+    ) -> list[RunRecord]:
         query = sa.select(runs_table).order_by(runs_table.c.created_at.desc()).limit(limit)
         if workflow:
             query = query.where(runs_table.c.workflow == workflow)
@@ -264,73 +326,144 @@ class Ledger:
 
     # --- steps ----------------------------------------------------------------------------
 
-    def step_started(self, run_id: str, seq: int, step: str, attempt: int,
-                     executor: str) -> int:
+    def step_started(self, run_id: str, seq: int, step: str, attempt: int, executor: str) -> int:
         now = time.time()
         with self._tx() as conn:
             # An earlier attempt still marked running was cut off by a crash.
-            conn.execute(steps_table.update().where(
-                steps_table.c.run_id == run_id, steps_table.c.seq == seq,
-                steps_table.c.status == "running",
-            ).values(status="interrupted", ended_at=now,
-                     error="the process stopped during this attempt"))
-            result = conn.execute(steps_table.insert().values(
-                run_id=run_id, seq=seq, step=step, attempt=attempt, status="running",
-                started_at=now, error="", cost_usd=0.0, tokens=0, executor=executor))
+            conn.execute(
+                steps_table.update()
+                .where(
+                    steps_table.c.run_id == run_id,
+                    steps_table.c.seq == seq,
+                    steps_table.c.status == "running",
+                )
+                .values(
+                    status="interrupted",
+                    ended_at=now,
+                    error="the process stopped during this attempt",
+                )
+            )
+            result = conn.execute(
+                steps_table.insert().values(
+                    run_id=run_id,
+                    seq=seq,
+                    step=step,
+                    attempt=attempt,
+                    status="running",
+                    started_at=now,
+                    error="",
+                    cost_usd=0.0,
+                    tokens=0,
+                    executor=executor,
+                )
+            )
             key = result.inserted_primary_key
             assert key is not None
             return int(key[0])
 
     def step_ended(self, row_id: int, status: str, *, error: str = "") -> None:
         with self._tx() as conn:
-            conn.execute(steps_table.update().where(steps_table.c.id == row_id).values(
-                status=status, ended_at=time.time(), error=error))
+            conn.execute(
+                steps_table.update()
+                .where(steps_table.c.id == row_id)
+                .values(status=status, ended_at=time.time(), error=error)
+            )
 
     def add_cost(self, row_id: int, *, usd: float = 0.0, tokens: int = 0) -> None:
         with self._tx() as conn:
-            conn.execute(steps_table.update().where(steps_table.c.id == row_id).values(
-                cost_usd=steps_table.c.cost_usd + usd, tokens=steps_table.c.tokens + tokens))
+            conn.execute(
+                steps_table.update()
+                .where(steps_table.c.id == row_id)
+                .values(cost_usd=steps_table.c.cost_usd + usd, tokens=steps_table.c.tokens + tokens)
+            )
 
     def step_runs(self, run_id: str, step: str) -> int:
         """How many attempts of a step have started for a run (a crash test's witness)."""
         with self._tx() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(steps_table).where(
-                steps_table.c.run_id == run_id, steps_table.c.step == step)).scalar_one())
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(steps_table)
+                    .where(steps_table.c.run_id == run_id, steps_table.c.step == step)
+                ).scalar_one()
+            )
 
     # --- events and lineage ---------------------------------------------------------------
 
-    def event(self, run_id: str, kind: str, message: str,
-              data: dict[str, Any] | None = None) -> None:
+    def event(
+        self, run_id: str, kind: str, message: str, data: dict[str, Any] | None = None
+    ) -> None:
         with self._tx() as conn:
-            conn.execute(events_table.insert().values(
-                run_id=run_id, at=time.time(), kind=kind, message=message,
-                data=json.dumps(data or {})))
+            conn.execute(
+                events_table.insert().values(
+                    run_id=run_id,
+                    at=time.time(),
+                    kind=kind,
+                    message=message,
+                    data=json.dumps(data or {}),
+                )
+            )
 
-    def artifact(self, sha256: str, *, run_id: str, step: str, kind: str, size: int,
-                 parents: Sequence[str] = ()) -> None:
+    def artifact(
+        self,
+        sha256: str,
+        *,
+        run_id: str,
+        step: str,
+        kind: str,
+        size: int,
+        parents: Sequence[str] = (),
+    ) -> None:
         with self._tx() as conn:
-            exists = conn.execute(sa.select(artifacts_table.c.sha256).where(
-                artifacts_table.c.sha256 == sha256, artifacts_table.c.run_id == run_id,
-                artifacts_table.c.step == step)).first()
+            exists = conn.execute(
+                sa.select(artifacts_table.c.sha256).where(
+                    artifacts_table.c.sha256 == sha256,
+                    artifacts_table.c.run_id == run_id,
+                    artifacts_table.c.step == step,
+                )
+            ).first()
             if not exists:
-                conn.execute(artifacts_table.insert().values(
-                    sha256=sha256, run_id=run_id, step=step, kind=kind, size=size,
-                    parents=json.dumps(list(parents))))
+                conn.execute(
+                    artifacts_table.insert().values(
+                        sha256=sha256,
+                        run_id=run_id,
+                        step=step,
+                        kind=kind,
+                        size=size,
+                        parents=json.dumps(list(parents)),
+                    )
+                )
 
     def lineage(self, run_id: str) -> list[dict[str, Any]]:
         with self._tx() as conn:
-            return [{"sha256": a.sha256, "step": a.step, "kind": a.kind, "size": a.size,
-                     "parents": json.loads(a.parents)}
-                    for a in conn.execute(sa.select(artifacts_table)
-                                          .where(artifacts_table.c.run_id == run_id))]
+            return [
+                {
+                    "sha256": a.sha256,
+                    "step": a.step,
+                    "kind": a.kind,
+                    "size": a.size,
+                    "parents": json.loads(a.parents),
+                }
+                for a in conn.execute(
+                    sa.select(artifacts_table).where(artifacts_table.c.run_id == run_id)
+                )
+            ]
 
 
 def _run_from_row(row: sa.Row[Any]) -> RunRecord:
     return RunRecord(
-        run_id=row.run_id, workflow=row.workflow, version=row.version,
-        input=json.loads(row.input), state=RunState(row.state), step=row.step,
-        reason=row.reason, result=json.loads(row.result), created_at=row.created_at,
-        updated_at=row.updated_at, finished_at=row.finished_at)
+        run_id=row.run_id,
+        workflow=row.workflow,
+        version=row.version,
+        input=json.loads(row.input),
+        state=RunState(row.state),
+        step=row.step,
+        reason=row.reason,
+        result=json.loads(row.result),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        finished_at=row.finished_at,
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -32,8 +32,17 @@ from pydantic import TypeAdapter
 
 from shipyard._errors import PermanentError, ShipyardError, StepFailed, StepTimeout
 
-__all__ = ["RetryPolicy", "StepSpec", "WorkflowSpec", "get_workflow", "record_cost",
-           "set_run_state", "step", "workflow", "workflows"]
+__all__ = [
+    "RetryPolicy",
+    "StepSpec",
+    "WorkflowSpec",
+    "get_workflow",
+    "record_cost",
+    "set_run_state",
+    "step",
+    "workflow",
+    "workflows",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -52,8 +61,9 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based)."""
-        return min(self.backoff_seconds * self.backoff_rate ** (attempt - 1),
-                   self.max_backoff_seconds)
+        return min(
+            self.backoff_seconds * self.backoff_rate ** (attempt - 1), self.max_backoff_seconds
+        )
 
 
 @dataclass(frozen=True)
@@ -84,7 +94,8 @@ class WorkflowSpec:
 _STEPS: dict[str, StepSpec] = {}
 _WORKFLOWS: dict[str, WorkflowSpec] = {}
 _current_attempt: contextvars.ContextVar[int | None] = contextvars.ContextVar(
-    "shipyard_current_attempt", default=None)
+    "shipyard_current_attempt", default=None
+)
 
 
 def step(
@@ -154,8 +165,13 @@ def workflow(
 
         durable = DBOS.workflow(name=name)(body)
         _WORKFLOWS[name] = WorkflowSpec(
-            name=name, version=version, owner=owner, description=_first_line(fn.__doc__),
-            function=durable, source=fn)
+            name=name,
+            version=version,
+            owner=owner,
+            description=_first_line(fn.__doc__),
+            function=durable,
+            source=fn,
+        )
         return durable
 
     return decorate
@@ -174,21 +190,28 @@ def _begin_run(workflow_name: str, version: str, inputs: dict[str, Any]) -> None
 
 
 @DBOS.step(name="shipyard-run-state")
-def set_run_state(state: str, step_name: str = "", reason: str = "",
-                  result: dict[str, Any] | None = None) -> None:
+def set_run_state(
+    state: str, step_name: str = "", reason: str = "", result: dict[str, Any] | None = None
+) -> None:
     """Record the run's state (a durable step: replay does not write it again)."""
     from shipyard._engine import current
     from shipyard._runs import RunState
 
     run_id = DBOS.workflow_id
     assert run_id is not None
-    current().ledger.set_state(run_id, RunState(state), step=step_name, reason=reason,
-                               result=result)
+    current().ledger.set_state(
+        run_id, RunState(state), step=step_name, reason=reason, result=result
+    )
 
 
 def _summary(args: tuple[Any, ...]) -> dict[str, Any]:
-    return {"args": [a if isinstance(a, int | float | bool) else str(a)[:200]
-                     for a in args if not isinstance(a, dict)]}
+    return {
+        "args": [
+            a if isinstance(a, int | float | bool) else str(a)[:200]
+            for a in args
+            if not isinstance(a, dict)
+        ]
+    }
 
 
 def workflows() -> dict[str, WorkflowSpec]:
@@ -203,8 +226,11 @@ def get_workflow(name: str) -> WorkflowSpec:
         return _WORKFLOWS[name]
     except KeyError:
         known = ", ".join(sorted(_WORKFLOWS)) or "none"
-        raise ShipyardError(f"no workflow is named {name!r}", code="no-such-workflow",
-                            hint=f"known workflows: {known}") from None
+        raise ShipyardError(
+            f"no workflow is named {name!r}",
+            code="no-such-workflow",
+            hint=f"known workflows: {known}",
+        ) from None
 
 
 def record_cost(*, usd: float = 0.0, tokens: int = 0) -> None:
@@ -219,8 +245,9 @@ def record_cost(*, usd: float = 0.0, tokens: int = 0) -> None:
 # --- attempts -----------------------------------------------------------------------------
 
 
-def _attempts(spec: StepSpec, fn: Callable[..., Any], args: tuple[Any, ...],
-              kwargs: dict[str, Any]) -> Any:
+def _attempts(
+    spec: StepSpec, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
     from shipyard._engine import current_or_none
 
     runtime = current_or_none()
@@ -228,8 +255,11 @@ def _attempts(spec: StepSpec, fn: Callable[..., Any], args: tuple[Any, ...],
     ledger = runtime.ledger if runtime is not None and run_id is not None else None
     seq = DBOS.step_id or 0
     for attempt in range(1, spec.retry.attempts + 1):
-        row = (ledger.step_started(run_id, seq, spec.name, attempt, runtime.executor_id)
-               if ledger is not None and run_id is not None and runtime is not None else None)
+        row = (
+            ledger.step_started(run_id, seq, spec.name, attempt, runtime.executor_id)
+            if ledger is not None and run_id is not None and runtime is not None
+            else None
+        )
         token = _current_attempt.set(row)
         try:
             result = _call_with_timeout(fn, args, kwargs, spec.timeout)
@@ -252,11 +282,13 @@ def _attempts(spec: StepSpec, fn: Callable[..., Any], args: tuple[Any, ...],
 
 def _is_permanent(exc: Exception) -> bool:
     return isinstance(exc, PermanentError) or (
-        isinstance(exc, ShipyardError) and not isinstance(exc, StepFailed))
+        isinstance(exc, ShipyardError) and not isinstance(exc, StepFailed)
+    )
 
 
-def _as_step_error(exc: BaseException, spec: StepSpec, run_id: str | None,
-                   attempts: int) -> BaseException:
+def _as_step_error(
+    exc: BaseException, spec: StepSpec, run_id: str | None, attempts: int
+) -> BaseException:
     if not isinstance(exc, Exception):
         return exc  # cancellation and interpreter exits pass through untouched
     if isinstance(exc, ShipyardError):
@@ -264,16 +296,21 @@ def _as_step_error(exc: BaseException, spec: StepSpec, run_id: str | None,
         exc.run_id = exc.run_id or run_id
         return exc
     tries = f" after {attempts} attempts" if attempts > 1 else ""
-    return StepFailed(f"step {spec.name} failed{tries}: {_describe(exc)}", step=spec.name,
-                      run_id=run_id, code="step-failed")
+    return StepFailed(
+        f"step {spec.name} failed{tries}: {_describe(exc)}",
+        step=spec.name,
+        run_id=run_id,
+        code="step-failed",
+    )
 
 
 def _describe(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, ShipyardError) else f"{type(exc).__name__}: {exc}"
 
 
-def _call_with_timeout(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-                       timeout: float | None) -> Any:
+def _call_with_timeout(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], timeout: float | None
+) -> Any:
     if timeout is None:
         return fn(*args, **kwargs)
     outcome: dict[str, Any] = {}
@@ -291,8 +328,10 @@ def _call_with_timeout(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: di
     worker.start()
     worker.join(timeout)
     if worker.is_alive():
-        raise StepTimeout(f"{fn.__name__} ran past its timeout of {timeout:g} s",
-                          hint="raise the step's timeout, or check what it waits on")
+        raise StepTimeout(
+            f"{fn.__name__} ran past its timeout of {timeout:g} s",
+            hint="raise the step's timeout, or check what it waits on",
+        )
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
@@ -310,9 +349,13 @@ def _steps_called_by(fn: Callable[..., Any], depth: int = 0) -> list[StepSpec]:
         return []
     module = inspect.getmodule(fn)
     calls = sorted(
-        (node for node in ast.walk(tree)
-         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)),
-        key=lambda node: (node.lineno, node.col_offset))
+        (
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        ),
+        key=lambda node: (node.lineno, node.col_offset),
+    )
     found: list[StepSpec] = []
     for node in calls:
         assert isinstance(node.func, ast.Name)
@@ -320,8 +363,12 @@ def _steps_called_by(fn: Callable[..., Any], depth: int = 0) -> list[StepSpec]:
         spec = getattr(target, "__shipyard_step__", None)
         if isinstance(spec, StepSpec):
             nested = [spec]
-        elif (depth == 0 and inspect.isfunction(target)
-              and inspect.getmodule(target) is module and target is not fn):
+        elif (
+            depth == 0
+            and inspect.isfunction(target)
+            and inspect.getmodule(target) is module
+            and target is not fn
+        ):
             nested = _steps_called_by(target, depth + 1)
         else:
             nested = []

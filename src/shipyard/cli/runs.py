@@ -24,19 +24,35 @@ from shipyard.podcast.models import Release
 from shipyard.podcast.release import verify_episode
 
 console = Console(highlight=False, soft_wrap=True)  # never break a URL across lines
-review_app = typer.Typer(help="Decide the runs that wait at a review gate.",
-                         no_args_is_help=True)
+review_app = typer.Typer(help="Decide the runs that wait at a review gate.", no_args_is_help=True)
 app.add_typer(review_app, name="review")
 
-ConfigOption = Annotated[Path | None, typer.Option(
-    "--config", "-c", envvar="SHIPYARD_CONFIG", help="The project's shipyard.toml "
-    "(default: found in this folder or a parent).", show_envvar=True)]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="SHIPYARD_CONFIG",
+        help="The project's shipyard.toml (default: found in this folder or a parent).",
+        show_envvar=True,
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
 
-_STATUS_MARK = {"ok": "[green]✓[/]", "running": "[cyan]…[/]", "retrying": "[yellow]↻[/]",
-                "failed": "[red]✗[/]", "interrupted": "[yellow]⚡[/]"}
-_STATE_STYLE = {RunState.VERIFIED: "green", RunState.FAILED: "red", RunState.UNVERIFIED: "red",
-                RunState.REJECTED: "yellow", RunState.AWAITING_REVIEW: "yellow"}
+_STATUS_MARK = {
+    "ok": "[green]✓[/]",
+    "running": "[cyan]…[/]",
+    "retrying": "[yellow]↻[/]",
+    "failed": "[red]✗[/]",
+    "interrupted": "[yellow]⚡[/]",
+}
+_STATE_STYLE = {
+    RunState.VERIFIED: "green",
+    RunState.FAILED: "red",
+    RunState.UNVERIFIED: "red",
+    RunState.REJECTED: "yellow",
+    RunState.AWAITING_REVIEW: "yellow",
+}
 
 
 # --- project ------------------------------------------------------------------------------
@@ -45,18 +61,25 @@ _STATE_STYLE = {RunState.VERIFIED: "green", RunState.FAILED: "red", RunState.UNV
 @app.command()
 def init(
     folder: Annotated[Path, typer.Argument(help="The project folder.")] = Path("."),
-    local_production: Annotated[bool, typer.Option(
-        help="Also create a local production: a bare git remote with a deploy hook and a "
-             "web root that `shipyard serve` serves on loopback.")] = False,
+    local_production: Annotated[
+        bool,
+        typer.Option(
+            help="Also create a local production: a bare git remote with a deploy hook and a "
+            "web root that `shipyard serve` serves on loopback."
+        ),
+    ] = False,
     port: Annotated[int, typer.Option(help="Port of the local production's server.")] = (
-        DEFAULT_PORT),
+        DEFAULT_PORT
+    ),
 ) -> None:
     """Set up a project: shipyard.toml, the state folder, and (optionally) local production."""
     config = init_project(folder, local_production=local_production, port=port)
     console.print(f"project ready in {config.root} (config: {config.root / 'shipyard.toml'})")
     if local_production:
-        console.print(f"local production: remote {config.publish.remote}, "
-                      f"served by `shipyard serve` at {config.publish.base_url}")
+        console.print(
+            f"local production: remote {config.publish.remote}, "
+            f"served by `shipyard serve` at {config.publish.base_url}"
+        )
 
 
 # --- runs ---------------------------------------------------------------------------------
@@ -66,14 +89,25 @@ def init(
 def run(
     workflow: Annotated[str, typer.Argument(help="The workflow, e.g. paper-to-podcast.")],
     source: Annotated[Path, typer.Argument(help="The input file, e.g. a paper's PDF.")],
-    auto_approve: Annotated[bool, typer.Option(
-        "--auto-approve", help="Approve the review automatically (recorded as a policy "
-        "decision, not a person's).")] = False,
-    force: Annotated[bool, typer.Option(
-        "--force", help="Run again even if this input and config already ran.")] = False,
-    detach: Annotated[bool, typer.Option(
-        "--detach", help="Return once the run waits for review; `shipyard worker` goes on "
-        "with it after the decision.")] = False,
+    auto_approve: Annotated[
+        bool,
+        typer.Option(
+            "--auto-approve",
+            help="Approve the review automatically (recorded as a policy "
+            "decision, not a person's).",
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Run again even if this input and config already ran.")
+    ] = False,
+    detach: Annotated[
+        bool,
+        typer.Option(
+            "--detach",
+            help="Return once the run waits for review; `shipyard worker` goes on "
+            "with it after the decision.",
+        ),
+    ] = False,
     config_file: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -83,8 +117,9 @@ def run(
 
     config = load_config(config_file)
     if auto_approve:
-        config = config.model_copy(update={
-            "review": config.review.model_copy(update={"auto_approve": True})})
+        config = config.model_copy(
+            update={"review": config.review.model_copy(update={"auto_approve": True})}
+        )
     runtime = _engine.launch(config)
     try:
         started = start_run(workflow, source, force=force)
@@ -92,11 +127,17 @@ def run(
             verb = "started" if started.created else "found (same input and config)"
             console.print(f"run [bold]{started.run_id}[/] {verb}")
         printer = _ProgressPrinter(quiet=as_json)
-        record = wait_for(runtime.ledger, started.run_id, on_change=printer, until=lambda r: (
-            r.state.finished or (detach and r.state is RunState.AWAITING_REVIEW)))
+        record = wait_for(
+            runtime.ledger,
+            started.run_id,
+            on_change=printer,
+            until=lambda r: r.state.finished or (detach and r.state is RunState.AWAITING_REVIEW),
+        )
     except KeyboardInterrupt:
-        console.print("\ninterrupted: the run is kept and goes on when `shipyard worker` "
-                      "(or the next `shipyard run`) starts")
+        console.print(
+            "\ninterrupted: the run is kept and goes on when `shipyard worker` "
+            "(or the next `shipyard run`) starts"
+        )
         raise typer.Exit(130) from None
     finally:
         _engine.shutdown()
@@ -118,8 +159,9 @@ def runs(
     table = Table("run", "workflow", "state", "step", "started", "took", box=None)
     for r in records:
         took = (r.finished_at or time.time()) - r.created_at
-        table.add_row(r.run_id, r.workflow, _state(r.state), r.step, _when(r.created_at),
-                      f"{took:.1f} s")
+        table.add_row(
+            r.run_id, r.workflow, _state(r.state), r.step, _when(r.created_at), f"{took:.1f} s"
+        )
     console.print(table if records else "no runs yet: `shipyard run paper-to-podcast PAPER.pdf`")
 
 
@@ -136,19 +178,32 @@ def status(
     if as_json:
         _print_json(record.to_json() | {"artifacts": artifacts})
         return
-    console.print(f"[bold]{record.run_id}[/]  {record.workflow} v{record.version}  "
-                  f"{_state(record.state)}" + (f"  ({record.reason})" if record.reason else ""))
+    console.print(
+        f"[bold]{record.run_id}[/]  {record.workflow} v{record.version}  "
+        f"{_state(record.state)}" + (f"  ({record.reason})" if record.reason else "")
+    )
     table = Table("step", "try", "", "started", "seconds", "cost", "error", box=None)
     for s in record.steps:
-        table.add_row(s.step, str(s.attempt), _STATUS_MARK.get(s.status, s.status),
-                      _when(s.started_at), "" if s.seconds is None else f"{s.seconds:.2f}",
-                      f"${s.cost_usd:.4f}" if s.cost_usd else "", s.error[:80])
+        table.add_row(
+            s.step,
+            str(s.attempt),
+            _STATUS_MARK.get(s.status, s.status),
+            _when(s.started_at),
+            "" if s.seconds is None else f"{s.seconds:.2f}",
+            f"${s.cost_usd:.4f}" if s.cost_usd else "",
+            s.error[:80],
+        )
     console.print(table)
     for artifact in artifacts:
-        parents = (", ".join(p[:12] for p in artifact["parents"])
-                   if len(artifact["parents"]) <= 3 else f"{len(artifact['parents'])} artifacts")
-        console.print(f"artifact {artifact['kind']:8} {artifact['sha256'][:12]} "
-                      f"{artifact['size']:>10} bytes" + (f"  from {parents}" if parents else ""))
+        parents = (
+            ", ".join(p[:12] for p in artifact["parents"])
+            if len(artifact["parents"]) <= 3
+            else f"{len(artifact['parents'])} artifacts"
+        )
+        console.print(
+            f"artifact {artifact['kind']:8} {artifact['sha256'][:12]} "
+            f"{artifact['size']:>10} bytes" + (f"  from {parents}" if parents else "")
+        )
     for key in ("episode_url", "feed_url", "commit"):
         if key in record.result:
             console.print(f"{key.replace('_', ' ')}: {record.result[key]}")
@@ -180,22 +235,28 @@ def review_list(config_file: ConfigOption = None, as_json: JsonOption = False) -
         return
     table = Table("run", "reviewers", "deadline", "flags", "title", box=None)
     for row in rows:
-        table.add_row(row["run_id"], ", ".join(row["reviewers"]), _when(row["deadline"]),
-                      str(len(row["flags"])), row["script"]["title"])
+        table.add_row(
+            row["run_id"],
+            ", ".join(row["reviewers"]),
+            _when(row["deadline"]),
+            str(len(row["flags"])),
+            row["script"]["title"],
+        )
     console.print(table if rows else "nothing waits for review")
 
 
 @review_app.command("show")
-def review_show(run_id: str, config_file: ConfigOption = None,
-                as_json: JsonOption = False) -> None:
+def review_show(run_id: str, config_file: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Show the script waiting for review, with the checks' flags."""
     request = _review_request(_ledger(load_config(config_file)).get(run_id))
     if as_json:
         _print_json(request)
         return
     script = request["script"]
-    console.print(f"[bold]{script['title']}[/] — {script['show']} "
-                  f"(writer: {script['writer']}, ~{script['estimated_seconds'] / 60:.1f} min)")
+    console.print(
+        f"[bold]{script['title']}[/] — {script['show']} "
+        f"(writer: {script['writer']}, ~{script['estimated_seconds'] / 60:.1f} min)"
+    )
     for i, turn in enumerate(script["turns"]):
         console.print(f"[dim]{i:3}[/] [bold]{turn['speaker']}:[/] {turn['text']}")
     for flag in request["flags"]:
@@ -207,17 +268,32 @@ def review_show(run_id: str, config_file: ConfigOption = None,
 @review_app.command("approve")
 def review_approve(
     run_id: str,
-    reviewer: Annotated[str, typer.Option("--as", envvar="SHIPYARD_REVIEWER", show_envvar=True,
-                                          help="Who decides (one of review.reviewers).")],
+    reviewer: Annotated[
+        str,
+        typer.Option(
+            "--as",
+            envvar="SHIPYARD_REVIEWER",
+            show_envvar=True,
+            help="Who decides (one of review.reviewers).",
+        ),
+    ],
     comment: Annotated[str, typer.Option(help="A note kept with the decision.")] = "",
-    edited: Annotated[Path | None, typer.Option(
-        "--script", help="Approve this edited script (JSON, as `review show --json` "
-        "prints under 'script') instead of the written one.")] = None,
+    edited: Annotated[
+        Path | None,
+        typer.Option(
+            "--script",
+            help="Approve this edited script (JSON, as `review show --json` "
+            "prints under 'script') instead of the written one.",
+        ),
+    ] = None,
     config_file: ConfigOption = None,
 ) -> None:
     """Approve a run's script (optionally an edited version); the run goes on."""
-    decision: dict[str, Any] = {"action": "edit" if edited else "approve",
-                                "reviewer": reviewer, "comment": comment}
+    decision: dict[str, Any] = {
+        "action": "edit" if edited else "approve",
+        "reviewer": reviewer,
+        "comment": comment,
+    }
     if edited is not None:
         decision["script"] = json.loads(edited.read_text(encoding="utf-8"))
     _decide(config_file, run_id, decision)
@@ -226,8 +302,15 @@ def review_approve(
 @review_app.command("reject")
 def review_reject(
     run_id: str,
-    reviewer: Annotated[str, typer.Option("--as", envvar="SHIPYARD_REVIEWER", show_envvar=True,
-                                          help="Who decides (one of review.reviewers).")],
+    reviewer: Annotated[
+        str,
+        typer.Option(
+            "--as",
+            envvar="SHIPYARD_REVIEWER",
+            show_envvar=True,
+            help="Who decides (one of review.reviewers).",
+        ),
+    ],
     comment: Annotated[str, typer.Option(help="Why: kept with the decision.")] = "",
     config_file: ConfigOption = None,
 ) -> None:
@@ -239,15 +322,20 @@ def _decide(config_file: Path | None, run_id: str, decision: dict[str, Any]) -> 
     from shipyard._runner import decide
 
     record = decide(load_config(config_file), run_id, decision)
-    console.print(f"{decision['action']} sent to {record.run_id}; it goes on in the process "
-                  "that runs it (or the next `shipyard worker`)")
+    console.print(
+        f"{decision['action']} sent to {record.run_id}; it goes on in the process "
+        "that runs it (or the next `shipyard worker`)"
+    )
 
 
 def _review_request(record: RunRecord) -> dict[str, Any]:
     requests = [e for e in record.events if e["kind"] == "review-requested"]
     if not requests:
-        raise ShipyardError(f"run {record.run_id} has not asked for a review",
-                            code="no-review", hint="`shipyard review list` shows those that did")
+        raise ShipyardError(
+            f"run {record.run_id} has not asked for a review",
+            code="no-review",
+            hint="`shipyard review list` shows those that did",
+        )
     return dict(requests[-1]["data"])
 
 
@@ -267,19 +355,32 @@ def verify(
     config = load_config(config_file)
     ledger = _ledger(config)
     if not run_ids and not every:
-        raise ShipyardError("name the runs to re-check, or pass --all", code="usage",
-                            hint="`shipyard verify --all` re-checks every verified run")
-    records = ([ledger.get(r) for r in run_ids or []] if run_ids
-               else ledger.runs(states=[RunState.VERIFIED], limit=1_000_000))
+        raise ShipyardError(
+            "name the runs to re-check, or pass --all",
+            code="usage",
+            hint="`shipyard verify --all` re-checks every verified run",
+        )
+    records = (
+        [ledger.get(r) for r in run_ids or []]
+        if run_ids
+        else ledger.runs(states=[RunState.VERIFIED], limit=1_000_000)
+    )
     outcomes = []
     for record in records:
         verification = verify_episode(_release(record), config, deadline_seconds=deadline)
-        message = ("production still serves the release" if verification.verified
-                   else f"drift: {verification.problem}")
-        ledger.event(record.run_id, "drift-check", message,
-                     verification.model_dump(mode="json"))
-        outcomes.append({"run_id": record.run_id, "verified": verification.verified,
-                         "problem": verification.problem})
+        message = (
+            "production still serves the release"
+            if verification.verified
+            else f"drift: {verification.problem}"
+        )
+        ledger.event(record.run_id, "drift-check", message, verification.model_dump(mode="json"))
+        outcomes.append(
+            {
+                "run_id": record.run_id,
+                "verified": verification.verified,
+                "problem": verification.problem,
+            }
+        )
         if not as_json:
             mark = "[green]✓[/]" if verification.verified else "[red]✗[/]"
             console.print(f"{mark} {record.run_id}: {message}")
@@ -308,26 +409,39 @@ def unpublish(
         raise ShipyardError(
             f"run {record.run_id} was published to {release.feed_url}, not to this "
             f"configuration's publish.base_url ({config.publish.base_url or 'unset'})",
-            code="other-site", hint="pass -c with the configuration the run published with")
+            code="other-site",
+            hint="pass -c with the configuration the run published with",
+        )
     gone = unpublish_episode(release.guid, config, run_id=record.run_id)
     absent = verify_unpublished(gone, config)
     if not absent.verified:
         ledger.event(record.run_id, "unpublish-unverified", absent.problem)
-        raise ShipyardError(f"removed in commit {gone.commit[:12]}, but production still "
-                            f"serves the episode: {absent.problem}", code="unverified",
-                            hint="check the site's deployment, then run unpublish again")
-    ledger.set_state(record.run_id, RunState.UNPUBLISHED, step="unpublish",
-                     reason=f"removed in commit {gone.commit[:12]}; production no longer "
-                            "serves it")
-    console.print(f"run {record.run_id}: unpublished (commit {gone.commit[:12]}); "
-                  "production no longer lists or serves the episode")
+        raise ShipyardError(
+            f"removed in commit {gone.commit[:12]}, but production still "
+            f"serves the episode: {absent.problem}",
+            code="unverified",
+            hint="check the site's deployment, then run unpublish again",
+        )
+    ledger.set_state(
+        record.run_id,
+        RunState.UNPUBLISHED,
+        step="unpublish",
+        reason=f"removed in commit {gone.commit[:12]}; production no longer serves it",
+    )
+    console.print(
+        f"run {record.run_id}: unpublished (commit {gone.commit[:12]}); "
+        "production no longer lists or serves the episode"
+    )
 
 
 def _release(record: RunRecord) -> Release:
     if "release" not in record.result:
-        raise ShipyardError(f"run {record.run_id} has published nothing ({record.state.value})",
-                            code="not-published", run_id=record.run_id,
-                            hint="`shipyard runs --state verified` lists published runs")
+        raise ShipyardError(
+            f"run {record.run_id} has published nothing ({record.state.value})",
+            code="not-published",
+            run_id=record.run_id,
+            hint="`shipyard runs --state verified` lists published runs",
+        )
     return Release.model_validate(record.result["release"])
 
 
@@ -346,8 +460,17 @@ def show(
 
     spec = get_workflow(workflow)
     config = load_config(config_file)
-    steps = [{"step": s.name, "kind": s.kind, "owner": s.owner, "attempts": s.retry.attempts,
-              "timeout": s.timeout, "does": s.description} for s in spec.steps]
+    steps = [
+        {
+            "step": s.name,
+            "kind": s.kind,
+            "owner": s.owner,
+            "attempts": s.retry.attempts,
+            "timeout": s.timeout,
+            "does": s.description,
+        }
+        for s in spec.steps
+    ]
     targets = {
         "reviewers": config.review.reviewers,
         "review_deadline_hours": config.review.deadline_hours,
@@ -360,11 +483,20 @@ def show(
         "verify_deadline_seconds": config.verify.deadline_seconds,
     }
     if as_json:
-        _print_json({"workflow": spec.name, "version": spec.version, "owner": spec.owner,
-                     "description": spec.description, "steps": steps, "targets": targets})
+        _print_json(
+            {
+                "workflow": spec.name,
+                "version": spec.version,
+                "owner": spec.owner,
+                "description": spec.description,
+                "steps": steps,
+                "targets": targets,
+            }
+        )
         return
-    console.print(f"[bold]{spec.name}[/] v{spec.version} — {spec.description} "
-                  f"(owner: {spec.owner})")
+    console.print(
+        f"[bold]{spec.name}[/] v{spec.version} — {spec.description} (owner: {spec.owner})"
+    )
     table = Table("#", "step", "kind", "owner", "tries", "does", box=None)
     for i, s in enumerate(spec.steps, 1):
         table.add_row(str(i), s.name, s.kind, s.owner, str(s.retry.attempts), s.description)
@@ -386,8 +518,9 @@ def worker(
     from shipyard import _engine
 
     runtime = _engine.launch(load_config(config_file), concurrency=concurrency)
-    console.print(f"worker {runtime.executor_id} ready (database: "
-                  f"{_redacted(runtime.config.database_url)})")
+    console.print(
+        f"worker {runtime.executor_id} ready (database: {_redacted(runtime.config.database_url)})"
+    )
     stop = _stop_signal()
     try:
         while not stop():
@@ -410,8 +543,10 @@ def serve(
     config = load_config(config_file)
     production = LocalProduction(production_root(config), branch=config.publish.branch)
     if not production.remote.is_dir():
-        raise ShipyardError("this project has no local production",
-                            hint="create it with `shipyard init --local-production`")
+        raise ShipyardError(
+            "this project has no local production",
+            hint="create it with `shipyard init --local-production`",
+        )
     chosen = port or urlparse(config.publish.base_url).port or DEFAULT_PORT
     stop = _stop_signal()
     with production.serve(port=chosen) as server:
@@ -430,10 +565,15 @@ def doctor(config_file: ConfigOption = None, as_json: JsonOption = False) -> Non
         _print_json([c.__dict__ for c in checks])
     else:
         for c in checks:
-            mark = "[green]ok[/]     " if c.ok else ("[red]missing[/]" if c.required
-                                                    else "[yellow]optional[/]")
-            console.print(f"{mark} {c.name}: {c.detail}" + ("" if c.ok or not c.fix
-                                                            else f"\n         fix: {c.fix}"))
+            mark = (
+                "[green]ok[/]     "
+                if c.ok
+                else ("[red]missing[/]" if c.required else "[yellow]optional[/]")
+            )
+            console.print(
+                f"{mark} {c.name}: {c.detail}"
+                + ("" if c.ok or not c.fix else f"\n         fix: {c.fix}")
+            )
     if any(c.required and not c.ok for c in checks):
         raise typer.Exit(1)
 
@@ -442,9 +582,11 @@ def doctor(config_file: ConfigOption = None, as_json: JsonOption = False) -> Non
 def demo(
     folder: Annotated[Path, typer.Option(help="Where the demo project goes.")] = Path("demo"),
     port: Annotated[int, typer.Option(help="Port of the local production's server.")] = (
-        DEFAULT_PORT),
-    keep_serving: Annotated[bool, typer.Option(
-        help="Keep the local production serving after the run, until Ctrl-C.")] = False,
+        DEFAULT_PORT
+    ),
+    keep_serving: Annotated[
+        bool, typer.Option(help="Keep the local production serving after the run, until Ctrl-C.")
+    ] = False,
 ) -> None:
     """Run the flagship end to end on the embedded defaults: the demo paper to a verified
     episode in a local production (git remote, deploy hook, HTTP server on loopback)."""
@@ -458,13 +600,14 @@ def demo(
     console.print(f"demo paper: {paper} (typeset by shipyard; two columns, 4 pages)")
     production = LocalProduction(production_root(config), branch=config.publish.branch)
     with production.serve(port=port) as server:
-        console.print(f"local production: git remote {production.remote}, served at "
-                      f"{server.url}")
+        console.print(f"local production: git remote {production.remote}, served at {server.url}")
         runtime = _engine.launch(config)
         try:
             started = start_run("paper-to-podcast", paper)
-            console.print(f"run [bold]{started.run_id}[/] "
-                          + ("started" if started.created else "found: it ran before"))
+            console.print(
+                f"run [bold]{started.run_id}[/] "
+                + ("started" if started.created else "found: it ran before")
+            )
             record = wait_for(runtime.ledger, started.run_id, on_change=_ProgressPrinter())
         finally:
             _engine.shutdown()
@@ -486,7 +629,8 @@ def _summarise_demo(record: RunRecord, config: Config) -> None:
             f"  shipyard status {record.run_id} -c {config.root}/shipyard.toml   (timeline)\n"
             f"  git -C {production_root(config) / 'remote.git'} log    (the site's commits)\n"
             f"  shipyard serve -c {config.root}/shipyard.toml          "
-            "(serve the site again)")
+            "(serve the site again)"
+        )
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -510,8 +654,10 @@ class _ProgressPrinter:
         if record.state is not self.state:
             self.state = record.state
             if record.state is RunState.AWAITING_REVIEW:
-                console.print(f"  [yellow]awaiting review[/]: {record.reason}; decide with "
-                              f"`shipyard review show {record.run_id}`")
+                console.print(
+                    f"  [yellow]awaiting review[/]: {record.reason}; decide with "
+                    f"`shipyard review show {record.run_id}`"
+                )
 
 
 def _step_line(s: StepRecord) -> str:
@@ -525,8 +671,10 @@ def _finish(record: RunRecord, as_json: bool, *, exit_on_failure: bool = True) -
     if as_json:
         _print_json(record.to_json())
     else:
-        console.print(f"run {record.run_id}: {_state(record.state)}"
-                      + (f" — {record.reason}" if record.reason else ""))
+        console.print(
+            f"run {record.run_id}: {_state(record.state)}"
+            + (f" — {record.reason}" if record.reason else "")
+        )
         if "episode_url" in record.result:
             console.print(f"episode: {record.result['episode_url']}")
             console.print(f"feed:    {record.result['feed_url']}")
@@ -566,9 +714,13 @@ def _check_names() -> list[str]:
     from shipyard.podcast import checks
 
     tree = ast.parse(inspect.getsource(checks.check_script))
-    return [node.func.id.removeprefix("_check_") for node in ast.walk(tree)
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-            and node.func.id.startswith("_check_")]
+    return [
+        node.func.id.removeprefix("_check_")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id.startswith("_check_")
+    ]
 
 
 def _stop_signal() -> Any:

@@ -15,21 +15,38 @@ if TYPE_CHECKING:
     from shipyard.podcast.models import Flag, Script
     from shipyard.podcast.script import ScriptOutcome
 
-ConfigFile = Annotated[Path | None, typer.Option(
-    "--config", "-c", envvar="SHIPYARD_CONFIG", show_envvar=True,
-    help="The project's shipyard.toml (default: found in this folder or a parent).")]
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="SHIPYARD_CONFIG",
+        show_envvar=True,
+        help="The project's shipyard.toml (default: found in this folder or a parent).",
+    ),
+]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-Password = Annotated[str | None, typer.Option(
-    envvar="SHIPYARD_PDF_PASSWORD", show_envvar=True, help="Password of a protected PDF.")]
+Password = Annotated[
+    str | None,
+    typer.Option(
+        envvar="SHIPYARD_PDF_PASSWORD", show_envvar=True, help="Password of a protected PDF."
+    ),
+]
 
 
 @app.command()
 def script(
     paper: Annotated[Path, typer.Argument(help="The paper's PDF.", show_default=False)],
     as_json: AsJson = False,
-    out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Also write the script as JSON to this file (for `shipyard check`).",
-        show_default=False)] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Also write the script as JSON to this file (for `shipyard check`).",
+            show_default=False,
+        ),
+    ] = None,
     password: Password = None,
     config: ConfigFile = None,
 ) -> None:
@@ -58,9 +75,14 @@ def script(
 
 @app.command()
 def check(
-    script_file: Annotated[Path, typer.Argument(
-        metavar="SCRIPT", help="A script as JSON (from `shipyard script --out`).",
-        show_default=False)],
+    script_file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="SCRIPT",
+            help="A script as JSON (from `shipyard script --out`).",
+            show_default=False,
+        ),
+    ],
     paper: Annotated[Path, typer.Argument(help="The paper's PDF.", show_default=False)],
     as_json: AsJson = False,
     password: Password = None,
@@ -77,8 +99,9 @@ def check(
 
     settings = load_config(config)
     written = _read_script(script_file)
-    flags = check_script(written, extract_paper(paper, settings.source, password=password),
-                         settings)
+    flags = check_script(
+        written, extract_paper(paper, settings.source, password=password), settings
+    )
     if as_json:
         typer.echo(json.dumps([f.model_dump(mode="json") for f in flags], indent=2))
     else:
@@ -95,11 +118,17 @@ def _read_script(path: Path) -> Script:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ShipyardError(f"no such script file: {path}", code="script-file",
-                            hint="write one with `shipyard script PAPER.pdf --out FILE`") from None
+        raise ShipyardError(
+            f"no such script file: {path}",
+            code="script-file",
+            hint="write one with `shipyard script PAPER.pdf --out FILE`",
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ShipyardError(f"{path} is not JSON: {exc}", code="script-file",
-                            hint="give the file `shipyard script --out` wrote") from None
+        raise ShipyardError(
+            f"{path} is not JSON: {exc}",
+            code="script-file",
+            hint="give the file `shipyard script --out` wrote",
+        ) from None
     if isinstance(data, dict) and isinstance(data.get("script"), dict):
         data = data["script"]  # the whole outcome of `shipyard script --json`
     try:
@@ -107,9 +136,11 @@ def _read_script(path: Path) -> Script:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ShipyardError(f"{path} is not a script: {where}: {first['msg']}",
-                            code="script-file",
-                            hint="give the file `shipyard script --out` wrote") from None
+        raise ShipyardError(
+            f"{path} is not a script: {where}: {first['msg']}",
+            code="script-file",
+            hint="give the file `shipyard script --out` wrote",
+        ) from None
 
 
 def _exit_on_errors(flags: list[Flag]) -> None:
@@ -123,8 +154,11 @@ def _print_script(written: Script) -> None:
     console = Console(highlight=False)
     minutes = written.estimated_seconds / 60
     console.print(f"{written.title}", style="bold", markup=False)
-    console.print(f"{written.show} · written by {written.writer} · {written.words} words, "
-                  f"about {minutes:.1f} min", markup=False)
+    console.print(
+        f"{written.show} · written by {written.writer} · {written.words} words, "
+        f"about {minutes:.1f} min",
+        markup=False,
+    )
     for turn in written.turns:
         if turn.chapter:
             console.print(f"\n## {turn.chapter}", style="bold cyan", markup=False)
@@ -144,8 +178,9 @@ def _print_flags(flags: list[Flag]) -> None:
     for f in flags:
         where = f"turn {f.turn}" if f.turn is not None else "script"
         style = "red" if f.severity == "error" else "yellow"
-        console.print(f"  {f.severity:<7} {f.check:<12} {where:<8} {f.message}", style=style,
-                      markup=False)
+        console.print(
+            f"  {f.severity:<7} {f.check:<12} {where:<8} {f.message}", style=style, markup=False
+        )
         if f.span and f.span not in f.message:
             console.print(f"          span: {f.span}", markup=False)
         if f.evidence:
@@ -160,7 +195,12 @@ def _print_attempts(outcome: ScriptOutcome) -> None:
     for a in outcome.attempts:
         errors = sum(f.severity == "error" for f in a.flags)
         result = f"failed: {a.error}" if a.error else f"{errors} error flag(s)"
-        console.print(f"  {a.writer} #{a.attempt}: {a.input_tokens}+{a.output_tokens} tokens, "
-                      f"${a.cost_usd:.4f}, {a.seconds:.2f} s, {result}", markup=False)
-    console.print(f"  total: {outcome.input_tokens}+{outcome.output_tokens} tokens, "
-                  f"${outcome.cost_usd:.4f}", markup=False)
+        console.print(
+            f"  {a.writer} #{a.attempt}: {a.input_tokens}+{a.output_tokens} tokens, "
+            f"${a.cost_usd:.4f}, {a.seconds:.2f} s, {result}",
+            markup=False,
+        )
+    console.print(
+        f"  total: {outcome.input_tokens}+{outcome.output_tokens} tokens, ${outcome.cost_usd:.4f}",
+        markup=False,
+    )

@@ -14,12 +14,22 @@ from shipyard.cli import app
 def extract(
     paper: Annotated[Path, typer.Argument(help="The paper's PDF.", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print the Paper as JSON.")] = False,
-    password: Annotated[str | None, typer.Option(
-        envvar="SHIPYARD_PDF_PASSWORD", show_envvar=True,
-        help="Password of a protected PDF.")] = None,
-    config: Annotated[Path | None, typer.Option(
-        "--config", "-c", envvar="SHIPYARD_CONFIG", show_envvar=True,
-        help="The project's shipyard.toml (default: found in this folder or a parent).")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SHIPYARD_PDF_PASSWORD", show_envvar=True, help="Password of a protected PDF."
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            envvar="SHIPYARD_CONFIG",
+            show_envvar=True,
+            help="The project's shipyard.toml (default: found in this folder or a parent).",
+        ),
+    ] = None,
 ) -> None:
     """Extract and validate a paper: title, authors, abstract, sections, warnings.
 
@@ -39,17 +49,23 @@ def extract(
     console.print(result.title, style="bold", markup=False)
     if result.authors:
         console.print(", ".join(result.authors), markup=False)
-    console.print(f"{result.stats.pages} pages, {result.stats.words} voiced words, "
-                  f"language {result.language}, {len(result.references)} references, "
-                  f"{len(result.captions)} captions")
+    console.print(
+        f"{result.stats.pages} pages, {result.stats.words} voiced words, "
+        f"language {result.language}, {len(result.references)} references, "
+        f"{len(result.captions)} captions"
+    )
     if result.abstract:
         console.print("\n[bold]Abstract[/]")
         console.print(result.abstract, markup=False)
     console.print("\n[bold]Sections[/]")
     for section in result.sections:
-        pages = (f"p. {section.first_page}" if section.first_page == section.last_page
-                 else f"pp. {section.first_page}-{section.last_page}")
-        console.print(f"  {section.heading}  ({pages}, {len(section.text.split())} words)",
-                      markup=False)
+        pages = (
+            f"p. {section.first_page}"
+            if section.first_page == section.last_page
+            else f"pp. {section.first_page}-{section.last_page}"
+        )
+        console.print(
+            f"  {section.heading}  ({pages}, {len(section.text.split())} words)", markup=False
+        )
     for warning in result.warnings:
         console.print(f"warning: {warning}", style="yellow", markup=False)

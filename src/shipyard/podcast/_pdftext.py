@@ -102,8 +102,11 @@ class _CharProbe:
         return round(float(pdfium_c.FPDFText_GetFontSize(self.handle, index)) * scale, 1)
 
     def bold(self, index: int) -> bool:
-        length = int(pdfium_c.FPDFText_GetFontInfo(
-            self.handle, index, self._name, 128, ctypes.byref(self._flags)))
+        length = int(
+            pdfium_c.FPDFText_GetFontInfo(
+                self.handle, index, self._name, 128, ctypes.byref(self._flags)
+            )
+        )
         if length <= 0:
             return False
         return bool(_BOLD_NAME.search(self._name.value.decode("latin-1", errors="replace")))
@@ -142,28 +145,40 @@ def _raw_lines(textpage: pdfium.PdfTextPage, page: int) -> list[Line]:
         if len(stripped) >= 3 and centres_apart > 2 * char_height and x1 - x0 < centres_apart:
             continue  # rotated text (arXiv stamps, margin notes): not part of the reading flow
         words = stripped.count(" ") + 1
-        lines.append(Line(
-            text=stripped, page=page, x0=x0, x1=x1,
-            bottom=bottoms[len(bottoms) // 2], top=tops[len(tops) // 2],
-            size=sorted(probe.size(i) for i in indices)[len(indices) // 2],
-            bold=words <= 14 and probe.bold(middle_index),
-        ))
+        lines.append(
+            Line(
+                text=stripped,
+                page=page,
+                x0=x0,
+                x1=x1,
+                bottom=bottoms[len(bottoms) // 2],
+                top=tops[len(tops) // 2],
+                size=sorted(probe.size(i) for i in indices)[len(indices) // 2],
+                bold=words <= 14 and probe.bold(middle_index),
+            )
+        )
     return lines
 
 
 def _joins(prev: Line, line: Line) -> bool:
     overlap = min(prev.top, line.top) - max(prev.bottom, line.bottom)
     gap = line.x0 - prev.x1
-    return (overlap >= 0.45 * min(prev.height, line.height)
-            and -2.0 <= gap <= 1.5 * max(prev.size, line.size, 4.0))
+    return overlap >= 0.45 * min(prev.height, line.height) and -2.0 <= gap <= 1.5 * max(
+        prev.size, line.size, 4.0
+    )
 
 
 def _join(prev: Line, line: Line) -> Line:
     joiner = "" if line.x0 - prev.x1 < 0.15 * max(prev.size, 4.0) else " "
     big = prev if prev.height >= line.height else line
     return replace(
-        prev, text=prev.text + joiner + line.text, x1=max(prev.x1, line.x1),
-        bottom=big.bottom, top=big.top, size=big.size, bold=prev.bold and line.bold,
+        prev,
+        text=prev.text + joiner + line.text,
+        x1=max(prev.x1, line.x1),
+        bottom=big.bottom,
+        top=big.top,
+        size=big.size,
+        bold=prev.bold and line.bold,
     )
 
 
@@ -177,8 +192,11 @@ def _merge_visual_lines(lines: list[Line]) -> list[Line]:
     for line in lines:
         if merged and _joins(merged[-1], line):
             merged[-1] = _join(merged[-1], line)
-        elif (len(merged) >= 2 and len(merged[-1].text) <= 4
-              and _joins(merged[-2], replace(line, x0=merged[-1].x1))):
+        elif (
+            len(merged) >= 2
+            and len(merged[-1].text) <= 4
+            and _joins(merged[-2], replace(line, x0=merged[-1].x1))
+        ):
             piece = merged.pop()
             merged[-1] = _join(_join(merged[-1], piece), line)
         else:
@@ -267,13 +285,15 @@ def _isolated(page: PageLines, line: Line) -> bool:
     """Whether a line stands apart from all others by more than ordinary leading."""
     gaps = [
         max(other.bottom - line.top, line.bottom - other.top)
-        for other in page.lines if other is not line
+        for other in page.lines
+        if other is not line
     ]
     return bool(gaps) and min(gaps) > 1.2 * max(line.size, 4.0)
 
 
 def strip_page_furniture(
-    pages: Sequence[PageLines], body_size: float,
+    pages: Sequence[PageLines],
+    body_size: float,
 ) -> tuple[list[PageLines], list[str]]:
     """Remove running headers, footers and page numbers; return the pages and what was removed.
 
@@ -304,11 +324,13 @@ def strip_page_furniture(
                 furniture = furniture or bool(_PAGE_NUMBER.match(line.text.strip()))
                 furniture = furniture or (len(pages) > 1 and edge_shapes[shape] >= 2)
                 furniture = furniture or any(
-                    n - page.number in numbering for n in _edge_numbers(line))
+                    n - page.number in numbering for n in _edge_numbers(line)
+                )
                 small = line.size < body_size - 0.4
                 furniture = furniture or (small and bool(_EDGE_NUMBER.search(line.text)))
                 furniture = furniture or (
-                    small and len(line.text.split()) <= 15 and _isolated(page, line))
+                    small and len(line.text.split()) <= 15 and _isolated(page, line)
+                )
             if furniture:
                 removed.append(line.text)
             else:

@@ -28,30 +28,68 @@ _NUMBERED = re.compile(
     r"^(?:(?:\d{1,2}(?:\.\d{1,2}){0,3}\.?)|(?:[IVX]{1,6}\.)|(?:[A-H]\.(?:\d{1,2}\.?)?))\s+"
     r"(?=[A-Z])"
 )
-_KNOWN_HEADINGS = frozenset({
-    "abstract", "introduction", "related work", "related works", "background", "method",
-    "methods", "methodology", "approach", "results", "discussion", "conclusion",
-    "conclusions", "future work", "conclusions and future work", "conclusion and future work",
-    "summary", "evaluation", "experiments", "experimental results", "experimental setup",
-    "acknowledgments", "acknowledgements", "acknowledgment", "acknowledgement",
-    "references", "bibliography", "literature cited", "works cited", "appendix", "appendices",
-    "limitations", "contents", "table of contents", "materials and methods", "data",
-    "implementation", "analysis", "preliminaries", "motivation", "overview",
-    "references and notes", "supplementary material", "supplemental material",
-})
+_KNOWN_HEADINGS = frozenset(
+    {
+        "abstract",
+        "introduction",
+        "related work",
+        "related works",
+        "background",
+        "method",
+        "methods",
+        "methodology",
+        "approach",
+        "results",
+        "discussion",
+        "conclusion",
+        "conclusions",
+        "future work",
+        "conclusions and future work",
+        "conclusion and future work",
+        "summary",
+        "evaluation",
+        "experiments",
+        "experimental results",
+        "experimental setup",
+        "acknowledgments",
+        "acknowledgements",
+        "acknowledgment",
+        "acknowledgement",
+        "references",
+        "bibliography",
+        "literature cited",
+        "works cited",
+        "appendix",
+        "appendices",
+        "limitations",
+        "contents",
+        "table of contents",
+        "materials and methods",
+        "data",
+        "implementation",
+        "analysis",
+        "preliminaries",
+        "motivation",
+        "overview",
+        "references and notes",
+        "supplementary material",
+        "supplemental material",
+    }
+)
 _REFERENCES = re.compile(
     r"^(?:references|bibliography|literature cited|works cited|references and notes)$"
 )
-_APPENDIX = re.compile(
-    r"^(?:appendix|appendices|supplementary material|supplemental material)\b"
-)
+_APPENDIX = re.compile(r"^(?:appendix|appendices|supplementary material|supplemental material)\b")
 _ABSTRACT_LABEL = re.compile(r"^\s*(?:abstract|summary)\b\s*[.:—–-]?\s*", re.I)
 _FRONT_STOP = re.compile(
     r"^(?:keywords?|key\s*words|index terms|categories and subject descriptors|ccs concepts|"
-    r"general terms|acm reference format|arxiv e-?print|pacs|jel|msc)\b", re.I,
+    r"general terms|acm reference format|arxiv e-?print|pacs|jel|msc)\b",
+    re.I,
 )
-_CAPTION_WORD = (r"^(?:Fig\.?|FIG\.?|Figure|FIGURE|Table|TABLE|Tab\.|Algorithm|Listing)"
-                 r"\s*[\dIVX]+[a-z]?")
+_CAPTION_WORD = (
+    r"^(?:Fig\.?|FIG\.?|Figure|FIGURE|Table|TABLE|Tab\.|Algorithm|Listing)"
+    r"\s*[\dIVX]+[a-z]?"
+)
 _CAPTION = re.compile(_CAPTION_WORD + r"\s*[.:|]")
 _CAPTION_BARE = re.compile(_CAPTION_WORD + r"\s+[A-Z]")  # "Figure 1 Steps in...": set apart
 _REF_MARKER = re.compile(r"^\s*(?:\[\d{1,3}\]|\d{1,3}\.\s)")
@@ -64,13 +102,32 @@ _AFFILIATION = re.compile(
     r"e-?mail|@|http|www\.|received|accepted|published|\bdoi\b|street|avenue|road",
     re.I,
 )
-_NAME_PARTICLES = frozenset({"van", "von", "de", "der", "den", "da", "dos", "das", "del",
-                             "la", "le", "di", "du", "bin", "al", "y"})
+_NAME_PARTICLES = frozenset(
+    {
+        "van",
+        "von",
+        "de",
+        "der",
+        "den",
+        "da",
+        "dos",
+        "das",
+        "del",
+        "la",
+        "le",
+        "di",
+        "du",
+        "bin",
+        "al",
+        "y",
+    }
+)
 _AUTHOR_SPLIT = re.compile(r",|;|\band\b|&|\s{3,}")
 _MARKERS = re.compile(r"[∗*†‡§¶#⋆✉\d]+|\s\(\w\)")
 _CITATION = re.compile(
     r"\[\d{1,3}(?:\s*[,–-]\s*\d{1,3})*\]|\([A-Z][\w'-]+(?: et al\.)?,? (?:19|20)\d\d[a-z]?\)|"
-    r"\bet al\.", )
+    r"\bet al\.",
+)
 
 
 @dataclass
@@ -89,10 +146,17 @@ def _continues_heading(block: _Block, line: Line, layout: Layout) -> bool:
     first = block.heading_line
     if first is None or block.heading[-1:] in ".:!?" or len(line.text.split()) > 10:
         return False
-    same_type = (abs(first.size - line.size) < 0.3 and first.bold == line.bold
-                 and first.text.isupper() == line.text.isupper())
-    return same_type and (first.bold or first.text.isupper() or first.size > layout.body_size
-                          ) and _same_paragraph_pitch(first, line) and line.page == first.page
+    same_type = (
+        abs(first.size - line.size) < 0.3
+        and first.bold == line.bold
+        and first.text.isupper() == line.text.isupper()
+    )
+    return (
+        same_type
+        and (first.bold or first.text.isupper() or first.size > layout.body_size)
+        and _same_paragraph_pitch(first, line)
+        and line.page == first.page
+    )
 
 
 def _normal_heading(text: str) -> str:
@@ -117,22 +181,28 @@ class Layout:
                 lines = [ln for ln in page.lines if ln.column == column]
                 if len(lines) >= 3:
                     self.right_edge[page.number, column] = statistics.median_high(
-                        sorted(ln.x1 for ln in lines)[len(lines) // 2:])
+                        sorted(ln.x1 for ln in lines)[len(lines) // 2 :]
+                    )
                     self.left_edge[page.number, column] = min(ln.x0 for ln in lines)
 
     def heading_kind(self, line: Line) -> str | None:
-        """"numbered", "named" (a usual section name), "styled" (bold or large), or None."""
+        """ "numbered", "named" (a usual section name), "styled" (bold or large), or None."""
         text = line.text
         words = text.split()
         if not words or len(text) > 90 or len(words) > 12 or text[-1] in ",;-" + SOFT_HYPHEN:
             return None
-        if (line.size < self.body_size * 0.85 or _CAPTION.match(text)
-                or _CAPTION_BARE.match(text) or not text[0].isalnum()):
+        if (
+            line.size < self.body_size * 0.85
+            or _CAPTION.match(text)
+            or _CAPTION_BARE.match(text)
+            or not text[0].isalnum()
+        ):
             return None
         if letter_share(text) < 0.55:
             return None
-        styled = line.bold or line.size >= self.body_size * 1.08 or (
-            text.isupper() and len(text) > 3)
+        styled = (
+            line.bold or line.size >= self.body_size * 1.08 or (text.isupper() and len(text) > 3)
+        )
         name = _normal_heading(text)
         known = name in _KNOWN_HEADINGS or bool(_REFERENCES.match(name) or _APPENDIX.match(name))
         if _NUMBERED.match(text + " "):
@@ -145,8 +215,13 @@ class Layout:
         if known and text[0].isupper() and (styled or not text.endswith(".")):
             return "named"
         at_margin = line.x0 <= self.left_edge.get((line.page, line.column), 0) + line.size
-        if (styled and at_margin and not text.endswith(".") and text[0].isupper()
-                and len(words) <= 10):
+        if (
+            styled
+            and at_margin
+            and not text.endswith(".")
+            and text[0].isupper()
+            and len(words) <= 10
+        ):
             return "styled"
         return None
 
@@ -163,7 +238,8 @@ def _same_flow(prev: Line, line: Line) -> bool:
     """Same page and column; a full-width paragraph's short last line counts as a column
     line, so it may also just start where the line above started."""
     return prev.page == line.page and (
-        prev.column == line.column or abs(prev.x0 - line.x0) < 1.5 * max(line.size, 4.0))
+        prev.column == line.column or abs(prev.x0 - line.x0) < 1.5 * max(line.size, 4.0)
+    )
 
 
 def _same_paragraph_pitch(prev: Line, line: Line) -> bool:
@@ -183,8 +259,10 @@ def _paragraphs(lines: list[Line], layout: Layout, joiner: HyphenJoiner) -> list
         new_paragraph = prev is None
         if prev is not None and _same_flow(prev, line):
             new_paragraph = not _same_paragraph_pitch(prev, line)
-        if prev is not None and prev.text[-1:] in ".!?:" and (
-            layout.ends_short(prev) or layout.indented(line)
+        if (
+            prev is not None
+            and prev.text[-1:] in ".!?:"
+            and (layout.ends_short(prev) or layout.indented(line))
         ):
             new_paragraph = True
         if new_paragraph and current:
@@ -236,8 +314,11 @@ def _split_references(lines: list[Line]) -> list[str]:
 
 
 def _title_lines(first_page: list[Line], layout: Layout, page_height: float) -> list[Line]:
-    upper = [ln for ln in first_page[:25] if ln.middle > page_height * 0.45
-             and letter_share(ln.text) > 0.6 and len(ln.text) > 3]
+    upper = [
+        ln
+        for ln in first_page[:25]
+        if ln.middle > page_height * 0.45 and letter_share(ln.text) > 0.6 and len(ln.text) > 3
+    ]
     if not upper:
         return []
     biggest = max(ln.size for ln in upper)
@@ -246,7 +327,7 @@ def _title_lines(first_page: list[Line], layout: Layout, page_height: float) -> 
         return candidates[:1]
     start = next(i for i, ln in enumerate(first_page) if ln in upper and ln.size == biggest)
     title = [first_page[start]]
-    for line in first_page[start + 1:]:
+    for line in first_page[start + 1 :]:
         prev = title[-1]
         if abs(line.size - biggest) > 0.6 or prev.bottom - line.bottom > 2.0 * biggest:
             break
@@ -273,16 +354,20 @@ def _clean_name(part: str) -> str | None:
     return part
 
 
-def _author_lines(stream: list[Line], title: list[Line], abstract: list[Line],
-                  blocks: list[_Block], pages: list[PageLines]) -> list[Line]:
+def _author_lines(
+    stream: list[Line],
+    title: list[Line],
+    abstract: list[Line],
+    blocks: list[_Block],
+    pages: list[PageLines],
+) -> list[Line]:
     """Page-one lines between the title and the abstract (or the first section)."""
     if not pages or not title:
         return []
     upper = min(ln.bottom for ln in title)
     starts = [ln.top for ln in abstract if ln.page == 1]
     if not starts:
-        starts = [ln.top for b in blocks if b.kind == "body" for ln in b.lines[:1]
-                  if ln.page == 1]
+        starts = [ln.top for b in blocks if b.kind == "body" for ln in b.lines[:1] if ln.page == 1]
     lower = max(starts, default=pages[0].height * 0.6)
     return [ln for ln in stream if ln.page == 1 and lower < ln.middle < upper][:30]
 
@@ -314,13 +399,21 @@ class Extracted:
 
 def _plausible_metadata_title(title: str) -> bool:
     lowered = title.lower()
-    return (len(title.split()) >= 3 and not re.search(r"\.(?:dvi|docx?|tex|pdf|ps)\b", lowered)
-            and not lowered.startswith(("microsoft", "untitled")))
+    return (
+        len(title.split()) >= 3
+        and not re.search(r"\.(?:dvi|docx?|tex|pdf|ps)\b", lowered)
+        and not lowered.startswith(("microsoft", "untitled"))
+    )
 
 
-def _title(pages: list[PageLines], layout: Layout, metadata_title: str,
-           removed_furniture: list[str], name: str, warnings: list[str],
-           ) -> tuple[list[Line], str]:
+def _title(
+    pages: list[PageLines],
+    layout: Layout,
+    metadata_title: str,
+    removed_furniture: list[str],
+    name: str,
+    warnings: list[str],
+) -> tuple[list[Line], str]:
     """The title's lines on page one and its text; where page one has none, the metadata
     title, a running header or the file name (with a warning)."""
     title_lines = _title_lines(pages[0].lines, layout, pages[0].height) if pages else []
@@ -357,8 +450,7 @@ def _heading_block(line: Line, style: str, current: _Block) -> _Block | None:
     return _Block(line.text, kind, style=style, heading_line=line)
 
 
-def _follow_the_type(blocks: list[_Block], current: _Block, line: Line,
-                     body_size: float) -> _Block:
+def _follow_the_type(blocks: list[_Block], current: _Block, line: Line, body_size: float) -> _Block:
     """Where a reference list set in small type sits beside the body (the list starts at the
     foot of one column, the text goes on in the next), a line goes with the block whose type
     it shares: body-size prose resumes the last body block, a small `[n]` entry the
@@ -372,12 +464,19 @@ def _follow_the_type(blocks: list[_Block], current: _Block, line: Line,
         return current  # references in body type: nothing to tell them apart by
     target = None
     last = current.lines[-1] if current.lines else None
-    if (current is references and last is not None and abs(line.size - body_size) < 0.3
-            and (line.page, line.column) != (last.page, last.column)
-            and not _BRACKET_MARKER.match(line.text)):
+    if (
+        current is references
+        and last is not None
+        and abs(line.size - body_size) < 0.3
+        and (line.page, line.column) != (last.page, last.column)
+        and not _BRACKET_MARKER.match(line.text)
+    ):
         target = next((b for b in reversed(blocks) if b.kind == "body"), None)
-    elif (current is not references and _BRACKET_MARKER.match(line.text)
-          and abs(line.size - reference_size) < 0.3):
+    elif (
+        current is not references
+        and _BRACKET_MARKER.match(line.text)
+        and abs(line.size - reference_size) < 0.3
+    ):
         target = references
     if target is None:
         return current
@@ -393,6 +492,7 @@ _TABLE_ROW = re.compile(r"\S\s+[-+−]?\d[\d.,%]*(?:\s+[-+−]?\d[\d.,%]*)+\s*$"
 def _in_table(line: Line, style: str | None, stream: list[Line], index: int) -> bool:
     """Whether a line belongs to a table: a row next to another row, or a styled (bold)
     header line with a row under it."""
+
     def row(at: int) -> bool:
         return 0 <= at < len(stream) and bool(_TABLE_ROW.search(stream[at].text))
 
@@ -406,13 +506,19 @@ def _blocks(stream: list[Line], title_lines: list[Line], layout: Layout) -> list
     blocks: list[_Block] = [_Block("", "front")]
     in_front = True
     unheaded_references = False
-    label = next((ln for ln in stream[:80] if ln.page == 1 and _ABSTRACT_LABEL.match(ln.text)),
-                 None)
+    label = next(
+        (ln for ln in stream[:80] if ln.page == 1 and _ABSTRACT_LABEL.match(ln.text)), None
+    )
     for index, line in enumerate(stream):
         if line in title_lines:
             continue
-        if (label is not None and line.page == 1 and line.middle > label.top
-                and line.column != label.column and abs(line.size - layout.body_size) > 0.6):
+        if (
+            label is not None
+            and line.page == 1
+            and line.middle > label.top
+            and line.column != label.column
+            and abs(line.size - layout.body_size) > 0.6
+        ):
             blocks[0].lines.append(line)  # names and affiliations beside the abstract
             continue
         current = blocks[-1]
@@ -425,14 +531,26 @@ def _blocks(stream: list[Line], title_lines: list[Line], layout: Layout) -> list
         if style == "styled" and in_front:
             style = None  # before the first real heading, large type is names and titles
         following = stream[index + 1] if index + 1 < len(stream) else None
-        if style and style != "named" and following is not None and (
-                following.page == line.page and following.column == line.column
-                and following.text[:1].islower() and _same_paragraph_pitch(line, following)):
+        if (
+            style
+            and style != "named"
+            and following is not None
+            and (
+                following.page == line.page
+                and following.column == line.column
+                and following.text[:1].islower()
+                and _same_paragraph_pitch(line, following)
+            )
+        ):
             style = None  # a bold or numbered sentence start ("2. No dependencies: ...")
         if current.kind == "body" and _in_table(line, style, stream, index):
             continue  # a table's header row and its rows of numbers are not prose
-        if (current.heading and not current.lines and style in (None, "styled")
-                and _continues_heading(current, line, layout)):
+        if (
+            current.heading
+            and not current.lines
+            and style in (None, "styled")
+            and _continues_heading(current, line, layout)
+        ):
             current.heading += " " + line.text
             continue
         if style is None:
@@ -443,9 +561,12 @@ def _blocks(stream: list[Line], title_lines: list[Line], layout: Layout) -> list
             if opened is not None:
                 blocks.append(opened)
             continue
-        if (current.kind == "body" and not unheaded_references
-                and _NUMBERED_LIST_START.match(line.text)
-                and any(re.match(r"^\s*\[2\]", ln.text) for ln in stream[index + 1:index + 8])):
+        if (
+            current.kind == "body"
+            and not unheaded_references
+            and _NUMBERED_LIST_START.match(line.text)
+            and any(re.match(r"^\s*\[2\]", ln.text) for ln in stream[index + 1 : index + 8])
+        ):
             current = _Block("References", "references")  # a list with no heading
             blocks.append(current)
             unheaded_references = True
@@ -467,10 +588,18 @@ def _abstract(blocks: list[_Block], layout: Layout) -> tuple[list[Line], bool]:
     front matter as its one body block.
     """
     front = blocks[0].lines
-    heading = next((b for b in blocks if b.kind == "front"
-                    and _normal_heading(b.heading) == "abstract"), None)
-    at = next((i for i, ln in enumerate(front) if _ABSTRACT_LABEL.match(ln.text)
-               and (len(ln.text) > 12 or ln.text.strip(" .:").lower() == "abstract")), None)
+    heading = next(
+        (b for b in blocks if b.kind == "front" and _normal_heading(b.heading) == "abstract"), None
+    )
+    at = next(
+        (
+            i
+            for i, ln in enumerate(front)
+            if _ABSTRACT_LABEL.match(ln.text)
+            and (len(ln.text) > 12 or ln.text.strip(" .:").lower() == "abstract")
+        ),
+        None,
+    )
     if heading is not None or at is not None:
         if heading is not None:
             lines = heading.lines
@@ -478,7 +607,7 @@ def _abstract(blocks: list[_Block], layout: Layout) -> tuple[list[Line], bool]:
             assert at is not None
             rest = _ABSTRACT_LABEL.sub("", front[at].text, count=1)
             lines = [replace(front[at], text=rest)] if rest else []
-            lines += front[at + 1:]
+            lines += front[at + 1 :]
         kept: list[Line] = []
         for line in lines:
             if _FRONT_STOP.match(line.text):
@@ -491,7 +620,7 @@ def _abstract(blocks: list[_Block], layout: Layout) -> tuple[list[Line], bool]:
     for i, group in enumerate(paragraphs):
         text = " ".join(ln.text for ln in group)
         if len(text.split()) >= 40 and not _AFFILIATION.search(text[:80]):
-            after = [ln for g in paragraphs[i + 1:] for ln in g]
+            after = [ln for g in paragraphs[i + 1 :] for ln in g]
             if not has_body and after:
                 blocks.insert(1, _Block("", "body", after))
             return group, False
@@ -501,12 +630,15 @@ def _abstract(blocks: list[_Block], layout: Layout) -> tuple[list[Line], bool]:
 
 
 def _is_caption_start(line: Line, layout: Layout) -> bool:
-    return bool(_CAPTION.match(line.text)) or (bool(_CAPTION_BARE.match(line.text)) and (
-        line.bold or abs(line.size - layout.body_size) > 0.6))
+    return bool(_CAPTION.match(line.text)) or (
+        bool(_CAPTION_BARE.match(line.text))
+        and (line.bold or abs(line.size - layout.body_size) > 0.6)
+    )
 
 
-def _section(block: _Block, layout: Layout, joiner: HyphenJoiner,
-             captions: list[str]) -> tuple[Section | None, int]:
+def _section(
+    block: _Block, layout: Layout, joiner: HyphenJoiner, captions: list[str]
+) -> tuple[Section | None, int]:
     """A body block's voiced text as a Section (None when nothing is left to voice), and how
     many words of math, tables and footnotes were left out. Captions go to `captions`."""
     voiced: list[Line] = []
@@ -515,8 +647,12 @@ def _section(block: _Block, layout: Layout, joiner: HyphenJoiner,
     for line in block.lines:
         if caption:
             prev = caption[-1]
-            if (line.page == prev.page and line.column == prev.column
-                    and _same_paragraph_pitch(prev, line) and not layout.ends_short(prev)):
+            if (
+                line.page == prev.page
+                and line.column == prev.column
+                and _same_paragraph_pitch(prev, line)
+                and not layout.ends_short(prev)
+            ):
                 caption.append(line)
                 continue
             captions.append(" ".join(_paragraphs(caption, layout, joiner)))
@@ -534,18 +670,24 @@ def _section(block: _Block, layout: Layout, joiner: HyphenJoiner,
         return None, dropped
     heading = _NUMBERED.sub("", block.heading + " ").strip() if block.heading else ""
     return Section(
-        heading=heading or "Main text", text=text,
-        first_page=min(ln.page for ln in voiced), last_page=max(ln.page for ln in voiced),
+        heading=heading or "Main text",
+        text=text,
+        first_page=min(ln.page for ln in voiced),
+        last_page=max(ln.page for ln in voiced),
     ), dropped
 
 
-def structure(pages: list[PageLines], layout: Layout, metadata_title: str,
-               removed_furniture: list[str], name: str) -> Extracted:
+def structure(
+    pages: list[PageLines],
+    layout: Layout,
+    metadata_title: str,
+    removed_furniture: list[str],
+    name: str,
+) -> Extracted:
     warnings: list[str] = []
     stream = [ln for page in pages for ln in page.lines]
     joiner = HyphenJoiner(ln.text for ln in stream)
-    title_lines, title = _title(pages, layout, metadata_title, removed_furniture, name,
-                                warnings)
+    title_lines, title = _title(pages, layout, metadata_title, removed_furniture, name, warnings)
     blocks = _blocks(stream, title_lines, layout)
     abstract_lines, labelled = _abstract(blocks, layout)
     abstract = " ".join(_paragraphs(abstract_lines, layout, joiner))
@@ -566,15 +708,27 @@ def structure(pages: list[PageLines], layout: Layout, metadata_title: str,
             if section is not None:
                 sections.append(section)
     if appendix_words:
-        warnings.append(f"appendix and other text after the references cut from the voiced "
-                        f"text ({appendix_words} words)")
+        warnings.append(
+            f"appendix and other text after the references cut from the voiced "
+            f"text ({appendix_words} words)"
+        )
     voiced_words = sum(len(s.text.split()) for s in sections)
     if dropped_words > 0.25 * max(voiced_words, 1):
-        warnings.append(f"{dropped_words} words of math, tables or footnotes left out of the "
-                        "voiced text")
+        warnings.append(
+            f"{dropped_words} words of math, tables or footnotes left out of the voiced text"
+        )
     headings = sum(1 for b in blocks if b.kind == "body" and b.style in ("numbered", "named"))
-    return Extracted(title, authors, abstract, sections, captions, references, warnings,
-                      headings, abstract_labelled=labelled)
+    return Extracted(
+        title,
+        authors,
+        abstract,
+        sections,
+        captions,
+        references,
+        warnings,
+        headings,
+        abstract_labelled=labelled,
+    )
 
 
 def _paragraph_lines(lines: list[Line], layout: Layout) -> list[list[Line]]:
@@ -583,9 +737,12 @@ def _paragraph_lines(lines: list[Line], layout: Layout) -> list[list[Line]]:
     for line in lines:
         if groups:
             prev = groups[-1][-1]
-            if (_same_flow(prev, line) and _same_paragraph_pitch(prev, line)
-                    and abs(prev.size - line.size) < 1.0
-                    and not (prev.text[-1:] in ".!?" and layout.ends_short(prev))):
+            if (
+                _same_flow(prev, line)
+                and _same_paragraph_pitch(prev, line)
+                and abs(prev.size - line.size) < 1.0
+                and not (prev.text[-1:] in ".!?" and layout.ends_short(prev))
+            ):
                 groups[-1].append(line)
                 continue
         groups.append([line])

@@ -14,19 +14,40 @@ __all__ = [
 ]
 
 LIGATURES = {
-    "\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
-    "\ufb05": "st", "\ufb06": "st", "\u0132": "IJ", "\u0133": "ij", "\u01c7": "LJ",
-    "\u01c8": "Lj", "\u01c9": "lj", "\u01ca": "NJ", "\u01cb": "Nj", "\u01cc": "nj",
-    "\ua732": "AA", "\ua733": "aa",
+    "\ufb00": "ff",
+    "\ufb01": "fi",
+    "\ufb02": "fl",
+    "\ufb03": "ffi",
+    "\ufb04": "ffl",
+    "\ufb05": "st",
+    "\ufb06": "st",
+    "\u0132": "IJ",
+    "\u0133": "ij",
+    "\u01c7": "LJ",
+    "\u01c8": "Lj",
+    "\u01c9": "lj",
+    "\u01ca": "NJ",
+    "\u01cb": "Nj",
+    "\u01cc": "nj",
+    "\ua732": "AA",
+    "\ua733": "aa",
 }
 _LIGATURE_TABLE = str.maketrans(LIGATURES)
 
 # TeX sets accents as separate spacing glyphs: before the letter (´e), except the cedilla and
 # ogonek, which follow it (c¸). Each maps to the combining mark that NFC can compose.
 _ACCENT_BEFORE = {
-    "\u00b4": "\u0301", "\u02cb": "\u0300", "\u02c6": "\u0302", "\u02dc": "\u0303",
-    "\u00a8": "\u0308", "\u02d8": "\u0306", "\u02c7": "\u030c", "\u02da": "\u030a",
-    "\u02dd": "\u030b", "\u00af": "\u0304", "\u02d9": "\u0307",
+    "\u00b4": "\u0301",
+    "\u02cb": "\u0300",
+    "\u02c6": "\u0302",
+    "\u02dc": "\u0303",
+    "\u00a8": "\u0308",
+    "\u02d8": "\u0306",
+    "\u02c7": "\u030c",
+    "\u02da": "\u030a",
+    "\u02dd": "\u030b",
+    "\u00af": "\u0304",
+    "\u02d9": "\u0307",
 }
 _ACCENT_AFTER = {"\u00b8": "\u0327", "\u02db": "\u0328"}
 # "M ´ exico": the accent glyph may sit between spaces; the spaces go with it
@@ -110,11 +131,42 @@ _TAIL_WORD = re.compile(r"([^\W\d_][\w'’]*)$")
 _HEAD_WORD = re.compile(r"^([^\W\d_][\w'’]*)")
 _WORD_TOKEN = re.compile(r"[^\W\d_][\w'’-]*[^\W\d_]|[^\W\d_]")
 # first halves that normally keep their hyphen when a compound breaks across lines
-_KEEP_PREFIXES = frozenset({
-    "non", "self", "well", "cross", "state", "end", "high", "low", "long", "short", "large",
-    "small", "two", "three", "one", "multi", "semi", "quasi", "anti", "real", "open", "data",
-    "task", "domain", "user", "time", "case", "so", "ill", "all", "half", "co",
-})
+_KEEP_PREFIXES = frozenset(
+    {
+        "non",
+        "self",
+        "well",
+        "cross",
+        "state",
+        "end",
+        "high",
+        "low",
+        "long",
+        "short",
+        "large",
+        "small",
+        "two",
+        "three",
+        "one",
+        "multi",
+        "semi",
+        "quasi",
+        "anti",
+        "real",
+        "open",
+        "data",
+        "task",
+        "domain",
+        "user",
+        "time",
+        "case",
+        "so",
+        "ill",
+        "all",
+        "half",
+        "co",
+    }
+)
 
 
 class HyphenJoiner:

@@ -84,15 +84,16 @@ def check_script(script: Script, paper: Paper, config: Config) -> list[Flag]:
 # --- text helpers shared with the writers ---------------------------------------------------
 
 
-
 def _words(text: str) -> list[str]:
     return text.split()
 
 
-_ABBREVIATIONS = frozenset(_words(
-    "al e.g eg i.e ie etc fig figs eq eqs sec secs tab vs cf approx resp dr mr mrs ms prof no nos"
-    " vol pp ch st jr sr inc ltd co corp dept univ est ref refs"
-))
+_ABBREVIATIONS = frozenset(
+    _words(
+        "al e.g eg i.e ie etc fig figs eq eqs sec secs tab vs cf approx resp dr mr mrs ms prof"
+        " no nos vol pp ch st jr sr inc ltd co corp dept univ est ref refs"
+    )
+)
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"”’)\]]*\s+(?=[\"“(\[]?[A-Z0-9])")
 
 
@@ -104,7 +105,7 @@ def split_sentences(text: str) -> list[str]:
     sentences: list[str] = []
     start = 0
     for match in _BOUNDARY.finditer(text):
-        before = text[start : match.start()].rstrip("\"”’)]")
+        before = text[start : match.start()].rstrip('"”’)]')
         last_word = before.rsplit(" ", 1)[-1].rstrip(".!?").lower()
         if last_word in _ABBREVIATIONS or re.fullmatch(r"[a-z]", last_word):
             continue  # "et al. Smith", "J. Smith": not a boundary
@@ -123,21 +124,40 @@ class Span:
 
 
 _UNSPEAKABLE: list[tuple[str, re.Pattern[str], Severity, str]] = [
-    ("url", re.compile(r"\bhttps?://\S+|\bwww\.\S+|\b[\w.-]+\.(?:com|org|net|io|edu|gov|ai)/\S*"),
-     "error", "a URL would be read out character by character"),
+    (
+        "url",
+        re.compile(r"\bhttps?://\S+|\bwww\.\S+|\b[\w.-]+\.(?:com|org|net|io|edu|gov|ai)/\S*"),
+        "error",
+        "a URL would be read out character by character",
+    ),
     ("email", re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b"), "error", "an e-mail address"),
     ("latex", re.compile(r"\\[A-Za-z]+|\$[^$\n]{1,80}\$|[_^]\{|[{}]"), "error", "LaTeX"),
     ("markup", re.compile(r"<\/?[A-Za-z][^>]{0,40}>|&[a-z]+;|&#\d+;"), "error", "HTML"),
-    ("markup", re.compile(r"\*\*|__|`|^\s*#{1,6}\s|\[[^\]]*\]\([^)]*\)|^\s*[-*•]\s", re.M),
-     "error", "Markdown"),
+    (
+        "markup",
+        re.compile(r"\*\*|__|`|^\s*#{1,6}\s|\[[^\]]*\]\([^)]*\)|^\s*[-*•]\s", re.M),
+        "error",
+        "Markdown",
+    ),
     ("markup", re.compile(r"\|"), "error", "a table or pipe character"),
-    ("citation", re.compile(r"\[\s*\d+(?:\s*[,–-]\s*\d+)*\s*\]|\[[^\]]{0,60}\]"), "error",
-     "bracketed text (a citation or stage direction) would be read aloud"),
-    ("citation",
-     re.compile(r"\([A-Z][A-Za-z'-]+(?: et al\.?| and [A-Z][A-Za-z'-]+)?,? \d{4}[a-z]?\)"),
-     "warning", "an author-year citation"),
-    ("symbol", re.compile(r"[→←↔⇒≤≥±×÷∑∏∫√∞≈≠≡∈∉∀∃∂∇†‡§¶※✓✗\u0370-\u03ff]+"), "warning",
-     "a symbol or Greek letter that text-to-speech cannot say reliably"),
+    (
+        "citation",
+        re.compile(r"\[\s*\d+(?:\s*[,–-]\s*\d+)*\s*\]|\[[^\]]{0,60}\]"),
+        "error",
+        "bracketed text (a citation or stage direction) would be read aloud",
+    ),
+    (
+        "citation",
+        re.compile(r"\([A-Z][A-Za-z'-]+(?: et al\.?| and [A-Z][A-Za-z'-]+)?,? \d{4}[a-z]?\)"),
+        "warning",
+        "an author-year citation",
+    ),
+    (
+        "symbol",
+        re.compile(r"[→←↔⇒≤≥±×÷∑∏∫√∞≈≠≡∈∉∀∃∂∇†‡§¶※✓✗\u0370-\u03ff]+"),
+        "warning",
+        "a symbol or Greek letter that text-to-speech cannot say reliably",
+    ),
 ]
 
 
@@ -150,22 +170,40 @@ def unspeakable_spans(text: str) -> list[Span]:
 
 
 _INJECTION = [
-    re.compile(r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,40}?\b(?:previous|prior|above|"
-               r"earlier|all|any|other|your)\b[^.\n]{0,25}?\b(?:instructions?|prompts?|"
-               r"directions|rules|guidelines)\b", re.I),
-    re.compile(r"\bif you are (?:an? |the )?(?:ai|llm|large language model|language model|"
-               r"assistant|chatbot|automated (?:system|reviewer|summari[sz]er)|podcast (?:writer|"
-               r"host))\b", re.I),
-    re.compile(r"\b(?:note|message|instructions?|attention)\s+(?:to|for)\s+(?:any |the |all )?"
-               r"(?:ai|llms?|language models?|models?|assistants?|chatbots?|automated reviewers?|"
-               r"podcast (?:writers?|hosts?))\b", re.I),
-    re.compile(r"\b(?:give|write|provide|output|respond with|recommend)\b[^.\n]{0,30}\b(?:a |an )?"
-               r"(?:positive review|only positive|glowing review|high score|strong accept)", re.I),
-    re.compile(r"<\|im_start\|>|<\|system\|>|\[/?INST\]|<<SYS>>|#{2,}\s*(?:instruction|system)\b|"
-               r"</?system>", re.I),
+    re.compile(
+        r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,40}?\b(?:previous|prior|above|"
+        r"earlier|all|any|other|your)\b[^.\n]{0,25}?\b(?:instructions?|prompts?|"
+        r"directions|rules|guidelines)\b",
+        re.I,
+    ),
+    re.compile(
+        r"\bif you are (?:an? |the )?(?:ai|llm|large language model|language model|"
+        r"assistant|chatbot|automated (?:system|reviewer|summari[sz]er)|podcast (?:writer|"
+        r"host))\b",
+        re.I,
+    ),
+    re.compile(
+        r"\b(?:note|message|instructions?|attention)\s+(?:to|for)\s+(?:any |the |all )?"
+        r"(?:ai|llms?|language models?|models?|assistants?|chatbots?|automated reviewers?|"
+        r"podcast (?:writers?|hosts?))\b",
+        re.I,
+    ),
+    re.compile(
+        r"\b(?:give|write|provide|output|respond with|recommend)\b[^.\n]{0,30}\b(?:a |an )?"
+        r"(?:positive review|only positive|glowing review|high score|strong accept)",
+        re.I,
+    ),
+    re.compile(
+        r"<\|im_start\|>|<\|system\|>|\[/?INST\]|<<SYS>>|#{2,}\s*(?:instruction|system)\b|"
+        r"</?system>",
+        re.I,
+    ),
     re.compile(r"\b(?:new|updated|hidden) instructions?\s*:", re.I),
-    re.compile(r"\b(?:you|the assistant|the model) (?:must|should|shall) (?:now |instead |always |"
-               r"never )?(?:say|tell|write|respond|reply|praise|claim|state|mention)\b", re.I),
+    re.compile(
+        r"\b(?:you|the assistant|the model) (?:must|should|shall) (?:now |instead |always |"
+        r"never )?(?:say|tell|write|respond|reply|praise|claim|state|mention)\b",
+        re.I,
+    ),
 ]
 
 
@@ -259,15 +297,24 @@ def _check_length(script: Script, index: _PaperIndex, config: Config) -> Iterato
     low, high = target * (1 - LENGTH_TOLERANCE), target * (1 + LENGTH_TOLERANCE)
     short_paper = index.words < target * SHORT_PAPER_FACTOR
     if words > high:
-        yield Flag(check="length", severity="error",
-                   message=f"too long: {said} ({config.script.target_minutes:g} min ±15%)")
+        yield Flag(
+            check="length",
+            severity="error",
+            message=f"too long: {said} ({config.script.target_minutes:g} min ±15%)",
+        )
     if short_paper and words > index.words + PADDING_ALLOWANCE:
-        yield Flag(check="length", severity="error",
-                   message=f"padded: {said}, but the paper has only {index.words} words")
+        yield Flag(
+            check="length",
+            severity="error",
+            message=f"padded: {said}, but the paper has only {index.words} words",
+        )
     elif words < low:
         if short_paper:
-            yield Flag(check="length", severity="warning",
-                       message=f"short: {said}; the paper has only {index.words} words")
+            yield Flag(
+                check="length",
+                severity="warning",
+                message=f"short: {said}; the paper has only {index.words} words",
+            )
         else:
             yield Flag(check="length", severity="error", message=f"too short: {said}")
 
@@ -278,26 +325,49 @@ def _check_length(script: Script, index: _PaperIndex, config: Config) -> Iterato
 def _check_speakers(script: Script) -> Iterator[Flag]:
     names = [h.name for h in script.hosts]
     if len(names) < 2 or len(set(names)) != len(names):
-        yield Flag(check="speakers", severity="error",
-                   message=f"a dialogue needs two or more hosts with distinct names, got {names}")
+        yield Flag(
+            check="speakers",
+            severity="error",
+            message=f"a dialogue needs two or more hosts with distinct names, got {names}",
+        )
     spoken: set[str] = set()
     for i, turn in enumerate(script.turns):
         if turn.speaker not in names:
-            yield Flag(check="speakers", severity="error", turn=i, span=turn.speaker,
-                       message=f"turn {i} is spoken by {turn.speaker!r}, not one of {names}")
+            yield Flag(
+                check="speakers",
+                severity="error",
+                turn=i,
+                span=turn.speaker,
+                message=f"turn {i} is spoken by {turn.speaker!r}, not one of {names}",
+            )
         spoken.add(turn.speaker)
         if not turn.text.strip():
             yield Flag(check="speakers", severity="error", turn=i, message=f"turn {i} is empty")
         if i and turn.speaker == script.turns[i - 1].speaker:
-            yield Flag(check="speakers", severity="error", turn=i, span=turn.text[:60],
-                       message=f"turn {i} has {turn.speaker} speaking twice in a row")
+            yield Flag(
+                check="speakers",
+                severity="error",
+                turn=i,
+                span=turn.text[:60],
+                message=f"turn {i} has {turn.speaker} speaking twice in a row",
+            )
         label = re.match(r"\s*([A-Z][\w .'-]{0,30}):\s", turn.text)
         if label and label.group(1).strip() in names:
-            yield Flag(check="speakers", severity="error", turn=i, span=label.group(0).strip(),
-                       message=f"turn {i} starts with a speaker label, which would be read aloud")
+            yield Flag(
+                check="speakers",
+                severity="error",
+                turn=i,
+                span=label.group(0).strip(),
+                message=f"turn {i} starts with a speaker label, which would be read aloud",
+            )
         if len(turn.text.split()) > 160:
-            yield Flag(check="speakers", severity="warning", turn=i, span=turn.text[:60],
-                       message=f"turn {i} is a {len(turn.text.split())}-word monologue")
+            yield Flag(
+                check="speakers",
+                severity="warning",
+                turn=i,
+                span=turn.text[:60],
+                message=f"turn {i} is a {len(turn.text.split())}-word monologue",
+            )
     silent = [n for n in names if n not in spoken]
     if script.turns and silent:
         yield Flag(check="speakers", severity="error", message=f"{silent} never speak")
@@ -311,14 +381,20 @@ def _check_speakers(script: Script) -> Iterator[Flag]:
 def _check_unspeakable(script: Script) -> Iterator[Flag]:
     for i, turn in enumerate(script.turns):
         for span in unspeakable_spans(turn.text):
-            yield Flag(check="unspeakable", severity=span.severity, turn=i, span=span.text,
-                       message=f"turn {i} contains {span.why}: {span.text!r}")
+            yield Flag(
+                check="unspeakable",
+                severity=span.severity,
+                turn=i,
+                span=span.text,
+                message=f"turn {i} contains {span.why}: {span.text!r}",
+            )
 
 
 # --- grounding ------------------------------------------------------------------------------
 
 # Words a script may capitalise without them being names: sentence openers of ordinary talk.
-_COMMON = frozenset(_words("""
+_COMMON = frozenset(
+    _words("""
 a about above actually after again against all also although always an and another any anyway
 are around as at back be because before being below besides between both but by can could did
 do does doing done down during each either else even ever every exactly first for from further
@@ -337,19 +413,30 @@ speaking overall finally lastly to recap summing sum short put big one two three
 seven eight nine ten listeners listen thanks today's episode show podcast paper papers study
 authors author researchers section part question questions answer point points idea ideas
 go tell anything fair catch either neither everything something nothing someone
-"""))
+""")
+)
 
 _NUMBER_WORDS = {
-    w: i for i, w in enumerate(_words(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-        "fifteen sixteen seventeen eighteen nineteen"
-    ))
-} | {w: 10 * (i + 2) for i, w in enumerate(
-    _words("twenty thirty forty fifty sixty seventy eighty ninety"))}
+    w: i
+    for i, w in enumerate(
+        _words(
+            "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+            "fifteen sixteen seventeen eighteen nineteen"
+        )
+    )
+} | {
+    w: 10 * (i + 2)
+    for i, w in enumerate(_words("twenty thirty forty fifty sixty seventy eighty ninety"))
+}
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000}
 _SPELLED = re.compile(
-    r"\b(?:(?:" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + "|"
-    + "|".join(_SCALES) + r")(?:[\s-]+(?:and\s+)?)?)+(?:\s*(?:percent|per cent))?", re.I)
+    r"\b(?:(?:"
+    + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
+    + "|"
+    + "|".join(_SCALES)
+    + r")(?:[\s-]+(?:and\s+)?)?)+(?:\s*(?:percent|per cent))?",
+    re.I,
+)
 
 
 def _spelled_value(phrase: str) -> int | None:
@@ -370,8 +457,14 @@ def _spelled_value(phrase: str) -> int | None:
 
 def _allowed_words(config: Config) -> frozenset[str]:
     show = config.show
-    texts = [show.title, show.author, show.intro, show.outro, *(h.name for h in show.hosts),
-             *show.pronunciations]
+    texts = [
+        show.title,
+        show.author,
+        show.intro,
+        show.outro,
+        *(h.name for h in show.hosts),
+        *show.pronunciations,
+    ]
     return frozenset(_strip_token(t) for text in texts for t in _TOKEN.findall(text))
 
 
@@ -384,25 +477,37 @@ def _check_grounding(script: Script, index: _PaperIndex, config: Config) -> Iter
             if f" {_normalise(span)} " not in index.normalised:
                 sentences = [s for part in index.text.split("\n") for s in split_sentences(part)]
                 close = difflib.get_close_matches(span, sentences, n=1, cutoff=0.6)
-                yield Flag(check="grounding", severity="error", turn=i, span=span,
-                           evidence=f"closest in the paper: {close[0]!r}" if close
-                           else "nothing like it in the paper",
-                           message=f"turn {i} quotes a passage that is not in the paper")
+                yield Flag(
+                    check="grounding",
+                    severity="error",
+                    turn=i,
+                    span=span,
+                    evidence=f"closest in the paper: {close[0]!r}"
+                    if close
+                    else "nothing like it in the paper",
+                    message=f"turn {i} quotes a passage that is not in the paper",
+                )
 
 
-def _ground_numbers(i: int, text: str, index: _PaperIndex, allowed: frozenset[str]
-                    ) -> Iterator[Flag]:
+def _ground_numbers(
+    i: int, text: str, index: _PaperIndex, allowed: frozenset[str]
+) -> Iterator[Flag]:
     for match in re.finditer(rf"(?<![\w.-])({_NUMBER})(\s?%|\s?percent)?", text):
         raw = match.group(0)
-        token_end = text[match.end():match.end() + 1]
+        token_end = text[match.end() : match.end() + 1]
         if token_end and (token_end.isalpha() and token_end not in "xX"):
             continue  # "3D", "2nd": a term, grounded as a token below
         canonical = _canonical_number(match.group(1))
         if canonical is None or canonical in index.numbers or match.group(1) in allowed:
             continue  # in the paper, or in the show's own lines ("Episode 42")
-        yield Flag(check="grounding", severity="error", turn=i, span=raw.strip(),
-                   message=f"turn {i} says {raw.strip()!r}, a number that does not occur in "
-                           "the paper", evidence=_closest_number(canonical, index))
+        yield Flag(
+            check="grounding",
+            severity="error",
+            turn=i,
+            span=raw.strip(),
+            message=f"turn {i} says {raw.strip()!r}, a number that does not occur in the paper",
+            evidence=_closest_number(canonical, index),
+        )
     for match in _SPELLED.finditer(text):
         phrase = match.group(0).strip(" -")
         value = _spelled_value(phrase)
@@ -412,9 +517,15 @@ def _ground_numbers(i: int, text: str, index: _PaperIndex, allowed: frozenset[st
         words_only = re.sub(r"\s*(percent|per cent)$", "", phrase, flags=re.I)
         if str(value) in index.numbers or words_only.lower() in index.text.lower():
             continue
-        yield Flag(check="grounding", severity="error", turn=i, span=phrase,
-                   message=f"turn {i} says {phrase!r} ({value}), a number that does not occur "
-                           "in the paper", evidence=_closest_number(str(value), index))
+        yield Flag(
+            check="grounding",
+            severity="error",
+            turn=i,
+            span=phrase,
+            message=f"turn {i} says {phrase!r} ({value}), a number that does not occur "
+            "in the paper",
+            evidence=_closest_number(str(value), index),
+        )
 
 
 def _closest_number(canonical: str, index: _PaperIndex) -> str:
@@ -441,8 +552,9 @@ def _ground_names(i: int, text: str, index: _PaperIndex, allowed: frozenset[str]
         pending = []
 
 
-def _name_verdict(token: str, sentence_start: bool, index: _PaperIndex,
-                  allowed: frozenset[str]) -> Severity | None:
+def _name_verdict(
+    token: str, sentence_start: bool, index: _PaperIndex, allowed: frozenset[str]
+) -> Severity | None:
     """None when `token` is grounded or not a name; otherwise how bad its absence is."""
     if not token or token in allowed or token in index.tokens:
         return None
@@ -467,18 +579,26 @@ def _name_verdict(token: str, sentence_start: bool, index: _PaperIndex,
     return "warning" if sentence_start else "error"
 
 
-def _flush_names(i: int, pending: list[tuple[str, Severity]], index: _PaperIndex
-                 ) -> Iterator[Flag]:
+def _flush_names(i: int, pending: list[tuple[str, Severity]], index: _PaperIndex) -> Iterator[Flag]:
     if not pending:
         return
     span = " ".join(token for token, _ in pending)
     severity: Severity = "error" if any(s == "error" for _, s in pending) else "warning"
     close = difflib.get_close_matches(pending[0][0], index.capitalised, n=1, cutoff=0.75)
     evidence = f"closest in the paper: {close[0]!r}" if close else "nothing like it in the paper"
-    what = "an acronym or term" if any(sum(c.isupper() for c in t) >= 2 for t, _ in pending) \
+    what = (
+        "an acronym or term"
+        if any(sum(c.isupper() for c in t) >= 2 for t, _ in pending)
         else "a name"
-    yield Flag(check="grounding", severity=severity, turn=i, span=span, evidence=evidence,
-               message=f"turn {i} mentions {span!r}, {what} that does not occur in the paper")
+    )
+    yield Flag(
+        check="grounding",
+        severity=severity,
+        turn=i,
+        span=span,
+        evidence=evidence,
+        message=f"turn {i} mentions {span!r}, {what} that does not occur in the paper",
+    )
 
 
 # --- repetition -----------------------------------------------------------------------------
@@ -498,17 +618,27 @@ def _check_repetition(script: Script) -> Iterator[Flag]:
             if len(words) < 4:
                 continue
             if key in seen:
-                yield Flag(check="repetition", severity="error", turn=i, span=sentence,
-                           message=f"turn {i} repeats a sentence first said in turn {seen[key]}")
+                yield Flag(
+                    check="repetition",
+                    severity="error",
+                    turn=i,
+                    span=sentence,
+                    message=f"turn {i} repeats a sentence first said in turn {seen[key]}",
+                )
                 continue
             seen[key] = i
             bag = frozenset(words)
             if len(words) >= 8:
                 for other, j, first in bags:
                     if len(bag & other) / len(bag | other) >= 0.8:
-                        yield Flag(check="repetition", severity="warning", turn=i, span=sentence,
-                                   evidence=first,
-                                   message=f"turn {i} nearly repeats a sentence from turn {j}")
+                        yield Flag(
+                            check="repetition",
+                            severity="warning",
+                            turn=i,
+                            span=sentence,
+                            evidence=first,
+                            message=f"turn {i} nearly repeats a sentence from turn {j}",
+                        )
                         break
                 bags.append((bag, i, sentence))
 
@@ -532,18 +662,35 @@ def _check_brand(script: Script, config: Config) -> Iterator[Flag]:
                 if window == name or (size == 1 and not window[:1].isupper()):
                     continue
                 if window.lower() == name.lower():
-                    yield Flag(check="brand", severity="warning", turn=i, span=window,
-                               message=f"turn {i} writes {window!r}; the name is {name!r}")
-                elif (len(name) >= 4 and window.lower() not in _COMMON
-                      and _similar(window.lower(), name.lower())):
-                    yield Flag(check="brand", severity="error", turn=i, span=window,
-                               message=f"turn {i} misspells {name!r} as {window!r}")
+                    yield Flag(
+                        check="brand",
+                        severity="warning",
+                        turn=i,
+                        span=window,
+                        message=f"turn {i} writes {window!r}; the name is {name!r}",
+                    )
+                elif (
+                    len(name) >= 4
+                    and window.lower() not in _COMMON
+                    and _similar(window.lower(), name.lower())
+                ):
+                    yield Flag(
+                        check="brand",
+                        severity="error",
+                        turn=i,
+                        span=window,
+                        message=f"turn {i} misspells {name!r} as {window!r}",
+                    )
         for phrase in show.banned_phrases:
             at = lowered.find(phrase.lower())
             if phrase and at >= 0:
-                yield Flag(check="brand", severity="error", turn=i,
-                           span=turn.text[at : at + len(phrase)],
-                           message=f"turn {i} uses the banned phrase {phrase!r}")
+                yield Flag(
+                    check="brand",
+                    severity="error",
+                    turn=i,
+                    span=turn.text[at : at + len(phrase)],
+                    message=f"turn {i} uses the banned phrase {phrase!r}",
+                )
         for written, spoken in show.pronunciations.items():
             yield from _check_pronunciation(i, turn.text, written, spoken)
     yield from _check_required_line(script, show.intro, "intro")
@@ -555,22 +702,36 @@ def _similar(a: str, b: str) -> bool:
     if abs(len(a) - len(b)) > len(b) // 4 + 1:
         return False
     matcher = difflib.SequenceMatcher(None, a, b)
-    return matcher.real_quick_ratio() >= 0.8 and matcher.quick_ratio() >= 0.8 and \
-        matcher.ratio() >= 0.8
+    return (
+        matcher.real_quick_ratio() >= 0.8
+        and matcher.quick_ratio() >= 0.8
+        and matcher.ratio() >= 0.8
+    )
 
 
 def _check_pronunciation(i: int, text: str, written: str, spoken: str) -> Iterator[Flag]:
     pattern = re.compile(rf"(?<!\w){re.escape(written)}(?!\w)", re.I)
     for match in pattern.finditer(text):
         if match.group(0) != written:
-            yield Flag(check="brand", severity="warning", turn=i, span=match.group(0),
-                       message=f"turn {i} writes {match.group(0)!r}; the pronunciation lexicon "
-                               f"has {written!r}, so spell it that way for it to apply")
+            yield Flag(
+                check="brand",
+                severity="warning",
+                turn=i,
+                span=match.group(0),
+                message=f"turn {i} writes {match.group(0)!r}; the pronunciation lexicon "
+                f"has {written!r}, so spell it that way for it to apply",
+            )
     if spoken.lower() != written.lower() and re.search(
-            rf"(?<!\w){re.escape(spoken)}(?!\w)", text, re.I):
-        yield Flag(check="brand", severity="warning", turn=i, span=spoken,
-                   message=f"turn {i} spells out the pronunciation {spoken!r}; write {written!r} "
-                           "and let the lexicon say it")
+        rf"(?<!\w){re.escape(spoken)}(?!\w)", text, re.I
+    ):
+        yield Flag(
+            check="brand",
+            severity="warning",
+            turn=i,
+            span=spoken,
+            message=f"turn {i} spells out the pronunciation {spoken!r}; write {written!r} "
+            "and let the lexicon say it",
+        )
 
 
 def _check_required_line(script: Script, line: str, what: str) -> Iterator[Flag]:
@@ -580,9 +741,13 @@ def _check_required_line(script: Script, line: str, what: str) -> Iterator[Flag]
     chosen = script.turns[:2] if what == "intro" else script.turns[-2:]
     if not any(wanted in _normalise(t.text) for t in chosen):
         where = "first" if what == "intro" else "last"
-        yield Flag(check="brand", severity="error", span=line,
-                   turn=0 if what == "intro" else len(script.turns) - 1,
-                   message=f"the required {what} line is missing from the {where} two turns")
+        yield Flag(
+            check="brand",
+            severity="error",
+            span=line,
+            turn=0 if what == "intro" else len(script.turns) - 1,
+            message=f"the required {what} line is missing from the {where} two turns",
+        )
 
 
 # --- injection ------------------------------------------------------------------------------
@@ -595,13 +760,23 @@ def _check_injection(script: Script, paper: Paper) -> Iterator[Flag]:
     places += [("the references", r) for r in paper.references]
     for where, text in places:
         for span in injection_spans(text):
-            yield Flag(check="injection", severity="warning", span=span, evidence=where,
-                       message=f"{where} contains text addressed to a model; no writer follows "
-                               "it, but a reviewer should know it is there")
+            yield Flag(
+                check="injection",
+                severity="warning",
+                span=span,
+                evidence=where,
+                message=f"{where} contains text addressed to a model; no writer follows "
+                "it, but a reviewer should know it is there",
+            )
     for i, turn in enumerate(script.turns):
         for span in injection_spans(turn.text):
-            yield Flag(check="injection", severity="error", turn=i, span=span,
-                       message=f"turn {i} carries an instruction addressed to a model")
+            yield Flag(
+                check="injection",
+                severity="error",
+                turn=i,
+                span=span,
+                message=f"turn {i} carries an instruction addressed to a model",
+            )
 
 
 # --- language -------------------------------------------------------------------------------
@@ -614,6 +789,10 @@ def _check_language(script: Script, config: Config) -> Iterator[Flag]:
     detected, _score = py3langid.classify(text)
     wanted = config.show.language.split("-")[0].lower()
     if detected != wanted:
-        yield Flag(check="language", severity="error", span=text[:80],
-                   message=f"the script reads as {detected!r}, but the show's language is "
-                           f"{config.show.language!r}")
+        yield Flag(
+            check="language",
+            severity="error",
+            span=text[:80],
+            message=f"the script reads as {detected!r}, but the show's language is "
+            f"{config.show.language!r}",
+        )

@@ -65,7 +65,8 @@ def paper_to_podcast(source: str, source_sha256: str, settings: dict[str, Any]) 
     decision = review_gate(run_id, drafted, config)
     if decision.action == "reject":
         reason = f"rejected by {decision.reviewer}" + (
-            f": {decision.comment}" if decision.comment else "")
+            f": {decision.comment}" if decision.comment else ""
+        )
         set_run_state(RunState.REJECTED, "review", reason)
         return {"state": RunState.REJECTED.value, "reason": reason}
     script = decision.script or drafted.script
@@ -76,10 +77,15 @@ def paper_to_podcast(source: str, source_sha256: str, settings: dict[str, Any]) 
     set_run_state(RunState.VERIFYING, "verify")
     verification = verify(published.release, config)
     release = published.release
-    result = {"episode_url": release.episode_url, "feed_url": release.feed_url,
-              "page_url": release.page_url, "audio_sha256": release.audio_sha256,
-              "commit": release.commit, "checks": verification.checks,
-              "release": release.model_dump(mode="json")}
+    result = {
+        "episode_url": release.episode_url,
+        "feed_url": release.feed_url,
+        "page_url": release.page_url,
+        "audio_sha256": release.audio_sha256,
+        "commit": release.commit,
+        "checks": verification.checks,
+        "release": release.model_dump(mode="json"),
+    }
     if verification.verified:
         set_run_state(RunState.VERIFIED, "verify", "", result)
         return {"state": RunState.VERIFIED.value, **result}
@@ -97,14 +103,19 @@ def ingest(source: str, expected_sha256: str) -> Ingested:
     runtime = current()
     path = Path(source)
     if not path.is_file():
-        raise SourceRejected(f"{source} does not exist or is not a file", code="missing",
-                             hint="check the path; the file must stay readable until ingest")
+        raise SourceRejected(
+            f"{source} does not exist or is not a file",
+            code="missing",
+            hint="check the path; the file must stay readable until ingest",
+        )
     artifact = runtime.store.put_file(path, suffix=".pdf")
     if artifact.sha256 != expected_sha256:
         raise SourceRejected(
             f"{path.name} changed while it was being read (its SHA-256 is now "
-            f"{artifact.sha256[:12]}, was {expected_sha256[:12]})", code="changed",
-            hint="wait until the file is completely written, then run again")
+            f"{artifact.sha256[:12]}, was {expected_sha256[:12]})",
+            code="changed",
+            hint="wait until the file is completely written, then run again",
+        )
     _lineage(artifact.sha256, "source", artifact.size)
     return Ingested(sha256=artifact.sha256, size=artifact.size, name=path.name)
 
@@ -117,8 +128,7 @@ def extract(pdf: Ingested, config: Config) -> Paper:
     runtime = current()
     # In a child process: a PDF that crashes pdfium must not take the worker down with it
     # (recovery would run the same step, and crash, again).
-    paper = extract_paper_isolated(runtime.store.path(pdf.sha256), config.source,
-                                   name=pdf.name)
+    paper = extract_paper_isolated(runtime.store.path(pdf.sha256), config.source, name=pdf.name)
     stored = runtime.store.put_bytes(paper.model_dump_json(indent=2).encode(), suffix=".json")
     _lineage(stored.sha256, "paper", stored.size, [pdf.sha256])
     return paper
@@ -134,10 +144,14 @@ def write_script(paper: Paper, config: Config) -> ScriptOutcome:
     record_cost(usd=outcome.cost_usd, tokens=outcome.input_tokens + outcome.output_tokens)
     for attempt in outcome.attempts:
         errors = sum(f.severity == "error" for f in attempt.flags)
-        _event("script-attempt", f"{attempt.writer} #{attempt.attempt}: "
-               + (attempt.error or f"{errors} error flag(s)"), attempt.model_dump(mode="json"))
+        _event(
+            "script-attempt",
+            f"{attempt.writer} #{attempt.attempt}: " + (attempt.error or f"{errors} error flag(s)"),
+            attempt.model_dump(mode="json"),
+        )
     stored = runtime.store.put_bytes(
-        outcome.script.model_dump_json(indent=2).encode(), suffix=".json")
+        outcome.script.model_dump_json(indent=2).encode(), suffix=".json"
+    )
     _lineage(stored.sha256, "script", stored.size, [paper.source_sha256])
     return outcome
 
@@ -146,19 +160,25 @@ def review_gate(run_id: str, drafted: ScriptOutcome, config: Config) -> Decision
     """Wait, durably, for a named reviewer's decision, or record the auto-approve policy's
     (which never approves a script that still fails an error-severity check)."""
     if config.review.auto_approve and drafted.passed:
-        decision = Decision(action="approve", reviewer="auto-approve policy", automatic=True,
-                            comment="review.auto_approve is on")
+        decision = Decision(
+            action="approve",
+            reviewer="auto-approve policy",
+            automatic=True,
+            comment="review.auto_approve is on",
+        )
     else:
         wait = open_review(run_id, drafted, config)
         message = DBOS.recv(REVIEW_TOPIC, timeout_seconds=max(wait, 0.0))
         if message is None and config.review.escalate_to:
             escalate_review(run_id, config)
-            message = DBOS.recv(REVIEW_TOPIC,
-                                timeout_seconds=config.review.deadline_hours * 3600)
+            message = DBOS.recv(REVIEW_TOPIC, timeout_seconds=config.review.deadline_hours * 3600)
         if message is None:
             decision = Decision(
-                action="reject", reviewer="deadline", automatic=True,
-                comment=f"no review decision within {config.review.deadline_hours:g} h")
+                action="reject",
+                reviewer="deadline",
+                automatic=True,
+                comment=f"no review decision within {config.review.deadline_hours:g} h",
+            )
         else:
             decision = Decision.model_validate(message)
             set_run_state(RunState.RUNNING, "review")
@@ -170,33 +190,52 @@ def open_review(run_id: str, drafted: ScriptOutcome, config: Config) -> float:
     """Open the review: who must decide, by when; the run waits in awaiting_review."""
     runtime = current()
     deadline = time.time() + config.review.deadline_hours * 3600
-    withheld = (" (auto-approve withheld: the script fails an error-severity check)"
-                if config.review.auto_approve else "")
-    runtime.ledger.set_state(run_id, RunState.AWAITING_REVIEW, step="review",
-                             reason=f"waiting for {', '.join(config.review.reviewers)}"
-                                    + withheld)
-    runtime.ledger.event(run_id, "review-requested", "review requested", {
-        "reviewers": config.review.reviewers, "deadline": deadline,
-        "flags": [f.model_dump(mode="json") for f in drafted.flags],
-        "script": drafted.script.model_dump(mode="json")})
+    withheld = (
+        " (auto-approve withheld: the script fails an error-severity check)"
+        if config.review.auto_approve
+        else ""
+    )
+    runtime.ledger.set_state(
+        run_id,
+        RunState.AWAITING_REVIEW,
+        step="review",
+        reason=f"waiting for {', '.join(config.review.reviewers)}" + withheld,
+    )
+    runtime.ledger.event(
+        run_id,
+        "review-requested",
+        "review requested",
+        {
+            "reviewers": config.review.reviewers,
+            "deadline": deadline,
+            "flags": [f.model_dump(mode="json") for f in drafted.flags],
+            "script": drafted.script.model_dump(mode="json"),
+        },
+    )
     return deadline - time.time()
 
 
 @step(owner="script-editor", kind="gate", attempts=1)
 def escalate_review(run_id: str, config: Config) -> None:
     """The review deadline passed: hand the review to the escalation owner."""
-    current().ledger.event(run_id, "review-escalated",
-                           f"review deadline passed; escalated to {config.review.escalate_to}",
-                           {"to": config.review.escalate_to})
+    current().ledger.event(
+        run_id,
+        "review-escalated",
+        f"review deadline passed; escalated to {config.review.escalate_to}",
+        {"to": config.review.escalate_to},
+    )
 
 
 @step(owner="script-editor", kind="gate", attempts=1)
 def record_decision(run_id: str, decision: Decision) -> Decision:
     """Record who decided what, and whether a person or a policy did."""
     who = "policy" if decision.automatic else "reviewer"
-    current().ledger.event(run_id, "review-decided",
-                           f"{decision.action} by {who} {decision.reviewer}",
-                           decision.model_dump(mode="json", exclude={"script"}))
+    current().ledger.event(
+        run_id,
+        "review-decided",
+        f"{decision.action} by {who} {decision.reviewer}",
+        decision.model_dump(mode="json", exclude={"script"}),
+    )
     return decision
 
 
@@ -206,8 +245,13 @@ def synthesize(script: Script, config: Config) -> list[Clip]:
     from shipyard.podcast.synthesize import synthesize as speak
 
     runtime = current()
-    result = speak(script, runtime.store, config.state / "cache" / "tts", config.audio,
-                   config.show.pronunciations)
+    result = speak(
+        script,
+        runtime.store,
+        config.state / "cache" / "tts",
+        config.audio,
+        config.show.pronunciations,
+    )
     return list(result.clips)
 
 
@@ -218,22 +262,37 @@ def master(script: Script, clips: list[Clip], paper: Paper, config: Config) -> E
 
     runtime = current()
     cover = config.resolve(config.show.image).read_bytes() if config.show.image else None
-    episode = mix(script, clips, runtime.store, config.show, config.audio,
-                  episode_title=script.title, description=paper.abstract or script.title,
-                  date=dt.datetime.now(dt.UTC).date(), cover=cover, assets_root=config.root)
-    _lineage(episode.audio_sha256, "episode", episode.audio_bytes,
-             [c.sha256 for c in clips])
+    episode = mix(
+        script,
+        clips,
+        runtime.store,
+        config.show,
+        config.audio,
+        episode_title=script.title,
+        description=paper.abstract or script.title,
+        date=dt.datetime.now(dt.UTC).date(),
+        cover=cover,
+        assets_root=config.root,
+    )
+    _lineage(episode.audio_sha256, "episode", episode.audio_bytes, [c.sha256 for c in clips])
     return episode
 
 
 @step(owner="site-publisher", kind="publish", attempts=4, backoff_seconds=2.0)
-def publish(run_id: str, paper: Paper, script: Script, episode: Episode,
-            config: Config) -> Published:
+def publish(
+    run_id: str, paper: Paper, script: Script, episode: Episode, config: Config
+) -> Published:
     """Commit the episode, its page and the feed to the site repository, and push."""
     from shipyard.podcast.release import publish_episode
 
-    release, already = publish_episode(run_id=run_id, paper=paper, script=script,
-                                       episode=episode, config=config, store=current().store)
+    release, already = publish_episode(
+        run_id=run_id,
+        paper=paper,
+        script=script,
+        episode=episode,
+        config=config,
+        store=current().store,
+    )
     return Published(release=release, already_published=already)
 
 
@@ -252,8 +311,9 @@ def notify_unverified(run_id: str, problem: str, config: Config) -> None:
 
     current().ledger.event(run_id, "unverified", problem)
     if config.verify.webhook:
-        notify_webhook(config.verify.webhook, {"run_id": run_id, "state": "unverified",
-                                               "problem": problem})
+        notify_webhook(
+            config.verify.webhook, {"run_id": run_id, "state": "unverified", "problem": problem}
+        )
 
 
 # --- bookkeeping --------------------------------------------------------------------------
@@ -268,5 +328,6 @@ def _event(kind: str, message: str, data: dict[str, Any]) -> None:
 def _lineage(sha256: str, kind: str, size: int, parents: list[str] | None = None) -> None:
     run_id = DBOS.workflow_id
     if run_id is not None:
-        current().ledger.artifact(sha256, run_id=run_id, step=kind, kind=kind, size=size,
-                                  parents=parents or [])
+        current().ledger.artifact(
+            sha256, run_id=run_id, step=kind, kind=kind, size=size, parents=parents or []
+        )

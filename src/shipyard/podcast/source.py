@@ -66,14 +66,22 @@ def sniff_format(head: bytes) -> str:
     """What a file that is not a PDF looks like, from its first bytes, in words."""
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     signatures = [
-        (b"<!doctype html", "an HTML web page"), (b"<html", "an HTML web page"),
-        (b"<head", "an HTML web page"), (b"<body", "an HTML web page"),
-        (b"<?xml", "an XML document"), (b"\x89png", "a PNG image"),
-        (b"\xff\xd8\xff", "a JPEG image"), (b"gif8", "a GIF image"),
-        (b"ii*\x00", "a TIFF image"), (b"mm\x00*", "a TIFF image"),
-        (b"%!ps", "a PostScript file"), (b"{\\rtf", "an RTF document"),
-        (b"\x1f\x8b", "a gzip archive"), (b"\xd0\xcf\x11\xe0", "an old Microsoft Office file"),
-        (b"\\documentclass", "LaTeX source"), (b"{", "JSON or other text data"),
+        (b"<!doctype html", "an HTML web page"),
+        (b"<html", "an HTML web page"),
+        (b"<head", "an HTML web page"),
+        (b"<body", "an HTML web page"),
+        (b"<?xml", "an XML document"),
+        (b"\x89png", "a PNG image"),
+        (b"\xff\xd8\xff", "a JPEG image"),
+        (b"gif8", "a GIF image"),
+        (b"ii*\x00", "a TIFF image"),
+        (b"mm\x00*", "a TIFF image"),
+        (b"%!ps", "a PostScript file"),
+        (b"{\\rtf", "an RTF document"),
+        (b"\x1f\x8b", "a gzip archive"),
+        (b"\xd0\xcf\x11\xe0", "an old Microsoft Office file"),
+        (b"\\documentclass", "LaTeX source"),
+        (b"{", "JSON or other text data"),
     ]
     for signature, kind in signatures:
         if text.startswith(signature):
@@ -99,7 +107,8 @@ def _read_bytes(pdf: Path, settings: SourceConfig, name: str) -> bytes:
         if size > settings.max_bytes:
             raise _reject(
                 f"{name} is {size:,} bytes, over the limit of {settings.max_bytes:,}",
-                "too-long", f"raise source.max_bytes in {_CONFIG_FILE} to accept it",
+                "too-long",
+                f"raise source.max_bytes in {_CONFIG_FILE} to accept it",
             )
         with pdf.open("rb") as f:
             data = f.read(settings.max_bytes + 1)
@@ -108,18 +117,28 @@ def _read_bytes(pdf: Path, settings: SourceConfig, name: str) -> bytes:
     except IsADirectoryError:
         raise _reject(f"{pdf} is a folder, not a file", "not-pdf", "give a PDF file") from None
     except OSError as exc:
-        raise _reject(f"{pdf} cannot be read: {exc.strerror}", "unreadable",
-                      "check the file's permissions") from None
+        raise _reject(
+            f"{pdf} cannot be read: {exc.strerror}", "unreadable", "check the file's permissions"
+        ) from None
     if not data:
-        raise _reject(f"{name} is empty (0 bytes)", "empty",
-                      "the download or copy failed; fetch the PDF again")
+        raise _reject(
+            f"{name} is empty (0 bytes)",
+            "empty",
+            "the download or copy failed; fetch the PDF again",
+        )
     if len(data) > settings.max_bytes:
-        raise _reject(f"{name} grew past {settings.max_bytes:,} bytes while being read",
-                      "too-long", f"raise source.max_bytes in {_CONFIG_FILE} to accept it")
+        raise _reject(
+            f"{name} grew past {settings.max_bytes:,} bytes while being read",
+            "too-long",
+            f"raise source.max_bytes in {_CONFIG_FILE} to accept it",
+        )
     if b"%PDF-" not in data[:1024]:
         kind = sniff_format(data[:4096])
-        hint = ("download the PDF itself, not the page that links to it"
-                if "HTML" in kind else "convert it to PDF first, or give the paper's PDF")
+        hint = (
+            "download the PDF itself, not the page that links to it"
+            if "HTML" in kind
+            else "convert it to PDF first, or give the paper's PDF"
+        )
         raise _reject(f"{name} is not a PDF: it looks like {kind}", "not-pdf", hint)
     return data
 
@@ -136,38 +155,94 @@ def _open(data: bytes, name: str, password: str | None) -> pdfium.PdfDocument:
         # bytes agree (an encrypted file has an /Encrypt dictionary)
         code = getattr(exc, "err_code", None) if b"/Encrypt" in data else None
         if code is None and _NO_PAGES.search(data) and not _SOME_PAGES.search(data):
-            raise _reject(f"{name} is a PDF with no pages", "empty",
-                          "export the paper again; this file has nothing in it") from None
+            raise _reject(
+                f"{name} is a PDF with no pages",
+                "empty",
+                "export the paper again; this file has nothing in it",
+            ) from None
         if code == pdfium_c.FPDF_ERR_PASSWORD:
             if password:
-                raise _reject(f"{name} is password-protected and the password given is wrong",
-                              "encrypted", "check the password") from None
-            raise _reject(f"{name} is password-protected", "encrypted",
-                          "pass its password (`shipyard extract --password`, or the "
-                          "SHIPYARD_PDF_PASSWORD environment variable), or save an "
-                          "unprotected copy (qpdf --decrypt)") from None
+                raise _reject(
+                    f"{name} is password-protected and the password given is wrong",
+                    "encrypted",
+                    "check the password",
+                ) from None
+            raise _reject(
+                f"{name} is password-protected",
+                "encrypted",
+                "pass its password (`shipyard extract --password`, or the "
+                "SHIPYARD_PDF_PASSWORD environment variable), or save an "
+                "unprotected copy (qpdf --decrypt)",
+            ) from None
         if code == pdfium_c.FPDF_ERR_SECURITY:
-            raise _reject(f"{name} uses an encryption scheme that cannot be opened",
-                          "encrypted", "save an unprotected copy (qpdf --decrypt)") from None
-        raise _reject(f"{name} is damaged or incomplete: it cannot be opened as a PDF",
-                      "damaged", "download it again; if it persists, re-save it with a "
-                      "PDF tool (qpdf, or print to PDF)") from None
+            raise _reject(
+                f"{name} uses an encryption scheme that cannot be opened",
+                "encrypted",
+                "save an unprotected copy (qpdf --decrypt)",
+            ) from None
+        raise _reject(
+            f"{name} is damaged or incomplete: it cannot be opened as a PDF",
+            "damaged",
+            "download it again; if it persists, re-save it with a PDF tool (qpdf, or print to PDF)",
+        ) from None
 
 
 # --- language and paper-likeness ----------------------------------------------------------
 
 LANGUAGE_NAMES = {
-    "af": "Afrikaans", "ar": "Arabic", "bg": "Bulgarian", "bn": "Bengali", "ca": "Catalan",
-    "cs": "Czech", "cy": "Welsh", "da": "Danish", "de": "German", "el": "Greek",
-    "en": "English", "eo": "Esperanto", "es": "Spanish", "et": "Estonian", "eu": "Basque",
-    "fa": "Persian", "fi": "Finnish", "fr": "French", "ga": "Irish", "gl": "Galician",
-    "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian", "id": "Indonesian",
-    "is": "Icelandic", "it": "Italian", "ja": "Japanese", "ko": "Korean", "la": "Latin",
-    "lt": "Lithuanian", "lv": "Latvian", "ms": "Malay", "nb": "Norwegian Bokmål",
-    "nl": "Dutch", "nn": "Norwegian Nynorsk", "no": "Norwegian", "pl": "Polish",
-    "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "sk": "Slovak", "sl": "Slovenian",
-    "sr": "Serbian", "sv": "Swedish", "sw": "Swahili", "ta": "Tamil", "th": "Thai",
-    "tl": "Tagalog", "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu", "vi": "Vietnamese",
+    "af": "Afrikaans",
+    "ar": "Arabic",
+    "bg": "Bulgarian",
+    "bn": "Bengali",
+    "ca": "Catalan",
+    "cs": "Czech",
+    "cy": "Welsh",
+    "da": "Danish",
+    "de": "German",
+    "el": "Greek",
+    "en": "English",
+    "eo": "Esperanto",
+    "es": "Spanish",
+    "et": "Estonian",
+    "eu": "Basque",
+    "fa": "Persian",
+    "fi": "Finnish",
+    "fr": "French",
+    "ga": "Irish",
+    "gl": "Galician",
+    "he": "Hebrew",
+    "hi": "Hindi",
+    "hr": "Croatian",
+    "hu": "Hungarian",
+    "id": "Indonesian",
+    "is": "Icelandic",
+    "it": "Italian",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "la": "Latin",
+    "lt": "Lithuanian",
+    "lv": "Latvian",
+    "ms": "Malay",
+    "nb": "Norwegian Bokmål",
+    "nl": "Dutch",
+    "nn": "Norwegian Nynorsk",
+    "no": "Norwegian",
+    "pl": "Polish",
+    "pt": "Portuguese",
+    "ro": "Romanian",
+    "ru": "Russian",
+    "sk": "Slovak",
+    "sl": "Slovenian",
+    "sr": "Serbian",
+    "sv": "Swedish",
+    "sw": "Swahili",
+    "ta": "Tamil",
+    "th": "Thai",
+    "tl": "Tagalog",
+    "tr": "Turkish",
+    "uk": "Ukrainian",
+    "ur": "Urdu",
+    "vi": "Vietnamese",
     "zh": "Chinese",
 }
 
@@ -203,54 +278,78 @@ def _pages(document: pdfium.PdfDocument, name: str) -> Iterator[PageLines]:
             finally:
                 page.close()
         except pdfium.PdfiumError:
-            raise _reject(f"{name} is damaged: page {index + 1} cannot be read", "damaged",
-                          "download it again, or re-save it with a PDF tool") from None
+            raise _reject(
+                f"{name} is damaged: page {index + 1} cannot be read",
+                "damaged",
+                "download it again, or re-save it with a PDF tool",
+            ) from None
         yield lines
 
 
-def extract_paper(pdf: Path, settings: SourceConfig, *, password: str | None = None,
-                  name: str | None = None) -> Paper:
+def extract_paper(
+    pdf: Path, settings: SourceConfig, *, password: str | None = None, name: str | None = None
+) -> Paper:
     """Read a paper PDF into a `Paper`, or raise `SourceRejected` saying why it cannot be used.
 
     `name` is what messages call the file (default: the path's name), for a file read from
     the artifact store under its hash.
     """
     if not settings.languages:
-        raise ConfigError("lists no language, so every paper would be refused",
-                          key="source.languages", hint='e.g. languages = ["en"]')
+        raise ConfigError(
+            "lists no language, so every paper would be refused",
+            key="source.languages",
+            hint='e.g. languages = ["en"]',
+        )
     name = name or pdf.name
     data = _read_bytes(pdf, settings, name)
     sha256 = hashlib.sha256(data).hexdigest()
     if data.rfind(b"%%EOF") < 0:
-        raise _reject(f"{name} is damaged or incomplete: it ends before the PDF's end marker "
-                      "(%%EOF), so pages are missing", "damaged",
-                      "download it again; the copy was cut short")
+        raise _reject(
+            f"{name} is damaged or incomplete: it ends before the PDF's end marker "
+            "(%%EOF), so pages are missing",
+            "damaged",
+            "download it again; the copy was cut short",
+        )
     with _PDFIUM:
         document = _open(data, name, password)
         try:
             page_count = len(document)
             if page_count == 0:
-                raise _reject(f"{name} is a PDF with no pages", "empty",
-                              "export the paper again; this file has nothing in it")
+                raise _reject(
+                    f"{name} is a PDF with no pages",
+                    "empty",
+                    "export the paper again; this file has nothing in it",
+                )
             if page_count > settings.max_pages:
                 raise _reject(
                     f"{name} has {page_count} pages, over the limit of {settings.max_pages}",
-                    "too-long", f"raise source.max_pages in {_CONFIG_FILE} to accept it",
+                    "too-long",
+                    f"raise source.max_pages in {_CONFIG_FILE} to accept it",
                 )
             raw_pages = list(_pages(document, name))
             metadata_title = str(document.get_metadata_value("Title") or "").strip()
         finally:
             document.close()
-    return _paper_from_pages(raw_pages, settings, sha256=sha256, name=name,
-                             metadata_title=metadata_title)
+    return _paper_from_pages(
+        raw_pages, settings, sha256=sha256, name=name, metadata_title=metadata_title
+    )
 
 
-def _paper_from_pages(raw_pages: list[PageLines], settings: SourceConfig, *, sha256: str,
-                      name: str, metadata_title: str) -> Paper:
+def _paper_from_pages(
+    raw_pages: list[PageLines],
+    settings: SourceConfig,
+    *,
+    sha256: str,
+    name: str,
+    metadata_title: str,
+) -> Paper:
     raw_chars = sum(len(ln.text) - ln.text.count(" ") for p in raw_pages for ln in p.lines)
     if raw_chars < 20:
-        raise _reject(f"{name} has no extractable text: its pages are images (a scan)",
-                      "no-text", "run OCR on it first (e.g. `ocrmypdf in.pdf out.pdf`)")
+        raise _reject(
+            f"{name} has no extractable text: its pages are images (a scan)",
+            "no-text",
+            "run OCR on it first (e.g. `ocrmypdf in.pdf out.pdf`)",
+        )
     garbage = 0
     pages: list[PageLines] = []
     for page in raw_pages:
@@ -265,24 +364,30 @@ def _paper_from_pages(raw_pages: list[PageLines], settings: SourceConfig, *, sha
     if letters < 0.3 * raw_chars or letters < 100:
         raise _reject(
             f"{name}'s text layer is unreadable: {100 - 100 * letters // raw_chars}% of it is "
-            "extraction garbage (fonts without a character map)", "no-text",
-            "run OCR on it (e.g. `ocrmypdf --force-ocr in.pdf out.pdf`) to rebuild the text")
+            "extraction garbage (fonts without a character map)",
+            "no-text",
+            "run OCR on it (e.g. `ocrmypdf --force-ocr in.pdf out.pdf`) to rebuild the text",
+        )
     layout = Layout(pages)
     pages, furniture = strip_page_furniture(pages, layout.body_size)
     extracted = structure(pages, layout, metadata_title, furniture, name)
     body = "\n\n".join([extracted.abstract, *(s.text for s in extracted.sections)])
     warnings = list(extracted.warnings)
     if garbage > 0.02 * raw_chars:
-        warnings.append(f"{garbage} characters of extraction garbage removed "
-                        "((cid:N) codes, U+FFFD, private-use glyphs)")
+        warnings.append(
+            f"{garbage} characters of extraction garbage removed "
+            "((cid:N) codes, U+FFFD, private-use glyphs)"
+        )
 
-    language, confidence = detect_language(body or " ".join(
-        ln.text for p in pages for ln in p.lines))
+    language, confidence = detect_language(
+        body or " ".join(ln.text for p in pages for ln in p.lines)
+    )
     if language not in settings.languages and confidence >= 0.9:
         spoken = LANGUAGE_NAMES.get(language, language)
         supported = ", ".join(f"{LANGUAGE_NAMES.get(c, c)} ({c})" for c in settings.languages)
         raise _reject(
-            f"{name} is written in {spoken} ({language}); supported: {supported}", "language",
+            f"{name} is written in {spoken} ({language}); supported: {supported}",
+            "language",
             f"add '{language}' to source.languages in {_CONFIG_FILE} once the show's voices "
             "speak it",
         )
@@ -293,31 +398,48 @@ def _paper_from_pages(raw_pages: list[PageLines], settings: SourceConfig, *, sha
     signals = paper_signals(extracted, body)
     if len(signals) < 2:
         found = ", ".join(signals) or "none of them"
-        message = (f"{name} does not look like a research paper: it lacks an abstract, "
-                   f"references, section headings and citations (found: {found})")
+        message = (
+            f"{name} does not look like a research paper: it lacks an abstract, "
+            f"references, section headings and citations (found: {found})"
+        )
         if settings.not_a_paper == "refuse":
-            raise _reject(message, "not-a-paper",
-                          f'set source.not_a_paper = "flag" in {_CONFIG_FILE} to go on and '
-                          "leave the call to the reviewer")
+            raise _reject(
+                message,
+                "not-a-paper",
+                f'set source.not_a_paper = "flag" in {_CONFIG_FILE} to go on and '
+                "leave the call to the reviewer",
+            )
         warnings.append(message)
 
     words = len(body.split())
     return Paper(
-        source_sha256=sha256, title=extracted.title, authors=extracted.authors,
-        abstract=extracted.abstract, sections=extracted.sections, captions=extracted.captions,
-        references=extracted.references, language=language,
-        stats=PaperStats(pages=len(raw_pages), words=words), warnings=warnings,
+        source_sha256=sha256,
+        title=extracted.title,
+        authors=extracted.authors,
+        abstract=extracted.abstract,
+        sections=extracted.sections,
+        captions=extracted.captions,
+        references=extracted.references,
+        language=language,
+        stats=PaperStats(pages=len(raw_pages), words=words),
+        warnings=warnings,
     )
 
 
 # --- isolation ----------------------------------------------------------------------------
 
 
-def _extract_in_child(connection: Connection, pdf: str, settings: dict[str, Any],
-                      password: str | None, name: str | None) -> None:
+def _extract_in_child(
+    connection: Connection,
+    pdf: str,
+    settings: dict[str, Any],
+    password: str | None,
+    name: str | None,
+) -> None:
     try:
-        paper = extract_paper(Path(pdf), SourceConfig.model_validate(settings),
-                              password=password, name=name)
+        paper = extract_paper(
+            Path(pdf), SourceConfig.model_validate(settings), password=password, name=name
+        )
         connection.send(("paper", paper.model_dump_json()))
     except SourceRejected as rejected:
         connection.send(("rejected", (rejected.message, rejected.code, rejected.hint or "")))
@@ -327,8 +449,14 @@ def _extract_in_child(connection: Connection, pdf: str, settings: dict[str, Any]
         connection.close()
 
 
-def extract_paper_isolated(pdf: Path, settings: SourceConfig, *, password: str | None = None,
-                           name: str | None = None, timeout: float = 120.0) -> Paper:
+def extract_paper_isolated(
+    pdf: Path,
+    settings: SourceConfig,
+    *,
+    password: str | None = None,
+    name: str | None = None,
+    timeout: float = 120.0,
+) -> Paper:
     """`extract_paper` in a child process, for input nobody vouches for.
 
     pdfium is C code: a file crafted to crash or hang it would take the caller down with it.
@@ -338,7 +466,8 @@ def extract_paper_isolated(pdf: Path, settings: SourceConfig, *, password: str |
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(
-        target=_extract_in_child, daemon=True,
+        target=_extract_in_child,
+        daemon=True,
         args=(sender, str(pdf), settings.model_dump(), password, name),
     )
     child.start()
@@ -346,14 +475,18 @@ def extract_paper_isolated(pdf: Path, settings: SourceConfig, *, password: str |
     label = name or pdf.name
     try:
         if not receiver.poll(timeout):
-            raise StepTimeout(f"extracting {label} ran past {timeout:.0f} s",
-                              hint="a very large or malformed PDF; raise the timeout or "
-                                   "lower source.max_pages")
+            raise StepTimeout(
+                f"extracting {label} ran past {timeout:.0f} s",
+                hint="a very large or malformed PDF; raise the timeout or lower source.max_pages",
+            )
         kind, payload = receiver.recv()
     except EOFError:
         child.join(5)
-        raise _reject(f"{label} crashed the PDF engine (exit code {child.exitcode})",
-                      "damaged", "re-save it with a PDF tool (qpdf, or print to PDF)") from None
+        raise _reject(
+            f"{label} crashed the PDF engine (exit code {child.exitcode})",
+            "damaged",
+            "re-save it with a PDF tool (qpdf, or print to PDF)",
+        ) from None
     finally:
         receiver.close()
         child.join(1)
