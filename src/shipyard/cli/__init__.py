@@ -8,10 +8,24 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from shipyard._errors import ShipyardError
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="SHIPYARD_CONFIG",
+        show_envvar=True,
+        help="The project's shipyard.toml (default: found in this folder or a parent).",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
 
 app = typer.Typer(
     name="shipyard",

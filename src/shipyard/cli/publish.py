@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from shipyard._errors import ShipyardError
-from shipyard.cli import app
+from shipyard.cli import JsonOption, app
 
 
 @app.command("validate-feed")
@@ -18,7 +18,7 @@ def validate_feed_command(
     source: Annotated[
         str, typer.Argument(help="A feed file, or its http(s) URL.", metavar="FILE|URL")
     ],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for programs.")] = False,
+    as_json: JsonOption = False,
     timeout: Annotated[
         float,
         typer.Option(

@@ -19,25 +19,23 @@ from shipyard._config import Config, load_config
 from shipyard._errors import ShipyardError
 from shipyard._project import DEFAULT_PORT, init_project, production_root
 from shipyard._runs import Ledger, RunRecord, RunState, StepRecord
-from shipyard.cli import app
+from shipyard.cli import ConfigOption, JsonOption, app
 from shipyard.podcast.models import Release
 from shipyard.podcast.release import verify_episode
 
 console = Console(highlight=False, soft_wrap=True)  # never break a URL across lines
+ReviewerOption = Annotated[
+    str,
+    typer.Option(
+        "--as",
+        envvar="SHIPYARD_REVIEWER",
+        show_envvar=True,
+        help="Who decides (one of review.reviewers).",
+    ),
+]
 review_app = typer.Typer(help="Decide the runs that wait at a review gate.", no_args_is_help=True)
 app.add_typer(review_app, name="review")
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        envvar="SHIPYARD_CONFIG",
-        help="The project's shipyard.toml (default: found in this folder or a parent).",
-        show_envvar=True,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
 
 _STATUS_MARK = {
     "ok": "[green]✓[/]",
@@ -268,15 +266,7 @@ def review_show(run_id: str, config_file: ConfigOption = None, as_json: JsonOpti
 @review_app.command("approve")
 def review_approve(
     run_id: str,
-    reviewer: Annotated[
-        str,
-        typer.Option(
-            "--as",
-            envvar="SHIPYARD_REVIEWER",
-            show_envvar=True,
-            help="Who decides (one of review.reviewers).",
-        ),
-    ],
+    reviewer: ReviewerOption,
     comment: Annotated[str, typer.Option(help="A note kept with the decision.")] = "",
     edited: Annotated[
         Path | None,
@@ -302,15 +292,7 @@ def review_approve(
 @review_app.command("reject")
 def review_reject(
     run_id: str,
-    reviewer: Annotated[
-        str,
-        typer.Option(
-            "--as",
-            envvar="SHIPYARD_REVIEWER",
-            show_envvar=True,
-            help="Who decides (one of review.reviewers).",
-        ),
-    ],
+    reviewer: ReviewerOption,
     comment: Annotated[str, typer.Option(help="Why: kept with the decision.")] = "",
     config_file: ConfigOption = None,
 ) -> None:

@@ -9,23 +9,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shipyard.cli import app
+from shipyard.cli import ConfigOption, JsonOption, app
 
 if TYPE_CHECKING:
     from shipyard.podcast.models import Flag, Script
     from shipyard.podcast.script import ScriptOutcome
 
-ConfigFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        envvar="SHIPYARD_CONFIG",
-        show_envvar=True,
-        help="The project's shipyard.toml (default: found in this folder or a parent).",
-    ),
-]
-AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 Password = Annotated[
     str | None,
     typer.Option(
@@ -37,7 +26,7 @@ Password = Annotated[
 @app.command()
 def script(
     paper: Annotated[Path, typer.Argument(help="The paper's PDF.", show_default=False)],
-    as_json: AsJson = False,
+    as_json: JsonOption = False,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -48,7 +37,7 @@ def script(
         ),
     ] = None,
     password: Password = None,
-    config: ConfigFile = None,
+    config: ConfigOption = None,
 ) -> None:
     """Extract a paper, write its two-host script through the writer chain, and check it.
 
@@ -84,9 +73,9 @@ def check(
         ),
     ],
     paper: Annotated[Path, typer.Argument(help="The paper's PDF.", show_default=False)],
-    as_json: AsJson = False,
+    as_json: JsonOption = False,
     password: Password = None,
-    config: ConfigFile = None,
+    config: ConfigOption = None,
 ) -> None:
     """Run every script check on a script (an edited one, say) against its paper.
 

@@ -7,29 +7,20 @@ from typing import Annotated
 
 import typer
 
-from shipyard.cli import app
+from shipyard.cli import ConfigOption, JsonOption, app
 
 
 @app.command()
 def extract(
     paper: Annotated[Path, typer.Argument(help="The paper's PDF.", show_default=False)],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the Paper as JSON.")] = False,
+    as_json: JsonOption = False,
     password: Annotated[
         str | None,
         typer.Option(
             envvar="SHIPYARD_PDF_PASSWORD", show_envvar=True, help="Password of a protected PDF."
         ),
     ] = None,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            "-c",
-            envvar="SHIPYARD_CONFIG",
-            show_envvar=True,
-            help="The project's shipyard.toml (default: found in this folder or a parent).",
-        ),
-    ] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Extract and validate a paper: title, authors, abstract, sections, warnings.
 
