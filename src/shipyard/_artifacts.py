@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 from shipyard._errors import ShipyardError
 
-__all__ = ["Artifact", "ArtifactStore", "sha256_file"]
+__all__ = ["Artifact", "ArtifactStore", "sha256_file", "write_atomically"]
 
 _CHUNK = 1 << 20
 
@@ -30,6 +30,21 @@ class Artifact:
     sha256: str
     size: int
     path: Path
+
+
+def write_atomically(target: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write a file whole or not at all: into a temporary file beside it, renamed into place
+    (readable by all, like any published file). Folders are created."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def sha256_file(path: Path) -> str:
@@ -65,7 +80,7 @@ class ArtifactStore:
         sha = hashlib.sha256(data).hexdigest()
         target = self._target(sha, suffix)
         if not target.exists():
-            self._write_atomically(target, lambda f: f.write(data))
+            write_atomically(target, lambda f: f.write(data))
         return Artifact(sha, len(data), target)
 
     def put_file(self, source: Path, *, suffix: str | None = None) -> Artifact:
@@ -107,14 +122,3 @@ class ArtifactStore:
 
     def _target(self, sha: str, suffix: str) -> Path:
         return self.root / sha[:2] / f"{sha}{suffix}"
-
-    def _write_atomically(self, target: Path, write: Callable[[BinaryIO], object]) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                write(f)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise

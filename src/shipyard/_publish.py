@@ -28,13 +28,14 @@ import logging
 import os
 import re
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
+from shipyard._artifacts import write_atomically
 from shipyard._errors import ConfigError, PublishFailed, TransientError
 
 __all__ = ["FileSet", "GitTarget", "PublishResult", "redact"]
@@ -283,25 +284,19 @@ class GitTarget:
         return staged
 
     def _write(self, path: str, content: bytes | Path) -> str:
-        target = self.workspace / path
-        target.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".shipyard-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                if isinstance(content, Path):
-                    with content.open("rb") as src:
-                        while chunk := src.read(1 << 20):
-                            digest.update(chunk)
-                            out.write(chunk)
-                else:
-                    digest.update(content)
-                    out.write(content)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+
+        def write(out: BinaryIO) -> None:
+            if isinstance(content, Path):
+                with content.open("rb") as src:
+                    while chunk := src.read(1 << 20):
+                        digest.update(chunk)
+                        out.write(chunk)
+            else:
+                digest.update(content)
+                out.write(content)
+
+        write_atomically(self.workspace / path, write)
         return digest.hexdigest()
 
     def _has_changes(self) -> bool:

@@ -12,8 +12,6 @@ creation date and document id), so the demo's input hash, and with it the run id
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -37,6 +35,8 @@ from reportlab.platypus import (
     Table,
     TableStyle,
 )
+
+from shipyard._artifacts import write_atomically
 
 __all__ = [
     "ABSTRACT",
@@ -395,15 +395,7 @@ def make_demo_paper(path: Path) -> Path:
     data = demo_paper_bytes()
     if path.is_file() and path.read_bytes() == data:
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda out: out.write(data))
     return path
 
 
