@@ -579,7 +579,7 @@ def demo(
 
     config = init_project(folder, local_production=True, port=port, auto_approve=True)
     paper = make_demo_paper(config.root / "paper.pdf")
-    console.print(f"demo paper: {paper} (typeset by shipyard; two columns, 4 pages)")
+    console.print(f"demo paper: {_here(paper)} (written for the demo, typeset in two columns)")
     production = LocalProduction(production_root(config), branch=config.publish.branch)
     with production.serve(port=port) as server:
         console.print(f"local production: git remote {production.remote}, served at {server.url}")
@@ -605,14 +605,27 @@ def demo(
 
 def _summarise_demo(record: RunRecord, config: Config) -> None:
     _finish(record, as_json=False, exit_on_failure=False)
-    if record.state is RunState.VERIFIED:
-        console.print(
-            "\nwhere to look:\n"
-            f"  shipyard status {record.run_id} -c {config.root}/shipyard.toml   (timeline)\n"
-            f"  git -C {production_root(config) / 'remote.git'} log    (the site's commits)\n"
-            f"  shipyard serve -c {config.root}/shipyard.toml          "
-            "(serve the site again)"
-        )
+    if record.state is not RunState.VERIFIED:
+        return
+    me = _here(Path(sys.argv[0]))
+    config_file = _here(config.root / "shipyard.toml")
+    looks = [
+        (f"{me} status {record.run_id} -c {config_file}", "the run's timeline"),
+        (f"git -C {_here(production_root(config) / 'remote.git')} log", "the site's commits"),
+        (f"{me} serve -c {config_file}", "serve the site again"),
+    ]
+    width = max(len(command) for command, _ in looks)
+    console.print("\nwhere to look:")
+    for command, what in looks:
+        console.print(f"  {command:{width}}   # {what}")
+
+
+def _here(path: Path) -> Path:
+    """A path as short as it can be from the current folder (for commands to copy)."""
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 # --- helpers ------------------------------------------------------------------------------
