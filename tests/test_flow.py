@@ -257,3 +257,21 @@ def test_a_push_refused_for_good_fails_the_run_with_gits_message(project: Projec
     assert "site frozen for the audit" in run.reason
     assert [s.status for s in run.steps if s.step == "publish"] == ["failed"]  # not retried
     assert not [c for c in project.site_commits() if "Shipyard-Run:" in c]
+
+
+def test_run_detach_returns_at_the_review_gate_and_a_worker_finishes_the_run(
+    tmp_path: Path,
+) -> None:
+    with make_project(tmp_path / "p", auto_approve=False) as project:
+        detached = project.run("run", "paper-to-podcast", str(project.paper), "--detach")
+        assert detached.returncode == 0, detached.stdout + detached.stderr
+        assert "awaiting_review" in detached.stdout
+        run_id = _run_id(detached.stdout)
+        approved = project.run("review", "approve", run_id, "--as", "editor")
+        assert approved.returncode == 0, approved.stderr
+        worker = project.start("worker")
+        try:
+            run = project.wait_until(run_id, lambda r: r.state.finished)
+        finally:
+            out = kill_group(worker, signal.SIGTERM)
+        assert run.state is RunState.VERIFIED, out
