@@ -1,4 +1,4 @@
-"""Commands for projects and runs: init, run, runs, status, cancel, review, verify,
+"""Commands for projects and runs: init, run, runs, status, cancel, metrics, review, verify,
 unpublish, show, worker, serve, doctor, demo."""
 
 from __future__ import annotations
@@ -217,6 +217,56 @@ def cancel(
 
     record = cancel_run(load_config(config_file), run_id)
     console.print(f"run {record.run_id}: {_state(record.state)}")
+
+
+@app.command()
+def metrics(
+    workflow: Annotated[str | None, typer.Option(help="Only this workflow.")] = None,
+    days: Annotated[float | None, typer.Option(help="Only runs started in the last N days.")] = (
+        None
+    ),
+    config_file: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure each workflow: resolution time, error rate, throughput, cost per case,
+    review turnaround, retries."""
+    from shipyard._metrics import measure
+
+    since = time.time() - days * 86_400 if days is not None else None
+    measured = measure(_ledger(load_config(config_file)), since=since, workflow=workflow)
+    if as_json:
+        _print_json([m.to_json() for m in measured])
+        return
+    if not measured:
+        console.print("no runs to measure yet")
+    for m in measured:
+        states = ", ".join(f"{n} {state}" for state, n in m.states.items())
+        console.print(f"[bold]{m.workflow}[/]: {m.runs} runs ({states})")
+        for label, value in (
+            ("resolution time, median", _seconds(m.resolution_median_s)),
+            ("resolution time, p90", _seconds(m.resolution_p90_s)),
+            ("error rate (failed)", _percent(m.error_rate)),
+            ("unverified", _percent(m.unverified_rate)),
+            (
+                "throughput",
+                "" if m.throughput_per_day is None else f"{m.throughput_per_day:.1f} runs/day",
+            ),
+            ("cost per case", "" if m.cost_per_case_usd is None else f"${m.cost_per_case_usd:.4f}"),
+            ("review turnaround, median", _seconds(m.review_turnaround_median_s)),
+            ("approved by policy", str(m.automatic_approvals)),
+            ("retries per run", "" if m.retries_per_run is None else f"{m.retries_per_run:.2f}"),
+        ):
+            console.print(f"  {label:26} {value or '—'}")
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.1f} s" if value < 120 else f"{value / 60:.1f} min"
+
+
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{value:.1%}"
 
 
 # --- review -------------------------------------------------------------------------------
