@@ -72,3 +72,14 @@ def postgres_url() -> Iterator[str]:
     finally:
         run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data / "db"), "-m", "fast", "-w", "stop"])
         shutil.rmtree(data, ignore_errors=True)
+
+
+def fresh_database(server_url: str, name: str) -> str:
+    """A new, empty database on the test server, named after `name`."""
+    import psycopg
+
+    database = "t_" + "".join(c for c in name.lower() if c.isalnum())[:40]
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}"')
+        conn.execute(f'CREATE DATABASE "{database}"')
+    return server_url.rsplit("/", 1)[0] + "/" + database

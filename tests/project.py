@@ -5,6 +5,7 @@ helpers to run the real `shipyard` command in a subprocess."""
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -50,7 +51,7 @@ class Project:
             env=_env(),
         )
 
-    def start(self, *args: str) -> subprocess.Popen[str]:
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         """Start `shipyard ARGS` in the background."""
         return subprocess.Popen(
             [*SHIPYARD, *args, "-c", str(self.config_file)],
@@ -58,9 +59,27 @@ class Project:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env=_env(),
+            env={**_env(), **(env or {})},
             start_new_session=True,
         )
+
+    def wait_for_output(
+        self, process: subprocess.Popen[str], text: str, timeout: float = 60
+    ) -> None:
+        """Read a background command's output until `text` appears (bounded)."""
+        assert process.stdout is not None
+        deadline = time.monotonic() + timeout
+        seen = ""
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([process.stdout], [], [], 0.2)
+            if ready:
+                line = process.stdout.readline()
+                seen += line
+                if text in line:
+                    return
+                if not line and process.poll() is not None:
+                    break
+        raise AssertionError(f"{text!r} not printed within {timeout} s; got:\n{seen}")
 
     def wait_until(
         self, run_id: str | None, holds: Callable[[RunRecord], bool], *, timeout: float = 180

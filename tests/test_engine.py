@@ -14,6 +14,7 @@ from shipyard import _engine
 from shipyard._config import Config
 from shipyard._errors import PermanentError, ShipyardError, StepFailed, StepTimeout
 from shipyard._workflow import step, workflow, workflows
+from tests.conftest import fresh_database
 
 CALLS: dict[str, int] = {}
 
@@ -80,23 +81,13 @@ def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[_engine.
     url = ""
     if request.param == "postgres":
         server = request.getfixturevalue("postgres_url")
-        url = _fresh_database(server, tmp_path.name)
+        url = fresh_database(server, tmp_path.name)
     config = Config.model_validate(
         {"root": tmp_path, "state_dir": tmp_path / "state", "engine": {"database_url": url}}
     )
     rt = _engine.launch(config)
     yield rt
     _engine.shutdown()
-
-
-def _fresh_database(server_url: str, name: str) -> str:
-    import psycopg
-
-    database = "t_" + "".join(c for c in name.lower() if c.isalnum())[:40]
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{database}"')
-        conn.execute(f'CREATE DATABASE "{database}"')
-    return server_url.rsplit("/", 1)[0] + "/" + database
 
 
 def test_transient_failures_are_retried_and_recorded(runtime: _engine.Runtime) -> None:

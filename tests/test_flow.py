@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from shipyard._runs import RunState
-from tests.conftest import corpus_files
+from tests.conftest import corpus_files, fresh_database
 from tests.project import Project, kill_group, make_project
 
 pytestmark = pytest.mark.slow
@@ -275,3 +275,39 @@ def test_run_detach_returns_at_the_review_gate_and_a_worker_finishes_the_run(
         finally:
             out = kill_group(worker, signal.SIGTERM)
         assert run.state is RunState.VERIFIED, out
+
+
+@pytest.mark.postgres
+def test_two_workers_share_the_queue_on_postgresql(
+    tmp_path: Path, postgres_url: str, corpus: Path
+) -> None:
+    """Scale-out: runs handed to the queue by `run --queue` (which runs nothing itself) are
+    taken by two workers with their own executor ids, over one PostgreSQL database."""
+    database = fresh_database(postgres_url, "scaleout")
+    with make_project(
+        tmp_path / "p", auto_approve=True, extra=f'[engine]\ndatabase_url = "{database}"\n'
+    ) as project:
+        early = project.run("run", "paper-to-podcast", str(project.paper), "--queue")
+        assert early.returncode == 1 and "no worker has prepared" in early.stderr
+        workers = [
+            project.start("worker", "--concurrency", "1", env={"SHIPYARD_EXECUTOR_ID": w})
+            for w in ("worker-1", "worker-2")
+        ]
+        try:
+            for worker in workers:
+                project.wait_for_output(worker, "ready")
+            second = corpus / "papers" / "grobid__submission_161.pdf"
+            queued = [
+                project.run("run", "paper-to-podcast", str(p), "--queue", "--detach")
+                for p in (project.paper, second)
+            ]
+            assert all(q.returncode == 0 for q in queued), [q.stderr[-3000:] for q in queued]
+            runs = [
+                project.wait_until(_run_id(q.stdout), lambda r: r.state.finished) for q in queued
+            ]
+        finally:
+            outs = [kill_group(w, signal.SIGTERM) for w in workers]
+        assert [r.state for r in runs] == [RunState.VERIFIED] * 2, outs
+        executors = {s.executor for r in runs for s in r.steps}
+        assert executors == {"worker-1", "worker-2"}  # each worker took one run
+        assert len([c for c in project.site_commits() if "Shipyard-Run:" in c]) == 2

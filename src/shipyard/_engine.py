@@ -28,6 +28,7 @@ from shipyard._runs import Ledger
 __all__ = [
     "QUEUE",
     "Runtime",
+    "application_version",
     "current",
     "current_or_none",
     "launch",
@@ -70,9 +71,7 @@ def launch(config: Config, *, concurrency: int = 1) -> Runtime:
             "system_database_url": config.database_url,
             "serializer": DBOSPortableJSON,
             "executor_id": executor_id,
-            "application_version": (
-                config.engine.application_version or f"shipyard-{shipyard.__version__}"
-            ),
+            "application_version": application_version(config),
             "log_level": os.environ.get("SHIPYARD_DBOS_LOG_LEVEL", "WARNING"),
         }
         _launched = True
@@ -91,6 +90,12 @@ def launch(config: Config, *, concurrency: int = 1) -> Runtime:
         _lock=lock,
     )
     return _runtime
+
+
+def application_version(config: Config) -> str:
+    """The pinned version runs are recorded under: only processes of the same version
+    recover or dequeue them."""
+    return config.engine.application_version or f"shipyard-{shipyard.__version__}"
 
 
 def shutdown() -> None:

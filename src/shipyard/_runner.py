@@ -16,17 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dbos import DBOS, DBOSClient, SetWorkflowID
+import sqlalchemy as sa
+from dbos import DBOS, DBOSClient, EnqueueOptions, SetWorkflowID
 from dbos._serialization import DBOSPortableJSON
 
 from shipyard._artifacts import sha256_file
 from shipyard._config import Config
-from shipyard._engine import current
+from shipyard._engine import QUEUE, application_version, current
 from shipyard._errors import ShipyardError, SourceRejected
 from shipyard._runs import Ledger, RunRecord, RunState
-from shipyard._workflow import get_workflow
+from shipyard._workflow import WorkflowSpec, get_workflow
 
-__all__ = ["StartedRun", "cancel", "decide", "run_id_for", "start_run", "wait_for"]
+__all__ = ["StartedRun", "cancel", "decide", "run_id_for", "start_run", "submit_run", "wait_for"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,59 @@ def run_id_for(workflow: str, version: str, source_sha256: str, config: Config) 
 def start_run(workflow: str, source: Path, *, force: bool = False) -> StartedRun:
     """Start (or find) the run of `workflow` on `source` in this process's runtime."""
     runtime = current()
+    run = _new_run(runtime.ledger, runtime.config, workflow, source, force=force)
+    if run.start:
+        with SetWorkflowID(run.run_id):
+            DBOS.start_workflow(run.spec.function, *run.arguments)
+    return StartedRun(run.run_id, created=run.created)
+
+
+def submit_run(config: Config, workflow: str, source: Path, *, force: bool = False) -> StartedRun:
+    """Put a run on the queue that `shipyard worker` processes take runs from, on this
+    machine or any other that shares the database (and the files: the input and the state
+    folder). Nothing runs in this process."""
+    with _ledger(config, create=True) as ledger:
+        run = _new_run(ledger, config, workflow, source, force=force)
+    if run.start:
+        options: EnqueueOptions = {
+            "queue_name": QUEUE,
+            "workflow_name": run.spec.name,
+            "workflow_id": run.run_id,
+            "app_version": application_version(config),
+            "application_name": "shipyard",
+        }
+        with _client(config) as client:
+            try:
+                client.enqueue(options, *run.arguments)
+            except sa.exc.DBAPIError as exc:  # the queue's tables are not there
+                if not _missing_table(exc):
+                    raise
+                raise ShipyardError(
+                    "no worker has prepared this database yet, so it has no queue",
+                    code="no-workers",
+                    run_id=run.run_id,
+                    hint="start `shipyard worker` with this configuration, then submit again",
+                ) from None
+    return StartedRun(run.run_id, created=run.created)
+
+
+def _missing_table(exc: sa.exc.DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    return "does not exist" in text or "no such table" in text
+
+
+@dataclass(frozen=True)
+class _NewRun:
+    spec: WorkflowSpec
+    run_id: str
+    created: bool
+    start: bool  # False: the run ended before; it is found, not started again
+    arguments: tuple[str, str, dict[str, Any]]  # the workflow's: source, its SHA-256, config
+
+
+def _new_run(
+    ledger: Ledger, config: Config, workflow: str, source: Path, *, force: bool
+) -> _NewRun:
     spec = get_workflow(workflow)
     if not source.is_file():
         raise SourceRejected(
@@ -51,21 +105,21 @@ def start_run(workflow: str, source: Path, *, force: bool = False) -> StartedRun
             hint="give the path of a PDF file",
         )
     source_sha = sha256_file(source)
-    run_id = run_id_for(spec.name, spec.version, source_sha, runtime.config)
+    run_id = run_id_for(spec.name, spec.version, source_sha, config)
     if force:
         run_id += f"-{int(time.time() * 1000):x}"
-    created = runtime.ledger.create_run(
-        run_id,
-        spec.name,
-        spec.version,
-        {"source": str(source.resolve()), "source_sha256": source_sha},
+    path = str(source.resolve())
+    created = ledger.create_run(
+        run_id, spec.name, spec.version, {"source": path, "source_sha256": source_sha}
     )
-    if not created and runtime.ledger.get(run_id, detail=False).state.finished:
-        return StartedRun(run_id, created=False)
-    settings = runtime.config.model_dump(mode="json")
-    with SetWorkflowID(run_id):
-        DBOS.start_workflow(spec.function, str(source.resolve()), source_sha, settings)
-    return StartedRun(run_id, created=created)
+    ended = not created and ledger.get(run_id, detail=False).state.finished
+    return _NewRun(
+        spec,
+        run_id,
+        created,
+        start=not ended,
+        arguments=(path, source_sha, config.model_dump(mode="json")),
+    )
 
 
 def wait_for(
@@ -151,8 +205,8 @@ def cancel(config: Config, run_id: str) -> RunRecord:
 
 
 @contextmanager
-def _ledger(config: Config) -> Iterator[Ledger]:
-    ledger = Ledger.existing(config.database_url)
+def _ledger(config: Config, *, create: bool = False) -> Iterator[Ledger]:
+    ledger = Ledger(config.database_url) if create else Ledger.existing(config.database_url)
     try:
         yield ledger
     finally:

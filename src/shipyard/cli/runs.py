@@ -102,8 +102,16 @@ def run(
         bool,
         typer.Option(
             "--detach",
-            help="Return once the run waits for review; `shipyard worker` goes on "
-            "with it after the decision.",
+            help="Return once the run waits for review (with --queue: once it is queued); "
+            "`shipyard worker` goes on with it.",
+        ),
+    ] = False,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue",
+            help="Hand the run to `shipyard worker` processes (on any machine sharing the "
+            "database) instead of running it here.",
         ),
     ] = False,
     config_file: ConfigOption = None,
@@ -111,25 +119,31 @@ def run(
 ) -> None:
     """Run a workflow on an input and follow it until it is verified (or stops)."""
     from shipyard import _engine
-    from shipyard._runner import start_run, wait_for
+    from shipyard._runner import start_run, submit_run, wait_for
 
     config = load_config(config_file)
     if auto_approve:
         config = config.model_copy(
             update={"review": config.review.model_copy(update={"auto_approve": True})}
         )
-    runtime = _engine.launch(config)
     try:
-        started = start_run(workflow, source, force=force)
+        if queue:
+            started = submit_run(config, workflow, source, force=force)
+            ledger = Ledger.existing(config.database_url)
+        else:
+            ledger = _engine.launch(config).ledger
+            started = start_run(workflow, source, force=force)
         if not as_json:
             verb = "started" if started.created else "found (same input and config)"
-            console.print(f"run [bold]{started.run_id}[/] {verb}")
-        printer = _ProgressPrinter(quiet=as_json)
+            where = " on the workers' queue" if queue and started.created else ""
+            console.print(f"run [bold]{started.run_id}[/] {verb}{where}")
         record = wait_for(
-            runtime.ledger,
+            ledger,
             started.run_id,
-            on_change=printer,
-            until=lambda r: r.state.finished or (detach and r.state is RunState.AWAITING_REVIEW),
+            on_change=_ProgressPrinter(quiet=as_json),
+            until=lambda r: (
+                r.state.finished or (detach and (r.state is RunState.AWAITING_REVIEW or queue))
+            ),
         )
     except KeyboardInterrupt:
         console.print(
@@ -723,7 +737,7 @@ def _finish(record: RunRecord, as_json: bool, *, exit_on_failure: bool = True) -
         if "episode_url" in record.result:
             console.print(f"episode: {record.result['episode_url']}")
             console.print(f"feed:    {record.result['feed_url']}")
-    ok = record.state in (RunState.VERIFIED, RunState.AWAITING_REVIEW)
+    ok = record.state in (RunState.VERIFIED, RunState.AWAITING_REVIEW, RunState.QUEUED)
     if exit_on_failure and not ok:
         raise typer.Exit(1)
 
