@@ -219,3 +219,15 @@ def test_the_readme_lists_every_command_and_only_real_ones() -> None:
     documented = set(re.findall(r"`shipyard ([a-z-]+)", readme))
     real = {name.split()[0] for name, _ in _commands()} - {"version"}
     assert documented == real
+
+
+def test_a_run_missing_a_required_setting_stops_before_anything_runs(tmp_path: Path) -> None:
+    from shipyard.podcast.demo_paper import make_demo_paper
+
+    (tmp_path / "shipyard.toml").write_text("[review]\nauto_approve = true\n")
+    paper = make_demo_paper(tmp_path / "paper.pdf")
+    done = shipyard_cmd("run", "paper-to-podcast", str(paper), cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "'publish.remote'" in done.stderr and "paper-to-podcast needs it" in done.stderr
+    assert "init --local-production" in done.stderr and "Traceback" not in done.stderr
+    assert "started" not in done.stdout  # no run, no step, nothing synthesized

@@ -76,7 +76,9 @@ def launch(config: Config, *, concurrency: int = 1) -> Runtime:
         }
         _launched = True
         DBOS(config=dbos_config)
-        logging.getLogger("dbos").setLevel(dbos_config["log_level"] or "WARNING")
+        dbos_logger = logging.getLogger("dbos")
+        dbos_logger.setLevel(dbos_config["log_level"] or "WARNING")
+        dbos_logger.addFilter(_drop_reported_workflow_errors)
         DBOS.launch()
         DBOS.register_queue(QUEUE, worker_concurrency=concurrency)
     except BaseException:
@@ -127,6 +129,12 @@ def current() -> Runtime:
 
 def current_or_none() -> Runtime | None:
     return _runtime
+
+
+def _drop_reported_workflow_errors(record: logging.LogRecord) -> bool:
+    """DBOS logs a failed run's exception with its traceback; the ledger records the same
+    failure (step and reason) and the CLI reports it, so the duplicate is left out."""
+    return not record.getMessage().startswith("Exception encountered in background workflow")
 
 
 def _lock_executor(state: Path, executor_id: str) -> IO[str]:

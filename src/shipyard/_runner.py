@@ -21,9 +21,9 @@ from dbos import DBOS, DBOSClient, EnqueueOptions, SetWorkflowID
 from dbos._serialization import DBOSPortableJSON
 
 from shipyard._artifacts import sha256_file
-from shipyard._config import Config
+from shipyard._config import CONFIG_FILE, Config
 from shipyard._engine import QUEUE, application_version, current
-from shipyard._errors import ShipyardError, SourceRejected
+from shipyard._errors import ConfigError, ShipyardError, SourceRejected
 from shipyard._runs import Ledger, RunRecord, RunState
 from shipyard._workflow import WorkflowSpec, get_workflow
 
@@ -98,6 +98,7 @@ def _new_run(
     ledger: Ledger, config: Config, workflow: str, source: Path, *, force: bool
 ) -> _NewRun:
     spec = get_workflow(workflow)
+    _check_requirements(spec, config)
     if not source.is_file():
         raise SourceRejected(
             f"{source} does not exist or is not a file",
@@ -202,6 +203,20 @@ def cancel(config: Config, run_id: str) -> RunRecord:
             record.run_id, RunState.CANCELLED, step=record.step, reason="cancelled by a user"
         )
         return ledger.get(record.run_id, detail=False)
+
+
+def _check_requirements(spec: WorkflowSpec, config: Config) -> None:
+    for key in spec.requires:
+        value: Any = config
+        for part in key.split("."):
+            value = getattr(value, part)
+        if not value:
+            raise ConfigError(
+                f"is not set, and {spec.name} needs it",
+                key=key,
+                file=str(config.root / CONFIG_FILE),
+                hint="`shipyard init --local-production` sets up a local site to publish to",
+            )
 
 
 @contextmanager

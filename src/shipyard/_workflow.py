@@ -84,6 +84,7 @@ class WorkflowSpec:
     description: str
     function: Callable[..., Any]
     source: Callable[..., Any]
+    requires: tuple[str, ...]  # settings that must be set before a run starts
 
     @property
     def steps(self) -> list[StepSpec]:
@@ -143,10 +144,13 @@ def step(
 
 
 def workflow(
-    *, name: str, version: str = "1", owner: str = "shipyard"
+    *, name: str, version: str = "1", owner: str = "shipyard", requires: tuple[str, ...] = ()
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Make a function a durable workflow. Its body is replayed on recovery, so all I/O and
     nondeterminism belongs in steps, called in a stable order.
+
+    `requires` names settings (`publish.remote`) that must be set for a run to start: a
+    missing one stops the run before it begins, not at the step that needs it.
 
     The run's ledger record follows the body: `running` when it starts, `failed` with the
     step and the reason when it raises; the body may set richer states with `set_run_state`.
@@ -171,6 +175,7 @@ def workflow(
             description=_first_line(fn.__doc__),
             function=durable,
             source=fn,
+            requires=requires,
         )
         return durable
 

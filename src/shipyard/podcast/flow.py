@@ -53,7 +53,12 @@ class Published(BaseModel):
     already_published: bool
 
 
-@workflow(name=WORKFLOW, version="1", owner="podcast-producer")
+@workflow(
+    name=WORKFLOW,
+    version="1",
+    owner="podcast-producer",
+    requires=("publish.remote", "publish.base_url"),
+)
 def paper_to_podcast(source: str, source_sha256: str, settings: dict[str, Any]) -> dict[str, Any]:
     """Turn a research paper (PDF) into a published podcast episode, verified in production."""
     config = Config.model_validate(settings)
