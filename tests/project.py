@@ -97,6 +97,16 @@ class Project:
             ledger.close()
         raise AssertionError(f"condition not reached within {timeout} s")
 
+    def finish_with_worker(self, run_id: str) -> tuple[RunRecord, str]:
+        """Start `shipyard worker`, wait until the run ends, stop the worker; return the run
+        and what the worker printed."""
+        worker = self.start("worker")
+        try:
+            run = self.wait_until(run_id, lambda r: r.state.finished)
+        finally:
+            out = kill_group(worker, signal.SIGTERM)
+        return run, out
+
     def site_commits(self) -> list[str]:
         """Subjects and trailers of the site repository's commits, newest first."""
         out = subprocess.run(
