@@ -137,6 +137,7 @@ def make_project(
     auto_approve: bool,
     target_minutes: float = 1.0,
     verify_seconds: float = 20,
+    review: str = "",
     extra: str = "",
 ) -> Iterator[Project]:
     production = LocalProduction(root / "production").create()
@@ -152,6 +153,7 @@ target_minutes = {target_minutes}
 [review]
 reviewers = ["editor"]
 auto_approve = {str(auto_approve).lower()}
+{review}
 
 [publish]
 remote = "{production.remote}"

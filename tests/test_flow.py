@@ -295,3 +295,34 @@ def test_two_workers_share_the_queue_on_postgresql(
         executors = {s.executor for r in runs for s in r.steps}
         assert executors == {"worker-1", "worker-2"}  # each worker took one run
         assert len([c for c in project.site_commits() if "Shipyard-Run:" in c]) == 2
+
+
+def test_a_review_past_its_deadline_is_escalated_and_the_owner_decides(tmp_path: Path) -> None:
+    review = 'deadline_hours = 0.001\nescalate_to = "chief"'  # 3.6 s
+    with make_project(tmp_path / "p", auto_approve=False, review=review) as project:
+        running = project.start("run", "paper-to-podcast", str(project.paper))
+        try:
+            run = project.wait_until(
+                None, lambda r: any(e["kind"] == "review-escalated" for e in r.events)
+            )
+            approved = project.run("review", "approve", run.run_id, "--as", "chief")
+            assert approved.returncode == 0, approved.stderr
+            run = project.wait_until(run.run_id, lambda r: r.state.finished)
+        finally:
+            kill_group(running, signal.SIGTERM)
+        assert run.state is RunState.VERIFIED
+        decision = next(e for e in run.events if e["kind"] == "review-decided")
+        assert decision["data"]["reviewer"] == "chief"
+
+
+def test_a_review_nobody_decides_ends_rejected_by_the_deadline(tmp_path: Path) -> None:
+    with make_project(
+        tmp_path / "p", auto_approve=False, review="deadline_hours = 0.001"
+    ) as project:
+        done = project.run("run", "paper-to-podcast", str(project.paper))
+        run = project.ledger().get(_run_id(done.stdout))
+        assert run.state is RunState.REJECTED and done.returncode == 1
+        assert "no review decision within" in run.reason
+        decision = next(e for e in run.events if e["kind"] == "review-decided")
+        assert decision["data"]["automatic"] is True  # the deadline decided, not a person
+        assert not [c for c in project.site_commits() if "Shipyard-Run:" in c]
