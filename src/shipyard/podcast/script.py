@@ -982,12 +982,16 @@ _DEBATE_ACKS = [
 ]
 
 
-def _topic(heading: str, vocabulary: frozenset[str], capitals: frozenset[str]) -> str | None:
+def _topic(
+    heading: str, vocabulary: frozenset[str], capitals: frozenset[str], names: frozenset[str]
+) -> str | None:
     """A section heading as a host would say it, or None when it is not sayable.
 
     Ordinary words are lower-cased ("Conclusion and Outlook" -> "conclusion and outlook"),
     acronyms and names keep their case ("GADR", "The Buchert scheme" -> "the Buchert scheme").
-    `vocabulary` holds the lower-case words of the paper's text, `capitals` its acronyms.
+    `vocabulary` holds the lower-case words of the paper's text, `capitals` its acronyms,
+    `names` the words it capitalises inside a sentence. A word the text never uses is a name
+    only if the text writes it as one.
     """
     text = re.sub(r"^\s*(?:[0-9]+(?:\.[0-9]+)*|[IVXLC]+|[A-Z])[.)]?\s+", "", heading).strip(" .:")
     if not text or len(text.split()) > 7 or not re.fullmatch(r"[A-Za-z][A-Za-z ,'-]*", text):
@@ -1002,7 +1006,7 @@ def _topic(heading: str, vocabulary: frozenset[str], capitals: frozenset[str]) -
             or any(re.match(pattern, core.lower()) for _, pattern in _CATEGORIES)
         )
         acronym = core.isupper() and len(core) > 1 and (core in capitals or not shouted)
-        keep = acronym or not (ordinary or shouted)
+        keep = acronym or not (ordinary or shouted or (names and core not in names))
         spoken.append(word if keep else word.lower())
     topic = " ".join(spoken)
     for pattern, replacement in _FIRST_PERSON:  # "Our approach": the authors', not the hosts'
@@ -1023,6 +1027,7 @@ class _Conversation:
         self.used: set[str] = set()
         self.vocabulary = frozenset(re.findall(r"\b[a-z][a-z-]+\b", paper.body))
         self.capitals = frozenset(re.findall(r"\b[A-Z][A-Z0-9]+\b", paper.body))
+        self.names = frozenset(re.findall(r"(?<=[a-z,;] )[A-Z][a-z]+\b", paper.body))
 
     def say(
         self,
@@ -1091,7 +1096,7 @@ class _Conversation:
                 )
                 continue
             heading = paper.sections[section].heading
-            topic = _topic(heading, self.vocabulary, self.capitals)
+            topic = _topic(heading, self.vocabulary, self.capitals, self.names)
             if k == 0:
                 self.say(self.explainer, f"Thanks, {self.asker}. Let's get into it.")
             question = self._question(topic)
