@@ -674,3 +674,13 @@ def test_the_python_example_in_the_docs_runs(
     namespace: dict[str, Any] = {"pdf": corpus / "papers" / "grobid__gadr.pdf"}
     exec(example, namespace)
     assert namespace["outcome"].passed
+
+
+def test_section_names_are_said_as_words_and_names_keep_their_capitals(tmp_path: Path) -> None:
+    from shipyard.podcast.demo_paper import make_demo_paper
+
+    paper = extract_paper(make_demo_paper(tmp_path / "paper.pdf"), Config().source)
+    spoken = " ".join(t.text for t in write_extractive(paper, Config()).turns)
+    # "Where Generated Artifacts Get Lost": "lost" is no name, though only the heading has it.
+    assert "where generated artifacts get lost" in spoken
+    assert "Maren Lindqvist" in spoken  # an author's name keeps its capitals
