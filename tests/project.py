@@ -4,6 +4,7 @@ helpers to run the real `shipyard` command in a subprocess."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -12,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from shipyard._config import Config, load_config
@@ -29,6 +30,7 @@ class Project:
     production: LocalProduction
     server: LocalServer
     paper: Path
+    started: list[subprocess.Popen[str]] = field(default_factory=list)  # stopped at the end
 
     @property
     def config_file(self) -> Path:
@@ -52,8 +54,9 @@ class Project:
         )
 
     def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        """Start `shipyard ARGS` in the background."""
-        return subprocess.Popen(
+        """Start `shipyard ARGS` in the background (stopped, at the latest, when the
+        project's context ends, whether the test passed or not)."""
+        process = subprocess.Popen(
             [*SHIPYARD, *args, "-c", str(self.config_file)],
             cwd=self.root,
             stdout=subprocess.PIPE,
@@ -62,6 +65,8 @@ class Project:
             env={**_env(), **(env or {})},
             start_new_session=True,
         )
+        self.started.append(process)
+        return process
 
     def wait_for_output(
         self, process: subprocess.Popen[str], text: str, timeout: float = 60
@@ -166,17 +171,23 @@ max_delay_seconds = 1
 {extra}""",
             encoding="utf-8",
         )
-        yield Project(
+        project = Project(
             root=root,
             production=production,
             server=server,
             paper=make_demo_paper(root / "paper.pdf"),
         )
+        try:
+            yield project
+        finally:
+            for process in project.started:
+                kill_group(process)
 
 
 def kill_group(process: subprocess.Popen[str], sig: int = signal.SIGKILL) -> str:
-    """Kill a process started by Project.start (and its children); return what it printed."""
-    if process.poll() is None:
+    """Signal a process started by Project.start and whatever it started (its group, even
+    after the process itself has ended); return what it printed. Safe to call twice."""
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
     out, _ = process.communicate(timeout=30)
     return out or ""
