@@ -24,6 +24,7 @@ from shipyard._artifacts import ArtifactStore
 from shipyard._config import Config
 from shipyard._errors import ShipyardError
 from shipyard._runs import Ledger
+from shipyard._workflow import load_workflows
 
 __all__ = [
     "QUEUE",
@@ -59,25 +60,25 @@ def launch(config: Config, *, concurrency: int = 1) -> Runtime:
             "shipyard is already launched in this process",
             hint="call shipyard._engine.shutdown() first",
         )
-    from shipyard.podcast import flow  # noqa: F401  (registers the flagship's steps)
-
+    load_workflows()  # recovery needs every workflow this process may find pending
     config.state.mkdir(parents=True, exist_ok=True)
     executor_id = config.executor_id
     lock = _lock_executor(config.state, executor_id)
     try:
         ledger = Ledger(config.database_url)
+        log_level = os.environ.get("SHIPYARD_DBOS_LOG_LEVEL", "WARNING")
         dbos_config: DBOSConfig = {
             "name": "shipyard",
             "system_database_url": config.database_url,
             "serializer": DBOSPortableJSON,
             "executor_id": executor_id,
             "application_version": application_version(config),
-            "log_level": os.environ.get("SHIPYARD_DBOS_LOG_LEVEL", "WARNING"),
+            "log_level": log_level,
         }
         _launched = True
         DBOS(config=dbos_config)
         dbos_logger = logging.getLogger("dbos")
-        dbos_logger.setLevel(dbos_config["log_level"] or "WARNING")
+        dbos_logger.setLevel(log_level)
         dbos_logger.addFilter(_drop_reported_workflow_errors)
         DBOS.launch()
         DBOS.register_queue(QUEUE, worker_concurrency=concurrency)

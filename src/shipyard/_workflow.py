@@ -37,6 +37,7 @@ __all__ = [
     "StepSpec",
     "WorkflowSpec",
     "get_workflow",
+    "load_workflows",
     "record_cost",
     "set_run_state",
     "step",
@@ -92,7 +93,6 @@ class WorkflowSpec:
         return _steps_called_by(self.source)
 
 
-_STEPS: dict[str, StepSpec] = {}
 _WORKFLOWS: dict[str, WorkflowSpec] = {}
 _current_attempt: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "shipyard_current_attempt", default=None
@@ -136,7 +136,6 @@ def step(
         def call(*args: P.args, **kwargs: P.kwargs) -> R:
             return typing.cast(R, result_adapter().validate_python(durable(*args, **kwargs)))
 
-        _STEPS[fn.__name__] = spec
         call.__shipyard_step__ = spec  # type: ignore[attr-defined]
         return call
 
@@ -223,10 +222,13 @@ def workflows() -> dict[str, WorkflowSpec]:
     return dict(_WORKFLOWS)
 
 
-def get_workflow(name: str) -> WorkflowSpec:
-    from shipyard import podcast  # noqa: F401  (registers the flagship)
+def load_workflows() -> None:
+    """Import the modules whose workflows shipyard ships, so that they are registered."""
     from shipyard.podcast import flow  # noqa: F401
 
+
+def get_workflow(name: str) -> WorkflowSpec:
+    load_workflows()
     try:
         return _WORKFLOWS[name]
     except KeyError:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,7 +23,9 @@ from shipyard._project import DEFAULT_PORT, init_project, production_root
 from shipyard._runs import Ledger, RunRecord, RunState, StepRecord
 from shipyard.cli import ConfigOption, JsonOption, app
 from shipyard.podcast.models import Release
-from shipyard.podcast.release import verify_episode
+
+if TYPE_CHECKING:
+    from shipyard._runner import StartedRun
 
 console = Console(highlight=False, soft_wrap=True)  # never break a URL across lines
 ReviewerOption = Annotated[
@@ -119,7 +123,7 @@ def run(
 ) -> None:
     """Run a workflow on an input and follow it until it is verified (or stops)."""
     from shipyard import _engine
-    from shipyard._runner import start_run, submit_run, wait_for
+    from shipyard._runner import start_run, submit_run
 
     config = load_config(config_file)
     if auto_approve:
@@ -129,18 +133,15 @@ def run(
     try:
         if queue:
             started = submit_run(config, workflow, source, force=force)
-            ledger = Ledger.existing(config.database_url)
+            ledger = _ledger(config)
         else:
             ledger = _engine.launch(config).ledger
             started = start_run(workflow, source, force=force)
-        if not as_json:
-            verb = "started" if started.created else "found (same input and config)"
-            where = " on the workers' queue" if queue and started.created else ""
-            console.print(f"run [bold]{started.run_id}[/] {verb}{where}")
-        record = wait_for(
+        record = _follow(
             ledger,
-            started.run_id,
-            on_change=_ProgressPrinter(quiet=as_json),
+            started,
+            queued=queue,
+            quiet=as_json,
             until=lambda r: (
                 r.state.finished or (detach and (r.state is RunState.AWAITING_REVIEW or queue))
             ),
@@ -398,6 +399,8 @@ def verify(
 ) -> None:
     """Re-check that production still serves what verified runs shipped (for cron or CI):
     exits 1 when any release drifted."""
+    from shipyard.podcast.release import verify_episode
+
     config = load_config(config_file)
     ledger = _ledger(config)
     if not run_ids and not every:
@@ -567,10 +570,8 @@ def worker(
     console.print(
         f"worker {runtime.executor_id} ready (database: {_redacted(runtime.config.database_url)})"
     )
-    stop = _stop_signal()
     try:
-        while not stop():
-            time.sleep(0.2)
+        _wait_for_stop()
     finally:
         _engine.shutdown()
     console.print("worker stopped")
@@ -594,11 +595,9 @@ def serve(
             hint="create it with `shipyard init --local-production`",
         )
     chosen = port or urlparse(config.publish.base_url).port or DEFAULT_PORT
-    stop = _stop_signal()
     with production.serve(port=chosen) as server:
         console.print(f"serving {production.webroot} at {server.url} (Ctrl-C stops)")
-        while not stop():
-            time.sleep(0.2)
+        _wait_for_stop()
 
 
 @app.command()
@@ -638,7 +637,7 @@ def demo(
     episode in a local production (git remote, deploy hook, HTTP server on loopback)."""
     from shipyard import _engine
     from shipyard._localprod import LocalProduction
-    from shipyard._runner import start_run, wait_for
+    from shipyard._runner import start_run
     from shipyard.podcast.demo_paper import make_demo_paper
 
     config = init_project(folder, local_production=True, port=port, auto_approve=True)
@@ -649,20 +648,13 @@ def demo(
         console.print(f"local production: git remote {production.remote}, served at {server.url}")
         runtime = _engine.launch(config)
         try:
-            started = start_run("paper-to-podcast", paper)
-            console.print(
-                f"run [bold]{started.run_id}[/] "
-                + ("started" if started.created else "found: it ran before")
-            )
-            record = wait_for(runtime.ledger, started.run_id, on_change=_ProgressPrinter())
+            record = _follow(runtime.ledger, start_run("paper-to-podcast", paper))
         finally:
             _engine.shutdown()
         _summarise_demo(record, config)
         if keep_serving and record.state is RunState.VERIFIED:
             console.print("serving until Ctrl-C")
-            stop = _stop_signal()
-            while not stop():
-                time.sleep(0.2)
+            _wait_for_stop()
     if record.state is not RunState.VERIFIED:
         raise typer.Exit(1)
 
@@ -693,6 +685,24 @@ def _here(path: Path) -> Path:
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+def _follow(
+    ledger: Ledger,
+    started: StartedRun,
+    *,
+    queued: bool = False,
+    quiet: bool = False,
+    until: Callable[[RunRecord], bool] | None = None,
+) -> RunRecord:
+    """Say which run this is, then print its progress until `until` (or its end)."""
+    from shipyard._runner import wait_for
+
+    if not quiet:
+        verb = "started" if started.created else "found (same input and config)"
+        where = " on the workers' queue" if queued and started.created else ""
+        console.print(f"run [bold]{started.run_id}[/] {verb}{where}")
+    return wait_for(ledger, started.run_id, on_change=_ProgressPrinter(quiet=quiet), until=until)
 
 
 class _ProgressPrinter:
@@ -782,13 +792,14 @@ def _check_names() -> list[str]:
     ]
 
 
-def _stop_signal() -> Any:
-    """A function that turns true once SIGINT or SIGTERM arrives."""
-    stopped = {"flag": False}
+def _wait_for_stop() -> None:
+    """Block until SIGINT or SIGTERM arrives."""
+    stopped = threading.Event()
 
     def handler(_signum: int, _frame: object) -> None:
-        stopped["flag"] = True
+        stopped.set()
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
-    return lambda: stopped["flag"]
+    while not stopped.wait(0.2):  # wakes now and then, so the handler gets to run
+        pass
