@@ -175,7 +175,7 @@ def review_gate(run_id: str, drafted: ScriptOutcome, config: Config) -> Decision
         wait = open_review(run_id, drafted, config)
         message = DBOS.recv(REVIEW_TOPIC, timeout_seconds=max(wait, 0.0))
         if message is None and config.review.escalate_to:
-            escalate_review(run_id, config)
+            escalate_review(config)
             message = DBOS.recv(REVIEW_TOPIC, timeout_seconds=config.review.deadline_hours * 3600)
         if message is None:
             decision = Decision(
@@ -187,7 +187,7 @@ def review_gate(run_id: str, drafted: ScriptOutcome, config: Config) -> Decision
         else:
             decision = Decision.model_validate(message)
             set_run_state(RunState.RUNNING, "review")
-    return record_decision(run_id, decision)
+    return record_decision(decision)
 
 
 @step(owner="script-editor", kind="gate", attempts=1)
@@ -206,8 +206,7 @@ def open_review(run_id: str, drafted: ScriptOutcome, config: Config) -> float:
         step="review",
         reason=f"waiting for {', '.join(config.review.reviewers)}" + withheld,
     )
-    runtime.ledger.event(
-        run_id,
+    _event(
         "review-requested",
         "review requested",
         {
@@ -221,10 +220,9 @@ def open_review(run_id: str, drafted: ScriptOutcome, config: Config) -> float:
 
 
 @step(owner="script-editor", kind="gate", attempts=1)
-def escalate_review(run_id: str, config: Config) -> None:
+def escalate_review(config: Config) -> None:
     """The review deadline passed: hand the review to the escalation owner."""
-    current().ledger.event(
-        run_id,
+    _event(
         "review-escalated",
         f"review deadline passed; escalated to {config.review.escalate_to}",
         {"to": config.review.escalate_to},
@@ -232,11 +230,10 @@ def escalate_review(run_id: str, config: Config) -> None:
 
 
 @step(owner="script-editor", kind="gate", attempts=1)
-def record_decision(run_id: str, decision: Decision) -> Decision:
+def record_decision(decision: Decision) -> Decision:
     """Record who decided what, and whether a person or a policy did."""
     who = "policy" if decision.automatic else "reviewer"
-    current().ledger.event(
-        run_id,
+    _event(
         "review-decided",
         f"{decision.action} by {who} {decision.reviewer}",
         decision.model_dump(mode="json", exclude={"script"}),
@@ -314,7 +311,7 @@ def notify_unverified(run_id: str, problem: str, config: Config) -> None:
     """Tell the owners that production does not serve the release (webhook from config)."""
     from shipyard._verify import notify_webhook
 
-    current().ledger.event(run_id, "unverified", problem)
+    _event("unverified", problem)
     if config.verify.webhook:
         notify_webhook(
             config.verify.webhook, {"run_id": run_id, "state": "unverified", "problem": problem}
@@ -324,7 +321,8 @@ def notify_unverified(run_id: str, problem: str, config: Config) -> None:
 # --- bookkeeping --------------------------------------------------------------------------
 
 
-def _event(kind: str, message: str, data: dict[str, Any]) -> None:
+def _event(kind: str, message: str, data: dict[str, Any] | None = None) -> None:
+    """Record an event on the run this step belongs to."""
     run_id = DBOS.workflow_id
     if run_id is not None:
         current().ledger.event(run_id, kind, message, data)
