@@ -26,6 +26,12 @@ ConfigOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
+PasswordOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="SHIPYARD_PDF_PASSWORD", show_envvar=True, help="Password of a protected PDF."
+    ),
+]
 
 app = typer.Typer(
     name="shipyard",

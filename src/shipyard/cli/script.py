@@ -9,18 +9,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shipyard.cli import ConfigOption, JsonOption, app
+from shipyard.cli import ConfigOption, JsonOption, PasswordOption, app
 
 if TYPE_CHECKING:
     from shipyard.podcast.models import Flag, Script
     from shipyard.podcast.script import ScriptOutcome
-
-Password = Annotated[
-    str | None,
-    typer.Option(
-        envvar="SHIPYARD_PDF_PASSWORD", show_envvar=True, help="Password of a protected PDF."
-    ),
-]
 
 
 @app.command()
@@ -36,7 +29,7 @@ def script(
             show_default=False,
         ),
     ] = None,
-    password: Password = None,
+    password: PasswordOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Extract a paper, write its two-host script through the writer chain, and check it.
@@ -74,7 +67,7 @@ def check(
     ],
     paper: Annotated[Path, typer.Argument(help="The paper's PDF.", show_default=False)],
     as_json: JsonOption = False,
-    password: Password = None,
+    password: PasswordOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Run every script check on a script (an edited one, say) against its paper.

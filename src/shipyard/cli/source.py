@@ -7,19 +7,14 @@ from typing import Annotated
 
 import typer
 
-from shipyard.cli import ConfigOption, JsonOption, app
+from shipyard.cli import ConfigOption, JsonOption, PasswordOption, app
 
 
 @app.command()
 def extract(
     paper: Annotated[Path, typer.Argument(help="The paper's PDF.", show_default=False)],
     as_json: JsonOption = False,
-    password: Annotated[
-        str | None,
-        typer.Option(
-            envvar="SHIPYARD_PDF_PASSWORD", show_envvar=True, help="Password of a protected PDF."
-        ),
-    ] = None,
+    password: PasswordOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Extract and validate a paper: title, authors, abstract, sections, warnings.
