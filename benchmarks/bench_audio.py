@@ -19,9 +19,9 @@ from pathlib import Path
 import pypdfium2
 
 from shipyard._artifacts import ArtifactStore
-from shipyard._config import AudioConfig, ShowConfig
 from shipyard.podcast.master import master
 from shipyard.podcast.models import Host, Script, Turn
+from shipyard.podcast.settings import AudioConfig, ShowConfig
 from shipyard.podcast.synthesize import synthesize
 from shipyard.podcast.voices import load_voice, normalise_text, speak
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 
-from shipyard._config import SourceConfig
+from shipyard.podcast.settings import SourceConfig
 from shipyard.podcast.source import detect_language, extract_paper
 from tests.test_source import CROSSING  # sentences that cross line, column and page breaks
 

@@ -23,10 +23,10 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
-from shipyard._config import Config, ModelPrice, ScriptConfig
 from shipyard.podcast.checks import check_script
 from shipyard.podcast.models import Script
 from shipyard.podcast.script import write_script
+from shipyard.podcast.settings import ModelPrice, PodcastSettings, ScriptConfig
 from shipyard.podcast.source import extract_paper
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "papers"
@@ -68,8 +68,8 @@ def main() -> None:
     if not papers:
         print(f"corpus not found at {CORPUS}")
         return
-    config = Config()
-    with_model = Config(
+    config = PodcastSettings()
+    with_model = PodcastSettings(
         script=ScriptConfig(
             writers=[MODEL], prices={MODEL: ModelPrice(input_per_mtok=0, output_per_mtok=0)}
         )

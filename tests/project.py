@@ -152,7 +152,7 @@ def make_project(
             f"""\
 state_dir = "state"
 
-[script]
+[podcast.script]
 target_minutes = {target_minutes}
 
 [review]

@@ -27,10 +27,10 @@ from mutagen.id3 import ID3
 from mutagen.mp3 import MP3, BitrateMode
 
 from shipyard._artifacts import ArtifactStore
-from shipyard._config import AudioConfig, ShowConfig
 from shipyard._errors import AudioRejected, ConfigError, ScriptRejected
 from shipyard.podcast.master import _webvtt, inspect_episode, make_cover, master
 from shipyard.podcast.models import Clip, Episode, Host, Script, Turn
+from shipyard.podcast.settings import AudioConfig, ShowConfig
 from shipyard.podcast.synthesize import SynthesisResult, synthesize
 from shipyard.podcast.voices import (
     Audio,

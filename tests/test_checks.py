@@ -7,7 +7,6 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shipyard._config import Config, HostConfig, ScriptConfig, ShowConfig
 from shipyard.podcast.checks import (
     WORDS_PER_MINUTE,
     check_script,
@@ -15,6 +14,7 @@ from shipyard.podcast.checks import (
     split_sentences,
 )
 from shipyard.podcast.models import Flag, Host, Paper, PaperStats, Script, Section, Turn
+from shipyard.podcast.settings import HostConfig, PodcastSettings, ScriptConfig, ShowConfig
 
 ABSTRACT = (
     "The authors present Tern, a scheduler for GPU clusters. Tern cuts the mean job "
@@ -54,7 +54,7 @@ def make_script(*texts: str, speakers: tuple[str, ...] = ("Alex", "Sam")) -> Scr
 
 
 # A config whose target fits the small scripts below, so length does not get in the way.
-SMALL = Config(script=ScriptConfig(target_minutes=50 / WORDS_PER_MINUTE))
+SMALL = PodcastSettings(script=ScriptConfig(target_minutes=50 / WORDS_PER_MINUTE))
 
 GOOD = (
     "Welcome to Paper to Podcast. I'm Alex, and with me is Sam.",
@@ -96,7 +96,7 @@ def test_an_invented_name_and_acronym_are_caught_with_their_spans() -> None:
 
 
 def test_host_and_show_names_and_the_shows_own_lines_are_grounded() -> None:
-    config = Config(
+    config = PodcastSettings(
         script=ScriptConfig(target_minutes=50 / WORDS_PER_MINUTE),
         show=ShowConfig(title="Lab Notes 42", intro="Lab Notes 42, from Halifax."),
     )
@@ -176,7 +176,7 @@ def test_length_against_the_target() -> None:
             text=" ".join(["Tern is fast on the trace."] * 400),
         )
     )
-    target = Config(script=ScriptConfig(target_minutes=1.0))  # 150 words
+    target = PodcastSettings(script=ScriptConfig(target_minutes=1.0))  # 150 words
     words = ["Tern is a scheduler for GPU clusters."]
     too_long = make_script(*(words * 30))
     too_short = make_script(*(words * 2))
@@ -217,7 +217,7 @@ def test_a_repeated_sentence_is_caught() -> None:
 
 
 def test_brand_rules_from_the_show_config() -> None:
-    config = Config(
+    config = PodcastSettings(
         script=ScriptConfig(target_minutes=50 / WORDS_PER_MINUTE),
         show=ShowConfig(
             title="Paper to Podcast",

@@ -12,7 +12,6 @@ from pathlib import Path
 import pypdfium2 as pdfium
 import pytest
 
-from shipyard._config import SourceConfig
 from shipyard.podcast.demo_paper import (
     ABSTRACT,
     AUTHORS,
@@ -23,6 +22,7 @@ from shipyard.podcast.demo_paper import (
     demo_paper_bytes,
     make_demo_paper,
 )
+from shipyard.podcast.settings import SourceConfig
 from shipyard.podcast.source import extract_paper
 
 

@@ -10,10 +10,19 @@ import pytest
 from dbos import DBOS, SetWorkflowID
 from pydantic import BaseModel
 
-from shipyard import _engine
-from shipyard._config import Config
-from shipyard._errors import PermanentError, ShipyardError, StepFailed, StepTimeout
-from shipyard._workflow import step, workflow, workflows
+from shipyard import (
+    Config,
+    JsonInput,
+    PermanentError,
+    Run,
+    ShipyardError,
+    StepFailed,
+    StepTimeout,
+    _engine,
+    step,
+    workflow,
+)
+from shipyard._workflow import workflows
 from tests.conftest import fresh_database
 
 CALLS: dict[str, int] = {}
@@ -52,22 +61,29 @@ def helper_gate(name: str) -> Measure:
     return flaky(name + "-gate", 0)
 
 
-@workflow(name="toy-measure", version="7", owner="qa")
-def toy_measure(name: str, failures: int) -> dict[str, object]:
+@workflow(name="toy-measure", version="7", owner="qa", accepts="json")
+def toy_measure(run: Run[JsonInput, None]) -> dict[str, object]:
     """A toy workflow for the engine's tests."""
-    first = flaky(name, failures)
+    name = run.input.data["name"]
+    first = flaky(name, run.input.data["failures"])
     second = helper_gate(name)
     return {"first": first.value, "second": second.value, "type": type(first).__name__}
 
 
-@workflow(name="toy-refuse")
-def toy_refuse(name: str) -> None:
-    refuse(name)
+@workflow(name="toy-refuse", accepts="json")
+def toy_refuse(run: Run[JsonInput, None]) -> None:
+    refuse(run.input.data["name"])
 
 
-@workflow(name="toy-slow")
-def toy_slow() -> int:
+@workflow(name="toy-slow", accepts="json")
+def toy_slow(run: Run[JsonInput, None]) -> int:
     return slow()
+
+
+def arguments(runtime: _engine.Runtime, **data: object) -> tuple[dict[str, object], ...]:
+    """A workflow's arguments, as `shipyard run` stores them: the input, the configuration."""
+    given = JsonInput(data=data, sha256="0" * 64)
+    return given.model_dump(mode="json"), runtime.config.model_dump(mode="json")
 
 
 @pytest.fixture(autouse=True)
@@ -92,7 +108,7 @@ def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[_engine.
 
 def test_transient_failures_are_retried_and_recorded(runtime: _engine.Runtime) -> None:
     with SetWorkflowID("wf-retry"):
-        result = toy_measure("retry", 2)
+        result = toy_measure(*arguments(runtime, name="retry", failures=2))
     assert result == {"first": 4.5, "second": 1.5, "type": "Measure"}
     statuses = [(s.step, s.attempt, s.status) for s in runtime.ledger.get("wf-retry").steps]
     assert statuses == [
@@ -106,7 +122,7 @@ def test_transient_failures_are_retried_and_recorded(runtime: _engine.Runtime) -
 
 def test_permanent_errors_are_not_retried(runtime: _engine.Runtime) -> None:
     with SetWorkflowID("wf-refuse"), pytest.raises(PermanentError) as caught:
-        toy_refuse("refuse")
+        toy_refuse(*arguments(runtime, name="refuse"))
     assert CALLS["refuse"] == 1
     assert caught.value.step == "refuse" and caught.value.run_id == "wf-refuse"
     assert caught.value.hint == "give another input"
@@ -114,12 +130,12 @@ def test_permanent_errors_are_not_retried(runtime: _engine.Runtime) -> None:
 
 def test_a_step_past_its_timeout_fails_with_step_timeout(runtime: _engine.Runtime) -> None:
     with SetWorkflowID("wf-slow"), pytest.raises(StepTimeout, match=r"timeout of 0\.2 s"):
-        toy_slow()
+        toy_slow(*arguments(runtime))
 
 
 def test_exhausted_retries_fail_with_the_last_error_named(runtime: _engine.Runtime) -> None:
     with SetWorkflowID("wf-exhaust"), pytest.raises(StepFailed) as caught:
-        toy_measure("exhaust", 5)
+        toy_measure(*arguments(runtime, name="exhaust", failures=5))
     assert "after 3 attempts" in str(caught.value)
     assert "ConnectionError: provider busy (3)" in str(caught.value)
 
@@ -128,7 +144,7 @@ def test_replayed_steps_return_their_recorded_result_as_the_declared_type(
     runtime: _engine.Runtime,
 ) -> None:
     with SetWorkflowID("wf-replay"):
-        toy_measure("replay", 0)
+        toy_measure(*arguments(runtime, name="replay", failures=0))
     calls_before = CALLS["replay"]
     # Fork from the third step (after begin-run and the first measure): the first measure is
     # replayed from its JSON record, not run again; the gate's measure runs anew.

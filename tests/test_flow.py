@@ -50,7 +50,7 @@ def test_a_run_ends_verified_and_production_serves_the_shipped_bytes(project: Pr
         "ingest",
         "extract",
         "write-script",
-        "record-decision",
+        "review-decided",
         "synthesize",
         "master",
         "publish",
@@ -111,7 +111,7 @@ def test_kill_9_during_synthesis_resumes_without_redoing_finished_steps(
     run, out = project.finish_with_worker(run.run_id)
     assert run.state is RunState.VERIFIED, out
     ledger = project.ledger()
-    for finished_before_the_crash in ("ingest", "extract", "write-script", "record-decision"):
+    for finished_before_the_crash in ("ingest", "extract", "write-script", "review-decided"):
         assert ledger.step_runs(run.run_id, finished_before_the_crash) == 1
     synth = [s for s in run.steps if s.step == "synthesize"]
     assert [s.status for s in synth] == ["interrupted", "ok"]

@@ -18,6 +18,7 @@ from shipyard._errors import ConfigError, PublishFailed, TransientError
 from shipyard._publish import GitTarget, redact
 from shipyard.podcast.feed import SiteManifest, parse_feed, validate_feed
 from shipyard.podcast.release import release_episode, unpublish_episode, verify_unpublished
+from shipyard.podcast.settings import TABLE, PodcastSettings, ShowConfig
 from tests.localsite import Site, fake_mp3, site, someone_else_pushes
 
 __all__ = ["site"]  # the fixture, imported for pytest
@@ -291,9 +292,7 @@ def test_invalid_artwork_stops_the_release_before_committing(site: Site) -> None
 
 
 def test_an_invalid_feed_stops_the_release_naming_the_tag(site: Site) -> None:
-    config = site.config.model_copy(
-        update={"show": site.config.show.model_copy(update={"description": "x" * 4001})}
-    )
+    config = site.config.with_table(TABLE, PodcastSettings(show=ShowConfig(description="x" * 4001)))
     with pytest.raises(PublishFailed) as caught:
         release_episode(site.episode(1), config, site.target())
     assert caught.value.code == "feed-invalid" and "<description>" in caught.value.message

@@ -18,11 +18,11 @@ from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 from typer.testing import CliRunner
 
-from shipyard._config import SourceConfig
 from shipyard._errors import ConfigError, PermanentError, SourceRejected, StepTimeout
 from shipyard.cli import _register, app
 from shipyard.podcast._textclean import HyphenJoiner, clean_line, is_symbol_soup
 from shipyard.podcast.models import Paper
+from shipyard.podcast.settings import SourceConfig
 from shipyard.podcast.source import extract_paper, extract_paper_isolated, sniff_format
 from tests.conftest import corpus_files
 
@@ -629,7 +629,7 @@ def test_the_examples_in_docs_extraction_run(
     (tmp_path / "protected.pdf").write_bytes(
         _pdf_with_text(["A short protected note."] * 30, encrypt="s3cret")
     )
-    (tmp_path / "shipyard.toml").write_text('[source]\nnot_a_paper = "flag"\n')
+    (tmp_path / "shipyard.toml").write_text('[podcast.source]\nnot_a_paper = "flag"\n')
     monkeypatch.chdir(tmp_path)
     blocks = re.findall(r"```python\n(.*?)```", doc, flags=re.S)
     assert blocks

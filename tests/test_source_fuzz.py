@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reportlab.pdfgen import canvas
 
-from shipyard._config import SourceConfig
 from shipyard._errors import SourceRejected
 from shipyard.podcast.models import Paper
+from shipyard.podcast.settings import SourceConfig
 from shipyard.podcast.source import extract_paper
 from tests.conftest import CORPUS
 

@@ -13,10 +13,11 @@ from typing import ClassVar
 
 import pytest
 
+from shipyard import notify_webhook
 from shipyard._errors import TransientError
-from shipyard._verify import ReleaseExpectation, notify_webhook, verify_release
 from shipyard.podcast.models import Release
 from shipyard.podcast.release import release_episode, verify_episode
+from shipyard.podcast.served import ReleaseExpectation, verify_release
 from tests.localsite import FAST_VERIFY, PATIENT_VERIFY, Site, fake_mp3, site
 
 __all__ = ["site"]  # the fixture, imported for pytest

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shipyard._config import ShowConfig
 from shipyard._errors import AudioRejected, ConfigError, PermanentError, TransientError
 from shipyard.podcast.master import check_clip
+from shipyard.podcast.settings import ShowConfig
 from shipyard.podcast.voices import (
     Audio,
     EspeakEngine,

@@ -1,7 +1,26 @@
-"""shipyard: AI workflows that ship."""
+"""shipyard: AI workflows that ship.
 
-from shipyard._artifacts import Artifact, ArtifactStore
-from shipyard._config import Config, load_config
+What a workflow author needs, and nothing private (docs/workflows.md shows it in use):
+
+- durable work: `workflow`, `step`, `Run`, `set_run_state`, `RunState`;
+- the run's record: `record_event`, `record_artifact`, `record_cost`, `artifact_store`;
+- people: `ReviewGate`, `Reviewed`, `Decision`, `Flag`;
+- production: `GitTarget` (publishing), `poll_until_served`, `Probe`, `Verification`,
+  `notify_webhook`;
+- running: `launch`, `start_run`, `submit_run`, `wait_for`, `decide`, `cancel`, `shutdown`;
+  a local production for demos and tests: `init_project`, `LocalProduction`;
+- inputs, configuration and errors.
+"""
+
+from shipyard._artifacts import Artifact, ArtifactStore, sha256_file, write_atomically
+from shipyard._config import (
+    Config,
+    PublishConfig,
+    ReviewConfig,
+    VerifyConfig,
+    load_config,
+)
+from shipyard._engine import artifact_store, launch, shutdown
 from shipyard._errors import (
     AudioRejected,
     BudgetExceeded,
@@ -17,26 +36,87 @@ from shipyard._errors import (
     StepTimeout,
     TransientError,
 )
+from shipyard._inputs import FileInput, JsonInput, UrlInput
+from shipyard._localprod import LocalProduction
+from shipyard._project import DEFAULT_PORT, init_project, production_root
+from shipyard._publish import FileSet, GitTarget, PublishResult, redact
+from shipyard._review import Decision, Flag, Reviewed, ReviewGate, Severity
+from shipyard._runner import StartedRun, cancel, decide, start_run, submit_run, wait_for
+from shipyard._runs import RunRecord, RunState
+from shipyard._verify import NotServed, Probe, Verification, notify_webhook, poll_until_served
+from shipyard._workflow import (
+    Run,
+    record_artifact,
+    record_cost,
+    record_event,
+    set_run_state,
+    step,
+    workflow,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_PORT",
     "Artifact",
     "ArtifactStore",
     "AudioRejected",
     "BudgetExceeded",
     "Config",
     "ConfigError",
+    "Decision",
+    "FileInput",
+    "FileSet",
+    "Flag",
+    "GitTarget",
+    "JsonInput",
+    "LocalProduction",
+    "NotServed",
     "PermanentError",
+    "Probe",
+    "PublishConfig",
     "PublishFailed",
+    "PublishResult",
+    "ReviewConfig",
+    "ReviewGate",
     "ReviewRejected",
+    "Reviewed",
+    "Run",
     "RunNotFound",
+    "RunRecord",
+    "RunState",
     "ScriptRejected",
+    "Severity",
     "ShipyardError",
     "SourceRejected",
+    "StartedRun",
     "StepFailed",
     "StepTimeout",
     "TransientError",
+    "UrlInput",
+    "Verification",
+    "VerifyConfig",
     "__version__",
+    "artifact_store",
+    "cancel",
+    "decide",
+    "init_project",
+    "launch",
     "load_config",
+    "notify_webhook",
+    "poll_until_served",
+    "production_root",
+    "record_artifact",
+    "record_cost",
+    "record_event",
+    "redact",
+    "set_run_state",
+    "sha256_file",
+    "shutdown",
+    "start_run",
+    "step",
+    "submit_run",
+    "wait_for",
+    "workflow",
+    "write_atomically",
 ]

@@ -11,16 +11,29 @@ import hashlib
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shipyard._errors import ConfigError
 
-__all__ = ["CONFIG_FILE", "Config", "load_config"]
+if TYPE_CHECKING:
+    from shipyard._workflow import WorkflowSpec
+
+__all__ = [
+    "CONFIG_FILE",
+    "Config",
+    "EngineConfig",
+    "PublishConfig",
+    "ReviewConfig",
+    "VerifyConfig",
+    "load_config",
+]
 
 CONFIG_FILE = "shipyard.toml"
+S = TypeVar("S", bound=BaseModel)
 
 
 class _Section(BaseModel):
@@ -33,60 +46,6 @@ class EngineConfig(_Section):
     application_version: str = ""  # empty: derived from shipyard's version
 
 
-class HostConfig(_Section):
-    name: str
-    voice: str
-    persona: str = ""
-
-
-class ShowConfig(_Section):
-    title: str = "Paper to Podcast"
-    description: str = "Research papers, read and discussed by two hosts."
-    author: str = "shipyard"
-    owner_name: str = "shipyard"
-    owner_email: str = "podcast@example.org"
-    language: str = "en"
-    category: str = "Science"
-    explicit: bool = False
-    image: str = ""  # path to a square PNG/JPEG 1400-3000 px; empty: a generated cover
-    hosts: list[HostConfig] = [
-        HostConfig(name="Alex", voice="piper:en_US-joe-medium", persona="curious host"),
-        HostConfig(
-            name="Sam", voice="festival:cmu_us_slt_arctic_hts", persona="explains the paper"
-        ),
-    ]
-    banned_phrases: list[str] = []
-    pronunciations: dict[str, str] = {}
-    intro: str = ""  # a line the script must open with (in its first turns); empty: none
-    outro: str = ""  # a line the script must close with (in its last turns); empty: none
-
-
-class SourceConfig(_Section):
-    max_pages: int = Field(default=60, ge=1)
-    max_bytes: int = Field(default=50_000_000, ge=1)
-    languages: list[str] = ["en"]
-    not_a_paper: Literal["refuse", "flag"] = "refuse"
-
-
-class ModelPrice(_Section):
-    """What one model costs, in USD per million tokens (0 for a local model)."""
-
-    input_per_mtok: float = Field(ge=0)
-    output_per_mtok: float = Field(ge=0)
-
-
-class ScriptConfig(_Section):
-    target_minutes: float = Field(default=4.0, gt=0)
-    writers: list[str] = ["extractive"]  # tried in order; "extractive" needs no model
-    max_attempts_per_writer: int = Field(default=2, ge=1)
-    max_tokens: int = Field(default=200_000, ge=0)
-    max_cost_usd: float = Field(default=1.0, ge=0)
-    prices: dict[str, ModelPrice] = {}  # writer string -> price; required for each LLM writer
-    format: Literal["deep-dive", "brief", "debate"] = "deep-dive"
-    request_timeout_seconds: float = Field(default=120.0, gt=0)  # per model request
-    context_tokens: int = Field(default=24_000, ge=2_000)  # above: outline, then segments
-
-
 class ReviewConfig(_Section):
     reviewers: list[str] = ["editor"]
     deadline_hours: float = Field(default=72.0, gt=0)
@@ -94,29 +53,10 @@ class ReviewConfig(_Section):
     auto_approve: bool = False
 
 
-class AudioConfig(_Section):
-    concurrency: int = Field(default=2, ge=1)
-    bitrate_kbps: int = Field(default=128, ge=32, le=320)
-    sample_rate: Literal[44100, 48000] = 44100
-    target_lufs: float = -16.0
-    max_true_peak_dbtp: float = -1.0
-    intro: str = ""  # audio file played before the first turn (relative: to this file); "" none
-    outro: str = ""  # audio file played after the last turn; "" none
-    max_silence_seconds: float = Field(default=3.0, gt=0)  # integrity gate: longest silence
-    duration_tolerance: float = Field(default=0.5, gt=0, lt=1)  # vs the script's estimate
-
-
 class PublishConfig(_Section):
     remote: str = ""  # git URL or path of the site repository's remote
     branch: str = "main"
     base_url: str = ""  # where production serves the site, e.g. https://example.org/podcast/
-    audio_path: str = "episodes/{slug}.mp3"
-    page_path: str = "episodes/{slug}.html"
-    transcript_path: str = "episodes/{slug}.vtt"
-    chapters_path: str = "episodes/{slug}.chapters.json"
-    feed_path: str = "feed.xml"
-    index_path: str = "index.html"
-    image_path: str = "cover.{ext}"  # the show's artwork; {ext} is png or jpg
     max_file_bytes: int = Field(default=100_000_000, ge=1)
     author_name: str = "shipyard"
     author_email: str = "shipyard@localhost"
@@ -129,19 +69,26 @@ class VerifyConfig(_Section):
     webhook: str = ""  # notified when a run ends unverified
 
 
+class WorkflowsConfig(_Section):
+    # Modules that define workflows, besides the installed plugins (the `shipyard.workflows`
+    # entry points); found from this file's folder first.
+    modules: list[str] = []
+
+
 class Config(_Section):
-    """The whole configuration. `root` is the folder the file is in."""
+    """The whole configuration. `root` is the folder the file is in.
+
+    The core's sections are fields; every other table belongs to a workflow, which reads it
+    through its own settings model (validated when the file is read)."""
 
     root: Path = Path(".")
     state_dir: Path = Path(".shipyard")
     engine: EngineConfig = EngineConfig()
-    show: ShowConfig = ShowConfig()
-    source: SourceConfig = SourceConfig()
-    script: ScriptConfig = ScriptConfig()
     review: ReviewConfig = ReviewConfig()
-    audio: AudioConfig = AudioConfig()
     publish: PublishConfig = PublishConfig()
     verify: VerifyConfig = VerifyConfig()
+    workflows: WorkflowsConfig = WorkflowsConfig()
+    tables: dict[str, dict[str, Any]] = {}  # the workflows' own tables, as written
 
     @property
     def state(self) -> Path:
@@ -161,38 +108,101 @@ class Config(_Section):
         p = Path(path).expanduser()
         return p if p.is_absolute() else (self.root / p).resolve()
 
-    def fingerprint(self) -> str:
-        """A hash of every setting that shapes a run's output (part of the run id)."""
-        data = self.model_dump(mode="json", exclude={"root", "state_dir", "engine"})
+    def settings(self, model: type[S], table: str) -> S:
+        """A workflow's settings: its table, validated by its model (defaults where absent)."""
+        return model.model_validate(self.tables.get(table, {}))
+
+    def with_table(self, table: str, settings: BaseModel) -> Config:
+        """A copy with a workflow's table replaced by `settings` (for tests and tools)."""
+        tables = {**self.tables, table: settings.model_dump(mode="json", exclude_defaults=True)}
+        return self.model_copy(update={"tables": tables})
+
+    def fingerprint(self, table: str | None = None) -> str:
+        """A hash of every setting that shapes a run's output (part of the run id): the core's
+        sections and the table of the workflow that runs."""
+        data = self.model_dump(
+            mode="json", exclude={"root", "state_dir", "engine", "workflows", "tables"}
+        )
+        if table is not None:
+            data[table] = self.tables.get(table, {})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def load_config(path: str | Path | None = None) -> Config:
-    """Read and validate `shipyard.toml`.
+    """Read and validate `shipyard.toml`: the core's sections, then each workflow's table
+    with that workflow's settings model.
 
     With no path, looks in the current folder and its parents, and falls back to the defaults
     rooted in the current folder when there is no file at all.
     """
+    # Workflows are found through the configuration (its `workflows.modules`), so they are
+    # loaded here, after the core's sections are read.
+    from shipyard._workflow import load_workflows
+
     file = Path(path) if path is not None else _find_config(Path.cwd())
     if file is None:
-        return Config(root=Path.cwd().resolve())
+        config = Config(root=Path.cwd().resolve())
+        load_workflows(config)
+        return config
     if not file.is_file():
         raise ConfigError("no such file", file=str(file), hint="run `shipyard init` to create one")
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"not valid TOML: {exc}", file=str(file)) from None
+    core_keys = set(Config.model_fields) - {"root", "tables"}
+    core = {key: value for key, value in data.items() if key in core_keys}
+    tables = {key: value for key, value in data.items() if key not in core_keys}
+    config = _validated(Config, {**core, "root": file.parent.resolve()}, file, "")
+    specs = load_workflows(config)
+    claimed = {spec.table: spec for spec in specs if spec.settings is not None}
+    for key, value in tables.items():
+        if key not in claimed or not isinstance(value, dict):
+            raise ConfigError(
+                "is not a setting of shipyard or of any workflow it knows",
+                key=key,
+                file=str(file),
+                hint=_unknown_table_hint(key, claimed),
+            )
+    for table, spec in claimed.items():
+        assert spec.settings is not None
+        given = tables.get(table, {})
+        unknown = sorted(set(given) - set(spec.settings.model_fields))
+        if unknown:  # refused even where the workflow's model would ignore it
+            raise ConfigError(
+                f"is not a setting of the {spec.name} workflow",
+                key=f"{table}.{unknown[0]}",
+                file=str(file),
+                hint=f"its settings: {', '.join(spec.settings.model_fields) or 'none'}",
+            )
+        _validated(spec.settings, given, file, table)
+    return config.model_copy(update={"tables": tables})
+
+
+def _validated(model: type[S], data: dict[str, Any], file: Path, prefix: str) -> S:
     try:
-        return Config.model_validate({**data, "root": file.parent.resolve()})
+        return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
+        key = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
         raise ConfigError(
             first["msg"],
             key=key,
             file=str(file),
             hint=f"{len(exc.errors())} problem(s); see docs/configuration.md",
         ) from None
+
+
+def _unknown_table_hint(key: str, claimed: Mapping[str, WorkflowSpec]) -> str:
+    for table, spec in claimed.items():
+        assert spec.settings is not None
+        if key in spec.settings.model_fields:
+            return (
+                f"[{key}] belongs to the {spec.name} workflow now: rename it [{table}.{key}] "
+                f"(and each [{key}.X] to [{table}.{key}.X])"
+            )
+    known = sorted({*(set(Config.model_fields) - {"root", "tables"}), *claimed})
+    return f"known sections: {', '.join(known)} (see docs/configuration.md)"
 
 
 def _find_config(start: Path) -> Path | None:

@@ -30,6 +30,7 @@ __all__ = [
     "QUEUE",
     "Runtime",
     "application_version",
+    "artifact_store",
     "current",
     "current_or_none",
     "launch",
@@ -60,7 +61,7 @@ def launch(config: Config, *, concurrency: int = 1) -> Runtime:
             "shipyard is already launched in this process",
             hint="call shipyard._engine.shutdown() first",
         )
-    load_workflows()  # recovery needs every workflow this process may find pending
+    load_workflows(config)  # recovery needs every workflow this process may find pending
     config.state.mkdir(parents=True, exist_ok=True)
     executor_id = config.executor_id
     lock = _lock_executor(config.state, executor_id)
@@ -130,6 +131,11 @@ def current() -> Runtime:
 
 def current_or_none() -> Runtime | None:
     return _runtime
+
+
+def artifact_store() -> ArtifactStore:
+    """The artifact store of the runtime this step runs in: content-addressed files."""
+    return current().store
 
 
 def _drop_reported_workflow_errors(record: logging.LogRecord) -> bool:

@@ -16,7 +16,7 @@ _TEMPLATE = """\
 # shipyard project configuration. Every setting has a default; see docs/configuration.md.
 state_dir = ".shipyard"
 
-[show]
+[podcast.show]
 title = "Paper to Podcast"
 # hosts = [{{ name = "Alex", voice = "piper:en_US-joe-medium" }},
 #          {{ name = "Sam", voice = "espeak:en-us+f3" }}]

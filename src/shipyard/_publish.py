@@ -36,6 +36,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from shipyard._artifacts import write_atomically
+from shipyard._config import Config
 from shipyard._errors import ConfigError, PublishFailed, TransientError
 
 __all__ = ["FileSet", "GitTarget", "PublishResult", "redact"]
@@ -120,6 +121,28 @@ class GitTarget:
         # Called with the local commit before each push attempt: a seam for instrumentation
         # and for tests that make the remote move, or the process die, at exactly that point.
         self.before_push = before_push
+
+    @classmethod
+    def from_config(cls, config: Config, *, workspace: Path | None = None) -> GitTarget:
+        """The target `[publish]` describes, staged in the state folder's `site` clone."""
+        publish = config.publish
+        if not publish.remote:
+            raise ConfigError(
+                "no site repository configured",
+                key="publish.remote",
+                hint="set it in shipyard.toml, or run `shipyard init --local-production`",
+            )
+        remote = publish.remote
+        if "://" not in remote and not remote.startswith("git@"):
+            remote = str(config.resolve(remote))
+        return cls(
+            remote,
+            publish.branch,
+            workspace or config.state / "site",
+            author_name=publish.author_name,
+            author_email=publish.author_email,
+            max_file_bytes=publish.max_file_bytes,
+        )
 
     def __repr__(self) -> str:
         return f"GitTarget({redact(self.remote)!r}, {self.branch!r})"

@@ -20,14 +20,26 @@ import sqlalchemy as sa
 from dbos import DBOS, DBOSClient, EnqueueOptions, SetWorkflowID
 from dbos._serialization import DBOSPortableJSON
 
-from shipyard._artifacts import sha256_file
 from shipyard._config import CONFIG_FILE, Config
 from shipyard._engine import QUEUE, application_version, current
-from shipyard._errors import ConfigError, ShipyardError, SourceRejected
+from shipyard._errors import ConfigError, ShipyardError
+from shipyard._inputs import read_input
+from shipyard._review import REVIEW_TOPIC, Decision, gate_named
 from shipyard._runs import Ledger, RunRecord, RunState
+from shipyard._verify import Verification
 from shipyard._workflow import WorkflowSpec, get_workflow
 
-__all__ = ["StartedRun", "cancel", "decide", "run_id_for", "start_run", "submit_run", "wait_for"]
+__all__ = [
+    "StartedRun",
+    "cancel",
+    "decide",
+    "recheck",
+    "review_request",
+    "run_id_for",
+    "start_run",
+    "submit_run",
+    "wait_for",
+]
 
 
 @dataclass(frozen=True)
@@ -36,13 +48,14 @@ class StartedRun:
     created: bool  # False: the same input and config ran before; this is that run
 
 
-def run_id_for(workflow: str, version: str, source_sha256: str, config: Config) -> str:
-    key = f"{workflow}\0{version}\0{source_sha256}\0{config.fingerprint()}"
+def run_id_for(spec: WorkflowSpec, input_sha256: str, config: Config) -> str:
+    key = f"{spec.name}\0{spec.version}\0{input_sha256}\0{config.fingerprint(spec.table)}"
     return "run-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-def start_run(workflow: str, source: Path, *, force: bool = False) -> StartedRun:
-    """Start (or find) the run of `workflow` on `source` in this process's runtime."""
+def start_run(workflow: str, source: str | Path, *, force: bool = False) -> StartedRun:
+    """Start (or find) the run of `workflow` on `source` (what the workflow accepts: a file's
+    path, a URL, a JSON document) in this process's runtime."""
     runtime = current()
     run = _new_run(runtime.ledger, runtime.config, workflow, source, force=force)
     if run.start:
@@ -51,7 +64,9 @@ def start_run(workflow: str, source: Path, *, force: bool = False) -> StartedRun
     return StartedRun(run.run_id, created=run.created)
 
 
-def submit_run(config: Config, workflow: str, source: Path, *, force: bool = False) -> StartedRun:
+def submit_run(
+    config: Config, workflow: str, source: str | Path, *, force: bool = False
+) -> StartedRun:
     """Put a run on the queue that `shipyard worker` processes take runs from, on this
     machine or any other that shares the database (and the files: the input and the state
     folder). Nothing runs in this process."""
@@ -91,35 +106,27 @@ class _NewRun:
     run_id: str
     created: bool
     start: bool  # False: the run ended before; it is found, not started again
-    arguments: tuple[str, str, dict[str, Any]]  # the workflow's: source, its SHA-256, config
+    arguments: tuple[dict[str, Any], dict[str, Any]]  # the workflow's: input, config
 
 
 def _new_run(
-    ledger: Ledger, config: Config, workflow: str, source: Path, *, force: bool
+    ledger: Ledger, config: Config, workflow: str, source: str | Path, *, force: bool
 ) -> _NewRun:
-    spec = get_workflow(workflow)
+    spec = get_workflow(workflow, config)
     _check_requirements(spec, config)
-    if not source.is_file():
-        raise SourceRejected(
-            f"{source} does not exist or is not a file",
-            code="missing",
-            hint="give the path of a PDF file",
-        )
-    source_sha = sha256_file(source)
-    run_id = run_id_for(spec.name, spec.version, source_sha, config)
+    given = read_input(spec.accepts, str(source), described=spec.input_help)
+    run_id = run_id_for(spec, given.sha256, config)
     if force:
         run_id += f"-{int(time.time() * 1000):x}"
-    path = str(source.resolve())
-    created = ledger.create_run(
-        run_id, spec.name, spec.version, {"source": path, "source_sha256": source_sha}
-    )
+    summary = given.model_dump(mode="json", exclude={"data"})
+    created = ledger.create_run(run_id, spec.name, spec.version, summary)
     ended = not created and ledger.get(run_id, detail=False).state.finished
     return _NewRun(
         spec,
         run_id,
         created,
         start=not ended,
-        arguments=(path, source_sha, config.model_dump(mode="json")),
+        arguments=(given.model_dump(mode="json"), config.model_dump(mode="json")),
     )
 
 
@@ -157,13 +164,14 @@ def wait_for(
 
 
 def decide(config: Config, run_id: str, decision: dict[str, Any]) -> RunRecord:
-    """Send a reviewer's decision to a run waiting at its review gate, from any process."""
-    from shipyard.podcast.flow import REVIEW_TOPIC
-    from shipyard.podcast.models import Decision
+    """Send a reviewer's decision to a run waiting at its review gate, from any process.
 
+    The decision is checked here first, as the gate will check it: the reviewer must be one
+    the gate names (or its escalation owner), an edit must be a valid payload and pass the
+    workflow's guardrails, and error flags need a written override reason."""
     checked = Decision.model_validate(decision)
     with _ledger(config) as ledger:
-        record = ledger.get(run_id, detail=False)
+        record = ledger.get(run_id)
         if record.state is not RunState.AWAITING_REVIEW:
             raise ShipyardError(
                 f"run {record.run_id} is {record.state.value}, not awaiting review",
@@ -171,18 +179,62 @@ def decide(config: Config, run_id: str, decision: dict[str, Any]) -> RunRecord:
                 run_id=record.run_id,
                 hint="`shipyard review list` shows the runs that wait for a decision",
             )
-        allowed = {*config.review.reviewers, config.review.escalate_to} - {""}
+        request = review_request(record)
+        allowed = {*request["reviewers"], request.get("escalate_to", "")} - {""}
         if checked.reviewer not in allowed:
             raise ShipyardError(
-                f"{checked.reviewer!r} is not a reviewer of this workflow",
+                f"{checked.reviewer!r} is not a reviewer of this run",
                 code="not-a-reviewer",
                 run_id=record.run_id,
-                hint=f"reviewers are set in review.reviewers: {', '.join(sorted(allowed))}",
+                hint=f"its gate names {', '.join(sorted(allowed))} (review.reviewers)",
+            )
+        get_workflow(record.workflow, config)  # registers the run's gates in this process
+        problems = gate_named(request["gate"]).check_decision(checked, request["flags"])
+        if problems:
+            raise ShipyardError(
+                f"{checked.action.replace('_', ' ')} refused: " + "; ".join(problems),
+                code="decision-refused",
+                run_id=record.run_id,
+                hint="`shipyard review show " + record.run_id + "` shows the flags",
             )
         with _client(config) as client:
             client.send(record.run_id, checked.model_dump(mode="json"), REVIEW_TOPIC)
         ledger.event(record.run_id, "review-sent", f"{checked.action} sent by {checked.reviewer}")
         return record
+
+
+def review_request(record: RunRecord) -> dict[str, Any]:
+    """The latest round of review a run asked for: gate, reviewers, deadline, payload, flags."""
+    requests = [e for e in record.events if e["kind"] == "review-requested"]
+    if not requests:
+        raise ShipyardError(
+            f"run {record.run_id} has not asked for a review",
+            code="no-review",
+            run_id=record.run_id,
+            hint="`shipyard review list` shows those that did",
+        )
+    return dict(requests[-1]["data"])
+
+
+def recheck(config: Config, record: RunRecord, deadline_seconds: float) -> Verification:
+    """Ask production again whether it serves what a finished run shipped (a drift check),
+    as the run's workflow defines "served"."""
+    spec = get_workflow(record.workflow, config)
+    if not record.result:
+        raise ShipyardError(
+            f"run {record.run_id} has published nothing ({record.state.value})",
+            code="not-published",
+            run_id=record.run_id,
+            hint="`shipyard runs --state verified` lists published runs",
+        )
+    if spec.recheck is None:
+        raise ShipyardError(
+            f"workflow {spec.name} does not say how to re-check what it published",
+            code="no-recheck",
+            run_id=record.run_id,
+            hint="its author can pass recheck= to @workflow",
+        )
+    return spec.recheck(record.result, config, deadline_seconds)
 
 
 def cancel(config: Config, run_id: str) -> RunRecord:

@@ -18,27 +18,38 @@ from __future__ import annotations
 import ast
 import contextvars
 import functools
+import importlib
 import inspect
+import sys
 import textwrap
 import threading
 import time
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, ParamSpec, TypeVar
+from importlib.metadata import entry_points
+from typing import Any, Generic, Literal, ParamSpec, TypeVar
 
 from dbos import DBOS
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
-from shipyard._errors import PermanentError, ShipyardError, StepFailed, StepTimeout
+from shipyard._artifacts import Artifact
+from shipyard._config import Config
+from shipyard._errors import ConfigError, PermanentError, ShipyardError, StepFailed, StepTimeout
+from shipyard._inputs import RUN_INPUT, FileInput, InputKind, JsonInput, UrlInput
+from shipyard._verify import Verification
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "RetryPolicy",
+    "Run",
     "StepSpec",
     "WorkflowSpec",
     "get_workflow",
     "load_workflows",
+    "record_artifact",
     "record_cost",
+    "record_event",
     "set_run_state",
     "step",
     "workflow",
@@ -47,6 +58,11 @@ __all__ = [
 
 P = ParamSpec("P")
 R = TypeVar("R")
+I = TypeVar("I")  # noqa: E741  (a run's input type)
+S = TypeVar("S")  # a workflow's settings type
+Recheck = Callable[[dict[str, Any], Config, float], Verification]
+
+ENTRY_POINT_GROUP = "shipyard.workflows"  # installed workflows register here
 
 StepKind = Literal["step", "check", "gate", "publish", "verify"]
 
@@ -83,14 +99,31 @@ class WorkflowSpec:
     version: str
     owner: str
     description: str
-    function: Callable[..., Any]
-    source: Callable[..., Any]
+    function: Callable[..., Any]  # the durable function DBOS runs: (input, config) as JSON
+    source: Callable[..., Any]  # the author's function, read by `steps`
     requires: tuple[str, ...]  # settings that must be set before a run starts
+    accepts: InputKind
+    input_help: str  # what to give `shipyard run`, in words ("a paper's PDF")
+    settings: type[BaseModel] | None  # the model of the workflow's own table
+    table: str  # the name of that table in shipyard.toml
+    recheck: Recheck | None
+    describe: Callable[[Config], dict[str, Any]] | None
 
     @property
     def steps(self) -> list[StepSpec]:
         """The steps the workflow calls, in source order, read from its code."""
         return _steps_called_by(self.source)
+
+
+@dataclass(frozen=True)
+class Run(Generic[I, S]):
+    """What a workflow's body receives: its run id, its input, its settings (from its own
+    table) and the core configuration. Rebuilt from the run's stored arguments on replay."""
+
+    id: str
+    input: I
+    settings: S
+    config: Config
 
 
 _WORKFLOWS: dict[str, WorkflowSpec] = {}
@@ -143,31 +176,56 @@ def step(
 
 
 def workflow(
-    *, name: str, version: str = "1", owner: str = "shipyard", requires: tuple[str, ...] = ()
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Make a function a durable workflow. Its body is replayed on recovery, so all I/O and
-    nondeterminism belongs in steps, called in a stable order.
+    *,
+    name: str,
+    version: str = "1",
+    owner: str = "shipyard",
+    requires: tuple[str, ...] = (),
+    accepts: InputKind = "file",
+    input_help: str = "",
+    settings: type[BaseModel] | None = None,
+    table: str | None = None,
+    recheck: Recheck | None = None,
+    describe: Callable[[Config], dict[str, Any]] | None = None,
+) -> Callable[[Callable[[Run[Any, Any]], R]], Callable[..., R]]:
+    """Make a function a durable workflow: `fn(run: Run[InputType, SettingsType])`.
 
-    `requires` names settings (`publish.remote`) that must be set for a run to start: a
-    missing one stops the run before it begins, not at the step that needs it.
+    Its body is replayed on recovery, so all I/O and nondeterminism belongs in steps, called
+    in a stable order.
+
+    - `accepts`: the input it takes (`"file"`, `"url"` or `"json"`); `input_help` says what,
+      in words, for error messages ("a paper's PDF");
+    - `settings`: the pydantic model of its own table in shipyard.toml, named `table`
+      (default: the workflow's name), validated when the file is read;
+    - `requires`: settings (`publish.remote`) that must be set for a run to start;
+    - `recheck(result, config, deadline_seconds)`: re-verifies a finished run's result
+      against production (`shipyard verify`, drift checks);
+    - `describe(config)`: what `shipyard show` lists besides the steps (checks, voices...).
 
     The run's ledger record follows the body: `running` when it starts, `failed` with the
-    step and the reason when it raises; the body may set richer states with `set_run_state`.
+    step and the reason when it raises; the body sets richer states with `set_run_state`.
     """
 
-    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
-        @functools.wraps(fn)
-        def body(*args: P.args, **kwargs: P.kwargs) -> R:
-            _begin_run(name, version, _summary(args))
+    def decorate(fn: Callable[[Run[Any, Any]], R]) -> Callable[..., R]:
+        def body(run_input: dict[str, Any], config_json: dict[str, Any]) -> R:
+            run_id = DBOS.workflow_id
+            assert run_id is not None
+            given = RUN_INPUT.validate_python(run_input)
+            _begin_run(name, version, _summary(given))
             try:
-                return fn(*args, **kwargs)
+                config = Config.model_validate(config_json)
+                chosen = config.settings(settings, spec.table) if settings is not None else None
+                return fn(Run(id=run_id, input=given, settings=chosen, config=config))
             except Exception as exc:  # recorded, then re-raised: a failure never looks done
                 step_name = exc.step if isinstance(exc, ShipyardError) else ""
                 set_run_state("failed", step_name or "", _describe(exc))
                 raise
 
+        body.__name__ = body.__qualname__ = fn.__name__
+        body.__module__ = fn.__module__
+        body.__doc__ = fn.__doc__
         durable = DBOS.workflow(name=name)(body)
-        _WORKFLOWS[name] = WorkflowSpec(
+        spec = WorkflowSpec(
             name=name,
             version=version,
             owner=owner,
@@ -175,7 +233,14 @@ def workflow(
             function=durable,
             source=fn,
             requires=requires,
+            accepts=accepts,
+            input_help=input_help,
+            settings=settings,
+            table=table or name,
+            recheck=recheck,
+            describe=describe,
         )
+        _WORKFLOWS[name] = spec
         return durable
 
     return decorate
@@ -208,27 +273,46 @@ def set_run_state(
     )
 
 
-def _summary(args: tuple[Any, ...]) -> dict[str, Any]:
-    return {
-        "args": [
-            a if isinstance(a, int | float | bool) else str(a)[:200]
-            for a in args
-            if not isinstance(a, dict)
-        ]
-    }
+def _summary(given: FileInput | UrlInput | JsonInput) -> dict[str, Any]:
+    if isinstance(given, FileInput):
+        return {"source": given.path, "source_sha256": given.sha256}
+    if isinstance(given, UrlInput):
+        return {"source": given.url, "source_sha256": given.sha256}
+    return {"source": "a JSON document", "source_sha256": given.sha256}
 
 
 def workflows() -> dict[str, WorkflowSpec]:
     return dict(_WORKFLOWS)
 
 
-def load_workflows() -> None:
-    """Import the modules whose workflows shipyard ships, so that they are registered."""
-    from shipyard.podcast import flow  # noqa: F401
+def load_workflows(config: Config | None = None) -> list[WorkflowSpec]:
+    """Import every workflow shipyard can find, so that each is registered: the installed
+    plugins (entry points in the `shipyard.workflows` group) and the modules the
+    configuration names in `workflows.modules` (found from its folder first)."""
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        _import(entry.module, f"entry point {entry.name!r}")
+    if config is not None and config.workflows.modules:
+        root = str(config.root)
+        if root not in sys.path:
+            sys.path.insert(0, root)
+        for module in config.workflows.modules:
+            _import(module, "workflows.modules")
+    return list(_WORKFLOWS.values())
 
 
-def get_workflow(name: str) -> WorkflowSpec:
-    load_workflows()
+def _import(module: str, named_by: str) -> None:
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise ConfigError(
+            f"cannot import workflow module {module!r}: {exc}",
+            key=named_by,
+            hint="install the package that provides it, or correct the module's name",
+        ) from None
+
+
+def get_workflow(name: str, config: Config | None = None) -> WorkflowSpec:
+    load_workflows(config)
     try:
         return _WORKFLOWS[name]
     except KeyError:
@@ -236,7 +320,8 @@ def get_workflow(name: str) -> WorkflowSpec:
         raise ShipyardError(
             f"no workflow is named {name!r}",
             code="no-such-workflow",
-            hint=f"known workflows: {known}",
+            hint=f"known workflows: {known} (others are installed as plugins, or named in "
+            "workflows.modules of shipyard.toml)",
         ) from None
 
 
@@ -247,6 +332,31 @@ def record_cost(*, usd: float = 0.0, tokens: int = 0) -> None:
         from shipyard._engine import current
 
         current().ledger.add_cost(row, usd=usd, tokens=tokens)
+
+
+def record_event(kind: str, message: str, data: dict[str, Any] | None = None) -> None:
+    """Record an event on the run of the step now running (no-op outside a run)."""
+    from shipyard._engine import current_or_none
+
+    runtime, run_id = current_or_none(), DBOS.workflow_id
+    if runtime is not None and run_id is not None:
+        runtime.ledger.event(run_id, kind, message, data)
+
+
+def record_artifact(artifact: Artifact, kind: str, parents: Sequence[str] = ()) -> None:
+    """Record an artifact's lineage on the run: what it is and which artifacts it came from."""
+    from shipyard._engine import current_or_none
+
+    runtime, run_id = current_or_none(), DBOS.workflow_id
+    if runtime is not None and run_id is not None:
+        runtime.ledger.artifact(
+            artifact.sha256,
+            run_id=run_id,
+            step=kind,
+            kind=kind,
+            size=artifact.size,
+            parents=list(parents),
+        )
 
 
 # --- attempts -----------------------------------------------------------------------------
@@ -348,8 +458,8 @@ def _call_with_timeout(
 
 
 def _steps_called_by(fn: Callable[..., Any], depth: int = 0) -> list[StepSpec]:
-    """The steps a function calls, in source order; plain functions of the same module that
-    it calls (a review gate, say) are followed one level down."""
+    """The steps a function calls, in source order: review gates list their own steps, and
+    plain functions of the same module that it calls are followed one level down."""
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
     except (OSError, TypeError):
@@ -370,6 +480,8 @@ def _steps_called_by(fn: Callable[..., Any], depth: int = 0) -> list[StepSpec]:
         spec = getattr(target, "__shipyard_step__", None)
         if isinstance(spec, StepSpec):
             nested = [spec]
+        elif hasattr(target, "shipyard_steps"):  # a review gate: its own steps
+            nested = list(target.shipyard_steps)
         elif (
             depth == 0
             and inspect.isfunction(target)

@@ -1,19 +1,50 @@
 """The `shipyard` command: a thin layer over the library.
 
-Each command group lives in its own module and registers itself on `app`. The library raises;
-this layer turns a ShipyardError into one clear line on stderr and a non-zero exit code.
+Each command group lives in its own module and registers itself on `app`; a workflow plugin
+adds its own commands the same way, from a module named by an entry point in the
+`shipyard.commands` group (the flagship's: `extract`, `script`, `check`, `validate-feed`,
+`unpublish`, `demo`). The library raises; this layer turns a ShipyardError into one clear
+line on stderr and a non-zero exit code.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from shipyard._errors import ShipyardError
+from shipyard.cli._output import (
+    console,
+    finish,
+    follow,
+    here,
+    ledger_for,
+    print_json,
+    wait_for_stop,
+)
+
+__all__ = [
+    "COMMANDS_GROUP",
+    "ConfigOption",
+    "JsonOption",
+    "app",
+    "console",
+    "finish",
+    "follow",
+    "here",
+    "ledger_for",
+    "main",
+    "print_json",
+    "wait_for_stop",
+]
+
+COMMANDS_GROUP = "shipyard.commands"  # modules of plugins' commands
 
 ConfigOption = Annotated[
     Path | None,
@@ -26,12 +57,6 @@ ConfigOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
-PasswordOption = Annotated[
-    str | None,
-    typer.Option(
-        envvar="SHIPYARD_PDF_PASSWORD", show_envvar=True, help="Password of a protected PDF."
-    ),
-]
 
 app = typer.Typer(
     name="shipyard",
@@ -45,6 +70,9 @@ app = typer.Typer(
 def _register() -> None:
     # Imported for their side effect of adding commands to `app`.
     from shipyard.cli import _commands  # noqa: F401
+
+    for entry in entry_points(group=COMMANDS_GROUP):
+        importlib.import_module(entry.module)
 
 
 @app.callback()

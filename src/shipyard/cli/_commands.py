@@ -1,5 +1,5 @@
-"""Every command module, imported so that each registers its commands on the app."""
+"""Every core command module, imported so that each registers its commands on the app."""
 
-from shipyard.cli import publish, runs, script, source
+from shipyard.cli import production, project, review, runs
 
-__all__ = ["publish", "runs", "script", "source"]
+__all__ = ["production", "project", "review", "runs"]

@@ -22,16 +22,18 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 import py3langid
 
-from shipyard._config import Config
-from shipyard.podcast.models import Flag, Paper, Script, Severity
+from shipyard import Severity
+from shipyard.podcast.models import Flag, Paper, Script
+from shipyard.podcast.settings import PodcastSettings
 
 __all__ = [
+    "CHECKS",
     "LENGTH_TOLERANCE",
     "PADDING_ALLOWANCE",
     "SHORT_PAPER_FACTOR",
@@ -59,24 +61,38 @@ def estimated_seconds(words: int) -> float:
     return round(words * 60.0 / WORDS_PER_MINUTE, 1)
 
 
-def target_words(config: Config) -> int:
+def target_words(settings: PodcastSettings) -> int:
     """The number of words that fill the configured target duration."""
-    return round(config.script.target_minutes * WORDS_PER_MINUTE)
+    return round(settings.script.target_minutes * WORDS_PER_MINUTE)
 
 
-def check_script(script: Script, paper: Paper, config: Config) -> list[Flag]:
+@dataclass(frozen=True)
+class _Subject:
+    """What every check looks at: the script, the paper it was written from, the settings."""
+
+    script: Script
+    paper: Paper
+    index: _PaperIndex
+    settings: PodcastSettings
+
+
+# The guardrails, by name (`shipyard show` lists them from here).
+CHECKS: dict[str, Callable[[_Subject], Iterable[Flag]]] = {
+    "length": lambda s: _check_length(s.script, s.index, s.settings),
+    "speakers": lambda s: _check_speakers(s.script),
+    "unspeakable": lambda s: _check_unspeakable(s.script),
+    "grounding": lambda s: _check_grounding(s.script, s.index, s.settings),
+    "repetition": lambda s: _check_repetition(s.script),
+    "brand": lambda s: _check_brand(s.script, s.settings),
+    "injection": lambda s: _check_injection(s.script, s.paper),
+    "language": lambda s: _check_language(s.script, s.settings),
+}
+
+
+def check_script(script: Script, paper: Paper, settings: PodcastSettings) -> list[Flag]:
     """Every check's flags for `script` written from `paper`, errors first, in turn order."""
-    index = _PaperIndex.build(paper)
-    flags = [
-        *_check_length(script, index, config),
-        *_check_speakers(script),
-        *_check_unspeakable(script),
-        *_check_grounding(script, index, config),
-        *_check_repetition(script),
-        *_check_brand(script, config),
-        *_check_injection(script, paper),
-        *_check_language(script, config),
-    ]
+    subject = _Subject(script, paper, _PaperIndex.build(paper), settings)
+    flags = [flag for check in CHECKS.values() for flag in check(subject)]
     order = {"error": 0, "warning": 1}
     return sorted(flags, key=lambda f: (order[f.severity], -1 if f.turn is None else f.turn))
 
@@ -289,9 +305,9 @@ def _context(text: str, start: int, end: int, width: int = 50) -> str:
 # --- length ---------------------------------------------------------------------------------
 
 
-def _check_length(script: Script, index: _PaperIndex, config: Config) -> Iterator[Flag]:
+def _check_length(script: Script, index: _PaperIndex, settings: PodcastSettings) -> Iterator[Flag]:
     words = script.words
-    target = target_words(config)
+    target = target_words(settings)
     minutes = words / WORDS_PER_MINUTE
     said = f"{words} words, about {minutes:.1f} min against a target of {target} words"
     low, high = target * (1 - LENGTH_TOLERANCE), target * (1 + LENGTH_TOLERANCE)
@@ -300,7 +316,7 @@ def _check_length(script: Script, index: _PaperIndex, config: Config) -> Iterato
         yield Flag(
             check="length",
             severity="error",
-            message=f"too long: {said} ({config.script.target_minutes:g} min ±15%)",
+            message=f"too long: {said} ({settings.script.target_minutes:g} min ±15%)",
         )
     if short_paper and words > index.words + PADDING_ALLOWANCE:
         yield Flag(
@@ -455,8 +471,8 @@ def _spelled_value(phrase: str) -> int | None:
     return total + current
 
 
-def _allowed_words(config: Config) -> frozenset[str]:
-    show = config.show
+def _allowed_words(settings: PodcastSettings) -> frozenset[str]:
+    show = settings.show
     texts = [
         show.title,
         show.author,
@@ -468,8 +484,10 @@ def _allowed_words(config: Config) -> frozenset[str]:
     return frozenset(_strip_token(t) for text in texts for t in _TOKEN.findall(text))
 
 
-def _check_grounding(script: Script, index: _PaperIndex, config: Config) -> Iterator[Flag]:
-    allowed = _allowed_words(config) | {h.name for h in script.hosts}
+def _check_grounding(
+    script: Script, index: _PaperIndex, settings: PodcastSettings
+) -> Iterator[Flag]:
+    allowed = _allowed_words(settings) | {h.name for h in script.hosts}
     for i, turn in enumerate(script.turns):
         yield from _ground_numbers(i, turn.text, index, allowed)
         yield from _ground_names(i, turn.text, index, allowed)
@@ -650,8 +668,8 @@ def _windows(words: list[str], size: int) -> Iterable[str]:
     return (" ".join(words[k : k + size]) for k in range(max(0, len(words) - size + 1)))
 
 
-def _check_brand(script: Script, config: Config) -> Iterator[Flag]:
-    show = config.show
+def _check_brand(script: Script, settings: PodcastSettings) -> Iterator[Flag]:
+    show = settings.show
     names = [show.title, *(h.name for h in script.hosts)]
     for i, turn in enumerate(script.turns):
         lowered = turn.text.lower()
@@ -782,17 +800,17 @@ def _check_injection(script: Script, paper: Paper) -> Iterator[Flag]:
 # --- language -------------------------------------------------------------------------------
 
 
-def _check_language(script: Script, config: Config) -> Iterator[Flag]:
+def _check_language(script: Script, settings: PodcastSettings) -> Iterator[Flag]:
     text = " ".join(t.text for t in script.turns)
     if len(text.split()) < 40:
         return
     detected, _score = py3langid.classify(text)
-    wanted = config.show.language.split("-")[0].lower()
+    wanted = settings.show.language.split("-")[0].lower()
     if detected != wanted:
         yield Flag(
             check="language",
             severity="error",
             span=text[:80],
             message=f"the script reads as {detected!r}, but the show's language is "
-            f"{config.show.language!r}",
+            f"{settings.show.language!r}",
         )

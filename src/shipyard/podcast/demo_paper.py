@@ -36,7 +36,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from shipyard._artifacts import write_atomically
+from shipyard import write_atomically
 
 __all__ = [
     "ABSTRACT",

@@ -26,8 +26,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from shipyard._config import ShowConfig
-from shipyard._errors import PublishFailed
+from shipyard import PublishFailed
+from shipyard.podcast.settings import ShowConfig
 
 __all__ = [
     "MANIFEST_PATH",

@@ -11,33 +11,42 @@ its input, so a run recovered by another process behaves as it began.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from pathlib import Path
 from typing import Any
 
-from dbos import DBOS
 from pydantic import BaseModel, ConfigDict
 
-from shipyard._config import Config
-from shipyard._engine import current
-from shipyard._errors import SourceRejected
-from shipyard._runs import RunState
-from shipyard._workflow import record_cost, set_run_state, step, workflow
+from shipyard import (
+    Artifact,
+    Config,
+    FileInput,
+    Run,
+    RunState,
+    SourceRejected,
+    Verification,
+    artifact_store,
+    notify_webhook,
+    record_artifact,
+    record_cost,
+    record_event,
+    set_run_state,
+    step,
+    workflow,
+)
 from shipyard.podcast.models import (
     Clip,
-    Decision,
     Episode,
     Paper,
     Release,
     Script,
     ScriptOutcome,
-    Verification,
 )
+from shipyard.podcast.review import script_review
+from shipyard.podcast.settings import TABLE, PodcastSettings, podcast_settings
 
-__all__ = ["REVIEW_TOPIC", "WORKFLOW", "Ingested", "paper_to_podcast"]
+__all__ = ["WORKFLOW", "Ingested", "paper_to_podcast"]
 
 WORKFLOW = "paper-to-podcast"
-REVIEW_TOPIC = "review"
 
 
 class Ingested(BaseModel):
@@ -53,32 +62,55 @@ class Published(BaseModel):
     already_published: bool
 
 
+def _recheck_release(result: dict[str, Any], config: Config, deadline: float) -> Verification:
+    from shipyard.podcast.release import verify_episode
+
+    release = Release.model_validate(result["release"])
+    return verify_episode(release, config, deadline_seconds=deadline)
+
+
+def _describe(config: Config) -> dict[str, Any]:
+    from shipyard.podcast.checks import CHECKS
+
+    settings = podcast_settings(config)
+    return {
+        "writers": settings.script.writers,
+        "checks": list(CHECKS),
+        "voices": {h.name: h.voice for h in settings.show.hosts},
+    }
+
+
 @workflow(
     name=WORKFLOW,
     version="1",
     owner="podcast-producer",
     requires=("publish.remote", "publish.base_url"),
+    accepts="file",
+    input_help="the path of a paper's PDF",
+    settings=PodcastSettings,
+    table=TABLE,
+    recheck=_recheck_release,
+    describe=_describe,
 )
-def paper_to_podcast(source: str, source_sha256: str, settings: dict[str, Any]) -> dict[str, Any]:
+def paper_to_podcast(run: Run[FileInput, PodcastSettings]) -> dict[str, Any]:
     """Turn a research paper (PDF) into a published podcast episode, verified in production."""
-    config = Config.model_validate(settings)
-    run_id = DBOS.workflow_id
-    assert run_id is not None
-    pdf = ingest(source, source_sha256)
-    paper = extract(pdf, config)
-    drafted = write_script(paper, config)
-    decision = review_gate(run_id, drafted, config)
-    if decision.action == "reject":
+    config, settings = run.config, run.settings
+    pdf = ingest(run.input)
+    paper = extract(pdf, settings)
+    drafted = write_script(paper, settings)
+    reviewed = script_review(run, drafted.script, flags=drafted.flags, context=(paper, settings))
+    decision = reviewed.decision
+    if not reviewed.approved:
         reason = f"rejected by {decision.reviewer}" + (
             f": {decision.comment}" if decision.comment else ""
         )
         set_run_state(RunState.REJECTED, "review", reason)
         return {"state": RunState.REJECTED.value, "reason": reason}
-    script = decision.script or drafted.script
-    clips = synthesize(script, config)
-    episode = master(script, clips, paper, config)
+    script = reviewed.payload
+    clips = synthesize(script, settings, config)
+    episode = master(script, clips, paper, settings, config)
     set_run_state(RunState.PUBLISHING, "publish")
-    published = publish(run_id, paper, script, episode, config)
+    published = publish(run.id, paper, script, episode, config)
     set_run_state(RunState.VERIFYING, "verify")
     verification = verify(published.release, config)
     release = published.release
@@ -94,7 +126,7 @@ def paper_to_podcast(source: str, source_sha256: str, settings: dict[str, Any]) 
     if verification.verified:
         set_run_state(RunState.VERIFIED, "verify", "", result)
         return {"state": RunState.VERIFIED.value, **result}
-    notify_unverified(run_id, verification.problem, config)
+    notify_unverified(run.id, verification.problem, config)
     set_run_state(RunState.UNVERIFIED, "verify", verification.problem, result)
     return {"state": RunState.UNVERIFIED.value, "reason": verification.problem, **result}
 
@@ -103,17 +135,16 @@ def paper_to_podcast(source: str, source_sha256: str, settings: dict[str, Any]) 
 
 
 @step(owner="podcast-producer", attempts=1)
-def ingest(source: str, expected_sha256: str) -> Ingested:
+def ingest(source: FileInput) -> Ingested:
     """Copy the input into the artifact store, named by its SHA-256."""
-    runtime = current()
-    path = Path(source)
+    path, expected_sha256 = Path(source.path), source.sha256
     if not path.is_file():
         raise SourceRejected(
-            f"{source} does not exist or is not a file",
+            f"{source.path} does not exist or is not a file",
             code="missing",
             hint="check the path; the file must stay readable until ingest",
         )
-    artifact = runtime.store.put_file(path, suffix=".pdf")
+    artifact = artifact_store().put_file(path, suffix=".pdf")
     if artifact.sha256 != expected_sha256:
         raise SourceRejected(
             f"{path.name} changed while it was being read (its SHA-256 is now "
@@ -121,168 +152,94 @@ def ingest(source: str, expected_sha256: str) -> Ingested:
             code="changed",
             hint="wait until the file is completely written, then run again",
         )
-    _lineage(artifact.sha256, "source", artifact.size)
+    record_artifact(artifact, "source")
     return Ingested(sha256=artifact.sha256, size=artifact.size, name=path.name)
 
 
 @step(owner="podcast-producer", attempts=1)
-def extract(pdf: Ingested, config: Config) -> Paper:
+def extract(pdf: Ingested, settings: PodcastSettings) -> Paper:
     """Extract and validate the paper: text in reading order, title, abstract, sections."""
     from shipyard.podcast.source import extract_paper_isolated
 
-    runtime = current()
+    store = artifact_store()
     # In a child process: a PDF that crashes pdfium must not take the worker down with it
     # (recovery would run the same step, and crash, again).
-    paper = extract_paper_isolated(runtime.store.path(pdf.sha256), config.source, name=pdf.name)
-    stored = runtime.store.put_bytes(paper.model_dump_json(indent=2).encode(), suffix=".json")
-    _lineage(stored.sha256, "paper", stored.size, [pdf.sha256])
+    paper = extract_paper_isolated(store.path(pdf.sha256), settings.source, name=pdf.name)
+    stored = store.put_bytes(paper.model_dump_json(indent=2).encode(), suffix=".json")
+    record_artifact(stored, "paper", [pdf.sha256])
     return paper
 
 
 @step(owner="script-editor", kind="check", attempts=2)
-def write_script(paper: Paper, config: Config) -> ScriptOutcome:
+def write_script(paper: Paper, settings: PodcastSettings) -> ScriptOutcome:
     """Write the two-host script (writer chain) and run the guardrail checks on it."""
     from shipyard.podcast.script import write_script as write
 
-    runtime = current()
-    outcome = write(paper, config)
+    outcome = write(paper, settings)
     record_cost(usd=outcome.cost_usd, tokens=outcome.input_tokens + outcome.output_tokens)
     for attempt in outcome.attempts:
         errors = sum(f.severity == "error" for f in attempt.flags)
-        _event(
+        record_event(
             "script-attempt",
             f"{attempt.writer} #{attempt.attempt}: " + (attempt.error or f"{errors} error flag(s)"),
             attempt.model_dump(mode="json"),
         )
-    stored = runtime.store.put_bytes(
+    stored = artifact_store().put_bytes(
         outcome.script.model_dump_json(indent=2).encode(), suffix=".json"
     )
-    _lineage(stored.sha256, "script", stored.size, [paper.source_sha256])
+    record_artifact(stored, "script", [paper.source_sha256])
     return outcome
 
 
-def review_gate(run_id: str, drafted: ScriptOutcome, config: Config) -> Decision:
-    """Wait, durably, for a named reviewer's decision, or record the auto-approve policy's
-    (which never approves a script that still fails an error-severity check)."""
-    if config.review.auto_approve and drafted.passed:
-        decision = Decision(
-            action="approve",
-            reviewer="auto-approve policy",
-            automatic=True,
-            comment="review.auto_approve is on",
-        )
-    else:
-        wait = open_review(run_id, drafted, config)
-        message = DBOS.recv(REVIEW_TOPIC, timeout_seconds=max(wait, 0.0))
-        if message is None and config.review.escalate_to:
-            escalate_review(config)
-            message = DBOS.recv(REVIEW_TOPIC, timeout_seconds=config.review.deadline_hours * 3600)
-        if message is None:
-            decision = Decision(
-                action="reject",
-                reviewer="deadline",
-                automatic=True,
-                comment=f"no review decision within {config.review.deadline_hours:g} h",
-            )
-        else:
-            decision = Decision.model_validate(message)
-            set_run_state(RunState.RUNNING, "review")
-    return record_decision(decision)
-
-
-@step(owner="script-editor", kind="gate", attempts=1)
-def open_review(run_id: str, drafted: ScriptOutcome, config: Config) -> float:
-    """Open the review: who must decide, by when; the run waits in awaiting_review."""
-    runtime = current()
-    deadline = time.time() + config.review.deadline_hours * 3600
-    withheld = (
-        " (auto-approve withheld: the script fails an error-severity check)"
-        if config.review.auto_approve
-        else ""
-    )
-    runtime.ledger.set_state(
-        run_id,
-        RunState.AWAITING_REVIEW,
-        step="review",
-        reason=f"waiting for {', '.join(config.review.reviewers)}" + withheld,
-    )
-    _event(
-        "review-requested",
-        "review requested",
-        {
-            "reviewers": config.review.reviewers,
-            "deadline": deadline,
-            "flags": [f.model_dump(mode="json") for f in drafted.flags],
-            "script": drafted.script.model_dump(mode="json"),
-        },
-    )
-    return deadline - time.time()
-
-
-@step(owner="script-editor", kind="gate", attempts=1)
-def escalate_review(config: Config) -> None:
-    """The review deadline passed: hand the review to the escalation owner."""
-    _event(
-        "review-escalated",
-        f"review deadline passed; escalated to {config.review.escalate_to}",
-        {"to": config.review.escalate_to},
-    )
-
-
-@step(owner="script-editor", kind="gate", attempts=1)
-def record_decision(decision: Decision) -> Decision:
-    """Record who decided what, and whether a person or a policy did."""
-    who = "policy" if decision.automatic else "reviewer"
-    _event(
-        "review-decided",
-        f"{decision.action} by {who} {decision.reviewer}",
-        decision.model_dump(mode="json", exclude={"script"}),
-    )
-    return decision
-
-
 @step(owner="audio-producer", attempts=3, backoff_seconds=2.0)
-def synthesize(script: Script, config: Config) -> list[Clip]:
+def synthesize(script: Script, settings: PodcastSettings, config: Config) -> list[Clip]:
     """Speak every turn with its host's voice (cached per turn)."""
     from shipyard.podcast.synthesize import synthesize as speak
 
-    runtime = current()
     result = speak(
         script,
-        runtime.store,
+        artifact_store(),
         config.state / "cache" / "tts",
-        config.audio,
-        config.show.pronunciations,
+        settings.audio,
+        settings.show.pronunciations,
     )
     return list(result.clips)
 
 
 @step(owner="audio-producer", attempts=2)
-def master(script: Script, clips: list[Clip], paper: Paper, config: Config) -> Episode:
+def master(
+    script: Script, clips: list[Clip], paper: Paper, settings: PodcastSettings, config: Config
+) -> Episode:
     """Mix, level and encode the episode; tags, chapters, transcript; integrity gate."""
     from shipyard.podcast.master import master as mix
 
-    runtime = current()
-    cover = config.resolve(config.show.image).read_bytes() if config.show.image else None
+    show = settings.show
+    cover = config.resolve(show.image).read_bytes() if show.image else None
+    store = artifact_store()
     episode = mix(
         script,
         clips,
-        runtime.store,
-        config.show,
-        config.audio,
+        store,
+        show,
+        settings.audio,
         episode_title=script.title,
         description=paper.abstract or script.title,
         date=dt.datetime.now(dt.UTC).date(),
         cover=cover,
         assets_root=config.root,
     )
-    _lineage(episode.audio_sha256, "episode", episode.audio_bytes, [c.sha256 for c in clips])
+    audio = Artifact(episode.audio_sha256, episode.audio_bytes, store.path(episode.audio_sha256))
+    record_artifact(audio, "episode", [c.sha256 for c in clips])
     return episode
 
 
 @step(owner="site-publisher", kind="publish", attempts=4, backoff_seconds=2.0)
 def publish(
-    run_id: str, paper: Paper, script: Script, episode: Episode, config: Config
+    run_id: str,
+    paper: Paper,
+    script: Script,
+    episode: Episode,
+    config: Config,
 ) -> Published:
     """Commit the episode, its page and the feed to the site repository, and push."""
     from shipyard.podcast.release import publish_episode
@@ -293,7 +250,7 @@ def publish(
         script=script,
         episode=episode,
         config=config,
-        store=current().store,
+        store=artifact_store(),
     )
     return Published(release=release, already_published=already)
 
@@ -309,28 +266,8 @@ def verify(release: Release, config: Config) -> Verification:
 @step(owner="site-publisher", attempts=2)
 def notify_unverified(run_id: str, problem: str, config: Config) -> None:
     """Tell the owners that production does not serve the release (webhook from config)."""
-    from shipyard._verify import notify_webhook
-
-    _event("unverified", problem)
+    record_event("unverified", problem)
     if config.verify.webhook:
         notify_webhook(
             config.verify.webhook, {"run_id": run_id, "state": "unverified", "problem": problem}
-        )
-
-
-# --- bookkeeping --------------------------------------------------------------------------
-
-
-def _event(kind: str, message: str, data: dict[str, Any] | None = None) -> None:
-    """Record an event on the run this step belongs to."""
-    run_id = DBOS.workflow_id
-    if run_id is not None:
-        current().ledger.event(run_id, kind, message, data)
-
-
-def _lineage(sha256: str, kind: str, size: int, parents: list[str] | None = None) -> None:
-    run_id = DBOS.workflow_id
-    if run_id is not None:
-        current().ledger.artifact(
-            sha256, run_id=run_id, step=kind, kind=kind, size=size, parents=parents or []
         )

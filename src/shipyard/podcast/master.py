@@ -34,10 +34,9 @@ import numpy.typing as npt
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
 from scipy.signal import resample_poly, sosfilt
 
-from shipyard._artifacts import ArtifactStore
-from shipyard._config import AudioConfig, ShowConfig
-from shipyard._errors import AudioRejected, ConfigError, PermanentError, TransientError
+from shipyard import ArtifactStore, AudioRejected, ConfigError, PermanentError, TransientError
 from shipyard.podcast.models import Clip, Episode, Script
+from shipyard.podcast.settings import AudioConfig, ShowConfig
 from shipyard.podcast.voices import Audio, Samples, decode_wav, run_command
 
 __all__ = [
@@ -461,7 +460,7 @@ def _image_info(data: bytes) -> tuple[str, int, int]:
             i += 2 + length
     raise ConfigError(
         "the cover is neither a PNG nor a JPEG",
-        key="show.image",
+        key="podcast.show.image",
         hint="give a square PNG or JPEG of 1400-3000 px",
     )
 
@@ -553,7 +552,9 @@ def _assemble(
     parts: list[Samples] = []
     music = 0.0
     if settings.intro:
-        intro = _load_music(settings.intro, rate, settings.target_lufs, assets_root, "audio.intro")
+        intro = _load_music(
+            settings.intro, rate, settings.target_lufs, assets_root, "podcast.audio.intro"
+        )
         parts += [intro, silence(PAUSE_AROUND_MUSIC_S)]
         music += len(intro) / rate
     parts.append(silence(LEAD_IN_S))
@@ -569,7 +570,9 @@ def _assemble(
         cursor += len(clip)
     parts.append(silence(TAIL_S))
     if settings.outro:
-        outro = _load_music(settings.outro, rate, settings.target_lufs, assets_root, "audio.outro")
+        outro = _load_music(
+            settings.outro, rate, settings.target_lufs, assets_root, "podcast.audio.outro"
+        )
         parts += [silence(PAUSE_AROUND_MUSIC_S - TAIL_S / 2), outro]
         music += len(outro) / rate
     return _Timeline(np.concatenate(parts).astype(np.float32), spans, music)
@@ -792,7 +795,7 @@ def master(
     if width != height or not COVER_PIXELS <= width <= 3000:
         raise ConfigError(
             f"the cover is {width}x{height} px",
-            key="show.image",
+            key="podcast.show.image",
             hint="podcast directories need a square image of 1400-3000 px",
         )
     rate = settings.sample_rate

@@ -6,9 +6,9 @@ read back on recovery; they are frozen so a stage cannot change what an earlier 
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+from shipyard import Flag as CoreFlag
 
 
 class _Frozen(BaseModel):
@@ -89,15 +89,11 @@ class Script(_Frozen):
         return sum(len(t.text.split()) for t in self.turns)
 
 
-Severity = Literal["error", "warning"]
-
-
-class Flag(_Frozen):
+class Flag(CoreFlag):
     """One check's finding about a script: what, how bad, and where."""
 
-    check: str
-    severity: Severity
-    message: str
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     turn: int | None = None  # index into Script.turns
     span: str | None = None  # the offending text
     evidence: str | None = None  # where in the paper it was (or was not) found
@@ -149,21 +145,6 @@ class ScriptOutcome(_Frozen):
         return round(sum(a.cost_usd for a in self.attempts), 6)
 
 
-# --- review -------------------------------------------------------------------------------
-
-ReviewAction = Literal["approve", "reject", "edit"]
-
-
-class Decision(_Frozen):
-    """A reviewer's recorded decision on a script."""
-
-    action: ReviewAction
-    reviewer: str
-    comment: str = ""
-    automatic: bool = False  # True when an auto-approve policy decided, not a person
-    script: Script | None = None  # an edited script replaces the written one
-
-
 # --- audio --------------------------------------------------------------------------------
 
 
@@ -204,14 +185,3 @@ class Release(_Frozen):
     audio_sha256: str
     audio_bytes: int
     image_url: str = ""  # the show's artwork, checked by verify when set
-
-
-class Verification(_Frozen):
-    """What verify asked production and what it answered."""
-
-    verified: bool
-    checks: list[str]  # each check that passed, in words
-    problem: str = ""  # what production serves instead, when not verified
-    attempts: int = 0
-    seen: list[str] = []  # what production answered on the last attempt, request by request
-    seconds: float = 0.0  # from the first request to the verdict

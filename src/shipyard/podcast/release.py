@@ -3,7 +3,7 @@
 `publish_episode` reads the site's manifest (`episodes.json`) at the remote's tip, adds or
 replaces the episode by GUID, regenerates the feed and the index from it, validates the feed,
 and publishes the episode's files with them in one commit through a GitTarget. Where each
-file goes is declared once, in `config.publish` (`audio_path = "episodes/{slug}.mp3"`, ...).
+file goes is declared once, in `[podcast.site]` (`audio_path = "episodes/{slug}.mp3"`, ...).
 
 Both functions may run again after a crash: the manifest is read afresh from the remote each
 time and rendering is deterministic, so a repeat finds its commit (or nothing to change) and
@@ -19,11 +19,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shipyard._artifacts import ArtifactStore, sha256_file
-from shipyard._config import Config
-from shipyard._errors import ConfigError, PublishFailed
-from shipyard._publish import FileSet, GitTarget
-from shipyard._verify import ReleaseExpectation, verify_absent, verify_release
+from shipyard import (
+    ArtifactStore,
+    Config,
+    ConfigError,
+    FileSet,
+    GitTarget,
+    PublishFailed,
+    Verification,
+    sha256_file,
+)
 from shipyard.podcast.feed import (
     MANIFEST_PATH,
     ManifestEpisode,
@@ -38,7 +43,9 @@ from shipyard.podcast.feed import (
     site_url,
     validate_feed,
 )
-from shipyard.podcast.models import Episode, Paper, Release, Script, Verification
+from shipyard.podcast.models import Episode, Paper, Release, Script
+from shipyard.podcast.served import ReleaseExpectation, verify_absent, verify_release
+from shipyard.podcast.settings import podcast_settings
 
 __all__ = [
     "EpisodeFiles",
@@ -49,7 +56,6 @@ __all__ = [
     "publish_episode",
     "release_episode",
     "show_notes",
-    "site_target",
     "unpublish_episode",
     "verify_episode",
     "verify_unpublished",
@@ -100,36 +106,15 @@ def episode_slug(title: str, guid: str) -> str:
     return f"{words}-{tag}" if words else tag
 
 
-def site_target(config: Config, *, workspace: Path | None = None) -> GitTarget:
-    """The GitTarget that `config.publish` describes, staged in the state folder."""
-    publish = config.publish
-    if not publish.remote:
-        raise ConfigError(
-            "no site repository configured",
-            key="publish.remote",
-            hint="set it in shipyard.toml, or run `shipyard init --local-production`",
-        )
-    remote = publish.remote
-    if "://" not in remote and not remote.startswith("git@"):
-        remote = str(config.resolve(remote))
-    return GitTarget(
-        remote,
-        publish.branch,
-        workspace or config.state / "site",
-        author_name=publish.author_name,
-        author_email=publish.author_email,
-        max_file_bytes=publish.max_file_bytes,
-    )
-
-
 def _paths(config: Config, slug: str) -> dict[str, str]:
-    publish = config.publish
+    site = podcast_settings(config).site
     paths = {}
     for key in ("audio_path", "page_path", "transcript_path", "chapters_path"):
-        template: str = getattr(publish, key)
+        template: str = getattr(site, key)
         if "{slug}" not in template:
             raise ConfigError(
-                "must contain {slug}, or every episode overwrites the last", key=f"publish.{key}"
+                "must contain {slug}, or every episode overwrites the last",
+                key=f"podcast.site.{key}",
             )
         paths[key] = template.format(slug=slug)
     return paths
@@ -143,23 +128,23 @@ def _show(config: Config, image_path: str) -> ShowInfo:
             hint="set it to where the site is served, e.g. http://127.0.0.1:8000/",
         )
     return ShowInfo.from_config(
-        config.show,
+        podcast_settings(config).show,
         base_url=config.publish.base_url,
-        feed_path=config.publish.feed_path,
+        feed_path=podcast_settings(config).site.feed_path,
         image_path=image_path,
     )
 
 
 def _artwork(config: Config, cover: bytes | None, workspace: Path) -> tuple[str, bytes]:
     """(repository path, bytes): the given cover, else the site's own, else a generated one."""
-    template = config.publish.image_path
+    template = podcast_settings(config).site.image_path
     if cover is not None:
         problems = artwork_problems(cover)
         if problems:
             raise PublishFailed(
                 "the show's artwork is unusable: " + "; ".join(problems),
                 code="artwork-invalid",
-                hint="use a square PNG or JPEG of 1400-3000 px (show.image)",
+                hint="use a square PNG or JPEG of 1400-3000 px (podcast.show.image)",
             )
         kind = image_size(cover)
         ext = "jpg" if kind is not None and kind[0] == "jpeg" else "png"
@@ -169,7 +154,7 @@ def _artwork(config: Config, cover: bytes | None, workspace: Path) -> tuple[str,
             return template.format(ext=ext), (workspace / template.format(ext=ext)).read_bytes()
     from shipyard.podcast.master import make_cover  # numpy: only when a cover is drawn
 
-    return template.format(ext="png"), make_cover(config.show.title)
+    return template.format(ext="png"), make_cover(podcast_settings(config).show.title)
 
 
 def release_episode(episode: EpisodeFiles, config: Config, target: GitTarget) -> Released:
@@ -239,8 +224,8 @@ def release_episode(episode: EpisodeFiles, config: Config, target: GitTarget) ->
             paths["page_path"]: render_episode_page(
                 show, entry, transcript_vtt=transcript, chapters=chapter_list
             ),
-            config.publish.feed_path: feed,
-            config.publish.index_path: render_index(show, manifest.episodes),
+            podcast_settings(config).site.feed_path: feed,
+            podcast_settings(config).site.index_path: render_index(show, manifest.episodes),
             MANIFEST_PATH: manifest.to_json(),
         }
         out[image_path] = image
@@ -284,7 +269,8 @@ def publish_episode(
     """The workflow's publish step: release a mastered episode from the artifact store to
     the site that `config.publish` names. Returns the Release and whether the site already
     had it (a repeated step)."""
-    cover = config.resolve(config.show.image).read_bytes() if config.show.image else None
+    image = podcast_settings(config).show.image
+    cover = config.resolve(image).read_bytes() if image else None
     files = EpisodeFiles(
         run_id=run_id,
         guid=episode_guid(paper.source_sha256),
@@ -299,7 +285,7 @@ def publish_episode(
         paper_title=paper.title,
         paper_sha256=paper.source_sha256,
     )
-    outcome = release_episode(files, config, site_target(config))
+    outcome = release_episode(files, config, GitTarget.from_config(config))
     return outcome.release, outcome.already_published
 
 
@@ -337,10 +323,10 @@ def unpublish_episode(
     guid: str, config: Config, target: GitTarget | None = None, *, run_id: str
 ) -> Unpublished:
     """Remove an episode's files and its feed entry in a new commit (idempotent)."""
-    target = target or site_target(config)
+    target = target or GitTarget.from_config(config)
     workspace = target.checkout()
     entry = _read_manifest(workspace).get(guid)
-    feed_url = site_url(config.publish.base_url, config.publish.feed_path)
+    feed_url = site_url(config.publish.base_url, podcast_settings(config).site.feed_path)
     if entry is None:
         head = target.find_run_commit(f"{run_id}/unpublish") or ""
         return Unpublished(guid, head, already=True, feed_url=feed_url, gone_urls=[])
@@ -351,8 +337,8 @@ def unpublish_episode(
         show = _show(config, image_path)
         manifest = _read_manifest(workspace).without(guid)
         out: dict[str, bytes | Path] = {
-            config.publish.feed_path: render_feed(show, manifest.episodes),
-            config.publish.index_path: render_index(show, manifest.episodes),
+            podcast_settings(config).site.feed_path: render_feed(show, manifest.episodes),
+            podcast_settings(config).site.index_path: render_index(show, manifest.episodes),
             MANIFEST_PATH: manifest.to_json(),
         }
         out[image_path] = image

@@ -1,6 +1,6 @@
 """Write the two-host script: a chain of writers, checked, retried with feedback, budgeted.
 
-The chain is `config.script.writers`, tried in order, with "extractive" appended when it is not
+The chain is `settings.script.writers`, tried in order, with "extractive" appended when it is not
 listed, so the flow always ends on a writer that needs no model:
 
     "extractive"                              deterministic, offline: the paper's most
@@ -44,8 +44,7 @@ from pydantic_ai.models import Model, infer_model
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import RunUsage, UsageLimits
 
-from shipyard._config import Config, ModelPrice
-from shipyard._errors import BudgetExceeded, ConfigError
+from shipyard import BudgetExceeded, ConfigError
 from shipyard.podcast.checks import (
     LENGTH_TOLERANCE,
     PADDING_ALLOWANCE,
@@ -67,6 +66,7 @@ from shipyard.podcast.models import (
     Section,
     Turn,
 )
+from shipyard.podcast.settings import ModelPrice, PodcastSettings
 
 __all__ = [
     "EXTRACTIVE",
@@ -91,27 +91,27 @@ _TOKENS_PER_WORD = 1.4
 
 
 def write_script(
-    paper: Paper, config: Config, *, models: Mapping[str, Model] | None = None
+    paper: Paper, settings: PodcastSettings, *, models: Mapping[str, Model] | None = None
 ) -> ScriptOutcome:
     """Write and check a script for `paper` (see the module docstring for the policy).
 
-    `models` replaces the model of a writer by its name in `config.script.writers`; tests pass
+    `models` replaces the model of a writer by its name in `settings.script.writers`; tests pass
     pydantic-ai's FunctionModel or TestModel here. Safe to call twice: it has no side effects.
     """
-    return _run_sync(write_script_async(paper, config, models=models))
+    return _run_sync(write_script_async(paper, settings, models=models))
 
 
 async def write_script_async(
-    paper: Paper, config: Config, *, models: Mapping[str, Model] | None = None
+    paper: Paper, settings: PodcastSettings, *, models: Mapping[str, Model] | None = None
 ) -> ScriptOutcome:
     """`write_script` for callers already inside an event loop."""
-    budget = _Budget(config.script.max_tokens, config.script.max_cost_usd)
-    writers = _build_writers(config, models or {}, budget)
+    budget = _Budget(settings.script.max_tokens, settings.script.max_cost_usd)
+    writers = _build_writers(settings, models or {}, budget)
     attempts: list[Attempt] = []
     drafts: list[tuple[Script, list[Flag]]] = []
     for writer in writers:
         feedback: _Feedback | None = None
-        for number in range(1, config.script.max_attempts_per_writer + 1):
+        for number in range(1, settings.script.max_attempts_per_writer + 1):
             usage = RunUsage()
             started = time.perf_counter()
             script: Script | None = None
@@ -126,7 +126,7 @@ async def write_script_async(
                 exc.message += f" (after {_spent(attempts)})"
                 raise
             if script is not None:
-                flags = check_script(script, paper, config)
+                flags = check_script(script, paper, settings)
                 drafts.append((script, flags))
             attempts.append(_attempt(writer, number, usage, started, flags, error))
             if script is None:
@@ -142,9 +142,9 @@ async def write_script_async(
     return ScriptOutcome(script=best, flags=best_flags, attempts=attempts)
 
 
-def writer_chain(config: Config) -> list[str]:
+def writer_chain(settings: PodcastSettings) -> list[str]:
     """The writers in the order they are tried: the configured ones, then "extractive"."""
-    chain = list(dict.fromkeys(w.strip() for w in config.script.writers))
+    chain = list(dict.fromkeys(w.strip() for w in settings.script.writers))
     return chain if EXTRACTIVE in chain else [*chain, EXTRACTIVE]
 
 
@@ -211,23 +211,25 @@ class _Writer(Protocol):
     def cost(self, usage: RunUsage) -> float: ...
 
 
-def _build_writers(config: Config, models: Mapping[str, Model], budget: _Budget) -> list[_Writer]:
+def _build_writers(
+    settings: PodcastSettings, models: Mapping[str, Model], budget: _Budget
+) -> list[_Writer]:
     """Every writer of the chain, built and priced now, so a wrong setting fails at once."""
     writers: list[_Writer] = []
-    for name in writer_chain(config):
+    for name in writer_chain(settings):
         if name == EXTRACTIVE:
-            writers.append(_ExtractiveWriter(config))
+            writers.append(_ExtractiveWriter(settings))
             continue
-        price = config.script.prices.get(name)
+        price = settings.script.prices.get(name)
         if price is None:
             raise ConfigError(
                 f"writer {name!r} has no price, so its cost cannot be held to the budget",
-                key="script.prices",
-                hint=f'add [script.prices."{name}"] with input_per_mtok '
+                key="podcast.script.prices",
+                hint=f'add [podcast.script.prices."{name}"] with input_per_mtok '
                 "and output_per_mtok (USD per million tokens; 0 for a local model)",
             )
         model = models[name] if name in models else _model_for(name)
-        writers.append(_LLMWriter(name, model, price, config, budget))
+        writers.append(_LLMWriter(name, model, price, settings, budget))
     return writers
 
 
@@ -246,13 +248,13 @@ def _model_for(name: str) -> Model:
         )
         raise ConfigError(
             f"writer {name!r} needs {package}, which is not installed",
-            key="script.writers",
+            key="podcast.script.writers",
             hint=hint,
         ) from None
     except UserError as exc:
         raise ConfigError(
             f"writer {name!r}: {exc}",
-            key="script.writers",
+            key="podcast.script.writers",
             hint="use 'extractive', a pydantic-ai model string such as "
             "'openai:gpt-4o-mini', or 'openai-compatible:MODEL@URL'",
         ) from None
@@ -263,7 +265,7 @@ def _openai_compatible(name: str) -> Model:
     if not at or not model_name or not base_url.startswith(("http://", "https://")):
         raise ConfigError(
             f"writer {name!r} is not 'openai-compatible:MODEL@http(s)://HOST/v1'",
-            key="script.writers",
+            key="podcast.script.writers",
             hint="e.g. 'openai-compatible:llama3.1:8b@http://127.0.0.1:11434/v1'",
         )
     from pydantic_ai.models.openai import OpenAIChatModel
@@ -300,8 +302,8 @@ class _Budget:
                 f"(${needed_cost:.4f}), and {max(tokens_left, 0)} tokens "
                 f"(${max(cost_left, 0):.4f}) are left of {self.max_tokens} "
                 f"(${self.max_cost_usd:.2f})",
-                hint="raise script.max_tokens or script.max_cost_usd, or put a cheaper writer "
-                "first in script.writers",
+                hint="raise podcast.script.max_tokens or podcast.script.max_cost_usd, or put a "
+                "cheaper writer first in podcast.script.writers",
             )
         dearest = max(price.input_per_mtok, price.output_per_mtok) / 1e6
         affordable = math.floor(cost_left / dearest) if dearest else tokens_left
@@ -377,15 +379,15 @@ _DATA_NOTE = (
 )
 
 
-def _instructions(config: Config, words: int) -> str:
-    show = config.show
+def _instructions(settings: PodcastSettings, words: int) -> str:
+    show = settings.show
     hosts = "\n".join(f"- {h.name}: {h.persona or 'a host'}" for h in show.hosts)
     language = _LANGUAGES.get(show.language.split("-")[0], show.language)
     lines = [
         f'You write the script of "{show.title}", a podcast in which two hosts discuss one '
         "research paper for a general audience.",
         f"Hosts (use exactly these names as speakers):\n{hosts}",
-        f"Format: {_FORMATS[config.script.format]}.",
+        f"Format: {_FORMATS[settings.script.format]}.",
         f"Language: write every turn in {language} ({show.language}).",
         f"Length: about {words} words in all ({words / WORDS_PER_MINUTE:.1f} minutes spoken at "
         f"{WORDS_PER_MINUTE} words per minute); stay within 15% of that.",
@@ -444,14 +446,14 @@ class _LLMWriter:
     """A writer backed by one pydantic-ai model, with structured output."""
 
     def __init__(
-        self, name: str, model: Model, price: ModelPrice, config: Config, budget: _Budget
+        self, name: str, model: Model, price: ModelPrice, settings: PodcastSettings, budget: _Budget
     ) -> None:
         self.name = name
         self.model = model
         self.price = price
-        self.config = config
+        self.settings = settings
         self.budget = budget
-        self.words = target_words(config)
+        self.words = target_words(settings)
 
     def cost(self, usage: RunUsage) -> float:
         return _cost(self.price, usage.input_tokens, usage.output_tokens)
@@ -468,9 +470,9 @@ class _LLMWriter:
         return self._script(draft, paper, chapters)
 
     def _fits(self, block: str) -> bool:
-        instructions = _instructions(self.config, self.words)
+        instructions = _instructions(self.settings, self.words)
         tokens = (len(block) + len(instructions)) / _CHARS_PER_TOKEN
-        return tokens <= self.config.script.context_tokens
+        return tokens <= self.settings.script.context_tokens
 
     def _prompt(self, paper: Paper) -> str:
         return f"Write the whole script for this paper.\n\n{_paper_block(paper)}"
@@ -511,8 +513,8 @@ class _LLMWriter:
         parts = [(part, sections) for part, sections in parts if sections]
         if not parts:
             raise _WriterFailed(f"{self.name}: the outline named none of the paper's sections")
-        scale = self.config.script.target_minutes / sum(p.minutes for p, _ in parts)
-        hosts = [h.name for h in self.config.show.hosts]
+        scale = self.settings.script.target_minutes / sum(p.minutes for p, _ in parts)
+        hosts = [h.name for h in self.settings.show.hosts]
         turns: list[_DraftTurn] = []
         chapters: dict[int, str] = {}
         for k, (part, sections) in enumerate(parts):
@@ -530,7 +532,7 @@ class _LLMWriter:
             before = f'The previous turn was: "{turns[-1].text}"\n' if turns else ""
             points = "; ".join(part.points) or "the sections' main points"
             block = _paper_block(
-                paper, sections, self.config.script.context_tokens * _CHARS_PER_TOKEN // 2
+                paper, sections, self.settings.script.context_tokens * _CHARS_PER_TOKEN // 2
             )
             segment = await self._ask(
                 _Draft,
@@ -573,7 +575,7 @@ class _LLMWriter:
         if not self._fits(block):
             relevant = [s for s in paper.sections if s.heading in flagged] or paper.sections
             block = _paper_block(
-                paper, relevant, self.config.script.context_tokens * _CHARS_PER_TOKEN // 2
+                paper, relevant, self.settings.script.context_tokens * _CHARS_PER_TOKEN // 2
             )
         return await self._ask(
             _Draft,
@@ -590,12 +592,12 @@ class _LLMWriter:
     async def _ask(
         self, output_type: type[_Out], prompt: str, usage: RunUsage, answer_words: int
     ) -> _Out:
-        instructions = _instructions(self.config, self.words)
+        instructions = _instructions(self.settings, self.words)
         expected_in = (len(prompt) + len(instructions)) // _CHARS_PER_TOKEN
         expected_out = round(answer_words * _TOKENS_PER_WORD)
         limits = self.budget.before(self.name, self.price, expected_in, expected_out)
         settings = ModelSettings(
-            request_timeout=self.config.script.request_timeout_seconds,
+            request_timeout=self.settings.script.request_timeout_seconds,
             max_tokens=expected_out * 2 + 512,
         )
         agent = Agent(self.model, output_type=output_type, instructions=instructions, retries=1)
@@ -607,7 +609,7 @@ class _LLMWriter:
         except UsageLimitExceeded as exc:
             raise BudgetExceeded(
                 f"the script budget ran out during a request to {self.name}: {exc}",
-                hint="raise script.max_tokens or script.max_cost_usd",
+                hint="raise podcast.script.max_tokens or podcast.script.max_cost_usd",
             ) from None
         except ModelAPIError as exc:
             raise _WriterFailed(f"{type(exc).__name__}: {exc}") from None
@@ -631,15 +633,17 @@ class _LLMWriter:
             )
             for i, t in enumerate(draft.turns)
         ]
-        return _script(paper, self.config, turns, self.name, draft.title.strip())
+        return _script(paper, self.settings, turns, self.name, draft.title.strip())
 
 
-def _script(paper: Paper, config: Config, turns: list[Turn], writer: str, title: str) -> Script:
+def _script(
+    paper: Paper, settings: PodcastSettings, turns: list[Turn], writer: str, title: str
+) -> Script:
     words = sum(len(t.text.split()) for t in turns)
     return Script(
-        show=config.show.title,
+        show=settings.show.title,
         title=title or paper.title.strip() or "An untitled paper",
-        hosts=[Host(name=h.name, persona=h.persona, voice=h.voice) for h in config.show.hosts],
+        hosts=[Host(name=h.name, persona=h.persona, voice=h.voice) for h in settings.show.hosts],
         turns=turns,
         writer=writer,
         estimated_seconds=estimated_seconds(words),
@@ -652,8 +656,8 @@ def _script(paper: Paper, config: Config, turns: list[Turn], writer: str, title:
 class _ExtractiveWriter:
     name = EXTRACTIVE
 
-    def __init__(self, config: Config) -> None:
-        self.config = config
+    def __init__(self, settings: PodcastSettings) -> None:
+        self.settings = settings
         self.excluded: set[str] = set()  # grows with every retry of this chain
 
     def cost(self, usage: RunUsage) -> float:
@@ -674,7 +678,7 @@ class _ExtractiveWriter:
                         for s in split_sentences(section)
                         if flag.span in (_voiceable(s) or "")
                     }
-        return write_extractive(paper, self.config, exclude=frozenset(self.excluded))
+        return write_extractive(paper, self.settings, exclude=frozenset(self.excluded))
 
 
 # A script never voices more than this share of a short paper's words: it is a conversation
@@ -831,9 +835,9 @@ def _overlap(a: _Candidate, b: _Candidate) -> float:
 
 
 def write_extractive(
-    paper: Paper, config: Config, *, exclude: frozenset[str] = frozenset()
+    paper: Paper, settings: PodcastSettings, *, exclude: frozenset[str] = frozenset()
 ) -> Script:
-    """The deterministic two-host script: no model, same paper and config, same script.
+    """The deterministic two-host script: no model, same paper and settings, same script.
 
     It picks the most informative sentences of each section (word weights from the whole paper,
     cue phrases, no near-duplicates) and frames them as a conversation: an opening, a question
@@ -843,18 +847,18 @@ def write_extractive(
     """
     candidates = _candidates(paper, exclude)
     paper_words = len(paper.body.split())
-    target = target_words(config)
+    target = target_words(settings)
     goal = min(target, paper_words)  # a short paper gives a short episode
     limit = min(target * (1 + LENGTH_TOLERANCE), paper_words + PADDING_ALLOWANCE)
     high = min(goal, max(int(paper_words * MAX_PAPER_SHARE), 1))
     low = 0
-    best = _frame(paper, config, candidates, high)
+    best = _frame(paper, settings, candidates, high)
     # Search the content budget so the whole script, framing included, lands on the goal.
     for _ in range(8):
         if abs(best.words - goal) <= goal * 0.04 or low >= high:
             break
         content = (low + high) // 2
-        script = _frame(paper, config, candidates, content)
+        script = _frame(paper, settings, candidates, content)
         if script.words > goal:
             high = content - 1
         else:
@@ -866,9 +870,11 @@ def write_extractive(
     return best
 
 
-def _frame(paper: Paper, config: Config, candidates: list[_Candidate], content: int) -> Script:
-    segments = _plan(paper, candidates, content, config.script.format)
-    return _Conversation(paper, config).build(segments, candidates)
+def _frame(
+    paper: Paper, settings: PodcastSettings, candidates: list[_Candidate], content: int
+) -> Script:
+    segments = _plan(paper, candidates, content, settings.script.format)
+    return _Conversation(paper, settings).build(segments, candidates)
 
 
 def _plan(
@@ -1017,12 +1023,12 @@ def _topic(
 class _Conversation:
     """Frames chosen sentences as a two-host exchange; no line of framing is used twice."""
 
-    def __init__(self, paper: Paper, config: Config) -> None:
+    def __init__(self, paper: Paper, settings: PodcastSettings) -> None:
         self.paper = paper
-        self.config = config
-        hosts = config.show.hosts
+        self.settings = settings
+        hosts = settings.show.hosts
         self.asker, self.explainer = hosts[0].name, hosts[1].name
-        self.debate = config.script.format == "debate"
+        self.debate = settings.script.format == "debate"
         self.turns: list[Turn] = []
         self.used: set[str] = set()
         self.vocabulary = frozenset(re.findall(r"\b[a-z][a-z-]+\b", paper.body))
@@ -1071,7 +1077,7 @@ class _Conversation:
     def build(
         self, plan: list[tuple[int, list[_Candidate]]], candidates: list[_Candidate]
     ) -> Script:
-        show, paper = self.config.show, self.paper
+        show, paper = self.settings.show, self.paper
         title = paper.title.strip()
         opening = [show.intro] if show.intro else []
         opening.append(
@@ -1106,7 +1112,7 @@ class _Conversation:
                 covered.append(topic)
             self._answer(sentences, [heading])
         self._close(covered, candidates, {c.text for _, cs in plan for c in cs})
-        return _script(paper, self.config, self.turns, EXTRACTIVE, title)
+        return _script(paper, self.settings, self.turns, EXTRACTIVE, title)
 
     def _question(self, topic: str | None) -> str | None:
         if topic:
@@ -1146,7 +1152,7 @@ class _Conversation:
             self.say(self.explainer, " ".join(texts), sections, spans=spans)
 
     def _close(self, covered: list[str], candidates: list[_Candidate], said: set[str]) -> None:
-        show = self.config.show
+        show = self.settings.show
         if len(covered) >= 2:
             named = covered[:5]
             listed = ", ".join(named[:-1]) + f" and {named[-1]}"

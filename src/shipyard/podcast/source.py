@@ -11,9 +11,9 @@ permanent error: retrying cannot help) with a stable `code`:
     damaged      truncated or corrupt
     encrypted    password-protected (pass `password=`), or an unsupported security handler
     no-text      no text layer, or one that is all extraction garbage: needs OCR
-    too-long     more pages than `source.max_pages` (or bytes than `source.max_bytes`)
-    not-a-paper  no abstract, references, sections or citations (`source.not_a_paper`)
-    language     written in a language that `source.languages` does not list
+    too-long     more pages than `podcast.source.max_pages` (or bytes than `max_bytes`)
+    not-a-paper  no abstract, references, sections or citations (`podcast.source.not_a_paper`)
+    language     written in a language that `podcast.source.languages` does not list
 
 The work is split in three private modules: `_pdftext` (pdfium lines with geometry, columns,
 running headers), `_textclean` (ligatures, accents, garbage, hyphenation) and `_structure`
@@ -42,12 +42,12 @@ from typing import Any
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from shipyard._config import SourceConfig
-from shipyard._errors import ConfigError, SourceRejected, StepTimeout
+from shipyard import ConfigError, SourceRejected, StepTimeout
 from shipyard.podcast._pdftext import PageLines, read_page, strip_page_furniture
 from shipyard.podcast._structure import Layout, paper_signals, structure
 from shipyard.podcast._textclean import clean_line
 from shipyard.podcast.models import Paper, PaperStats
+from shipyard.podcast.settings import SourceConfig
 
 __all__ = ["detect_language", "extract_paper", "extract_paper_isolated", "sniff_format"]
 
@@ -108,7 +108,7 @@ def _read_bytes(pdf: Path, settings: SourceConfig, name: str) -> bytes:
             raise _reject(
                 f"{name} is {size:,} bytes, over the limit of {settings.max_bytes:,}",
                 "too-long",
-                f"raise source.max_bytes in {_CONFIG_FILE} to accept it",
+                f"raise podcast.source.max_bytes in {_CONFIG_FILE} to accept it",
             )
         with pdf.open("rb") as f:
             data = f.read(settings.max_bytes + 1)
@@ -130,7 +130,7 @@ def _read_bytes(pdf: Path, settings: SourceConfig, name: str) -> bytes:
         raise _reject(
             f"{name} grew past {settings.max_bytes:,} bytes while being read",
             "too-long",
-            f"raise source.max_bytes in {_CONFIG_FILE} to accept it",
+            f"raise podcast.source.max_bytes in {_CONFIG_FILE} to accept it",
         )
     if b"%PDF-" not in data[:1024]:
         kind = sniff_format(data[:4096])
@@ -297,7 +297,7 @@ def extract_paper(
     if not settings.languages:
         raise ConfigError(
             "lists no language, so every paper would be refused",
-            key="source.languages",
+            key="podcast.source.languages",
             hint='e.g. languages = ["en"]',
         )
     name = name or pdf.name
@@ -324,7 +324,7 @@ def extract_paper(
                 raise _reject(
                     f"{name} has {page_count} pages, over the limit of {settings.max_pages}",
                     "too-long",
-                    f"raise source.max_pages in {_CONFIG_FILE} to accept it",
+                    f"raise podcast.source.max_pages in {_CONFIG_FILE} to accept it",
                 )
             raw_pages = list(_pages(document, name))
             metadata_title = str(document.get_metadata_value("Title") or "").strip()
@@ -388,8 +388,8 @@ def _paper_from_pages(
         raise _reject(
             f"{name} is written in {spoken} ({language}); supported: {supported}",
             "language",
-            f"add '{language}' to source.languages in {_CONFIG_FILE} once the show's voices "
-            "speak it",
+            f"add '{language}' to podcast.source.languages in {_CONFIG_FILE} once the show's "
+            "voices speak it",
         )
     if language not in settings.languages:
         warnings.append(f"language unclear (best guess {language}, {confidence:.0%})")
@@ -406,7 +406,7 @@ def _paper_from_pages(
             raise _reject(
                 message,
                 "not-a-paper",
-                f'set source.not_a_paper = "flag" in {_CONFIG_FILE} to go on and '
+                f'set podcast.source.not_a_paper = "flag" in {_CONFIG_FILE} to go on and '
                 "leave the call to the reviewer",
             )
         warnings.append(message)
@@ -477,7 +477,8 @@ def extract_paper_isolated(
         if not receiver.poll(timeout):
             raise StepTimeout(
                 f"extracting {label} ran past {timeout:.0f} s",
-                hint="a very large or malformed PDF; raise the timeout or lower source.max_pages",
+                hint="a very large or malformed PDF; raise the timeout or lower "
+                "podcast.source.max_pages",
             )
         kind, payload = receiver.recv()
     except EOFError:

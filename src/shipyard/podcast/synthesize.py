@@ -18,11 +18,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from shipyard._artifacts import ArtifactStore
-from shipyard._config import AudioConfig
-from shipyard._errors import ScriptRejected
+from shipyard import ArtifactStore, ScriptRejected
 from shipyard.podcast.master import check_clip
 from shipyard.podcast.models import Clip, Script
+from shipyard.podcast.settings import AudioConfig
 from shipyard.podcast.voices import VoiceEngine, encode_wav, load_voice, normalise_text, speak
 
 __all__ = ["SynthesisResult", "cache_key", "synthesize"]

@@ -41,7 +41,7 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
-from shipyard._errors import (
+from shipyard import (
     AudioRejected,
     ConfigError,
     PermanentError,
@@ -227,7 +227,7 @@ def _require_command(name: str, package: str, spec: str) -> str:
     if path is None:
         raise ConfigError(
             f"voice {spec!r} needs `{name}`, which is not installed",
-            key="show.hosts.voice",
+            key="podcast.show.hosts.voice",
             hint=f"apt-get install {package} (scripts/install-system-deps)",
         )
     return path
@@ -257,7 +257,7 @@ class PiperEngine(VoiceEngine):
             if not path.is_file() or not Path(f"{path}.json").is_file():
                 raise ConfigError(
                     f"Piper voice file {path} (with {path.name}.json) not found",
-                    key="show.hosts.voice",
+                    key="podcast.show.hosts.voice",
                     hint="give the path of a voice .onnx with its .onnx.json beside it",
                 )
             return path
@@ -265,7 +265,7 @@ class PiperEngine(VoiceEngine):
         if module_name is None:
             raise ConfigError(
                 f"no packaged Piper voice {voice!r}",
-                key="show.hosts.voice",
+                key="podcast.show.hosts.voice",
                 hint=f"packaged: {', '.join(sorted(_PACKAGED_PIPER_VOICES))}; "
                 "or give a path: piper:/path/to/voice.onnx",
             )
@@ -351,7 +351,7 @@ class FestivalEngine(VoiceEngine):
         if not re.fullmatch(r"[A-Za-z0-9_]+", voice) or not any(self.voices_dir.glob(f"*/{voice}")):
             raise ConfigError(
                 f"no Festival voice {voice!r} in {self.voices_dir}",
-                key="show.hosts.voice",
+                key="podcast.show.hosts.voice",
                 hint="apt-get install festvox-us-slt-hts for cmu_us_slt_arctic_hts",
             )
 
@@ -434,7 +434,7 @@ class OpenAITTSEngine(_HttpEngine):
         if self.key_variable and not self.api_key and self.base_url == self.default_base_url:
             raise ConfigError(
                 f"voice {self.spec!r} needs an API key",
-                key="show.hosts.voice",
+                key="podcast.show.hosts.voice",
                 hint=f"set {self.key_variable}, or {self.base_url_variable} "
                 "for a compatible server that needs none",
             )
@@ -444,7 +444,7 @@ class OpenAITTSEngine(_HttpEngine):
         if not model or not name:
             raise ConfigError(
                 f"voice {self.spec!r} must be {self.engine}:MODEL/VOICE",
-                key="show.hosts.voice",
+                key="podcast.show.hosts.voice",
                 hint="e.g. openai-tts:gpt-4o-mini-tts/alloy",
             )
         return model, name
@@ -479,7 +479,9 @@ class KokoroEngine(OpenAITTSEngine):
     def _model_and_voice(self, voice: str) -> tuple[str, str]:
         if not voice:
             raise ConfigError(
-                "a Kokoro voice needs a name", key="show.hosts.voice", hint="e.g. kokoro:af_heart"
+                "a Kokoro voice needs a name",
+                key="podcast.show.hosts.voice",
+                hint="e.g. kokoro:af_heart",
             )
         return "kokoro", voice
 
@@ -502,7 +504,7 @@ class ElevenLabsEngine(_HttpEngine):
         if not self.voice_id or not self.api_key:
             raise ConfigError(
                 f"voice {self.spec!r} needs a voice id and ELEVENLABS_API_KEY",
-                key="show.hosts.voice",
+                key="podcast.show.hosts.voice",
                 hint="set ELEVENLABS_API_KEY",
             )
 
@@ -564,7 +566,7 @@ def load_voice(spec: str) -> VoiceEngine:
     if not sep or name not in _ENGINES:
         raise ConfigError(
             f"voice {spec!r} names no known engine",
-            key="show.hosts.voice",
+            key="podcast.show.hosts.voice",
             hint=f"write ENGINE:VOICE with ENGINE one of {', '.join(engine_names())}",
         )
     with _LOAD_LOCK:

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shipyard.cli import ConfigOption, JsonOption, PasswordOption, app
+from shipyard.cli import ConfigOption, JsonOption, app
+from shipyard.podcast.cli.source import PasswordOption
 
 if TYPE_CHECKING:
     from shipyard.podcast.models import Flag, Script
@@ -37,11 +38,12 @@ def script(
     No audio is made. Prints the dialogue, every flag and every writer's attempt with its
     tokens and cost (--json: the whole outcome). Exits 1 when an error-severity flag remains.
     """
-    from shipyard._config import load_config
+    from shipyard import load_config
     from shipyard.podcast.script import write_script
+    from shipyard.podcast.settings import podcast_settings
     from shipyard.podcast.source import extract_paper
 
-    settings = load_config(config)
+    settings = podcast_settings(load_config(config))
     outcome = write_script(extract_paper(paper, settings.source, password=password), settings)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -75,11 +77,12 @@ def check(
     Prints each flag with its check, severity, turn, span and evidence. Exits 1 when an
     error-severity flag is found.
     """
-    from shipyard._config import load_config
+    from shipyard import load_config
     from shipyard.podcast.checks import check_script
+    from shipyard.podcast.settings import podcast_settings
     from shipyard.podcast.source import extract_paper
 
-    settings = load_config(config)
+    settings = podcast_settings(load_config(config))
     written = _read_script(script_file)
     flags = check_script(
         written, extract_paper(paper, settings.source, password=password), settings
@@ -94,7 +97,7 @@ def check(
 def _read_script(path: Path) -> Script:
     from pydantic import ValidationError
 
-    from shipyard._errors import ShipyardError
+    from shipyard import ShipyardError
     from shipyard.podcast.models import Script
 
     try:

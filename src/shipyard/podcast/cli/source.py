@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from shipyard.cli import ConfigOption, JsonOption, PasswordOption, app
+from shipyard.cli import ConfigOption, JsonOption, app
+
+PasswordOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="SHIPYARD_PDF_PASSWORD", show_envvar=True, help="Password of a protected PDF."
+    ),
+]
 
 
 @app.command()
@@ -23,10 +30,11 @@ def extract(
     """
     from rich.console import Console
 
-    from shipyard._config import load_config
+    from shipyard import load_config
+    from shipyard.podcast.settings import podcast_settings
     from shipyard.podcast.source import extract_paper
 
-    settings = load_config(config).source
+    settings = podcast_settings(load_config(config)).source
     result = extract_paper(paper, settings, password=password)
     if as_json:
         typer.echo(result.model_dump_json(indent=2))

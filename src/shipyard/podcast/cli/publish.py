@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from shipyard._errors import ShipyardError
+from shipyard import ShipyardError
 from shipyard.cli import JsonOption, app
 
 
@@ -28,7 +28,7 @@ def validate_feed_command(
 ) -> None:
     """Check a podcast feed against the publishing checklist (RSS 2.0, itunes, Podcasting
     2.0): every problem names its tag. Exits 1 when there are problems."""
-    from shipyard._publish import redact
+    from shipyard import redact
     from shipyard.podcast.feed import parse_feed, validate_feed
 
     data = _read(source, timeout)
@@ -60,7 +60,7 @@ def validate_feed_command(
 
 
 def _read(source: str, timeout: float) -> bytes:
-    from shipyard._publish import redact
+    from shipyard import redact
 
     if source.startswith(("http://", "https://")):
         import httpx

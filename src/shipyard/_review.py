@@ -1,0 +1,353 @@
+"""The review gate: a run waits, durably, for a named person's decision on a payload.
+
+A workflow creates one gate per thing it asks people to review, at module level:
+
+    script_review = ReviewGate("script", Script, recheck=check_edit, present=as_text)
+
+and calls it in its body: `reviewed = script_review(run, draft, flags=flags)`. The run moves
+to `awaiting_review`; reviewers (from `[review]`) decide from any process, by the CLI or the
+library's `decide`:
+
+- **approve** the payload as it is;
+- **edit**: replace it with an edited payload, which is checked again by the workflow's
+  `recheck` hook (its guardrails) before it counts; an edit with error flags goes back to
+  the reviewers with those flags and is not approved;
+- **request changes** with a comment: the workflow's `revise` hook rewrites the payload (a
+  gate without one refuses the request), which is checked again and reviewed again;
+- **reject** with a comment: the run ends `rejected`.
+
+Error flags hold the run: approving a payload that has any needs a written `override`
+reason. Past the deadline the review goes to `review.escalate_to` (when set), then, past
+that deadline too, is rejected by the deadline. Auto-approval is a policy, recorded as one,
+and never passes a payload with error flags. Every round and decision is an event on the
+run: who, what, when, and whether a person or a policy decided.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+from dbos import DBOS
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from shipyard._config import ReviewConfig
+from shipyard._errors import ShipyardError
+from shipyard._runs import RunState
+from shipyard._workflow import Run, StepSpec, record_event, set_run_state, step
+
+__all__ = [
+    "REVIEW_TOPIC",
+    "Decision",
+    "Flag",
+    "ReviewAction",
+    "ReviewGate",
+    "Reviewed",
+    "Severity",
+    "gate_named",
+]
+
+REVIEW_TOPIC = "review"
+ReviewAction = Literal["approve", "edit", "request_changes", "reject"]
+Severity = Literal["error", "warning"]
+P = TypeVar("P", bound=BaseModel)
+
+
+class Flag(BaseModel):
+    """One guardrail's finding about a payload: which check, how bad, and what. Workflows
+    may subclass it to say where (the flagship adds the turn, the span and the evidence)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    check: str
+    severity: Severity
+    message: str
+
+
+class Decision(BaseModel):
+    """A review decision, as sent and as recorded."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    action: ReviewAction
+    reviewer: str
+    comment: str = ""
+    automatic: bool = False  # True when a policy (auto-approve, the deadline) decided
+    override: str = ""  # a written reason to go on although error flags remain
+    payload: dict[str, Any] | None = None  # edit: the edited payload, as JSON
+
+
+@dataclass(frozen=True)
+class Reviewed(Generic[P]):
+    """The gate's outcome: the decision, and the payload it applies to (edited or revised,
+    and checked again), with the flags that payload has."""
+
+    decision: Decision
+    payload: P
+    flags: list[dict[str, Any]]
+
+    @property
+    def approved(self) -> bool:
+        return self.decision.action != "reject"
+
+
+_GATES: dict[str, ReviewGate[Any]] = {}
+
+
+def gate_named(name: str) -> ReviewGate[Any]:
+    try:
+        return _GATES[name]
+    except KeyError:
+        raise ShipyardError(
+            f"no review gate is named {name!r} in the workflows loaded here",
+            code="no-such-gate",
+            hint="decide with the configuration (and workflows.modules) the run started with",
+        ) from None
+
+
+class ReviewGate(Generic[P]):
+    """A named review gate for payloads of type `payload` (a pydantic model)."""
+
+    def __init__(
+        self,
+        name: str,
+        payload: type[P],
+        *,
+        owner: str = "reviewer",
+        recheck: Callable[[P, Any], Sequence[Flag]] | None = None,
+        revise: Callable[[P, str, Any], P] | None = None,
+        present: Callable[[P], str] | None = None,
+    ) -> None:
+        self.name = name
+        self.payload = payload
+        self.owner = owner
+        self.recheck = recheck
+        self.revise = revise
+        self.present = present
+        _GATES[name] = self
+
+    def __call__(
+        self,
+        run: Run[Any, Any],
+        draft: P,
+        *,
+        flags: Sequence[Flag] = (),
+        context: Any = None,
+        settings: ReviewConfig | None = None,
+    ) -> Reviewed[P]:
+        """Wait for the decision on `draft` (call from a workflow's body, not a step).
+
+        `flags` are the draft's findings; `context` is what the workflow's hooks check and
+        revise against (the flagship's: the paper and its settings); `settings` default to
+        the configuration's `[review]`."""
+        review = settings or run.config.review
+        payload, found = draft, [f.model_dump(mode="json") for f in flags]
+        if review.auto_approve and not _errors(found):
+            decision = Decision(
+                action="approve",
+                reviewer="auto-approve policy",
+                automatic=True,
+                comment="review.auto_approve is on",
+            )
+            return Reviewed(_record_decision(self.name, decision), payload, found)
+        deadline: float | None = None
+        escalated = False
+        while True:
+            deadline, wait = _open_review(
+                self.name, payload.model_dump(mode="json"), found, review, deadline
+            )
+            message = DBOS.recv(REVIEW_TOPIC, timeout_seconds=max(wait, 0.0))
+            if message is None and review.escalate_to and not escalated:
+                escalated = True
+                deadline = _escalate_review(self.name, review)
+                continue
+            if message is None:
+                decision = Decision(
+                    action="reject",
+                    reviewer="deadline",
+                    automatic=True,
+                    comment=f"no review decision within {review.deadline_hours:g} h",
+                )
+                return Reviewed(_record_decision(self.name, decision), payload, found)
+            decision = Decision.model_validate(message)
+            set_run_state(RunState.RUNNING, "review")
+            if decision.action == "edit":
+                try:
+                    edited = self.payload.model_validate(decision.payload or {})
+                except ValidationError as exc:
+                    _record_decision(self.name, decision, f"refused: {_first_problem(exc)}")
+                    continue
+                found = _recheck(self.name, edited.model_dump(mode="json"), context)
+                payload = edited
+            elif decision.action == "request_changes":
+                revised = _revise(
+                    self.name, payload.model_dump(mode="json"), decision.comment, context
+                )
+                payload = self.payload.model_validate(revised)
+                found = _recheck(self.name, revised, context)
+                _record_decision(self.name, decision, "revised; back to review")
+                continue
+            errors = _errors(found) if decision.action != "reject" else 0
+            if errors and not decision.override:
+                held = f"held: {errors} error flag(s) remain; back to review"
+                _record_decision(self.name, decision, held)
+                continue
+            return Reviewed(_record_decision(self.name, decision), payload, found)
+
+    @property
+    def shipyard_steps(self) -> list[StepSpec]:
+        """The gate's durable steps, owned by the gate's owner (`shipyard show` lists them)."""
+        steps = [_open_review, _recheck, _revise, _escalate_review, _record_decision]
+        if self.recheck is None:
+            steps.remove(_recheck)
+        if self.revise is None:
+            steps.remove(_revise)
+        specs: list[StepSpec] = [s.__shipyard_step__ for s in steps]  # type: ignore[attr-defined]
+        return [dataclasses.replace(spec, owner=self.owner) for spec in specs]
+
+    # --- used by `decide`, outside the run ---------------------------------------------
+
+    def check_decision(self, decision: Decision, flags: Sequence[dict[str, Any]]) -> list[str]:
+        """What is wrong with a decision before it is sent, in words (empty: nothing)."""
+        if decision.action == "request_changes":
+            if self.revise is None:
+                return [f"the {self.name} gate cannot revise: edit, approve or reject instead"]
+            if not decision.comment.strip():
+                return ["say what to change: a request for changes needs a comment"]
+        if decision.action == "edit":
+            try:
+                self.payload.model_validate(decision.payload or {})
+            except ValidationError as exc:
+                return [f"the edited {self.name} is not valid: {_first_problem(exc)}"]
+            return []  # its guardrails run in the run, against the run's context
+        if decision.action == "approve" and _errors(flags) and not decision.override:
+            problems = [f"{f['check']}: {f['message']}" for f in flags if f["severity"] == "error"]
+            return [
+                f"{len(problems)} error flag(s) remain; fix them with an edit, or give a "
+                "written reason to override them",
+                *problems,
+            ]
+        return []
+
+
+def _errors(flags: Sequence[dict[str, Any]]) -> int:
+    return sum(f.get("severity") == "error" for f in flags)
+
+
+def _first_problem(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return f"{where}: {first['msg']}" if where else str(first["msg"])
+
+
+# --- the gate's durable steps -------------------------------------------------------------
+
+
+@step(name="review-open", owner="reviewer", kind="gate", attempts=1)
+def _open_review(
+    gate: str,
+    payload: dict[str, Any],
+    flags: list[dict[str, Any]],
+    review: ReviewConfig,
+    deadline: float | None,
+) -> tuple[float, float]:
+    """Open a round of review: who must decide, by when; the run waits in awaiting_review.
+    Returns the deadline and the seconds left until it."""
+    from shipyard._engine import current
+
+    deadline = deadline or time.time() + review.deadline_hours * 3600
+    run_id = DBOS.workflow_id
+    assert run_id is not None
+    withheld = (
+        " (auto-approve withheld: error flags remain)"
+        if review.auto_approve and _errors(flags)
+        else ""
+    )
+    current().ledger.set_state(
+        run_id,
+        RunState.AWAITING_REVIEW,
+        step="review",
+        reason=f"waiting for {', '.join(review.reviewers)}" + withheld,
+    )
+    chosen = _GATES.get(gate)
+    text = ""
+    if chosen is not None and chosen.present is not None:
+        text = chosen.present(chosen.payload.model_validate(payload))
+    record_event(
+        "review-requested",
+        f"{gate} review requested",
+        {
+            "gate": gate,
+            "reviewers": review.reviewers,
+            "escalate_to": review.escalate_to,
+            "deadline": deadline,
+            "flags": flags,
+            "payload": payload,
+            "text": text,
+        },
+    )
+    return deadline, deadline - time.time()
+
+
+@step(name="review-escalate", owner="reviewer", kind="gate", attempts=1)
+def _escalate_review(gate: str, review: ReviewConfig) -> float:
+    """The review deadline passed: hand the review to the escalation owner, with a new one."""
+    record_event(
+        "review-escalated",
+        f"{gate} review deadline passed; escalated to {review.escalate_to}",
+        {"gate": gate, "to": review.escalate_to},
+    )
+    return time.time() + review.deadline_hours * 3600
+
+
+@step(name="review-recheck", owner="reviewer", kind="check", attempts=2)
+def _recheck(gate: str, payload: dict[str, Any], context: Any) -> list[dict[str, Any]]:
+    """Run the workflow's guardrails on a changed payload: an edit is never taken unchecked."""
+    chosen = gate_named(gate)
+    found = (
+        chosen.recheck(chosen.payload.model_validate(payload), context)
+        if chosen.recheck is not None
+        else []
+    )
+    flags = [f.model_dump(mode="json") for f in found]
+    errors = _errors(flags)
+    record_event(
+        "review-rechecked",
+        f"changed {gate}: {errors} error flag(s), {len(flags) - errors} other",
+        {"gate": gate, "flags": flags},
+    )
+    return flags
+
+
+@step(name="review-revise", owner="reviewer", kind="gate", attempts=2)
+def _revise(gate: str, payload: dict[str, Any], comment: str, context: Any) -> dict[str, Any]:
+    """Have the workflow revise the payload as the reviewer asked."""
+    chosen = gate_named(gate)
+    if chosen.revise is None:
+        raise ShipyardError(f"the {gate} gate cannot revise", code="cannot-revise")
+    revised = chosen.revise(chosen.payload.model_validate(payload), comment, context)
+    return revised.model_dump(mode="json")
+
+
+@step(name="review-decided", owner="reviewer", kind="gate", attempts=1)
+def _record_decision(gate: str, decision: Decision, outcome: str = "") -> Decision:
+    """Record who decided what, whether a person or a policy did, and what came of it."""
+    who = "policy" if decision.automatic else "reviewer"
+    message = f"{decision.action.replace('_', ' ')} by {who} {decision.reviewer}"
+    if outcome:
+        message += f"; {outcome}"
+    elif decision.override:
+        message += f"; error flags overridden: {decision.override}"
+    record_event(
+        "review-decided",
+        message,
+        {
+            "gate": gate,
+            "outcome": outcome or "final",
+            **decision.model_dump(mode="json", exclude={"payload"}),
+        },
+    )
+    return decision

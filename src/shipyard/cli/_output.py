@@ -1,0 +1,161 @@
+"""What the commands print, and how they follow a run: shared by every command module, and
+by the commands a workflow plugin contributes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.console import Console
+
+from shipyard._config import Config
+from shipyard._runs import Ledger, RunRecord, RunState, StepRecord
+
+if TYPE_CHECKING:
+    from shipyard._runner import StartedRun
+
+__all__ = [
+    "STATUS_MARK",
+    "console",
+    "finish",
+    "follow",
+    "here",
+    "ledger_for",
+    "print_json",
+    "redacted",
+    "state_text",
+    "wait_for_stop",
+    "when",
+]
+
+console = Console(highlight=False, soft_wrap=True)  # never break a URL across lines
+STATUS_MARK = {
+    "ok": "[green]✓[/]",
+    "running": "[cyan]…[/]",
+    "retrying": "[yellow]↻[/]",
+    "failed": "[red]✗[/]",
+    "interrupted": "[yellow]⚡[/]",
+}
+_STATE_STYLE = {
+    RunState.VERIFIED: "green",
+    RunState.FAILED: "red",
+    RunState.UNVERIFIED: "red",
+    RunState.REJECTED: "yellow",
+    RunState.AWAITING_REVIEW: "yellow",
+}
+
+
+def follow(
+    ledger: Ledger,
+    started: StartedRun,
+    *,
+    queued: bool = False,
+    quiet: bool = False,
+    until: Callable[[RunRecord], bool] | None = None,
+) -> RunRecord:
+    """Say which run this is, then print its progress until `until` (or its end)."""
+    from shipyard._runner import wait_for
+
+    if not quiet:
+        verb = "started" if started.created else "found (same input and config)"
+        where = " on the workers' queue" if queued and started.created else ""
+        console.print(f"run [bold]{started.run_id}[/] {verb}{where}")
+    return wait_for(ledger, started.run_id, on_change=_ProgressPrinter(quiet=quiet), until=until)
+
+
+class _ProgressPrinter:
+    """Prints each step attempt once when it starts and once when it ends."""
+
+    def __init__(self, *, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.printed: dict[int, str] = {}
+        self.state: RunState | None = None
+
+    def __call__(self, record: RunRecord) -> None:
+        if self.quiet:
+            return
+        for i, s in enumerate(record.steps):
+            if self.printed.get(i) != s.status:
+                self.printed[i] = s.status
+                console.print(_step_line(s))
+        if record.state is not self.state:
+            self.state = record.state
+            if record.state is RunState.AWAITING_REVIEW:
+                console.print(
+                    f"  [yellow]awaiting review[/]: {record.reason}; decide with "
+                    f"`shipyard review show {record.run_id}`"
+                )
+
+
+def _step_line(s: StepRecord) -> str:
+    took = "" if s.seconds is None else f" {s.seconds:.2f} s"
+    attempt = f" (try {s.attempt})" if s.attempt > 1 else ""
+    error = f" — {s.error}" if s.error and s.status != "ok" else ""
+    return f"  {STATUS_MARK.get(s.status, s.status)} {s.step}{attempt}{took}{error}"
+
+
+def finish(record: RunRecord, as_json: bool, *, exit_on_failure: bool = True) -> None:
+    if as_json:
+        print_json(record.to_json())
+    else:
+        console.print(
+            f"run {record.run_id}: {state_text(record.state)}"
+            + (f" — {record.reason}" if record.reason else "")
+        )
+        if "episode_url" in record.result:
+            console.print(f"episode: {record.result['episode_url']}")
+            console.print(f"feed:    {record.result['feed_url']}")
+    ok = record.state in (RunState.VERIFIED, RunState.AWAITING_REVIEW, RunState.QUEUED)
+    if exit_on_failure and not ok:
+        raise typer.Exit(1)
+
+
+def ledger_for(config: Config) -> Ledger:
+    return Ledger.existing(config.database_url)
+
+
+def state_text(state: RunState) -> str:
+    style = _STATE_STYLE.get(state)
+    return f"[{style}]{state.value}[/]" if style else state.value
+
+
+def when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def redacted(url: str) -> str:
+    from shipyard._publish import redact
+
+    return redact(url)
+
+
+def here(path: Path) -> Path:
+    """A path as short as it can be from the current folder (for commands to copy)."""
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def wait_for_stop() -> None:
+    """Block until SIGINT or SIGTERM arrives."""
+    stopped = threading.Event()
+
+    def handler(_signum: int, _frame: object) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    while not stopped.wait(0.2):  # wakes now and then, so the handler gets to run
+        pass

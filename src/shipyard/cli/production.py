@@ -1,0 +1,94 @@
+"""Commands for production: verify (drift checks), serve."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from shipyard._config import load_config
+from shipyard._errors import ShipyardError
+from shipyard._project import DEFAULT_PORT, production_root
+from shipyard._runs import RunState
+from shipyard.cli import ConfigOption, JsonOption, app
+from shipyard.cli._output import (
+    console,
+    ledger_for,
+    print_json,
+    wait_for_stop,
+)
+
+
+@app.command()
+def verify(
+    run_ids: Annotated[list[str] | None, typer.Argument(help="Runs to re-check.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Re-check every verified run.")] = False,
+    deadline: Annotated[float, typer.Option(help="Seconds to poll each release.")] = 10.0,
+    config_file: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Re-check that production still serves what verified runs shipped (for cron or CI):
+    exits 1 when any release drifted."""
+    from shipyard._runner import recheck
+
+    config = load_config(config_file)
+    ledger = ledger_for(config)
+    if not run_ids and not every:
+        raise ShipyardError(
+            "name the runs to re-check, or pass --all",
+            code="usage",
+            hint="`shipyard verify --all` re-checks every verified run",
+        )
+    records = (
+        [ledger.get(r) for r in run_ids or []]
+        if run_ids
+        else ledger.runs(states=[RunState.VERIFIED], limit=1_000_000)
+    )
+    outcomes = []
+    for record in records:
+        verification = recheck(config, record, deadline)
+        message = (
+            "production still serves the release"
+            if verification.verified
+            else f"drift: {verification.problem}"
+        )
+        ledger.event(record.run_id, "drift-check", message, verification.model_dump(mode="json"))
+        outcomes.append(
+            {
+                "run_id": record.run_id,
+                "verified": verification.verified,
+                "problem": verification.problem,
+            }
+        )
+        if not as_json:
+            mark = "[green]✓[/]" if verification.verified else "[red]✗[/]"
+            console.print(f"{mark} {record.run_id}: {message}")
+    if as_json:
+        print_json(outcomes)
+    elif not outcomes:
+        console.print("no verified runs to re-check")
+    if not all(o["verified"] for o in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    port: Annotated[int | None, typer.Option(help="Port (default: publish.base_url's).")] = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Serve the local production's web root on loopback until stopped."""
+    from urllib.parse import urlparse
+
+    from shipyard._localprod import LocalProduction
+
+    config = load_config(config_file)
+    production = LocalProduction(production_root(config), branch=config.publish.branch)
+    if not production.remote.is_dir():
+        raise ShipyardError(
+            "this project has no local production",
+            hint="create it with `shipyard init --local-production`",
+        )
+    chosen = port or urlparse(config.publish.base_url).port or DEFAULT_PORT
+    with production.serve(port=chosen) as server:
+        console.print(f"serving {production.webroot} at {server.url} (Ctrl-C stops)")
+        wait_for_stop()

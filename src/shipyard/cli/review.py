@@ -1,0 +1,149 @@
+"""Commands for review: review list, show, approve, request-changes, reject."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from shipyard._config import load_config
+from shipyard._errors import ShipyardError
+from shipyard._runs import RunState
+from shipyard.cli import ConfigOption, JsonOption, app
+from shipyard.cli._output import (
+    console,
+    ledger_for,
+    print_json,
+    when,
+)
+
+ReviewerOption = Annotated[
+    str,
+    typer.Option(
+        "--as",
+        envvar="SHIPYARD_REVIEWER",
+        show_envvar=True,
+        help="Who decides (one of review.reviewers).",
+    ),
+]
+review_app = typer.Typer(help="Decide the runs that wait at a review gate.", no_args_is_help=True)
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("list")
+def review_list(config_file: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """The runs waiting for a review decision."""
+    from shipyard._runner import review_request
+
+    ledger = ledger_for(load_config(config_file))
+    waiting = [ledger.get(r.run_id) for r in ledger.runs(states=[RunState.AWAITING_REVIEW])]
+    rows = [review_request(r) | {"run_id": r.run_id, "workflow": r.workflow} for r in waiting]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("run", "workflow", "gate", "reviewers", "deadline", "flags", "title", box=None)
+    for row in rows:
+        table.add_row(
+            row["run_id"],
+            row["workflow"],
+            row["gate"],
+            ", ".join(row["reviewers"]),
+            when(row["deadline"]),
+            str(len(row["flags"])),
+            str(row["payload"].get("title", "")),
+        )
+    console.print(table if rows else "nothing waits for review")
+
+
+@review_app.command("show")
+def review_show(run_id: str, config_file: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Show what waits for review (as its workflow presents it), with the checks' flags."""
+    from shipyard._runner import review_request
+
+    request = review_request(ledger_for(load_config(config_file)).get(run_id))
+    if as_json:
+        print_json(request)
+        return
+    console.print(request["text"] or json.dumps(request["payload"], indent=2), markup=False)
+    for flag in request["flags"]:
+        where = f" (turn {flag['turn']})" if flag.get("turn") is not None else ""
+        console.print(f"[yellow]{flag['severity']}[/] {flag['check']}{where}: {flag['message']}")
+    console.print(f"decide: shipyard review approve {run_id} --as {request['reviewers'][0]}")
+
+
+@review_app.command("approve")
+def review_approve(
+    run_id: str,
+    reviewer: ReviewerOption,
+    comment: Annotated[str, typer.Option(help="A note kept with the decision.")] = "",
+    edited: Annotated[
+        Path | None,
+        typer.Option(
+            "--edited",
+            help="Approve this edited payload instead (JSON, as `review show --json` prints "
+            "under 'payload'); the workflow's checks run on it again before it counts.",
+        ),
+    ] = None,
+    override: Annotated[
+        str,
+        typer.Option(help="A written reason to go on although error flags remain."),
+    ] = "",
+    config_file: ConfigOption = None,
+) -> None:
+    """Approve what waits for review (optionally an edited version); the run goes on."""
+    decision: dict[str, Any] = {
+        "action": "edit" if edited else "approve",
+        "reviewer": reviewer,
+        "comment": comment,
+        "override": override,
+    }
+    if edited is not None:
+        decision["payload"] = _read_json(edited)
+    _decide(config_file, run_id, decision)
+
+
+@review_app.command("request-changes")
+def review_request_changes(
+    run_id: str,
+    reviewer: ReviewerOption,
+    comment: Annotated[str, typer.Option(help="What to change.")],
+    config_file: ConfigOption = None,
+) -> None:
+    """Ask the workflow to revise what waits for review; the revision comes back to review."""
+    decision = {"action": "request_changes", "reviewer": reviewer, "comment": comment}
+    _decide(config_file, run_id, decision)
+
+
+@review_app.command("reject")
+def review_reject(
+    run_id: str,
+    reviewer: ReviewerOption,
+    comment: Annotated[str, typer.Option(help="Why: kept with the decision.")] = "",
+    config_file: ConfigOption = None,
+) -> None:
+    """Reject what waits for review; the run ends `rejected` and nothing is published."""
+    _decide(config_file, run_id, {"action": "reject", "reviewer": reviewer, "comment": comment})
+
+
+def _decide(config_file: Path | None, run_id: str, decision: dict[str, Any]) -> None:
+    from shipyard._runner import decide
+
+    record = decide(load_config(config_file), run_id, decision)
+    console.print(
+        f"{decision['action'].replace('_', ' ')} sent to {record.run_id}; it goes on in the "
+        "process that runs it (or the next `shipyard worker`)"
+    )
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ShipyardError(
+            f"cannot read {path} as JSON: {exc}",
+            code="bad-edit",
+            hint="`shipyard review show RUN --json` prints the payload to start from",
+        ) from None

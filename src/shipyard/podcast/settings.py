@@ -1,0 +1,123 @@
+"""The flagship's settings: the `[podcast]` table of shipyard.toml and its subtables
+(`[podcast.show]`, `[podcast.source]`, `[podcast.script]`, `[podcast.audio]`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shipyard import Config
+
+__all__ = [
+    "TABLE",
+    "AudioConfig",
+    "HostConfig",
+    "ModelPrice",
+    "PodcastSettings",
+    "ScriptConfig",
+    "ShowConfig",
+    "SiteConfig",
+    "SourceConfig",
+    "podcast_settings",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HostConfig(_Section):
+    name: str
+    voice: str
+    persona: str = ""
+
+
+class ShowConfig(_Section):
+    title: str = "Paper to Podcast"
+    description: str = "Research papers, read and discussed by two hosts."
+    author: str = "shipyard"
+    owner_name: str = "shipyard"
+    owner_email: str = "podcast@example.org"
+    language: str = "en"
+    category: str = "Science"
+    explicit: bool = False
+    image: str = ""  # path to a square PNG/JPEG 1400-3000 px; empty: a generated cover
+    hosts: list[HostConfig] = [
+        HostConfig(name="Alex", voice="piper:en_US-joe-medium", persona="curious host"),
+        HostConfig(
+            name="Sam", voice="festival:cmu_us_slt_arctic_hts", persona="explains the paper"
+        ),
+    ]
+    banned_phrases: list[str] = []
+    pronunciations: dict[str, str] = {}
+    intro: str = ""  # a line the script must open with (in its first turns); empty: none
+    outro: str = ""  # a line the script must close with (in its last turns); empty: none
+
+
+class SourceConfig(_Section):
+    max_pages: int = Field(default=60, ge=1)
+    max_bytes: int = Field(default=50_000_000, ge=1)
+    languages: list[str] = ["en"]
+    not_a_paper: Literal["refuse", "flag"] = "refuse"
+
+
+class ModelPrice(_Section):
+    """What one model costs, in USD per million tokens (0 for a local model)."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
+class ScriptConfig(_Section):
+    target_minutes: float = Field(default=4.0, gt=0)
+    writers: list[str] = ["extractive"]  # tried in order; "extractive" needs no model
+    max_attempts_per_writer: int = Field(default=2, ge=1)
+    max_tokens: int = Field(default=200_000, ge=0)
+    max_cost_usd: float = Field(default=1.0, ge=0)
+    prices: dict[str, ModelPrice] = {}  # writer string -> price; required for each LLM writer
+    format: Literal["deep-dive", "brief", "debate"] = "deep-dive"
+    request_timeout_seconds: float = Field(default=120.0, gt=0)  # per model request
+    context_tokens: int = Field(default=24_000, ge=2_000)  # above: outline, then segments
+
+
+class AudioConfig(_Section):
+    concurrency: int = Field(default=2, ge=1)
+    bitrate_kbps: int = Field(default=128, ge=32, le=320)
+    sample_rate: Literal[44100, 48000] = 44100
+    target_lufs: float = -16.0
+    max_true_peak_dbtp: float = -1.0
+    intro: str = ""  # audio file played before the first turn (relative: to this file); "" none
+    outro: str = ""  # audio file played after the last turn; "" none
+    max_silence_seconds: float = Field(default=3.0, gt=0)  # integrity gate: longest silence
+    duration_tolerance: float = Field(default=0.5, gt=0, lt=1)  # vs the script's estimate
+
+
+class SiteConfig(_Section):
+    """Where each file goes in the site repository ({slug}: the episode's slug)."""
+
+    audio_path: str = "episodes/{slug}.mp3"
+    page_path: str = "episodes/{slug}.html"
+    transcript_path: str = "episodes/{slug}.vtt"
+    chapters_path: str = "episodes/{slug}.chapters.json"
+    feed_path: str = "feed.xml"
+    index_path: str = "index.html"
+    image_path: str = "cover.{ext}"  # the show's artwork; {ext} is png or jpg
+
+
+class PodcastSettings(_Section):
+    """Everything paper-to-podcast reads from its own table."""
+
+    show: ShowConfig = ShowConfig()
+    source: SourceConfig = SourceConfig()
+    script: ScriptConfig = ScriptConfig()
+    audio: AudioConfig = AudioConfig()
+    site: SiteConfig = SiteConfig()
+
+
+TABLE = "podcast"  # the flagship's table in shipyard.toml
+
+
+def podcast_settings(config: Config) -> PodcastSettings:
+    """The flagship's settings from a project's configuration."""
+    return config.settings(PodcastSettings, TABLE)
