@@ -19,15 +19,17 @@ from pathlib import Path
 import pypdfium2
 
 from shipyard._artifacts import ArtifactStore
+from shipyard.podcast.checks import WORDS_PER_MINUTE
 from shipyard.podcast.master import master
 from shipyard.podcast.models import Host, Script, Turn
 from shipyard.podcast.settings import AudioConfig, ShowConfig
+from shipyard.podcast.speakable import normalise_text
 from shipyard.podcast.synthesize import synthesize
-from shipyard.podcast.voices import load_voice, normalise_text, speak
+from shipyard.podcast.voices import load_voice, speak
 
 ENGINES = ["piper:en_US-joe-medium", "festival:cmu_us_slt_arctic_hts", "espeak:en-us+f3"]
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "papers"
-WORDS_PER_SECOND = 2.5
+WORDS_PER_SECOND = WORDS_PER_MINUTE / 60
 
 
 def _sentences() -> list[str]:

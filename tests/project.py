@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shipyard._config import Config, load_config
+from shipyard._ledger import Ledger, RunRecord
 from shipyard._localprod import LocalProduction, LocalServer
-from shipyard._runs import Ledger, RunRecord
 from shipyard.podcast.demo_paper import make_demo_paper
 
 SHIPYARD = [sys.executable, "-m", "shipyard"]

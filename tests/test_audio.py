@@ -28,19 +28,14 @@ from mutagen.mp3 import MP3, BitrateMode
 
 from shipyard._artifacts import ArtifactStore
 from shipyard._errors import AudioRejected, ConfigError, ScriptRejected
-from shipyard.podcast.master import _webvtt, inspect_episode, make_cover, master
+from shipyard.podcast.artwork import make_cover
+from shipyard.podcast.audio import Audio, decode_wav, encode_wav
+from shipyard.podcast.dsp import inspect_episode
+from shipyard.podcast.master import _webvtt, master
 from shipyard.podcast.models import Clip, Episode, Host, Script, Turn
 from shipyard.podcast.settings import AudioConfig, ShowConfig
 from shipyard.podcast.synthesize import SynthesisResult, synthesize
-from shipyard.podcast.voices import (
-    Audio,
-    EspeakEngine,
-    VoiceEngine,
-    decode_wav,
-    encode_wav,
-    load_voice,
-    register_engine,
-)
+from shipyard.podcast.voices import EspeakEngine, VoiceEngine, load_voice, register_engine
 from tests.conftest import corpus_files
 
 SHOW = ShowConfig()

@@ -136,7 +136,7 @@ def test_an_unknown_workflow_or_run_is_a_clear_error(tmp_path: Path) -> None:
     assert "pass -c" in nowhere.stderr and "Traceback" not in nowhere.stderr
     (tmp_path / "shipyard.toml").write_text("")
     assert shipyard_cmd("runs", cwd=tmp_path).returncode == 1
-    from shipyard._runs import Ledger
+    from shipyard._ledger import Ledger
 
     (tmp_path / ".shipyard").mkdir()
     Ledger(load_config(tmp_path / "shipyard.toml").database_url).close()
@@ -181,7 +181,14 @@ def test_a_file_from_before_the_podcast_table_says_how_to_move_each_key(tmp_path
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path / "shipyard.toml")
     assert "'show'" in str(caught.value)
-    assert "rename it [podcast.show]" in (caught.value.hint or "")
+    assert "rename [show] to [podcast.show], [script] to [podcast.script]" in (
+        caught.value.hint or ""
+    )
+    (tmp_path / "shipyard.toml").write_text('[publish]\naudio_path = "a/{slug}.mp3"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "shipyard.toml")
+    assert "'publish.audio_path'" in str(caught.value)
+    assert "[podcast.site]" in (caught.value.hint or "")
     (tmp_path / "shipyard.toml").write_text("[podcast.show]\ntitle = 3\n")
     with pytest.raises(ConfigError, match=r"podcast\.show\.title"):
         load_config(tmp_path / "shipyard.toml")

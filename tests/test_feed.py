@@ -16,12 +16,11 @@ from typer.testing import CliRunner
 
 from shipyard._localprod import LocalServer
 from shipyard.cli import _register, app
+from shipyard.podcast.artwork import artwork_problems, image_size, make_cover
 from shipyard.podcast.feed import (
     ManifestEpisode,
     ShowInfo,
     SiteManifest,
-    artwork_problems,
-    image_size,
     parse_feed,
     parse_vtt,
     render_episode_page,
@@ -29,7 +28,6 @@ from shipyard.podcast.feed import (
     render_index,
     validate_feed,
 )
-from shipyard.podcast.master import make_cover
 from shipyard.podcast.release import episode_slug
 
 SHOW = ShowInfo(

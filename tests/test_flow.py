@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shipyard._runs import RunState
+from shipyard._ledger import RunState
 from tests.conftest import corpus_files, fresh_database
 from tests.project import Project, kill_group, make_project
 

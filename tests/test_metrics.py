@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from shipyard._ledger import Ledger, RunState, runs_table
 from shipyard._metrics import measure
-from shipyard._runs import Ledger, RunState, runs_table
 
 
 @pytest.fixture

@@ -17,20 +17,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shipyard._errors import AudioRejected, ConfigError, PermanentError, TransientError
-from shipyard.podcast.master import check_clip
+from shipyard.podcast.audio import Audio, decode_wav, encode_wav
+from shipyard.podcast.dsp import check_clip
 from shipyard.podcast.settings import ShowConfig
-from shipyard.podcast.voices import (
-    Audio,
-    EspeakEngine,
-    decode_wav,
-    encode_wav,
-    load_voice,
-    normalise_text,
-    number_words,
-    register_engine,
-    speak,
-    split_text,
-)
+from shipyard.podcast.speakable import normalise_text, number_words, split_text
+from shipyard.podcast.voices import EspeakEngine, load_voice, register_engine, speak
 
 # --- normalisation ----------------------------------------------------------------------
 

@@ -45,13 +45,15 @@ def test_the_example_imports_nothing_but_the_public_api() -> None:
     assert {m for m in modules if m and m.startswith("shipyard")} == {"shipyard"}
 
 
-def test_a_plugin_workflow_runs_to_verified(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def greeting_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     site = tmp_path / "site-packages"
     install_as_plugin(site, "greeting", the_example())
     monkeypatch.setenv("PYTHONPATH", str(site))  # for the CLI in its subprocesses
     monkeypatch.syspath_prepend(str(site))  # for this process, which reads the config too
+
+
+def test_a_plugin_workflow_runs_to_verified(tmp_path: Path, greeting_plugin: None) -> None:
     with make_project(tmp_path / "p", auto_approve=True, extra='[greeting]\nfolder = "hi"\n') as p:
         shown = p.run("show", "greeting", "--json")
         assert shown.returncode == 0, shown.stderr
@@ -77,12 +79,8 @@ def test_a_plugin_workflow_runs_to_verified(
 
 
 def test_a_wrong_setting_of_a_plugin_is_caught_when_the_file_is_read(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, greeting_plugin: None
 ) -> None:
-    site = tmp_path / "site-packages"
-    install_as_plugin(site, "greeting", the_example())
-    monkeypatch.setenv("PYTHONPATH", str(site))  # for the CLI in its subprocesses
-    monkeypatch.syspath_prepend(str(site))  # for this process, which reads the config too
     with make_project(tmp_path / "p", auto_approve=True, extra="[greeting]\nfoldr = 'x'\n") as p:
         done = p.run("runs")
         assert done.returncode == 2

@@ -37,12 +37,12 @@ from shipyard._errors import (
     TransientError,
 )
 from shipyard._inputs import FileInput, JsonInput, UrlInput
+from shipyard._ledger import RunRecord, RunState
 from shipyard._localprod import LocalProduction
 from shipyard._project import DEFAULT_PORT, init_project, production_root
 from shipyard._publish import FileSet, GitTarget, PublishResult, redact
 from shipyard._review import Decision, Flag, Reviewed, ReviewGate, Severity
 from shipyard._runner import StartedRun, cancel, decide, start_run, submit_run, wait_for
-from shipyard._runs import RunRecord, RunState
 from shipyard._verify import NotServed, Probe, Verification, notify_webhook, poll_until_served
 from shipyard._workflow import (
     Run,

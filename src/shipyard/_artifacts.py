@@ -48,6 +48,7 @@ def write_atomically(target: Path, write: Callable[[BinaryIO], object]) -> None:
 
 
 def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(_CHUNK):
@@ -56,6 +57,9 @@ def sha256_file(path: Path) -> str:
 
 
 class ArtifactStore:
+    """Files named by their SHA-256 under one folder: written once, atomically, and read by
+    hash from any step (`put_file`, `put_bytes`, `path`, `read_bytes`)."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
 

@@ -13,14 +13,12 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shipyard._errors import ConfigError
-
-if TYPE_CHECKING:
-    from shipyard._workflow import WorkflowSpec
+from shipyard._plugins import SettingsTable, claimed_tables, import_workflows
 
 __all__ = [
     "CONFIG_FILE",
@@ -47,6 +45,8 @@ class EngineConfig(_Section):
 
 
 class ReviewConfig(_Section):
+    """`[review]`: who decides at a review gate, by when, and the auto-approve policy."""
+
     reviewers: list[str] = ["editor"]
     deadline_hours: float = Field(default=72.0, gt=0)
     escalate_to: str = ""
@@ -54,6 +54,8 @@ class ReviewConfig(_Section):
 
 
 class PublishConfig(_Section):
+    """`[publish]`: the site repository (remote, branch) and where production serves it."""
+
     remote: str = ""  # git URL or path of the site repository's remote
     branch: str = "main"
     base_url: str = ""  # where production serves the site, e.g. https://example.org/podcast/
@@ -63,6 +65,8 @@ class PublishConfig(_Section):
 
 
 class VerifyConfig(_Section):
+    """`[verify]`: how long and how often production is asked, and whom to tell."""
+
     deadline_seconds: float = Field(default=120.0, gt=0)
     first_delay_seconds: float = Field(default=0.5, ge=0)
     max_delay_seconds: float = Field(default=10.0, gt=0)
@@ -135,14 +139,10 @@ def load_config(path: str | Path | None = None) -> Config:
     With no path, looks in the current folder and its parents, and falls back to the defaults
     rooted in the current folder when there is no file at all.
     """
-    # Workflows are found through the configuration (its `workflows.modules`), so they are
-    # loaded here, after the core's sections are read.
-    from shipyard._workflow import load_workflows
-
     file = Path(path) if path is not None else _find_config(Path.cwd())
     if file is None:
         config = Config(root=Path.cwd().resolve())
-        load_workflows(config)
+        import_workflows(config.root)
         return config
     if not file.is_file():
         raise ConfigError("no such file", file=str(file), hint="run `shipyard init` to create one")
@@ -153,29 +153,33 @@ def load_config(path: str | Path | None = None) -> Config:
     core_keys = set(Config.model_fields) - {"root", "tables"}
     core = {key: value for key, value in data.items() if key in core_keys}
     tables = {key: value for key, value in data.items() if key not in core_keys}
+    import_workflows()  # the installed plugins may own keys that the core no longer has
     config = _validated(Config, {**core, "root": file.parent.resolve()}, file, "")
-    specs = load_workflows(config)
-    claimed = {spec.table: spec for spec in specs if spec.settings is not None}
-    for key, value in tables.items():
-        if key not in claimed or not isinstance(value, dict):
-            raise ConfigError(
-                "is not a setting of shipyard or of any workflow it knows",
-                key=key,
-                file=str(file),
-                hint=_unknown_table_hint(key, claimed),
-            )
-    for table, spec in claimed.items():
-        assert spec.settings is not None
+    # A project's own workflows are named in its configuration (`workflows.modules`), so
+    # they are imported now, after the core's sections are read, and claim their tables.
+    import_workflows(config.root, config.workflows.modules)
+    claimed = claimed_tables()
+    unknown = [
+        key for key, value in tables.items() if key not in claimed or not isinstance(value, dict)
+    ]
+    if unknown:
+        raise ConfigError(
+            "is not a setting of shipyard or of any workflow it knows",
+            key=unknown[0],
+            file=str(file),
+            hint=_unknown_tables_hint(unknown, claimed),
+        )
+    for table, claim in claimed.items():
         given = tables.get(table, {})
-        unknown = sorted(set(given) - set(spec.settings.model_fields))
+        unknown = sorted(set(given) - set(claim.model.model_fields))
         if unknown:  # refused even where the workflow's model would ignore it
             raise ConfigError(
-                f"is not a setting of the {spec.name} workflow",
+                f"is not a setting of the {claim.workflow} workflow",
                 key=f"{table}.{unknown[0]}",
                 file=str(file),
-                hint=f"its settings: {', '.join(spec.settings.model_fields) or 'none'}",
+                hint=f"its settings: {', '.join(claim.model.model_fields) or 'none'}",
             )
-        _validated(spec.settings, given, file, table)
+        _validated(claim.model, given, file, table)
     return config.model_copy(update={"tables": tables})
 
 
@@ -185,22 +189,45 @@ def _validated(model: type[S], data: dict[str, Any], file: Path, prefix: str) ->
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")
+        moved = _new_home(str(first["loc"][-1])) if first["type"] == "extra_forbidden" else ""
         raise ConfigError(
             first["msg"],
             key=key,
             file=str(file),
-            hint=f"{len(exc.errors())} problem(s); see docs/configuration.md",
+            hint=f"it belongs to {moved} now: move it there"
+            if moved
+            else f"{len(exc.errors())} problem(s); see docs/configuration.md",
         ) from None
 
 
-def _unknown_table_hint(key: str, claimed: Mapping[str, WorkflowSpec]) -> str:
-    for table, spec in claimed.items():
-        assert spec.settings is not None
-        if key in spec.settings.model_fields:
-            return (
-                f"[{key}] belongs to the {spec.name} workflow now: rename it [{table}.{key}] "
-                f"(and each [{key}.X] to [{table}.{key}.X])"
-            )
+def _new_home(key: str) -> str:
+    """The workflow table (`[podcast.site]`) that has a setting named `key`, if one does."""
+    for table, claim in claimed_tables().items():
+        for name, field in claim.model.model_fields.items():
+            section = field.annotation
+            if (
+                isinstance(section, type)
+                and issubclass(section, BaseModel)
+                and key in section.model_fields
+            ):
+                return f"[{table}.{name}] (the {claim.workflow} workflow's)"
+    return ""
+
+
+def _unknown_tables_hint(keys: list[str], claimed: Mapping[str, SettingsTable]) -> str:
+    """Each table that a workflow now owns, with its new name; else the known sections."""
+    renames = [
+        f"[{key}] to [{table}.{key}]"
+        for key in keys
+        for table, claim in claimed.items()
+        if key in claim.model.model_fields
+    ]
+    if renames:
+        return (
+            "these tables belong to a workflow now: rename "
+            + ", ".join(renames)
+            + " (and their subtables the same way)"
+        )
     known = sorted({*(set(Config.model_fields) - {"root", "tables"}), *claimed})
     return f"known sections: {', '.join(known)} (see docs/configuration.md)"
 

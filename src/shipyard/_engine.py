@@ -23,8 +23,8 @@ import shipyard
 from shipyard._artifacts import ArtifactStore
 from shipyard._config import Config
 from shipyard._errors import ShipyardError
-from shipyard._runs import Ledger
-from shipyard._workflow import load_workflows
+from shipyard._ledger import Ledger
+from shipyard._plugins import import_workflows
 
 __all__ = [
     "QUEUE",
@@ -61,7 +61,8 @@ def launch(config: Config, *, concurrency: int = 1) -> Runtime:
             "shipyard is already launched in this process",
             hint="call shipyard._engine.shutdown() first",
         )
-    load_workflows(config)  # recovery needs every workflow this process may find pending
+    # Recovery needs every workflow this process may find pending.
+    import_workflows(config.root, config.workflows.modules)
     config.state.mkdir(parents=True, exist_ok=True)
     executor_id = config.executor_id
     lock = _lock_executor(config.state, executor_id)

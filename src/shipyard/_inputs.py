@@ -39,11 +39,15 @@ class FileInput(_Input):
 
 
 class UrlInput(_Input):
+    """An http(s) URL; a step fetches it."""
+
     kind: Literal["url"] = "url"
     url: str
 
 
 class JsonInput(_Input):
+    """A JSON document, carried in the run's input itself."""
+
     kind: Literal["json"] = "json"
     data: Any
 

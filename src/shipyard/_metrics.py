@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from shipyard._runs import Ledger, RunRecord, RunState
+from shipyard._ledger import Ledger, RunRecord, RunState
 
 __all__ = ["WorkflowMetrics", "measure"]
 

@@ -16,10 +16,9 @@ _TEMPLATE = """\
 # shipyard project configuration. Every setting has a default; see docs/configuration.md.
 state_dir = ".shipyard"
 
-[podcast.show]
-title = "Paper to Podcast"
-# hosts = [{{ name = "Alex", voice = "piper:en_US-joe-medium" }},
-#          {{ name = "Sam", voice = "espeak:en-us+f3" }}]
+# Each workflow reads its own table: paper-to-podcast's is [podcast], e.g.
+# [podcast.show]
+# title = "Paper to Podcast"
 
 [review]
 reviewers = ["editor"]

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shipyard._config import ReviewConfig
 from shipyard._errors import ShipyardError
-from shipyard._runs import RunState
+from shipyard._ledger import RunState
 from shipyard._workflow import Run, StepSpec, record_event, set_run_state, step
 
 __all__ = [
@@ -136,14 +136,14 @@ class ReviewGate(Generic[P]):
         *,
         flags: Sequence[Flag] = (),
         context: Any = None,
-        settings: ReviewConfig | None = None,
+        review: ReviewConfig | None = None,
     ) -> Reviewed[P]:
         """Wait for the decision on `draft` (call from a workflow's body, not a step).
 
         `flags` are the draft's findings; `context` is what the workflow's hooks check and
-        revise against (the flagship's: the paper and its settings); `settings` default to
-        the configuration's `[review]`."""
-        review = settings or run.config.review
+        revise against (the flagship's: the paper and its settings); `review` (who decides,
+        by when) defaults to the configuration's `[review]`."""
+        review = review or run.config.review
         payload, found = draft, [f.model_dump(mode="json") for f in flags]
         if review.auto_approve and not _errors(found):
             decision = Decision(
@@ -328,7 +328,7 @@ def _revise(gate: str, payload: dict[str, Any], comment: str, context: Any) -> d
     chosen = gate_named(gate)
     if chosen.revise is None:
         raise ShipyardError(f"the {gate} gate cannot revise", code="cannot-revise")
-    revised = chosen.revise(chosen.payload.model_validate(payload), comment, context)
+    revised: BaseModel = chosen.revise(chosen.payload.model_validate(payload), comment, context)
     return revised.model_dump(mode="json")
 
 

@@ -24,8 +24,8 @@ from shipyard._config import CONFIG_FILE, Config
 from shipyard._engine import QUEUE, application_version, current
 from shipyard._errors import ConfigError, ShipyardError
 from shipyard._inputs import read_input
+from shipyard._ledger import Ledger, RunRecord, RunState
 from shipyard._review import REVIEW_TOPIC, Decision, gate_named
-from shipyard._runs import Ledger, RunRecord, RunState
 from shipyard._verify import Verification
 from shipyard._workflow import WorkflowSpec, get_workflow
 

@@ -18,16 +18,13 @@ from __future__ import annotations
 import ast
 import contextvars
 import functools
-import importlib
 import inspect
-import sys
 import textwrap
 import threading
 import time
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any, Generic, Literal, ParamSpec, TypeVar
 
 from dbos import DBOS
@@ -35,18 +32,17 @@ from pydantic import BaseModel, TypeAdapter
 
 from shipyard._artifacts import Artifact
 from shipyard._config import Config
-from shipyard._errors import ConfigError, PermanentError, ShipyardError, StepFailed, StepTimeout
+from shipyard._errors import PermanentError, ShipyardError, StepFailed, StepTimeout
 from shipyard._inputs import RUN_INPUT, FileInput, InputKind, JsonInput, UrlInput
+from shipyard._plugins import claim_table, import_workflows
 from shipyard._verify import Verification
 
 __all__ = [
-    "ENTRY_POINT_GROUP",
     "RetryPolicy",
     "Run",
     "StepSpec",
     "WorkflowSpec",
     "get_workflow",
-    "load_workflows",
     "record_artifact",
     "record_cost",
     "record_event",
@@ -62,7 +58,6 @@ I = TypeVar("I")  # noqa: E741  (a run's input type)
 S = TypeVar("S")  # a workflow's settings type
 Recheck = Callable[[dict[str, Any], Config, float], Verification]
 
-ENTRY_POINT_GROUP = "shipyard.workflows"  # installed workflows register here
 
 StepKind = Literal["step", "check", "gate", "publish", "verify"]
 
@@ -241,6 +236,8 @@ def workflow(
             describe=describe,
         )
         _WORKFLOWS[name] = spec
+        if settings is not None:
+            claim_table(spec.table, name, settings)
         return durable
 
     return decorate
@@ -249,7 +246,7 @@ def workflow(
 @DBOS.step(name="shipyard-begin-run")
 def _begin_run(workflow_name: str, version: str, inputs: dict[str, Any]) -> None:
     from shipyard._engine import current
-    from shipyard._runs import RunState
+    from shipyard._ledger import RunState
 
     ledger = current().ledger
     run_id = DBOS.workflow_id
@@ -264,7 +261,7 @@ def set_run_state(
 ) -> None:
     """Record the run's state (a durable step: replay does not write it again)."""
     from shipyard._engine import current
-    from shipyard._runs import RunState
+    from shipyard._ledger import RunState
 
     run_id = DBOS.workflow_id
     assert run_id is not None
@@ -285,34 +282,12 @@ def workflows() -> dict[str, WorkflowSpec]:
     return dict(_WORKFLOWS)
 
 
-def load_workflows(config: Config | None = None) -> list[WorkflowSpec]:
-    """Import every workflow shipyard can find, so that each is registered: the installed
-    plugins (entry points in the `shipyard.workflows` group) and the modules the
-    configuration names in `workflows.modules` (found from its folder first)."""
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        _import(entry.module, f"entry point {entry.name!r}")
-    if config is not None and config.workflows.modules:
-        root = str(config.root)
-        if root not in sys.path:
-            sys.path.insert(0, root)
-        for module in config.workflows.modules:
-            _import(module, "workflows.modules")
-    return list(_WORKFLOWS.values())
-
-
-def _import(module: str, named_by: str) -> None:
-    try:
-        importlib.import_module(module)
-    except ImportError as exc:
-        raise ConfigError(
-            f"cannot import workflow module {module!r}: {exc}",
-            key=named_by,
-            hint="install the package that provides it, or correct the module's name",
-        ) from None
-
-
 def get_workflow(name: str, config: Config | None = None) -> WorkflowSpec:
-    load_workflows(config)
+    """The workflow named `name`, among the installed ones and `config`'s own modules."""
+    if config is None:
+        import_workflows()
+    else:
+        import_workflows(config.root, config.workflows.modules)
     try:
         return _WORKFLOWS[name]
     except KeyError:
@@ -480,8 +455,8 @@ def _steps_called_by(fn: Callable[..., Any], depth: int = 0) -> list[StepSpec]:
         spec = getattr(target, "__shipyard_step__", None)
         if isinstance(spec, StepSpec):
             nested = [spec]
-        elif hasattr(target, "shipyard_steps"):  # a review gate: its own steps
-            nested = list(target.shipyard_steps)
+        elif isinstance(gate_steps := getattr(target, "shipyard_steps", None), list):
+            nested = gate_steps  # a review gate: its own steps
         elif (
             depth == 0
             and inspect.isfunction(target)

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from shipyard._config import Config
-from shipyard._runs import Ledger, RunRecord, RunState, StepRecord
+from shipyard._ledger import Ledger, RunRecord, RunState, StepRecord
 
 if TYPE_CHECKING:
     from shipyard._runner import StartedRun

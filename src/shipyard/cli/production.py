@@ -8,8 +8,8 @@ import typer
 
 from shipyard._config import load_config
 from shipyard._errors import ShipyardError
+from shipyard._ledger import RunState
 from shipyard._project import DEFAULT_PORT, production_root
-from shipyard._runs import RunState
 from shipyard.cli import ConfigOption, JsonOption, app
 from shipyard.cli._output import (
     console,

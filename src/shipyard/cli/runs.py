@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from shipyard._config import load_config
-from shipyard._runs import RunState
+from shipyard._ledger import RunState
 from shipyard.cli import ConfigOption, JsonOption, app
 from shipyard.cli._output import (
     STATUS_MARK,

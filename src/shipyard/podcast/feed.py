@@ -15,7 +15,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import struct
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -37,9 +36,7 @@ __all__ = [
     "ParsedFeed",
     "ShowInfo",
     "SiteManifest",
-    "artwork_problems",
     "chapters_from_json",
-    "image_size",
     "normalize_base_url",
     "parse_feed",
     "parse_vtt",
@@ -57,7 +54,6 @@ ATOM = "http://www.w3.org/2005/Atom"
 CONTENT = "http://purl.org/rss/1.0/modules/content/"
 _PODCAST_GUID_NAMESPACE = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")  # Podcasting 2.0
 DESCRIPTION_LIMIT = 4000  # bytes, channel description (Apple)
-ARTWORK_MIN, ARTWORK_MAX = 1400, 3000  # pixels, square
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -450,59 +446,6 @@ def _item_problems(item: ET.Element) -> list[str]:
             problems.append(f"<podcast:{tag}> has no url")
         if found.get("type") != kind:
             problems.append(f"<podcast:{tag}> type is {found.get('type')!r}, expected {kind}")
-    return problems
-
-
-# --- artwork ------------------------------------------------------------------------------
-
-
-def image_size(data: bytes) -> tuple[str, int, int] | None:
-    """(format, width, height) of a PNG or JPEG, read from its header; None otherwise."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
-        width, height = struct.unpack(">II", data[16:24])
-        return "png", width, height
-    if data[:2] == b"\xff\xd8":
-        at = 2
-        while at + 9 < len(data):
-            if data[at] != 0xFF:
-                return None
-            marker = data[at + 1]
-            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-                at += 2
-                continue
-            (length,) = struct.unpack(">H", data[at + 2 : at + 4])
-            if marker in (
-                0xC0,
-                0xC1,
-                0xC2,
-                0xC3,
-                0xC5,
-                0xC6,
-                0xC7,
-                0xC9,
-                0xCA,
-                0xCB,
-                0xCD,
-                0xCE,
-                0xCF,
-            ):
-                height, width = struct.unpack(">HH", data[at + 5 : at + 9])
-                return "jpeg", width, height
-            at += 2 + length
-    return None
-
-
-def artwork_problems(data: bytes) -> list[str]:
-    """Why an image cannot be the show's artwork (square PNG/JPEG, 1400-3000 px)."""
-    size = image_size(data)
-    if size is None:
-        return ["artwork is not a PNG or JPEG image"]
-    _, width, height = size
-    problems = []
-    if width != height:
-        problems.append(f"artwork is {width}x{height} px, not square")
-    if not ARTWORK_MIN <= width <= ARTWORK_MAX:
-        problems.append(f"artwork is {width} px wide, outside {ARTWORK_MIN}-{ARTWORK_MAX} px")
     return problems
 
 

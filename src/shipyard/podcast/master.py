@@ -15,14 +15,10 @@ Everything is deterministic, so mastering the same clips twice gives the same by
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import math
 import re
-import struct
-import subprocess
 import tempfile
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,33 +26,29 @@ from typing import Any
 
 import mutagen.id3
 import numpy as np
-import numpy.typing as npt
-from scipy.ndimage import minimum_filter1d, uniform_filter1d
-from scipy.signal import resample_poly, sosfilt
+from scipy.signal import resample_poly
 
-from shipyard import ArtifactStore, AudioRejected, ConfigError, PermanentError, TransientError
+from shipyard import ArtifactStore, AudioRejected, ConfigError, PermanentError
+from shipyard.podcast.artwork import ARTWORK_MAX, ARTWORK_MIN, image_size, make_cover
+from shipyard.podcast.audio import Audio, Samples, decode_wav
+from shipyard.podcast.checks import estimated_seconds
+from shipyard.podcast.dsp import (
+    LIMITER_MARGIN_DB,
+    LOUDNESS_TOLERANCE_LU,
+    SILENCE_DBFS,
+    check_clip,
+    decode_file,
+    encode_mp3,
+    inspect_episode,
+    limit,
+    loudness,
+    true_peak_db,
+)
 from shipyard.podcast.models import Clip, Episode, Script
 from shipyard.podcast.settings import AudioConfig, ShowConfig
-from shipyard.podcast.voices import Audio, Samples, decode_wav, run_command
 
-__all__ = [
-    "EpisodeMeasurements",
-    "check_clip",
-    "inspect_episode",
-    "make_cover",
-    "master",
-    "true_peak_db",
-]
+__all__ = ["master"]
 
-SILENCE_DBFS = -50.0  # a 20 ms frame quieter than this is silence
-FRAME_S = 0.02
-NOISE_FLATNESS = 0.25  # median spectral flatness above: noise (white ~0.56, speech < 0.01)
-CLIP_LEVEL = 0.999  # a sample at or above this (of full scale) is at the rail
-MIN_ACTIVE_FRACTION = 0.25  # a clip with less speech than this is silent
-WORDS_PER_SECOND = 2.5  # 150 words a minute
-LIMITER_MARGIN_DB = 0.5  # headroom below the true-peak ceiling for the MP3 encoder's overshoot
-LOUDNESS_TOLERANCE_LU = 0.2  # how close the encoded file must come (LAME costs ~0.4 LU)
-COVER_PIXELS = 1400
 
 PAUSE_BETWEEN_SPEAKERS_S = 0.45
 PAUSE_AFTER_QUESTION_S = 0.3
@@ -66,403 +58,6 @@ PAUSE_AROUND_MUSIC_S = 0.6
 LEAD_IN_S = 0.3
 TAIL_S = 0.8
 EDGE_KEEP_S = 0.03  # silence kept at each end of a trimmed clip
-
-
-# --- measuring --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _SpeechStats:
-    seconds: float
-    active_fraction: float
-    longest_silence_s: float
-    clipped_fraction: float
-    flatness: float  # median spectral flatness of the active frames: ~0.56 for white noise
-
-
-def _speech_stats(samples: Samples, rate: int) -> _SpeechStats:
-    n = max(1, int(rate * FRAME_S))
-    count = len(samples) // n
-    seconds = len(samples) / rate
-    if count == 0:
-        return _SpeechStats(seconds, 0.0, seconds, 0.0, 0.0)
-    frames = samples[: count * n].reshape(count, n).astype(np.float64)
-    rms_db = 10 * np.log10(np.maximum(np.mean(frames**2, axis=1), 1e-20))
-    active = rms_db > SILENCE_DBFS
-    longest = _longest_run(~active) * FRAME_S
-    flatness = 0.0
-    if active.any():
-        voiced = frames[active][:: max(1, int(active.sum()) // 3000)]
-        power = np.abs(np.fft.rfft(voiced * np.hanning(n), axis=1)) ** 2 + 1e-12
-        flat = np.exp(np.mean(np.log(power), axis=1)) / np.mean(power, axis=1)
-        flatness = float(np.median(flat))
-    return _SpeechStats(
-        seconds, float(active.mean()), longest, _clipped_fraction(samples), flatness
-    )
-
-
-def _longest_run(mask: np.ndarray) -> int:
-    if not mask.any():
-        return 0
-    padded = np.concatenate(([0], mask.astype(np.int8), [0]))
-    edges = np.flatnonzero(np.diff(padded))
-    return int((edges[1::2] - edges[::2]).max())
-
-
-def _clipped_fraction(samples: Samples) -> float:
-    """Share of samples in runs of 3 or more at the rail (one full-scale peak is not clipping)."""
-    rail = np.abs(samples) >= CLIP_LEVEL
-    if len(samples) < 3 or not rail.any():
-        return 0.0
-    in_run = rail[2:] & rail[1:-1] & rail[:-2]
-    return float(in_run.sum()) / len(samples)
-
-
-def check_clip(audio: Audio, text: str, *, source: str) -> None:
-    """The integrity gate for one turn's audio: long enough for its words, not silent, not
-    clipped, speech rather than noise. Raises AudioRejected with the measured numbers."""
-    words = max(1, len(text.split()))
-    stats = _speech_stats(audio.samples, audio.sample_rate)
-    shortest = max(0.2, words / 8.0)  # faster than 8 words a second is not speech
-    longest = 3.0 + words * 1.5
-    measured = (
-        f"{stats.seconds:.2f} s for {words} words, {stats.active_fraction:.0%} active, "
-        f"{stats.clipped_fraction:.3%} clipped, flatness {stats.flatness:.2f}"
-    )
-    problem = ""
-    if stats.seconds < shortest:
-        problem, code = f"too short (under {shortest:.2f} s)", "truncated"
-    elif stats.seconds > longest:
-        problem, code = f"too long (over {longest:.1f} s)", "too-long"
-    elif stats.active_fraction < MIN_ACTIVE_FRACTION:
-        problem, code = (
-            f"silent (under {MIN_ACTIVE_FRACTION:.0%} above {SILENCE_DBFS} dBFS)",
-            "silent",
-        )
-    elif stats.clipped_fraction > 0.001:
-        problem, code = "clipped (over 0.1% of samples at full scale)", "clipped"
-    elif stats.flatness > NOISE_FLATNESS:
-        problem, code = f"noise, not speech (flatness over {NOISE_FLATNESS})", "not-speech"
-    if problem:
-        raise AudioRejected(
-            f"{source}: audio is {problem}: {measured}",
-            code=code,
-            hint="the voice engine produced bad audio; check it and re-run",
-        )
-
-
-def _k_weighting(rate: int) -> npt.NDArray[np.float64]:
-    """BS.1770's K-weighting (high shelf, then high pass) as second-order sections."""
-    k = math.tan(math.pi * 1681.974450955533 / rate)
-    q, vh = 0.7071752369554196, 10 ** (3.999843853973347 / 20)
-    vb = vh**0.4996667741545416
-    a0 = 1 + k / q + k * k
-    shelf = [
-        (vh + vb * k / q + k * k) / a0,
-        2 * (k * k - vh) / a0,
-        (vh - vb * k / q + k * k) / a0,
-        1.0,
-        2 * (k * k - 1) / a0,
-        (1 - k / q + k * k) / a0,
-    ]
-    k, q = math.tan(math.pi * 38.13547087602444 / rate), 0.5003270373238773
-    a0 = 1 + k / q + k * k
-    high_pass = [1.0, -2.0, 1.0, 1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]
-    return np.array([shelf, high_pass])
-
-
-def _loudness(samples: Samples, rate: int) -> float:
-    """Integrated loudness by BS.1770-4 (LUFS): K-weighted 400 ms blocks, 75% overlap, gated
-    at -70 LUFS and 10 LU below the mean. Short audio is repeated to fill one block."""
-    if len(samples) == 0:
-        return -math.inf
-    reps = math.ceil(rate * 0.4 / len(samples))
-    data = np.tile(samples, reps) if reps > 1 else samples
-    weighted = sosfilt(_k_weighting(rate).astype(np.float32), data.astype(np.float32))
-    step = round(rate * 0.1)
-    count = len(weighted) // step
-    quarters: npt.NDArray[np.float64] = np.asarray(
-        np.mean(np.square(weighted[: count * step].reshape(count, step)), axis=1, dtype=np.float64)
-    )
-    blocks = (quarters[:-3] + quarters[1:-2] + quarters[2:-1] + quarters[3:]) / 4
-    if len(blocks) == 0:
-        return -math.inf
-
-    def level(power: npt.NDArray[np.float64]) -> float:
-        return float(-0.691 + 10 * np.log10(np.mean(power))) if len(power) else -math.inf
-
-    loud = blocks[-0.691 + 10 * np.log10(np.maximum(blocks, 1e-20)) > -70.0]
-    gate = level(loud) - 10.0
-    return level(loud[-0.691 + 10 * np.log10(np.maximum(loud, 1e-20)) > gate])
-
-
-def _interpolators(taps: int = 12, phases: int = 4) -> npt.NDArray[np.float32]:
-    """Windowed-sinc coefficients for the points 1/4, 2/4, 3/4 of the way to the next sample,
-    from the `taps` samples around them (offsets -5..6)."""
-    offsets = np.arange(-(taps // 2) + 1, taps // 2 + 1)[:, None]
-    fractions = (np.arange(1, phases) / phases)[None, :]
-    x = offsets - fractions
-    weights = np.sinc(x) * (0.5 + 0.5 * np.cos(np.pi * x / (taps // 2 + 1)))
-    normalised: npt.NDArray[np.float32] = (weights / weights.sum(axis=0)).astype(np.float32)
-    return normalised
-
-
-_INTERPOLATORS = _interpolators()
-TRUE_PEAK_SEARCH_DB = 3.0  # inter-sample peaks are looked for only this close to the ceiling
-
-
-def _true_peak_envelope(samples: Samples, floor: float) -> Samples:
-    """Per sample, the highest magnitude between it and the next (4x oversampling, 12 taps
-    a phase, as BS.1770 suggests). Only samples above `floor` are oversampled: an inter-sample
-    peak more than a few dB above both neighbours does not occur in speech."""
-    envelope = np.abs(samples)
-    candidates = np.flatnonzero(envelope > floor)
-    if len(candidates) == 0:
-        return envelope
-    taps = len(_INTERPOLATORS)
-    before, after = taps // 2 - 1, taps // 2
-    if candidates[0] < before or candidates[-1] >= len(samples) - after:  # pad only if needed
-        samples, first = np.pad(samples, (before, after), mode="edge"), candidates
-    else:
-        first = candidates - before
-    around = np.lib.stride_tricks.sliding_window_view(samples, taps)[first]
-    between = np.abs(around @ _INTERPOLATORS).max(axis=1)
-    envelope[candidates] = np.maximum(envelope[candidates], between)
-    return envelope
-
-
-def true_peak_db(samples: Samples) -> float:
-    """True peak (dBTP) by 4x oversampling."""
-    if len(samples) == 0:
-        return -math.inf
-    floor = float(np.abs(samples).max()) * 10 ** (-TRUE_PEAK_SEARCH_DB / 20)
-    return float(20 * np.log10(max(float(_true_peak_envelope(samples, floor).max()), 1e-10)))
-
-
-def _limit(samples: Samples, rate: int, ceiling_db: float) -> Samples:
-    """Look-ahead true-peak limiter. Around each run of peaks over the ceiling, the gain curve
-    is a min filter (hold, 20 ms each side) then a moving average (smooth, 10 ms) no wider
-    than it, so the gain never rises above what a peak needs; elsewhere it is 1."""
-    ceiling = 10 ** (ceiling_db / 20)
-    aim = ceiling * 10 ** (-0.1 / 20)  # a little under, so one pass is nearly always enough
-    floor = ceiling * 10 ** (-TRUE_PEAK_SEARCH_DB / 20)
-    hold, smooth = 2 * int(0.02 * rate) + 1, int(0.01 * rate) | 1
-    reach = hold // 2 + smooth // 2 + 1
-    out = samples.copy()
-    for _ in range(4):  # another pass catches overshoot between the gain curve's samples
-        envelope = _true_peak_envelope(out, floor)
-        over = np.flatnonzero(envelope > ceiling)
-        if len(over) == 0:
-            break
-        # Only the stretches within `reach` of a peak can change. Each begins and ends with
-        # `reach` samples that need no gain, so filtering them end to end is exact.
-        starts = over[np.concatenate(([0], np.flatnonzero(np.diff(over) > 2 * reach) + 1))]
-        ends = over[np.concatenate((np.flatnonzero(np.diff(over) > 2 * reach), [len(over) - 1]))]
-        lows = np.maximum(starts - reach, 0)
-        highs = np.minimum(ends + reach + 1, len(out))
-        lengths = highs - lows
-        offsets = np.repeat(lows - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-        index = np.arange(int(lengths.sum())) + offsets
-        needed = np.minimum(1.0, aim / np.maximum(envelope[index], 1e-12))
-        held = minimum_filter1d(needed, size=hold, mode="nearest")
-        gain = uniform_filter1d(held, size=smooth, mode="nearest")
-        out[index] *= np.minimum(gain, needed)
-    return out
-
-
-# --- ffmpeg -----------------------------------------------------------------------------
-
-
-def _ffmpeg(
-    args: list[str], *, input_bytes: bytes | None = None, timeout: float
-) -> subprocess.CompletedProcess[bytes]:
-    command = ["ffmpeg", "-nostdin", "-hide_banner", *args]
-    return run_command(command, input_bytes=input_bytes, timeout=timeout)
-
-
-def _timeout_for(seconds: float) -> float:
-    return 60.0 + seconds
-
-
-def _decode_file(data: bytes, rate: int, *, what: str) -> Samples:
-    """Any audio file decoded by ffmpeg to mono float samples; decode errors are rejections."""
-    with tempfile.TemporaryDirectory(prefix="shipyard-decode-") as tmp:
-        source = Path(tmp) / "input"
-        source.write_bytes(data)
-        result = _ffmpeg(
-            ["-v", "error", "-i", str(source), "-f", "f32le", "-ac", "1", "-ar", str(rate), "-"],
-            timeout=_timeout_for(len(data) / 4000),
-        )
-    errors = result.stderr.decode(errors="replace").strip()
-    if result.returncode != 0 or errors:
-        raise AudioRejected(
-            f"{what} does not decode cleanly: {errors[-400:] or result.returncode}",
-            code="undecodable",
-            hint="the file is damaged; re-run mastering",
-        )
-    return np.frombuffer(result.stdout, dtype="<f4").copy()
-
-
-def _encode_mp3(samples: Samples, rate: int, kbps: int) -> bytes:
-    """CBR MP3 with a LAME Info header (exact length, gapless), which needs a seekable file."""
-    with tempfile.TemporaryDirectory(prefix="shipyard-encode-") as tmp:
-        target = Path(tmp) / "episode.mp3"
-        result = _ffmpeg(
-            [
-                "-v",
-                "error",
-                "-f",
-                "f32le",
-                "-ar",
-                str(rate),
-                "-ac",
-                "1",
-                "-i",
-                "pipe:0",
-                "-c:a",
-                "libmp3lame",
-                "-b:a",
-                f"{kbps}k",
-                "-ar",
-                str(rate),
-                "-map_metadata",
-                "-1",
-                "-id3v2_version",
-                "0",
-                "-write_id3v1",
-                "0",
-                "-f",
-                "mp3",
-                str(target),
-            ],
-            input_bytes=samples.astype("<f4").tobytes(),
-            timeout=_timeout_for(len(samples) / rate),
-        )
-        if result.returncode != 0 or not target.is_file():
-            raise TransientError(
-                f"ffmpeg could not encode MP3: {result.stderr.decode()[-400:]}",
-                code="encode-failed",
-                hint="check ffmpeg has libmp3lame",
-            )
-        return target.read_bytes()
-
-
-# --- the integrity gate -----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class EpisodeMeasurements:
-    seconds: float
-    loudness_lufs: float
-    true_peak_dbtp: float
-    longest_silence_s: float
-    clipped_fraction: float
-    flatness: float
-
-
-def inspect_episode(
-    data: bytes, *, expected_seconds: float, estimated_seconds: float, settings: AudioConfig
-) -> EpisodeMeasurements:
-    """The integrity gate for the finished file: it decodes, is as long as what was encoded
-    (`expected_seconds`) and within tolerance of the script's estimate, has no long silence,
-    no clipping, is speech, and meets the loudness and true-peak targets (BS.1770)."""
-    samples = _decode_file(data, settings.sample_rate, what="the episode MP3")
-    stats = _speech_stats(samples, settings.sample_rate)
-    lufs = round(_loudness(samples, settings.sample_rate), 2)
-    peak = round(true_peak_db(samples), 2)
-    found = EpisodeMeasurements(
-        stats.seconds, lufs, peak, stats.longest_silence_s, stats.clipped_fraction, stats.flatness
-    )
-    tolerance = settings.duration_tolerance
-    low, high = estimated_seconds * (1 - tolerance), estimated_seconds * (1 + tolerance)
-    problems = []
-    if abs(stats.seconds - expected_seconds) > 0.25:
-        problems.append(f"decodes to {stats.seconds:.2f} s of the {expected_seconds:.2f} s encoded")
-    if not low <= stats.seconds <= high:
-        problems.append(
-            f"lasts {stats.seconds:.1f} s, outside {low:.1f}-{high:.1f} s "
-            f"(estimate {estimated_seconds:.1f} s ±{tolerance:.0%})"
-        )
-    if stats.longest_silence_s > settings.max_silence_seconds:
-        problems.append(
-            f"has {stats.longest_silence_s:.1f} s of silence "
-            f"(at most {settings.max_silence_seconds:.1f} s)"
-        )
-    if stats.clipped_fraction > 0.0001:
-        problems.append(f"clips ({stats.clipped_fraction:.3%} of samples at full scale)")
-    if stats.flatness > NOISE_FLATNESS:
-        problems.append(f"sounds like noise (spectral flatness {stats.flatness:.2f})")
-    if not abs(lufs - settings.target_lufs) <= 1.0:
-        problems.append(f"measures {lufs:.1f} LUFS (target {settings.target_lufs:.1f} ±1)")
-    if peak > settings.max_true_peak_dbtp:
-        problems.append(f"peaks at {peak:.1f} dBTP (limit {settings.max_true_peak_dbtp:.1f})")
-    if problems:
-        raise AudioRejected(
-            f"the episode failed its integrity gate: it {'; it '.join(problems)}",
-            code="integrity",
-            hint="listen to the clips; re-synthesize bad turns",
-        )
-    return found
-
-
-# --- cover art --------------------------------------------------------------------------
-
-
-def make_cover(title: str, size: int = COVER_PIXELS) -> bytes:
-    """A square PNG: a two-colour gradient drawn from the title's hash, with a row of bars."""
-    seed = hashlib.sha256(title.encode()).digest()
-    top, bottom = np.array(list(seed[0:3]), float), np.array(list(seed[3:6]), float) * 0.4
-    ramp = np.linspace(0.0, 1.0, size)[:, None, None]
-    image = (top * 0.55 + 40) * (1 - ramp) + bottom * ramp + np.zeros((1, size, 3))
-    bars, width = 24, size // 40
-    for i in range(bars):
-        height = int(size * (0.08 + 0.3 * seed[(6 + i) % 32] / 255))
-        x = size // 2 + (i - bars // 2) * width * 3 // 2
-        image[size // 2 - height // 2 : size // 2 + height // 2, x : x + width] = 235
-    return _png(np.clip(image, 0, 255).astype(np.uint8))
-
-
-def _png(pixels: np.ndarray) -> bytes:
-    height, width, _ = pixels.shape
-    rows = np.concatenate([np.zeros((height, 1), np.uint8), pixels.reshape(height, -1)], axis=1)
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body))
-            + kind
-            + body
-            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows.tobytes(), 9))
-        + chunk(b"IEND", b"")
-    )
-
-
-def _image_info(data: bytes) -> tuple[str, int, int]:
-    """MIME type, width and height of a PNG or JPEG."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
-        width, height = struct.unpack(">II", data[16:24])
-        return "image/png", width, height
-    if data.startswith(b"\xff\xd8"):
-        i = 2
-        while i + 9 < len(data):
-            if data[i] != 0xFF:
-                break
-            marker, length = data[i + 1], struct.unpack(">H", data[i + 2 : i + 4])[0]
-            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                height, width = struct.unpack(">HH", data[i + 5 : i + 9])
-                return "image/jpeg", width, height
-            i += 2 + length
-    raise ConfigError(
-        "the cover is neither a PNG nor a JPEG",
-        key="podcast.show.image",
-        hint="give a square PNG or JPEG of 1400-3000 px",
-    )
 
 
 # --- assembling -------------------------------------------------------------------------
@@ -486,7 +81,7 @@ def _resample(audio: Audio, rate: int) -> Samples:
 
 
 def _gain(samples: Samples, rate: int, target_lufs: float) -> Samples:
-    level = _loudness(samples, rate)
+    level = loudness(samples, rate)
     if not math.isfinite(level):
         return samples
     return (samples * 10 ** ((target_lufs - level) / 20)).astype(np.float32)
@@ -517,7 +112,7 @@ def _load_music(
         path = assets_root / path
     if not path.is_file():
         raise ConfigError(f"no such file: {path}", key=key, hint="fix the path or leave it empty")
-    samples = _decode_file(path.read_bytes(), rate, what=str(path))
+    samples = decode_file(path.read_bytes(), rate, what=str(path))
     return _gain(samples, rate, target_lufs)
 
 
@@ -539,7 +134,7 @@ def _assemble(
     voiced = [_trim(_resample(clip, rate), rate) for clip in clips]
     for speaker in set(speakers):  # each speaker to the target on their own, so they match
         mine = [i for i, who in enumerate(speakers) if who == speaker]
-        level = _loudness(np.concatenate([voiced[i] for i in mine]), rate)
+        level = loudness(np.concatenate([voiced[i] for i in mine]), rate)
         if math.isfinite(level):
             for i in mine:
                 voiced[i] = (voiced[i] * 10 ** ((settings.target_lufs - level) / 20)).astype(
@@ -586,8 +181,8 @@ def _to_target(
     out = samples
     previous: tuple[float, float] | None = None
     for _ in range(6):
-        out = _limit((samples * 10 ** (gain_db / 20)).astype(np.float32), rate, ceiling_db)
-        level = _loudness(out, rate)
+        out = limit((samples * 10 ** (gain_db / 20)).astype(np.float32), rate, ceiling_db)
+        level = loudness(out, rate)
         if abs(aim_lufs - level) <= 0.05:
             break
         # The limiter takes back part of each step: estimate how much from the last two tries.
@@ -607,15 +202,15 @@ def _encoder_loss(samples: Samples, rate: int, kbps: int) -> float:
         return 0.0  # short: the correction loop's second encode is cheap
     middle = len(samples) // 2
     excerpt = samples[middle - excerpt_s * rate // 2 : middle + excerpt_s * rate // 2]
-    decoded = _decode_file(_encode_mp3(excerpt, rate, kbps), rate, what="an MP3 excerpt")
-    loss = _loudness(excerpt, rate) - _loudness(decoded, rate)
+    decoded = decode_file(encode_mp3(excerpt, rate, kbps), rate, what="an MP3 excerpt")
+    loss = loudness(excerpt, rate) - loudness(decoded, rate)
     return loss if math.isfinite(loss) else 0.0
 
 
 def _loud_mp3(samples: Samples, settings: AudioConfig) -> tuple[bytes, float, float]:
     """Encode to MP3 so that the encoded file itself, decoded and measured, is on target."""
     rate = settings.sample_rate
-    gain_db = settings.target_lufs - _loudness(samples, rate)
+    gain_db = settings.target_lufs - loudness(samples, rate)
     if not math.isfinite(gain_db):
         raise AudioRejected(
             "the episode is silent (no measurable loudness)",
@@ -626,9 +221,9 @@ def _loud_mp3(samples: Samples, settings: AudioConfig) -> tuple[bytes, float, fl
     ceiling = settings.max_true_peak_dbtp - LIMITER_MARGIN_DB
     for _ in range(3):
         leveled, gain_db = _to_target(samples, rate, aim, ceiling, gain_db)
-        mp3 = _encode_mp3(leveled, rate, settings.bitrate_kbps)
-        decoded = _decode_file(mp3, rate, what="the encoded episode")
-        lufs, peak = _loudness(decoded, rate), true_peak_db(decoded)
+        mp3 = encode_mp3(leveled, rate, settings.bitrate_kbps)
+        decoded = decode_file(mp3, rate, what="the encoded episode")
+        lufs, peak = loudness(decoded, rate), true_peak_db(decoded)
         over = peak - settings.max_true_peak_dbtp
         miss = settings.target_lufs - lufs
         if over <= 0 and abs(miss) <= LOUDNESS_TOLERANCE_LU:
@@ -791,8 +386,8 @@ def master(
             hint="synthesize the script again",
         )
     cover = make_cover(f"{show.title}\n{episode_title}") if cover is None else cover
-    cover_mime, width, height = _image_info(cover)
-    if width != height or not COVER_PIXELS <= width <= 3000:
+    cover_mime, width, height = _cover_info(cover)
+    if width != height or not ARTWORK_MIN <= width <= ARTWORK_MAX:
         raise ConfigError(
             f"the cover is {width}x{height} px",
             key="podcast.show.image",
@@ -820,7 +415,7 @@ def master(
         marks=marks,
         seconds=seconds,
     )
-    estimate = script.estimated_seconds or script.words / WORDS_PER_SECOND
+    estimate = script.estimated_seconds or estimated_seconds(script.words)
     found = inspect_episode(
         tagged,
         expected_seconds=seconds,
@@ -842,3 +437,16 @@ def master(
         true_peak_dbtp=found.true_peak_dbtp,
         cover_sha256=cover_artifact.sha256,
     )
+
+
+def _cover_info(data: bytes) -> tuple[str, int, int]:
+    """MIME type, width and height of the cover to embed."""
+    found = image_size(data)
+    if found is None:
+        raise ConfigError(
+            "the cover is neither a PNG nor a JPEG",
+            key="podcast.show.image",
+            hint="give a square PNG or JPEG of 1400-3000 px",
+        )
+    kind, width, height = found
+    return f"image/{kind}", width, height

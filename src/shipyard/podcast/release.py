@@ -29,14 +29,13 @@ from shipyard import (
     Verification,
     sha256_file,
 )
+from shipyard.podcast.artwork import artwork_problems, image_size
 from shipyard.podcast.feed import (
     MANIFEST_PATH,
     ManifestEpisode,
     ShowInfo,
     SiteManifest,
-    artwork_problems,
     chapters_from_json,
-    image_size,
     render_episode_page,
     render_feed,
     render_index,
@@ -152,7 +151,7 @@ def _artwork(config: Config, cover: bytes | None, workspace: Path) -> tuple[str,
     for ext in ("png", "jpg"):
         if (workspace / template.format(ext=ext)).is_file():
             return template.format(ext=ext), (workspace / template.format(ext=ext)).read_bytes()
-    from shipyard.podcast.master import make_cover  # numpy: only when a cover is drawn
+    from shipyard.podcast.artwork import make_cover  # numpy: only when a cover is drawn
 
     return template.format(ext="png"), make_cover(podcast_settings(config).show.title)
 

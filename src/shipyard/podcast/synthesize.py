@@ -19,10 +19,12 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from shipyard import ArtifactStore, ScriptRejected
-from shipyard.podcast.master import check_clip
+from shipyard.podcast.audio import encode_wav
+from shipyard.podcast.dsp import check_clip
 from shipyard.podcast.models import Clip, Script
 from shipyard.podcast.settings import AudioConfig
-from shipyard.podcast.voices import VoiceEngine, encode_wav, load_voice, normalise_text, speak
+from shipyard.podcast.speakable import normalise_text
+from shipyard.podcast.voices import VoiceEngine, load_voice, speak
 
 __all__ = ["SynthesisResult", "cache_key", "synthesize"]
 

@@ -29,6 +29,8 @@ __all__ = ["Ledger", "RunRecord", "RunState", "StepRecord"]
 
 
 class RunState(StrEnum):
+    """Where a run stands; `finished` says whether it has ended."""
+
     QUEUED = "queued"
     RUNNING = "running"
     AWAITING_REVIEW = "awaiting_review"

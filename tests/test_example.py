@@ -1,0 +1,101 @@
+"""examples/note-to-page end to end, through the real CLI against a local production: a person
+reviews (an ungrounded edit is held, "request changes" revises), the page and its Atom entry
+are published once and verified served; and a kill -9 mid-publish resumes to one commit."""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from xml.etree import ElementTree
+
+import httpx
+import pytest
+
+from shipyard import RunState
+from tests.project import Project, kill_group, make_project
+
+pytestmark = pytest.mark.slow
+EXAMPLE = Path(__file__).parents[1] / "examples" / "note-to-page"
+NOTE = EXAMPLE / "note.md"
+SETTINGS = '[workflows]\nmodules = ["note_to_page"]\n\n[note]\nsummary_sentences = 3\n'
+
+
+@pytest.fixture
+def on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(EXAMPLE))  # the CLI's subprocesses
+    monkeypatch.syspath_prepend(str(EXAMPLE))  # this process reads the config too
+
+
+@pytest.fixture
+def reviewed(tmp_path: Path, on_path: None) -> Iterator[Project]:
+    with make_project(tmp_path / "p", auto_approve=False, extra=SETTINGS) as p:
+        yield p
+
+
+def events(project: Project, run_id: str, kind: str) -> list[dict[str, object]]:
+    return [e for e in project.ledger().get(run_id).events if e["kind"] == kind]
+
+
+def test_a_note_is_reviewed_published_and_verified(reviewed: Project) -> None:
+    p = reviewed
+    running = p.start("run", "note-to-page", str(NOTE))
+    try:
+        run = p.wait_until(None, lambda r: r.state is RunState.AWAITING_REVIEW)
+        shown = p.run("review", "show", run.run_id)
+        assert shown.returncode == 0 and "Why releases fail" in shown.stdout
+
+        # An edit that adds a sentence the note never says is checked again and held.
+        edited = p.root / "edited.json"
+        edited.write_text(
+            '{"title": "Why releases fail", "sentences": ["Releases never fail at all."]}'
+        )
+        sent = p.run("review", "approve", run.run_id, "--as", "editor", "--edited", str(edited))
+        assert sent.returncode == 0, sent.stderr
+        p.wait_until(run.run_id, lambda r: len(events(p, r.run_id, "review-requested")) == 2)
+        assert p.ledger().get(run.run_id).state is RunState.AWAITING_REVIEW
+        held = events(p, run.run_id, "review-decided")[-1]
+        assert "held: 1 error flag(s)" in str(held["message"])
+
+        # Approving the held edit as it is needs a written reason; a revision fixes it.
+        refused = p.run("review", "approve", run.run_id, "--as", "editor")
+        assert refused.returncode == 1 and "grounded" in refused.stderr
+        asked = p.run(
+            "review", "request-changes", run.run_id, "--as", "editor", "--comment", "shorter"
+        )
+        assert asked.returncode == 0, asked.stderr
+        p.wait_until(run.run_id, lambda r: len(events(p, r.run_id, "review-requested")) == 3)
+        approved = p.run("review", "approve", run.run_id, "--as", "editor")
+        assert approved.returncode == 0, approved.stderr
+        run = p.wait_until(run.run_id, lambda r: r.state.finished)
+    finally:
+        kill_group(running, signal.SIGTERM)
+    assert run.state is RunState.VERIFIED, run.reason
+
+    page = httpx.get(run.result["page_url"], timeout=10)
+    assert hashlib.sha256(page.content).hexdigest() == run.result["page"]["page_sha256"]
+    assert "Releases never fail" not in page.text and page.text.count("<p>") == 1
+    feed = ElementTree.fromstring(httpx.get(run.result["page"]["feed_url"], timeout=10).content)
+    ids = [e.text for e in feed.iter("{http://www.w3.org/2005/Atom}id")]
+    assert run.result["page"]["entry_id"] in ids
+    assert len([c for c in p.site_commits() if run.run_id in c]) == 1
+    assert p.run("verify", run.run_id).returncode == 0  # the workflow's own drift check
+
+
+def test_kill_9_mid_publish_resumes_with_exactly_one_commit(tmp_path: Path, on_path: None) -> None:
+    with make_project(tmp_path / "p", auto_approve=True, extra=SETTINGS) as p:
+        p.production.hold_pushes(True)
+        first = p.start("run", "note-to-page", str(NOTE))
+        try:
+            run = p.wait_until(None, lambda r: p.production.push_waiting())
+        finally:
+            kill_group(first, signal.SIGKILL)  # the run and its `git push` with it
+        p.production.hold_pushes(False)
+        assert not [c for c in p.site_commits() if "Shipyard-Run:" in c]
+
+        run, out = p.finish_with_worker(run.run_id)
+        assert run.state is RunState.VERIFIED, out
+        assert [s.status for s in run.steps if s.step == "publish"] == ["interrupted", "ok"]
+        assert p.ledger().step_runs(run.run_id, "summarize") == 1
+        assert len([c for c in p.site_commits() if run.run_id in c]) == 1
