@@ -41,20 +41,12 @@ from shipyard._ledger import RunRecord, RunState
 from shipyard._localprod import LocalProduction
 from shipyard._project import DEFAULT_PORT, init_project, production_root
 from shipyard._publish import FileSet, GitTarget, PublishResult, redact
+from shipyard._record import record_artifact, record_cost, record_event
 from shipyard._review import Decision, Flag, Reviewed, ReviewGate, Severity
 from shipyard._runner import StartedRun, cancel, decide, start_run, submit_run, wait_for
 from shipyard._verify import NotServed, Probe, Verification, notify_webhook, poll_until_served
-from shipyard._workflow import (
-    Run,
-    record_artifact,
-    record_cost,
-    record_event,
-    set_run_state,
-    step,
-    workflow,
-)
-
-__version__ = "0.1.0"
+from shipyard._version import __version__
+from shipyard._workflow import Run, set_run_state, step, workflow
 
 __all__ = [
     "DEFAULT_PORT",

@@ -19,12 +19,12 @@ from typing import IO
 from dbos import DBOS, DBOSConfig
 from dbos._serialization import DBOSPortableJSON
 
-import shipyard
 from shipyard._artifacts import ArtifactStore
 from shipyard._config import Config
 from shipyard._errors import ShipyardError
 from shipyard._ledger import Ledger
 from shipyard._plugins import import_workflows
+from shipyard._version import __version__
 
 __all__ = [
     "QUEUE",
@@ -100,7 +100,7 @@ def launch(config: Config, *, concurrency: int = 1) -> Runtime:
 def application_version(config: Config) -> str:
     """The pinned version runs are recorded under: only processes of the same version
     recover or dequeue them."""
-    return config.engine.application_version or f"shipyard-{shipyard.__version__}"
+    return config.engine.application_version or f"shipyard-{__version__}"
 
 
 def shutdown() -> None:

@@ -35,9 +35,11 @@ from dbos import DBOS
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shipyard._config import ReviewConfig
+from shipyard._engine import current
 from shipyard._errors import ShipyardError
 from shipyard._ledger import RunState
-from shipyard._workflow import Run, StepSpec, record_event, set_run_state, step
+from shipyard._record import record_event
+from shipyard._workflow import Run, StepSpec, set_run_state, step
 
 __all__ = [
     "REVIEW_TOPIC",
@@ -156,8 +158,9 @@ class ReviewGate(Generic[P]):
         deadline: float | None = None
         escalated = False
         while True:
+            deciders = [*review.reviewers, review.escalate_to] if escalated else review.reviewers
             deadline, wait = _open_review(
-                self.name, payload.model_dump(mode="json"), found, review, deadline
+                self.name, payload.model_dump(mode="json"), found, review, deciders, deadline
             )
             message = DBOS.recv(REVIEW_TOPIC, timeout_seconds=max(wait, 0.0))
             if message is None and review.escalate_to and not escalated:
@@ -252,12 +255,11 @@ def _open_review(
     payload: dict[str, Any],
     flags: list[dict[str, Any]],
     review: ReviewConfig,
+    deciders: list[str],
     deadline: float | None,
 ) -> tuple[float, float]:
     """Open a round of review: who must decide, by when; the run waits in awaiting_review.
     Returns the deadline and the seconds left until it."""
-    from shipyard._engine import current
-
     deadline = deadline or time.time() + review.deadline_hours * 3600
     run_id = DBOS.workflow_id
     assert run_id is not None
@@ -270,7 +272,7 @@ def _open_review(
         run_id,
         RunState.AWAITING_REVIEW,
         step="review",
-        reason=f"waiting for {', '.join(review.reviewers)}" + withheld,
+        reason=f"waiting for {', '.join(deciders)}" + withheld,
     )
     chosen = _GATES.get(gate)
     text = ""
@@ -281,7 +283,7 @@ def _open_review(
         f"{gate} review requested",
         {
             "gate": gate,
-            "reviewers": review.reviewers,
+            "reviewers": deciders,
             "escalate_to": review.escalate_to,
             "deadline": deadline,
             "flags": flags,

@@ -11,11 +11,11 @@ checks most releases need:
 - `expect_ok(url)`: the URL answers 200; `expect_gone(url)`: it answers 404 or 410;
 - `fetch(url)`: a 200 response, for the check to read (a feed, a page).
 
-A check raises `NotServed` (through `probe.fail`) at the first thing that is wrong; the last
-attempt's findings are returned: the checks that passed and, when not verified, what
-production served instead, in words ("served sha256 abcd… (1,024 bytes) ≠ shipped 1234…
-(2,048 bytes)"). Nothing here writes anywhere: verification is read-only and safe to run
-again at any time (drift checks).
+A check raises `NotServed` (through `probe.fail`) at the first thing that is wrong. The last
+attempt's findings are returned, and recorded on the run as a `verification` event: the checks
+that passed and, when not verified, what production served instead, in words ("served file
+sha256 abcd… (1,024 bytes) ≠ shipped 1234… (2,048 bytes)"). Nothing here writes to
+production: verification is read-only and safe to run again at any time (drift checks).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict
 from shipyard._config import VerifyConfig
 from shipyard._errors import TransientError
 from shipyard._publish import redact
+from shipyard._record import record_event
 
 __all__ = [
     "NotServed",
@@ -189,29 +190,31 @@ def poll_until_served(
                 problem = str(exc)
             else:
                 log.info("verify: %s verified on attempt %d", what, attempts)
-                return Verification(
-                    verified=True,
-                    checks=probe.passed,
-                    attempts=attempts,
-                    seen=probe.seen,
-                    seconds=round(time.monotonic() - started, 3),
-                )
+                return _verdict(probe, "", attempts, started, what)
             left = deadline - time.monotonic()
             log.info("verify: %s not yet (attempt %d): %s", what, attempts, problem)
             if left <= 0:
-                return Verification(
-                    verified=False,
-                    checks=probe.passed,
-                    problem=problem,
-                    attempts=attempts,
-                    seen=probe.seen,
-                    seconds=round(time.monotonic() - started, 3),
-                )
+                return _verdict(probe, problem, attempts, started, what)
             sleep(min(delay, left))
             delay = min(max(delay * 2, 0.05), settings.max_delay_seconds)
     finally:
         if client is None:
             http.close()
+
+
+def _verdict(probe: Probe, problem: str, attempts: int, started: float, what: str) -> Verification:
+    """The last attempt's findings, recorded on the run as the evidence (inside a run)."""
+    verification = Verification(
+        verified=not problem,
+        checks=probe.passed,
+        problem=problem,
+        attempts=attempts,
+        seen=probe.seen,
+        seconds=round(time.monotonic() - started, 3),
+    )
+    said = f"{what}: served" if not problem else f"{what}: not served: {problem}"
+    record_event("verification", said, verification.model_dump(mode="json"))
+    return verification
 
 
 def notify_webhook(

@@ -23,18 +23,20 @@ import textwrap
 import threading
 import time
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, ParamSpec, TypeVar
 
 from dbos import DBOS
 from pydantic import BaseModel, TypeAdapter
 
-from shipyard._artifacts import Artifact
 from shipyard._config import Config
+from shipyard._engine import current, current_or_none
 from shipyard._errors import PermanentError, ShipyardError, StepFailed, StepTimeout
 from shipyard._inputs import RUN_INPUT, FileInput, InputKind, JsonInput, UrlInput
+from shipyard._ledger import RunState
 from shipyard._plugins import claim_table, import_workflows
+from shipyard._record import CURRENT_ATTEMPT
 from shipyard._verify import Verification
 
 __all__ = [
@@ -43,9 +45,6 @@ __all__ = [
     "StepSpec",
     "WorkflowSpec",
     "get_workflow",
-    "record_artifact",
-    "record_cost",
-    "record_event",
     "set_run_state",
     "step",
     "workflow",
@@ -122,9 +121,6 @@ class Run(Generic[I, S]):
 
 
 _WORKFLOWS: dict[str, WorkflowSpec] = {}
-_current_attempt: contextvars.ContextVar[int | None] = contextvars.ContextVar(
-    "shipyard_current_attempt", default=None
-)
 
 
 def step(
@@ -245,9 +241,6 @@ def workflow(
 
 @DBOS.step(name="shipyard-begin-run")
 def _begin_run(workflow_name: str, version: str, inputs: dict[str, Any]) -> None:
-    from shipyard._engine import current
-    from shipyard._ledger import RunState
-
     ledger = current().ledger
     run_id = DBOS.workflow_id
     assert run_id is not None
@@ -260,9 +253,6 @@ def set_run_state(
     state: str, step_name: str = "", reason: str = "", result: dict[str, Any] | None = None
 ) -> None:
     """Record the run's state (a durable step: replay does not write it again)."""
-    from shipyard._engine import current
-    from shipyard._ledger import RunState
-
     run_id = DBOS.workflow_id
     assert run_id is not None
     current().ledger.set_state(
@@ -300,48 +290,12 @@ def get_workflow(name: str, config: Config | None = None) -> WorkflowSpec:
         ) from None
 
 
-def record_cost(*, usd: float = 0.0, tokens: int = 0) -> None:
-    """Add model or API cost to the step attempt now running (no-op outside a run)."""
-    row = _current_attempt.get()
-    if row is not None:
-        from shipyard._engine import current
-
-        current().ledger.add_cost(row, usd=usd, tokens=tokens)
-
-
-def record_event(kind: str, message: str, data: dict[str, Any] | None = None) -> None:
-    """Record an event on the run of the step now running (no-op outside a run)."""
-    from shipyard._engine import current_or_none
-
-    runtime, run_id = current_or_none(), DBOS.workflow_id
-    if runtime is not None and run_id is not None:
-        runtime.ledger.event(run_id, kind, message, data)
-
-
-def record_artifact(artifact: Artifact, kind: str, parents: Sequence[str] = ()) -> None:
-    """Record an artifact's lineage on the run: what it is and which artifacts it came from."""
-    from shipyard._engine import current_or_none
-
-    runtime, run_id = current_or_none(), DBOS.workflow_id
-    if runtime is not None and run_id is not None:
-        runtime.ledger.artifact(
-            artifact.sha256,
-            run_id=run_id,
-            step=kind,
-            kind=kind,
-            size=artifact.size,
-            parents=list(parents),
-        )
-
-
 # --- attempts -----------------------------------------------------------------------------
 
 
 def _attempts(
     spec: StepSpec, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
-    from shipyard._engine import current_or_none
-
     runtime = current_or_none()
     run_id = DBOS.workflow_id
     ledger = runtime.ledger if runtime is not None and run_id is not None else None
@@ -352,7 +306,7 @@ def _attempts(
             if ledger is not None and run_id is not None and runtime is not None
             else None
         )
-        token = _current_attempt.set(row)
+        token = CURRENT_ATTEMPT.set(row)
         try:
             result = _call_with_timeout(fn, args, kwargs, spec.timeout)
         except BaseException as exc:
@@ -365,7 +319,7 @@ def _attempts(
             time.sleep(spec.retry.delay(attempt))
             continue
         finally:
-            _current_attempt.reset(token)
+            CURRENT_ATTEMPT.reset(token)
         if row is not None and ledger is not None:
             ledger.step_ended(row, "ok")
         return result
