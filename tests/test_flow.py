@@ -5,8 +5,11 @@ loopback. Each test is one of the promises of the foundation issue."""
 from __future__ import annotations
 
 import hashlib
+import html
+import json
 import signal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -326,3 +329,78 @@ def test_a_review_nobody_decides_ends_rejected_by_the_deadline(tmp_path: Path) -
         decision = next(e for e in run.events if e["kind"] == "review-decided")
         assert decision["data"]["automatic"] is True  # the deadline decided, not a person
         assert not [c for c in project.site_commits() if "Shipyard-Run:" in c]
+
+
+def _reviews(project: Project, run_id: str) -> list[dict[str, Any]]:
+    return [
+        e["data"] for e in project.ledger().get(run_id).events if e["kind"] == "review-requested"
+    ]
+
+
+def test_an_edit_the_paper_does_not_support_is_held_until_overridden_with_a_reason(
+    tmp_path: Path,
+) -> None:
+    with make_project(tmp_path / "p", auto_approve=False) as project:
+        running = project.start("run", "paper-to-podcast", str(project.paper))
+        try:
+            run = project.wait_until(None, lambda r: r.state is RunState.AWAITING_REVIEW)
+            script = _reviews(project, run.run_id)[-1]["payload"]
+            script["turns"][1]["text"] += " It was downloaded 4,000 times in its first week."
+            edited = project.root / "edited.json"
+            edited.write_text(json.dumps(script))
+            sent = project.run(
+                "review", "approve", run.run_id, "--as", "editor", "--edited", str(edited)
+            )
+            assert sent.returncode == 0, sent.stderr
+            project.wait_until(run.run_id, lambda r: len(_reviews(project, r.run_id)) == 2)
+            held = _reviews(project, run.run_id)[-1]
+            assert held["round"] == 2 and "4,000" in held["diff"]
+            assert any(f["check"] == "grounding" and "4,000" in f["message"] for f in held["flags"])
+
+            refused = project.run("review", "approve", run.run_id, "--as", "editor")
+            assert refused.returncode == 1 and "error flag(s) remain" in refused.stderr
+            reason = "the download count is from the authors' blog, checked by hand"
+            overridden = project.run(
+                "review", "approve", run.run_id, "--as", "editor", "--override", reason
+            )
+            assert overridden.returncode == 0, overridden.stderr
+            run = project.wait_until(run.run_id, lambda r: r.state.finished)
+        finally:
+            kill_group(running, signal.SIGTERM)
+        assert run.state is RunState.VERIFIED, run.reason
+        decided = [e for e in run.events if e["kind"] == "review-decided"]
+        assert "held: 1 error flag(s) remain" in decided[0]["message"]
+        assert decided[-1]["data"]["override"] == reason
+        transcript = httpx.get(run.result["page_url"], timeout=10).text
+        assert "4,000 times" in transcript  # the edit, not the draft, was published
+        shown = project.run("status", run.run_id)
+        assert reason in shown.stdout  # the override is on the record
+
+
+def test_request_changes_revises_the_script_and_the_run_goes_on(tmp_path: Path) -> None:
+    with make_project(tmp_path / "p", auto_approve=False) as project:
+        running = project.start("run", "paper-to-podcast", str(project.paper))
+        try:
+            run = project.wait_until(None, lambda r: r.state is RunState.AWAITING_REVIEW)
+            dropped = _reviews(project, run.run_id)[-1]["payload"]["turns"][2]["text"]
+            asked = project.run(
+                "review", "request-changes", run.run_id, "--as", "editor",
+                "--comment", "drop turn 2",
+            )  # fmt: skip
+            assert asked.returncode == 0, asked.stderr
+            project.wait_until(run.run_id, lambda r: len(_reviews(project, r.run_id)) == 2)
+            revised = _reviews(project, run.run_id)[-1]
+            assert dropped not in [t["text"] for t in revised["payload"]["turns"]]
+            assert revised["round"] == 2 and revised["diff"].count("\n-") >= 1
+            shown = project.run("review", "show", run.run_id)
+            assert "round 2" in shown.stdout and "changes since the last round" in shown.stdout
+            approved = project.run("review", "approve", run.run_id, "--as", "editor")
+            assert approved.returncode == 0, approved.stderr
+            run = project.wait_until(run.run_id, lambda r: r.state.finished)
+        finally:
+            kill_group(running, signal.SIGTERM)
+        assert run.state is RunState.VERIFIED, run.reason
+        revised_event = next(e for e in run.events if e["kind"] == "script-revised")
+        assert revised_event["data"]["applied"] == ["dropped turn 2"]
+        page = httpx.get(run.result["page_url"], timeout=10).text
+        assert html.escape(dropped[:40]) not in page and "Welcome" in page

@@ -51,6 +51,7 @@ class ReviewConfig(_Section):
     deadline_hours: float = Field(default=72.0, gt=0)
     escalate_to: str = ""
     auto_approve: bool = False
+    max_rounds: int = Field(default=5, ge=1)  # rounds of changes (edits, revisions) at most
 
 
 class PublishConfig(_Section):

@@ -26,6 +26,8 @@ run: who, what, when, and whether a person or a policy decided.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -157,11 +159,16 @@ class ReviewGate(Generic[P]):
             return Reviewed(_record_decision(self.name, decision), payload, found)
         deadline: float | None = None
         escalated = False
+        shown: dict[str, Any] | None = None  # the payload the previous round showed
+        rounds = 0
         while True:
             deciders = [*review.reviewers, review.escalate_to] if escalated else review.reviewers
-            deadline, wait = _open_review(
-                self.name, payload.model_dump(mode="json"), found, review, deciders, deadline
-            )
+            current = payload.model_dump(mode="json")
+            if current != shown:
+                rounds += 1
+            round_ = _Round(self.name, rounds, current, shown, found, deciders)
+            deadline, wait = _open_review(round_, review, deadline)
+            shown = current
             message = DBOS.recv(REVIEW_TOPIC, timeout_seconds=max(wait, 0.0))
             if message is None and review.escalate_to and not escalated:
                 escalated = True
@@ -177,6 +184,9 @@ class ReviewGate(Generic[P]):
                 return Reviewed(_record_decision(self.name, decision), payload, found)
             decision = Decision.model_validate(message)
             set_run_state(RunState.RUNNING, "review")
+            if decision.action in ("edit", "request_changes") and rounds >= review.max_rounds:
+                _record_decision(self.name, decision, f"refused: {rounds} rounds already")
+                continue
             if decision.action == "edit":
                 try:
                     edited = self.payload.model_validate(decision.payload or {})
@@ -213,8 +223,16 @@ class ReviewGate(Generic[P]):
 
     # --- used by `decide`, outside the run ---------------------------------------------
 
-    def check_decision(self, decision: Decision, flags: Sequence[dict[str, Any]]) -> list[str]:
-        """What is wrong with a decision before it is sent, in words (empty: nothing)."""
+    def check_decision(self, decision: Decision, request: dict[str, Any]) -> list[str]:
+        """What is wrong with a decision on a round of review (the `review-requested` event's
+        data) before it is sent, in words (empty: nothing)."""
+        flags: list[dict[str, Any]] = request["flags"]
+        changes = decision.action in ("edit", "request_changes")
+        if changes and request.get("round", 1) >= request.get("max_rounds", 1_000):
+            return [
+                f"{request['round']} rounds of changes already (review.max_rounds): "
+                "approve or reject"
+            ]
         if decision.action == "request_changes":
             if self.revise is None:
                 return [f"the {self.name} gate cannot revise: edit, approve or reject instead"]
@@ -249,14 +267,36 @@ def _first_problem(exc: ValidationError) -> str:
 # --- the gate's durable steps -------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Round:
+    """One round of review: what is shown, to whom, and how it differs from the last."""
+
+    gate: str
+    number: int  # rounds of changes count; the same payload shown again is the same round
+    payload: dict[str, Any]
+    previous: dict[str, Any] | None
+    flags: list[dict[str, Any]]
+    deciders: list[str]
+
+    def text(self, payload: dict[str, Any]) -> str:
+        chosen = _GATES.get(self.gate)
+        if chosen is not None and chosen.present is not None:
+            return chosen.present(chosen.payload.model_validate(payload))
+        return json.dumps(payload, indent=2, ensure_ascii=False)
+
+    def diff(self) -> str:
+        if self.previous is None or self.previous == self.payload:
+            return ""
+        before, after = self.text(self.previous), self.text(self.payload)
+        lines = difflib.unified_diff(
+            before.splitlines(), after.splitlines(), "before", "after", lineterm=""
+        )
+        return "\n".join(lines)
+
+
 @step(name="review-open", owner="reviewer", kind="gate", attempts=1)
 def _open_review(
-    gate: str,
-    payload: dict[str, Any],
-    flags: list[dict[str, Any]],
-    review: ReviewConfig,
-    deciders: list[str],
-    deadline: float | None,
+    round_: _Round, review: ReviewConfig, deadline: float | None
 ) -> tuple[float, float]:
     """Open a round of review: who must decide, by when; the run waits in awaiting_review.
     Returns the deadline and the seconds left until it."""
@@ -265,30 +305,29 @@ def _open_review(
     assert run_id is not None
     withheld = (
         " (auto-approve withheld: error flags remain)"
-        if review.auto_approve and _errors(flags)
+        if review.auto_approve and _errors(round_.flags)
         else ""
     )
     current().ledger.set_state(
         run_id,
         RunState.AWAITING_REVIEW,
         step="review",
-        reason=f"waiting for {', '.join(deciders)}" + withheld,
+        reason=f"waiting for {', '.join(round_.deciders)}" + withheld,
     )
-    chosen = _GATES.get(gate)
-    text = ""
-    if chosen is not None and chosen.present is not None:
-        text = chosen.present(chosen.payload.model_validate(payload))
     record_event(
         "review-requested",
-        f"{gate} review requested",
+        f"{round_.gate} review requested (round {round_.number})",
         {
-            "gate": gate,
-            "reviewers": deciders,
+            "gate": round_.gate,
+            "round": round_.number,
+            "max_rounds": review.max_rounds,
+            "reviewers": round_.deciders,
             "escalate_to": review.escalate_to,
             "deadline": deadline,
-            "flags": flags,
-            "payload": payload,
-            "text": text,
+            "flags": round_.flags,
+            "payload": round_.payload,
+            "text": round_.text(round_.payload),
+            "diff": round_.diff(),
         },
     )
     return deadline, deadline - time.time()

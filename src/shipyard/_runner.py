@@ -189,7 +189,7 @@ def decide(config: Config, run_id: str, decision: dict[str, Any]) -> RunRecord:
                 hint=f"its gate names {', '.join(sorted(allowed))} (review.reviewers)",
             )
         get_workflow(record.workflow, config)  # registers the run's gates in this process
-        problems = gate_named(request["gate"]).check_decision(checked, request["flags"])
+        problems = gate_named(request["gate"]).check_decision(checked, request)
         if problems:
             raise ShipyardError(
                 f"{checked.action.replace('_', ' ')} refused: " + "; ".join(problems),

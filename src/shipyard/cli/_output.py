@@ -109,9 +109,9 @@ def finish(record: RunRecord, as_json: bool, *, exit_on_failure: bool = True) ->
             f"run {record.run_id}: {state_text(record.state)}"
             + (f" — {record.reason}" if record.reason else "")
         )
-        if "episode_url" in record.result:
-            console.print(f"episode: {record.result['episode_url']}")
-            console.print(f"feed:    {record.result['feed_url']}")
+        for key, value in record.result.items():  # where production serves the result
+            if key.endswith("_url") and isinstance(value, str):
+                console.print(f"{key.removesuffix('_url').replace('_', ' ')}: {value}")
     ok = record.state in (RunState.VERIFIED, RunState.AWAITING_REVIEW, RunState.QUEUED)
     if exit_on_failure and not ok:
         raise typer.Exit(1)

@@ -67,7 +67,12 @@ def review_show(run_id: str, config_file: ConfigOption = None, as_json: JsonOpti
     if as_json:
         print_json(request)
         return
+    round_ = f"round {request.get('round', 1)} of at most {request.get('max_rounds', '?')}"
+    console.print(f"[bold]{request['gate']}[/] review, {round_}")
     console.print(request["text"] or json.dumps(request["payload"], indent=2), markup=False)
+    if request.get("diff"):
+        console.print("changes since the last round:")
+        console.print(request["diff"], markup=False)
     for flag in request["flags"]:
         where = f" (turn {flag['turn']})" if flag.get("turn") is not None else ""
         console.print(f"[yellow]{flag['severity']}[/] {flag['check']}{where}: {flag['message']}")

@@ -159,9 +159,11 @@ def status(
             f"artifact {artifact['kind']:8} {artifact['sha256'][:12]} "
             f"{artifact['size']:>10} bytes" + (f"  from {parents}" if parents else "")
         )
-    for key in ("episode_url", "feed_url", "commit"):
-        if key in record.result:
-            console.print(f"{key.replace('_', ' ')}: {record.result[key]}")
+    for event in record.events:  # what happened besides the steps: reviews, revisions...
+        console.print(f"{when(event['at'])} {event['kind']}: {event['message']}", markup=False)
+    for key, value in record.result.items():
+        if isinstance(value, str | int | float) and key not in ("state", "reason"):
+            console.print(f"{key.replace('_', ' ')}: {value}")
 
 
 @app.command()

@@ -1,11 +1,12 @@
-"""The flagship's review gate: a person reviews the script, and every edit is checked again
-against the paper with the same guardrails the writers face."""
+"""The flagship's review gate: a person reviews the script; every edit is checked again against
+the paper with the same guardrails the writers face, and a request for changes goes back to
+the writers (`revise.py`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shipyard import Flag, ReviewGate
+from shipyard import Flag, ReviewGate, record_cost, record_event
 from shipyard.podcast.models import Paper, Script
 from shipyard.podcast.settings import PodcastSettings
 
@@ -19,6 +20,22 @@ def _recheck(script: Script, context: tuple[Paper, PodcastSettings]) -> Sequence
     return check_script(script, paper, settings)
 
 
+def _revise(script: Script, comment: str, context: tuple[Paper, PodcastSettings]) -> Script:
+    from shipyard.podcast.revise import revise_script
+
+    paper, settings = context
+    revision = revise_script(script, comment, paper, settings)
+    record_cost(usd=revision.cost_usd, tokens=revision.tokens)
+    done = "; ".join(revision.applied) or "nothing changed"
+    record_event(
+        "script-revised",
+        f"{revision.writer}: {done}"
+        + (f"; not applied: {len(revision.not_applied)}" if revision.not_applied else ""),
+        {"applied": revision.applied, "not_applied": revision.not_applied},
+    )
+    return revision.script
+
+
 def _present(script: Script) -> str:
     """The script as a reviewer reads it: one numbered line a turn."""
     minutes = script.estimated_seconds / 60
@@ -28,5 +45,10 @@ def _present(script: Script) -> str:
 
 
 script_review: ReviewGate[Script] = ReviewGate(
-    "script", Script, owner="script-editor", recheck=_recheck, present=_present
+    "script",
+    Script,
+    owner="script-editor",
+    recheck=_recheck,
+    revise=_revise,
+    present=_present,
 )

@@ -27,8 +27,9 @@ __all__ = ["Budget", "Feedback", "Writer", "WriterFailed", "assemble_script", "c
 
 @dataclass(frozen=True, slots=True)
 class Feedback:
-    script: Script  # the previous attempt's script
-    errors: list[Flag]  # the error-severity flags it got
+    script: Script  # the script to revise: the previous attempt's, or the one under review
+    errors: list[Flag]  # the flags to fix (the error-severity ones of a failed attempt)
+    comment: str = ""  # a reviewer's request for changes, in their words
 
 
 class WriterFailed(Exception):

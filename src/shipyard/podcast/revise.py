@@ -1,0 +1,210 @@
+"""Revising a script as a reviewer asked ("request changes").
+
+The LLM writers of the chain get the script under review, the reviewer's words and the flags it
+has, and return it revised; the first revision that passes every check is taken. When none
+does (or no LLM writer is configured), the request is applied deterministically, clause by
+clause, as far as it can be:
+
+    drop turn 3            (also: remove, cut, delete; "turns 3 and 5")
+    shorten turn 4         keep its first half, at least one sentence
+    focus on Results       write the script again from the sections whose headings match
+
+Turn numbers are the ones `shipyard review show` prints. What could not be applied is reported
+with the revision, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pydantic_ai.models import Model
+from pydantic_ai.usage import RunUsage
+
+from shipyard import BudgetExceeded, ConfigError
+from shipyard.podcast.checks import check_script, estimated_seconds, split_sentences
+from shipyard.podcast.extractive import EXTRACTIVE, write_extractive
+from shipyard.podcast.llm_writer import LLMWriter, model_for
+from shipyard.podcast.models import Flag, Paper, Script, Turn
+from shipyard.podcast.script import run_sync, writer_chain
+from shipyard.podcast.settings import PodcastSettings
+from shipyard.podcast.writing import Budget, Feedback, WriterFailed
+
+__all__ = ["Revision", "revise_script"]
+
+_TURNS = re.compile(r"\bturns?\s+((?:\d+)(?:\s*(?:,|and|&)\s*\d+)*)", re.I)
+_DROP = re.compile(r"\b(drop|remove|cut|delete)\b", re.I)
+_SHORTEN = re.compile(r"\b(shorten|trim|tighten)\b", re.I)
+_FOCUS = re.compile(r"\bfocus(?:\s+more)?\s+on\s+(?:the\s+)?(.+)", re.I)
+
+
+@dataclass
+class Revision:
+    script: Script
+    writer: str  # who revised it
+    applied: list[str] = field(default_factory=list)  # what was done, in words
+    not_applied: list[str] = field(default_factory=list)  # what could not be, and why
+    cost_usd: float = 0.0
+    tokens: int = 0
+
+
+def revise_script(
+    script: Script,
+    comment: str,
+    paper: Paper,
+    settings: PodcastSettings,
+    *,
+    models: Mapping[str, Model] | None = None,
+) -> Revision:
+    """Revise `script` as `comment` asks: an LLM writer first, else the deterministic edits."""
+    flags = check_script(script, paper, settings)
+    budget = Budget(settings.script.max_tokens, settings.script.max_cost_usd)
+    problems: list[str] = []
+    for name in writer_chain(settings):
+        if name == EXTRACTIVE:
+            continue
+        revised = _revise_with_model(name, script, comment, flags, paper, settings, models, budget)
+        if isinstance(revised, Revision):
+            return revised
+        problems.append(revised)
+    revision = _apply_request(script, comment, paper, settings)
+    revision.not_applied = problems + revision.not_applied
+    revision.tokens, revision.cost_usd = budget.tokens, round(budget.cost_usd, 6)
+    return revision
+
+
+def _revise_with_model(
+    name: str,
+    script: Script,
+    comment: str,
+    flags: Sequence[Flag],
+    paper: Paper,
+    settings: PodcastSettings,
+    models: Mapping[str, Model] | None,
+    budget: Budget,
+) -> Revision | str:
+    """The writer's revision when it passes every check; otherwise why not, in words."""
+    price = settings.script.prices.get(name)
+    if price is None:
+        raise ConfigError(
+            f"writer {name!r} has no price, so its cost cannot be held to the budget",
+            key="podcast.script.prices",
+        )
+    model = (models or {}).get(name) or model_for(name)
+    writer = LLMWriter(name, model, price, settings, budget)
+    usage = RunUsage()
+    started = time.perf_counter()
+    try:
+        revised = run_sync(writer.write(paper, Feedback(script, list(flags), comment), usage))
+    except WriterFailed as exc:
+        return f"{name} could not revise it: {exc}"
+    except BudgetExceeded as exc:
+        return f"{name} could not revise it: {exc.message}"
+    errors = [f for f in check_script(revised, paper, settings) if f.severity == "error"]
+    if errors:
+        return f"{name}'s revision failed {len(errors)} check(s): {errors[0].message}"
+    took = time.perf_counter() - started
+    return Revision(
+        revised,
+        writer=name,
+        applied=[f"revised by {name} in {took:.1f} s"],
+        cost_usd=round(writer.cost(usage), 6),
+        tokens=usage.input_tokens + usage.output_tokens,
+    )
+
+
+def _apply_request(
+    script: Script, comment: str, paper: Paper, settings: PodcastSettings
+) -> Revision:
+    """The request applied clause by clause, without a model."""
+    revision = Revision(script, writer=EXTRACTIVE)
+    drop: set[int] = set()
+    shorten: set[int] = set()
+    focus: list[str] = []
+    for clause in (c.strip() for c in re.split(r"[.;\n]+", comment) if c.strip()):
+        wanted = _FOCUS.search(clause)
+        turns = _turn_numbers(clause)
+        if wanted is not None:
+            focus.append(wanted.group(1).strip(" ,"))
+        elif turns and _DROP.search(clause):
+            drop |= _valid(turns, script, revision, clause)
+        elif turns and _SHORTEN.search(clause):
+            shorten |= _valid(turns, script, revision, clause)
+        else:
+            revision.not_applied.append(
+                f"{clause!r}: not understood without a model (say: drop turn N, "
+                "shorten turn N, focus on SECTION)"
+            )
+    if focus and _focus(revision, " ".join(focus), paper, settings):
+        if drop or shorten:
+            revision.not_applied.append("turn edits: the script was written again, new turns")
+        return revision
+    if drop or shorten:
+        revision.script = _edited(script, drop, shorten)
+        revision.applied += [f"dropped turn {i}" for i in sorted(drop)]
+        revision.applied += [f"shortened turn {i}" for i in sorted(shorten - drop)]
+    return revision
+
+
+def _turn_numbers(clause: str) -> list[int]:
+    found = _TURNS.search(clause)
+    return [int(n) for n in re.findall(r"\d+", found.group(1))] if found else []
+
+
+def _valid(turns: list[int], script: Script, revision: Revision, clause: str) -> set[int]:
+    wrong = [n for n in turns if not 0 <= n < len(script.turns)]
+    if wrong:
+        revision.not_applied.append(
+            f"{clause!r}: the script has turns 0-{len(script.turns) - 1}, not {wrong}"
+        )
+    return {n for n in turns if n not in wrong}
+
+
+def _focus(revision: Revision, wanted: str, paper: Paper, settings: PodcastSettings) -> bool:
+    """Write the script again from the sections whose headings share a word with `wanted`."""
+    words = {w for w in re.findall(r"\w+", wanted.lower()) if len(w) > 2}
+    chosen = [s for s in paper.sections if words & set(re.findall(r"\w+", s.heading.lower()))]
+    if not chosen:
+        headings = ", ".join(s.heading for s in paper.sections[:8])
+        revision.not_applied.append(f"no section matches {wanted!r} (sections: {headings})")
+        return False
+    focused = paper.model_copy(update={"sections": chosen})
+    revision.script = write_extractive(focused, settings)
+    revision.applied.append("written again from " + ", ".join(s.heading for s in chosen))
+    return True
+
+
+def _edited(script: Script, drop: set[int], shorten: set[int]) -> Script:
+    turns: list[Turn] = []
+    chapter: str | None = None
+    for i, turn in enumerate(script.turns):
+        if i in drop:
+            chapter = chapter or turn.chapter  # a dropped turn's chapter moves to the next
+            continue
+        if i in shorten:
+            sentences = split_sentences(turn.text)
+            turn = turn.model_copy(
+                update={"text": " ".join(sentences[: max(1, len(sentences) // 2)])}
+            )
+        if chapter and not turn.chapter:
+            turn = turn.model_copy(update={"chapter": chapter})
+        chapter = None
+        if turns and turns[-1].speaker == turn.speaker:
+            turns[-1] = _joined(turns[-1], turn)  # a host never speaks twice in a row
+        else:
+            turns.append(turn)
+    words = sum(len(t.text.split()) for t in turns)
+    return script.model_copy(update={"turns": turns, "estimated_seconds": estimated_seconds(words)})
+
+
+def _joined(first: Turn, second: Turn) -> Turn:
+    return first.model_copy(
+        update={
+            "text": f"{first.text} {second.text}",
+            "sections": list(dict.fromkeys([*first.sections, *second.sections])),
+            "spans": [*first.spans, *second.spans],
+            "chapter": first.chapter or second.chapter,
+        }
+    )
