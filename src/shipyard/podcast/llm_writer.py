@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
-from pydantic_ai import Agent
+from pydantic_ai import Agent, NativeOutput, PromptedOutput, ToolOutput
 from pydantic_ai.exceptions import (
     ModelAPIError,
     UnexpectedModelBehavior,
@@ -34,7 +34,7 @@ from shipyard.podcast.models import (
     Section,
     Turn,
 )
-from shipyard.podcast.settings import ModelPrice, PodcastSettings
+from shipyard.podcast.settings import ModelPrice, OutputMode, PodcastSettings
 from shipyard.podcast.writing import (
     Budget,
     Feedback,
@@ -43,7 +43,13 @@ from shipyard.podcast.writing import (
     cost_of,
 )
 
-__all__ = ["OPENAI_COMPATIBLE", "OPENAI_COMPATIBLE_KEY_ENV", "LLMWriter", "model_for"]
+__all__ = [
+    "OPENAI_COMPATIBLE",
+    "OPENAI_COMPATIBLE_KEY_ENV",
+    "LLMWriter",
+    "model_for",
+    "output_mode",
+]
 
 OPENAI_COMPATIBLE = "openai-compatible:"
 # Local servers ignore the key; a hosted OpenAI-compatible one reads it from this variable.
@@ -51,6 +57,19 @@ OPENAI_COMPATIBLE_KEY_ENV = "SHIPYARD_OPENAI_COMPATIBLE_API_KEY"
 _CHARS_PER_TOKEN = 4  # for estimates before a request; the provider's count is what we charge
 _TOKENS_PER_WORD = 1.4
 _Out = TypeVar("_Out", bound=BaseModel)
+_OUTPUTS: dict[OutputMode, Callable[[type[Any]], Any]] = {
+    "tool": ToolOutput,
+    "native": NativeOutput,
+    "prompted": PromptedOutput,
+}
+
+
+def output_mode(writer: str, settings: PodcastSettings) -> OutputMode:
+    """How a writer's model returns its structured answer (`podcast.script.output_modes`):
+    small local models rarely make valid tool calls, while their servers can hold the answer
+    to a JSON schema, so an openai-compatible server defaults to "native"."""
+    default: OutputMode = "native" if writer.startswith(OPENAI_COMPATIBLE) else "tool"
+    return settings.script.output_modes.get(writer, default)
 
 
 def model_for(name: str) -> Model:
@@ -359,7 +378,7 @@ class LLMWriter:
             else ""
         )
         failed = (
-            f"The script fails these checks:\n{_describe(feedback.errors)}\n\n"
+            f"The script failed these checks:\n{_describe(feedback.errors)}\n\n"
             if feedback.errors
             else ""
         )
@@ -385,7 +404,12 @@ class LLMWriter:
             request_timeout=self.settings.script.request_timeout_seconds,
             max_tokens=expected_out * 2 + 512,
         )
-        agent = Agent(self.model, output_type=output_type, instructions=instructions, retries=1)
+        agent = Agent(
+            self.model,
+            output_type=_OUTPUTS[output_mode(self.name, self.settings)](output_type),
+            instructions=instructions,
+            retries=1,
+        )
         spent_in, spent_out = usage.input_tokens, usage.output_tokens
         try:
             result = await agent.run(
@@ -404,7 +428,7 @@ class LLMWriter:
             self.budget.charge(
                 self.price, usage.input_tokens - spent_in, usage.output_tokens - spent_out
             )
-        return result.output
+        return output_type.model_validate(result.output)
 
     def _script(self, draft: _Draft, paper: Paper, chapters: Mapping[int, str]) -> Script:
         headings = {s.heading for s in paper.sections}

@@ -69,6 +69,9 @@ class ModelPrice(_Section):
     output_per_mtok: float = Field(ge=0)
 
 
+OutputMode = Literal["tool", "native", "prompted"]
+
+
 class ScriptConfig(_Section):
     target_minutes: float = Field(default=4.0, gt=0)
     writers: list[str] = ["extractive"]  # tried in order; "extractive" needs no model
@@ -76,6 +79,10 @@ class ScriptConfig(_Section):
     max_tokens: int = Field(default=200_000, ge=0)
     max_cost_usd: float = Field(default=1.0, ge=0)
     prices: dict[str, ModelPrice] = {}  # writer string -> price; required for each LLM writer
+    # writer string -> how it returns structured output: "tool" (tool calls), "native" (the
+    # server constrains its answer to a JSON schema) or "prompted" (the schema in the prompt).
+    # Unset: "native" for openai-compatible servers (llama.cpp, Ollama, vLLM), else "tool".
+    output_modes: dict[str, OutputMode] = {}
     format: Literal["deep-dive", "brief", "debate"] = "deep-dive"
     request_timeout_seconds: float = Field(default=120.0, gt=0)  # per model request
     context_tokens: int = Field(default=24_000, ge=2_000)  # above: outline, then segments

@@ -1,0 +1,132 @@
+"""The LLM writer against a real OpenAI-compatible HTTP server on loopback (the real client
+library over real HTTP), in each structured-output mode, and with the faults local and hosted
+servers have: 429 with Retry-After, 500/503, a timeout, truncated JSON, a refusal, an answer
+that fails the checks; the budget held before a request leaves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shipyard import BudgetExceeded
+from shipyard.podcast.models import ScriptOutcome
+from shipyard.podcast.script import write_script
+from shipyard.podcast.settings import ModelPrice, PodcastSettings, ScriptConfig
+from tests.modelserver import Draft, Hang, ModelServer, Refusal, Status, model_server
+from tests.test_script import GOOD_TURNS, WORDS_PER_MINUTE, draft, make_paper
+
+GOOD = Draft(draft(GOOD_TURNS))
+INVENTED = Draft(draft([*GOOD_TURNS[:5], "It cut the completion time by 47.5%.", GOOD_TURNS[6]]))
+
+
+def writer(server: ModelServer) -> str:
+    return f"openai-compatible:tiny@{server.url}"
+
+
+def settings_for(server: ModelServer, **script: Any) -> PodcastSettings:
+    name = writer(server)
+    given: dict[str, Any] = {
+        "target_minutes": 90 / WORDS_PER_MINUTE,
+        "writers": [name],
+        "prices": {name: ModelPrice(input_per_mtok=0, output_per_mtok=0)},
+        "request_timeout_seconds": 5,
+        **script,
+    }
+    return PodcastSettings(script=ScriptConfig(**given))
+
+
+def write(server: ModelServer, **script: Any) -> ScriptOutcome:
+    return write_script(make_paper(), settings_for(server, **script))
+
+
+@pytest.mark.parametrize("mode", ["tool", "native", "prompted"])
+def test_a_valid_script_in_each_output_mode(mode: str) -> None:
+    with model_server(GOOD) as server:
+        outcome = write(server, output_modes={f"openai-compatible:tiny@{server.url}": mode})
+    assert outcome.passed and outcome.script.writer == writer(server), outcome.attempts
+    assert [t.text for t in outcome.script.turns] == GOOD_TURNS
+    assert [server.mode_of(r) for r in server.requests] == [mode]
+
+
+def test_a_local_server_is_asked_for_schema_constrained_json_by_default() -> None:
+    with model_server(GOOD) as server:
+        outcome = write(server)
+    assert outcome.passed
+    (request,) = server.requests
+    assert request["response_format"]["type"] == "json_schema"
+    assert "turns" in str(request["response_format"]["json_schema"]["schema"])
+
+
+def test_429_with_retry_after_is_waited_out() -> None:
+    with model_server(Status(429, {"Retry-After": "1"}), GOOD) as server:
+        outcome = write(server)
+    assert outcome.passed and outcome.script.writer == writer(server)
+    assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize("code", [500, 503])
+def test_a_server_that_keeps_failing_hands_over_to_the_extractive_writer(code: int) -> None:
+    with model_server(*[Status(code)] * 6) as server:
+        outcome = write(server)
+    assert outcome.script.writer == "extractive"
+    assert str(code) in (outcome.attempts[0].error or "")
+    assert 1 <= len(server.requests) <= 6  # the client's own retries, bounded
+
+
+def test_a_server_that_does_not_answer_in_time_hands_over() -> None:
+    with model_server(*[Hang(2.5)] * 3) as server:
+        outcome = write(server, request_timeout_seconds=1)
+    assert outcome.script.writer == "extractive"
+    assert "timed out" in (outcome.attempts[0].error or "").lower()
+
+
+def test_truncated_json_is_asked_again_then_handed_over() -> None:
+    cut = Draft(GOOD.payload[: len(GOOD.payload) // 2])
+    with model_server(cut, cut, cut, cut) as server:
+        outcome = write(server)
+    assert outcome.script.writer == "extractive"
+    assert "invalid output" in (outcome.attempts[0].error or "")
+    assert len(server.requests) == 2  # one retry of the output, then the next writer
+
+
+def test_a_refusal_hands_over() -> None:
+    with model_server(Refusal("I can't help with that."), Refusal("No.")) as server:
+        outcome = write(server)
+    assert outcome.script.writer == "extractive"
+    assert outcome.attempts[0].error
+
+
+def test_an_answer_that_fails_the_checks_is_retried_with_the_flags() -> None:
+    with model_server(INVENTED, GOOD) as server:
+        outcome = write(server)
+    assert outcome.passed and outcome.script.writer == writer(server)
+    assert [a.attempt for a in outcome.attempts] == [1, 2]
+    retry = str(server.requests[1]["messages"])
+    assert "failed these checks" in retry and "47.5%" in retry
+
+
+def test_an_answer_that_keeps_failing_goes_to_the_next_writer() -> None:
+    with model_server(INVENTED, INVENTED) as server:
+        outcome = write(server)
+    assert outcome.script.writer == "extractive"
+    assert [a.writer for a in outcome.attempts][:2] == [writer(server)] * 2
+
+
+def test_the_budget_stops_a_request_before_it_leaves() -> None:
+    with model_server(GOOD) as server:
+        name = writer(server)
+        dear = {name: ModelPrice(input_per_mtok=10_000, output_per_mtok=10_000)}
+        with pytest.raises(BudgetExceeded, match="budget is spent"):
+            write(server, prices=dear, max_cost_usd=0.01)
+    assert server.requests == []
+
+
+def test_the_cost_is_charged_to_the_cent() -> None:
+    with model_server(GOOD) as server:
+        name = writer(server)
+        price = {name: ModelPrice(input_per_mtok=2.5, output_per_mtok=10)}
+        outcome = write(server, prices=price)
+    # 1,000 tokens in at $2.50/M and 500 out at $10/M: $0.0075, as the server counted them.
+    assert outcome.cost_usd == pytest.approx(0.0075)
+    assert (outcome.input_tokens, outcome.output_tokens) == (1000, 500)
