@@ -4,10 +4,11 @@ have. Bounded: it answers only the answers it was given, then 500s."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,7 +44,19 @@ class Refusal:
     text: str
 
 
-Answer = Draft | Status | Hang | Refusal
+@dataclass(frozen=True)
+class Held:
+    """Hold the request until `release` is set (bounded by `seconds`), then give `answer`:
+    a test kills the client while it waits."""
+
+    answer: Draft
+    release: threading.Event
+    arrived: threading.Event = field(default_factory=threading.Event)
+    seconds: float = 120.0
+
+
+Reply = Draft | Status | Hang | Refusal | Held
+Answer = Reply | Callable[[dict[str, Any]], Reply]  # a function of the request
 
 
 @dataclass
@@ -59,8 +72,9 @@ class ModelServer:
         asked = request.get("response_format") or {}
         return "native" if asked.get("type") == "json_schema" else "prompted"
 
-    def answer(self) -> Answer:
-        return self.answers.pop(0) if self.answers else Status(500)
+    def answer(self, request: dict[str, Any]) -> Reply:
+        answer = self.answers.pop(0) if self.answers else Status(500)
+        return answer(request) if callable(answer) else answer
 
 
 def completion(request: dict[str, Any], answer: Draft | Refusal) -> dict[str, Any]:
@@ -106,7 +120,11 @@ def model_server(*answers: Answer) -> Iterator[ModelServer]:
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             server_state.requests.append(body)
-            answer = server_state.answer()
+            answer = server_state.answer(body)
+            if isinstance(answer, Held):
+                answer.arrived.set()
+                answer.release.wait(answer.seconds)
+                answer = answer.answer
             if isinstance(answer, Hang):
                 time.sleep(answer.seconds)
                 answer = Status(504)
@@ -121,7 +139,8 @@ def model_server(*answers: Answer) -> Iterator[ModelServer]:
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            with contextlib.suppress(OSError):  # the client may be gone (killed, timed out)
+                self.wfile.write(data)
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True

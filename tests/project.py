@@ -143,6 +143,7 @@ def make_project(
     target_minutes: float = 1.0,
     verify_seconds: float = 20,
     review: str = "",
+    script: str = "",
     extra: str = "",
 ) -> Iterator[Project]:
     production = LocalProduction(root / "production").create()
@@ -154,6 +155,7 @@ state_dir = "state"
 
 [podcast.script]
 target_minutes = {target_minutes}
+{script}
 
 [review]
 reviewers = ["editor"]

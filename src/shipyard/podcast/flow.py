@@ -97,7 +97,7 @@ def paper_to_podcast(run: Run[FileInput, PodcastSettings]) -> dict[str, Any]:
     config, settings = run.config, run.settings
     pdf = ingest(run.input)
     paper = extract(pdf, settings)
-    drafted = write_script(paper, settings)
+    drafted = write_script(paper, settings, str(config.state / "journal" / run.id))
     reviewed = script_review(run, drafted.script, flags=drafted.flags, context=(paper, settings))
     decision = reviewed.decision
     if not reviewed.approved:
@@ -171,11 +171,13 @@ def extract(pdf: Ingested, settings: PodcastSettings) -> Paper:
 
 
 @step(owner="script-editor", kind="check", attempts=2)
-def write_script(paper: Paper, settings: PodcastSettings) -> ScriptOutcome:
-    """Write the two-host script (writer chain) and run the guardrail checks on it."""
+def write_script(paper: Paper, settings: PodcastSettings, journal: str) -> ScriptOutcome:
+    """Write the two-host script (writer chain) and run the guardrail checks on it; every
+    model answer is journaled, so a retried step pays for no request twice."""
+    from shipyard.podcast.journal import RequestJournal
     from shipyard.podcast.script import write_script as write
 
-    outcome = write(paper, settings)
+    outcome = write(paper, settings, journal=RequestJournal(Path(journal)))
     record_cost(usd=outcome.cost_usd, tokens=outcome.input_tokens + outcome.output_tokens)
     for attempt in outcome.attempts:
         errors = sum(f.severity == "error" for f in attempt.flags)

@@ -23,17 +23,19 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
+from pydantic_ai.messages import ModelResponse
 from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage
 
-from shipyard import BudgetExceeded, ConfigError
+from shipyard import BudgetExceeded, ConfigError, record_event
 from shipyard.podcast.checks import (
     check_script,
 )
 from shipyard.podcast.extractive import EXTRACTIVE, ExtractiveWriter, write_extractive
+from shipyard.podcast.journal import JournaledModel, RequestJournal
 from shipyard.podcast.llm_writer import LLMWriter, model_for
 from shipyard.podcast.models import (
     Attempt,
@@ -42,8 +44,8 @@ from shipyard.podcast.models import (
     Script,
     ScriptOutcome,
 )
-from shipyard.podcast.settings import PodcastSettings
-from shipyard.podcast.writing import Budget, Feedback, Writer, WriterFailed
+from shipyard.podcast.settings import ModelPrice, PodcastSettings
+from shipyard.podcast.writing import Budget, Feedback, Writer, WriterFailed, cost_of
 
 __all__ = [
     "EXTRACTIVE",
@@ -59,22 +61,32 @@ __all__ = [
 
 
 def write_script(
-    paper: Paper, settings: PodcastSettings, *, models: Mapping[str, Model] | None = None
+    paper: Paper,
+    settings: PodcastSettings,
+    *,
+    models: Mapping[str, Model] | None = None,
+    journal: RequestJournal | None = None,
 ) -> ScriptOutcome:
     """Write and check a script for `paper` (see the module docstring for the policy).
 
     `models` replaces the model of a writer by its name in `settings.script.writers`; tests pass
-    pydantic-ai's FunctionModel or TestModel here. Safe to call twice: it has no side effects.
+    pydantic-ai's FunctionModel or TestModel here. With a `journal`, every model answer is
+    written down as it arrives, and a request asked again (the step retried after a crash) is
+    answered from it, not paid for twice. Otherwise it has no side effects.
     """
-    return run_sync(write_script_async(paper, settings, models=models))
+    return run_sync(write_script_async(paper, settings, models=models, journal=journal))
 
 
 async def write_script_async(
-    paper: Paper, settings: PodcastSettings, *, models: Mapping[str, Model] | None = None
+    paper: Paper,
+    settings: PodcastSettings,
+    *,
+    models: Mapping[str, Model] | None = None,
+    journal: RequestJournal | None = None,
 ) -> ScriptOutcome:
     """`write_script` for callers already inside an event loop."""
     budget = Budget(settings.script.max_tokens, settings.script.max_cost_usd)
-    writers = _build_writers(settings, models or {}, budget)
+    writers = _build_writers(settings, models or {}, budget, journal)
     attempts: list[Attempt] = []
     drafts: list[tuple[Script, list[Flag]]] = []
     for writer in writers:
@@ -161,7 +173,10 @@ def run_sync(coroutine: Coroutine[Any, Any, _T]) -> _T:
 
 
 def _build_writers(
-    settings: PodcastSettings, models: Mapping[str, Model], budget: Budget
+    settings: PodcastSettings,
+    models: Mapping[str, Model],
+    budget: Budget,
+    journal: RequestJournal | None = None,
 ) -> list[Writer]:
     """Every writer of the chain, built and priced now, so a wrong setting fails at once."""
     writers: list[Writer] = []
@@ -178,5 +193,29 @@ def _build_writers(
                 "and output_per_mtok (USD per million tokens; 0 for a local model)",
             )
         model = models[name] if name in models else model_for(name)
+        if journal is not None:
+            model = JournaledModel(model, journal, _on_the_timeline(name, price))
         writers.append(LLMWriter(name, model, price, settings, budget))
     return writers
+
+
+def _on_the_timeline(writer: str, price: ModelPrice) -> Callable[[ModelResponse, bool], None]:
+    """Puts each model request on the run's timeline, with its tokens and cost."""
+
+    def seen(response: ModelResponse, replayed: bool) -> None:
+        used = response.usage
+        cost = cost_of(price, used.input_tokens, used.output_tokens)
+        record_event(
+            "model-request",
+            f"{writer}: {used.input_tokens} tokens in, {used.output_tokens} out, ${cost:.4f}"
+            + (" (answered from the journal: not asked again)" if replayed else ""),
+            {
+                "writer": writer,
+                "input_tokens": used.input_tokens,
+                "output_tokens": used.output_tokens,
+                "cost_usd": cost,
+                "replayed": replayed,
+            },
+        )
+
+    return seen
