@@ -33,6 +33,7 @@ lint: setup
 
 typecheck: setup
 	$(BIN)/mypy
+	$(BIN)/mypy --strict examples/note-to-page/note_to_page.py
 
 bench: setup
 	$(BIN)/python -m benchmarks

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -281,3 +282,42 @@ def test_splitting_sentences_keeps_every_word(parts: list[str]) -> None:
     text = " ".join(parts)
     joined = " ".join(split_sentences(text))
     assert joined.split() == re.sub(r"\s+", " ", text).split()
+
+
+# --- listener -------------------------------------------------------------------------------
+
+
+def heard(text: str) -> list[Flag]:
+    """The listener check's flags on a script whose third turn is `text`."""
+    script = make_script(*GOOD[:2], text, *GOOD[3:])
+    return only(check_script(script, make_paper(), SMALL), "listener")
+
+
+@pytest.mark.parametrize(
+    ("text", "defect"),
+    [
+        ("It builds on an object object-oriented design of the scheduler.", "said twice"),
+        ("The scheduler is the the fastest of the three.", "said twice"),
+        ("The full code and the data are available in.", "stops mid-thought"),
+        ("The same idea is developed further, see.", "stops mid-thought"),
+        ("They fit the coefficient vectoránd error term jointly.", "debris"),
+        ("Then the test statistic is uî under the null hypothesis.", "debris"),
+        ("The Lemaître–Tolman model6 is a spherically symmetric solution.", "debris"),
+        ("The glyph \ufffd stands where a letter was.", "debris"),
+    ],
+)
+def test_the_listener_check_hears_what_is_broken(text: str, defect: str) -> None:
+    [flag] = heard(text)
+    assert (flag.severity, flag.turn) == ("error", 2)
+    assert defect in flag.message
+
+
+def test_names_with_accents_and_ordinary_endings_are_not_defects() -> None:
+    assert heard("François and Räsänen agree with Lemaître on what it is made of.") == []
+    assert heard("The café result is déjà vu to them, so let it sink in.") == []
+
+
+def test_a_monologue_is_flagged_for_the_reviewer() -> None:
+    long = " ".join(f"The scheduler keeps machine {i} busy with the right jobs." for i in range(16))
+    [flag] = heard(long)
+    assert flag.severity == "warning" and "monologue of" in flag.message

@@ -114,6 +114,7 @@ def test_show_prints_the_process_from_the_code(tmp_path: Path) -> None:
         "write-script",
         "review-open",
         "review-recheck",
+        "review-revise",
         "review-escalate",
         "review-decided",
         "synthesize",

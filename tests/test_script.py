@@ -35,6 +35,7 @@ from pydantic_ai.usage import RequestUsage
 from shipyard import load_config
 from shipyard._errors import BudgetExceeded, ConfigError
 from shipyard.podcast.checks import (
+    MONOLOGUE_WORDS,
     PADDING_ALLOWANCE,
     WORDS_PER_MINUTE,
     check_script,
@@ -610,6 +611,18 @@ def test_the_extractive_writer_on_every_corpus_paper(pdf: Path, corpus: Path) ->
     said = _sentences([t.text for t in script.turns])
     assert len(said) == len(set(said)), "a sentence is repeated"
     assert {t.speaker for t in script.turns} == {"Alex", "Sam"}
+    assert [f for f in outcome.flags if f.check == "listener"] == []
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("pdf", corpus_files("papers"), ids=lambda p: p.stem)
+def test_a_long_target_is_a_conversation_not_a_monologue(pdf: Path, corpus: Path) -> None:
+    settings = PodcastSettings(script=ScriptConfig(target_minutes=15))
+    script = write_extractive(extract_paper(pdf, settings.source), settings)
+    longest = max(len(t.text.split()) for t in script.turns)
+    assert longest <= MONOLOGUE_WORDS, f"a turn of {longest} words"
+    flags = check_script(script, extract_paper(pdf, settings.source), settings)
+    assert [f for f in flags if f.check == "listener"] == []
 
 
 # --- the command line ---------------------------------------------------------------------

@@ -360,4 +360,5 @@ def _render_feed(entries: list[dict[str, str]], settings: NoteSettings, base: st
         ElementTree.SubElement(entry, f"{ATOM}title").text = e["title"]
         ElementTree.SubElement(entry, f"{ATOM}updated").text = e["updated"]
         ElementTree.SubElement(entry, f"{ATOM}link", href=_url(base, e["path"]))
-    return ElementTree.tostring(feed, encoding="utf-8", xml_declaration=True)
+    rendered: bytes = ElementTree.tostring(feed, encoding="utf-8", xml_declaration=True)
+    return rendered

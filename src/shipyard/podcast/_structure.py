@@ -749,7 +749,28 @@ def _paragraph_lines(lines: list[Line], layout: Layout) -> list[list[Line]]:
     return groups
 
 
+# A structured abstract: paragraphs that open with these labels ("Aim. ...", "Results: ...").
+_STRUCTURED_LABEL = re.compile(
+    r"(?:^|\n)\s*(aims?|objectives?|purpose|background|introduction|methods?|methodology|"
+    r"design|setting|participants|results|findings|conclusions?|discussion|limitations)"
+    r"\s*[.:]\s+[A-Z]",
+    re.I,
+)
+# What research says of itself: "we propose", "this study tested", "our results show".
+_CLAIM = re.compile(
+    r"\b(?:we|this (?:paper|study|work|note|article|pilot(?: study)?)|our (?:study|results|"
+    r"method|approach|analysis|experiments?))\s+(?:propose|present|show|shows|compare|compared|"
+    r"find|found|measure|measured|test|tested|evaluate|evaluated|report|reported|ask|"
+    r"introduce|describe|analy[sz]e|analy[sz]ed|demonstrate|investigate|investigated|"
+    r"examine|examined|study|studied)\b",
+    re.I,
+)
+
+
 def paper_signals(extracted: Extracted, body: str) -> list[str]:
+    """What marks a text as research; a paper needs two. Short research (an extended abstract,
+    a note, a structured abstract) has few of the classic ones, so the way a structured
+    abstract is laid out and what research says of itself count too."""
     signals = []
     if extracted.abstract_labelled:
         signals.append("an abstract")
@@ -761,4 +782,9 @@ def paper_signals(extracted: Extracted, body: str) -> list[str]:
         signals.append("section headings")
     if extracted.captions:
         signals.append("figure or table captions")
+    labels = {m.group(1).lower().rstrip("s") for m in _STRUCTURED_LABEL.finditer(body)}
+    if len(labels) >= 3:
+        signals.append("a structured abstract")
+    if _CLAIM.search(body):
+        signals.append("research claims")
     return signals

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -41,6 +42,7 @@ __all__ = [
     "check_script",
     "estimated_seconds",
     "injection_spans",
+    "listener_spans",
     "split_sentences",
     "target_words",
     "unspeakable_spans",
@@ -86,6 +88,8 @@ CHECKS: dict[str, Callable[[_Subject], Iterable[Flag]]] = {
     "brand": lambda s: _check_brand(s.script, s.settings),
     "injection": lambda s: _check_injection(s.script, s.paper),
     "language": lambda s: _check_language(s.script, s.settings),
+    "listener": lambda s: _check_listener(s.script),
+    "paper": lambda s: _check_paper(s.paper),
 }
 
 
@@ -183,6 +187,57 @@ def unspeakable_spans(text: str) -> list[Span]:
     for kind, pattern, severity, why in _UNSPEAKABLE:
         found.extend(Span(kind, m.group(0), severity, why) for m in pattern.finditer(text))
     return found
+
+
+# --- what a listener would hear as broken -----------------------------------------------------
+
+MONOLOGUE_WORDS = 150  # about a minute of one voice: longer, and a listener stops following
+_FUNCTION_WORDS = frozenset(["a", "an", "and", "or", "of", "the", "than", "to", "in", "is", "see"])
+_DOUBLED = re.compile(r"\b([A-Za-z]{3,})[ ,]+(\1)(?:\b|-)", re.I)
+_CUT = re.compile(
+    r"(?:\b(?:the|an?|and|or|see|than)|\b(?:available|shown|given|described|reported|"
+    r"presented|found|discussed|defined|listed|proposed|introduced) in)\s*[.!?]$",
+    re.I,
+)
+_FOOTNOTE_GLUED = re.compile(r"\b[a-z]{3,}\d{1,2}\b")  # "model6": a footnote marker
+_ODD = re.compile(r"[\ufffd\ue000-\uf8ff\u0000-\u0008\u000b\u000c\u000e-\u001f]")
+
+
+def listener_spans(text: str) -> list[Span]:
+    """What a listener would hear as broken in `text`: a word said twice ("object
+    object-oriented"), a sentence cut off where a citation was removed ("is available in."),
+    font or math debris read as words ("vectoránd", "uî", "model6")."""
+    found = [
+        Span("doubled", m.group(0), "error", "a word said twice in a row")
+        for m in _DOUBLED.finditer(text)
+    ]
+    found += [
+        Span("cut-off", sentence[-40:], "error", "a sentence that stops mid-thought")
+        for sentence in split_sentences(text)
+        if _CUT.search(sentence)
+    ]
+    found += [
+        Span("garbled", token, "error", "a token that is extraction debris, not a word")
+        for token in re.findall(r"\S+", text)
+        if _garbled(token.strip(".,;:!?()\"'“”‘’"))
+    ]
+    return found
+
+
+def _garbled(token: str) -> bool:
+    if not token or _ODD.search(token) or _FOOTNOTE_GLUED.fullmatch(token):
+        return True
+    plain = unicodedata.normalize("NFKD", token)
+    marks = [i for i, c in enumerate(plain) if unicodedata.combining(c)]
+    if not marks:
+        return False
+    letters = "".join(c for c in plain if not unicodedata.combining(c))
+    if len(letters) <= 2 and letters.isalpha() and letters.islower():
+        return True  # "uî", "é": a lone accented letter from a formula or a broken glyph
+    # "vectoránd": a word and a function word run together through a stray accent
+    first = len(plain[: marks[0]].rstrip("\u0300\u0301\u0302\u0303\u0308")) - 1
+    head, tail = letters[:first], letters[first:]
+    return len(head) >= 3 and head.islower() and tail.lower() in _FUNCTION_WORDS
 
 
 _INJECTION = [
@@ -392,6 +447,34 @@ def _check_speakers(script: Script) -> Iterator[Flag]:
 
 
 # --- unspeakable content --------------------------------------------------------------------
+
+
+def _check_paper(paper: Paper) -> Iterator[Flag]:
+    """What extraction noticed about the paper (short, not quite a paper, garbage removed),
+    shown to the reviewer beside the script."""
+    for warning in paper.warnings:
+        yield Flag(check="paper", severity="warning", message=f"the paper: {warning}")
+
+
+def _check_listener(script: Script) -> Iterator[Flag]:
+    for i, turn in enumerate(script.turns):
+        for span in listener_spans(turn.text):
+            yield Flag(
+                check="listener",
+                severity=span.severity,
+                turn=i,
+                span=span.text,
+                message=f"turn {i} has {span.why}: {span.text!r}",
+            )
+        words = len(turn.text.split())
+        if words > MONOLOGUE_WORDS:
+            yield Flag(
+                check="listener",
+                severity="warning",
+                turn=i,
+                message=f"turn {i} is a monologue of {words} words (more than "
+                f"{MONOLOGUE_WORDS}): a listener stops following one voice that long",
+            )
 
 
 def _check_unspeakable(script: Script) -> Iterator[Flag]:

@@ -16,6 +16,7 @@ from shipyard.podcast.checks import (
     LENGTH_TOLERANCE,
     PADDING_ALLOWANCE,
     injection_spans,
+    listener_spans,
     split_sentences,
     target_words,
     unspeakable_spans,
@@ -139,6 +140,8 @@ def _voiceable(raw: str) -> str | None:
         return None  # "Sequential: each task ...": an item of a list, not a sentence
     if unspeakable_spans(sentence) or injection_spans(sentence) or _FORMULA.search(sentence):
         return None
+    if listener_spans(sentence):
+        return None  # a doubled word, a sentence cut off, debris: a listener hears it broken
     if len(_VARIABLE.findall(sentence)) >= 2:
         return None  # "d1, d2", "x and y": the variables of a formula
     if sentence.count("(") != sentence.count(")") or sentence.count('"') % 2:
@@ -346,6 +349,14 @@ _FOLLOW_UPS = [
     "Okay, and then?",
     "Interesting. What else?",
     "So where does that lead?",
+    "Can you unpack that a little?",
+    "That makes sense so far. Keep going.",
+    "And why does that matter?",
+    "Right. What follows from it?",
+    "I'm with you. What's the next step?",
+    "Hold on, say a bit more about that.",
+    "That's a lot to take in. What comes after?",
+    "And how do they back that up?",
 ]
 _ASIDES = [
     "And here's a line I noticed while reading.",
@@ -527,8 +538,9 @@ class _Conversation:
                 self.say(self.explainer, f"{ack} {' '.join(texts[1:])}", sections, spans=spans[1:])
                 continue
             follow_up = self.pick(_FOLLOW_UPS)
-            if follow_up:
-                self.say(self.asker, follow_up)
+            if not follow_up:
+                break  # no fresh way left to join in: stop here rather than run on alone
+            self.say(self.asker, follow_up)
             self.say(self.explainer, " ".join(texts), sections, spans=spans)
 
     def _close(self, covered: list[str], candidates: list[_Candidate], said: set[str]) -> None:

@@ -51,6 +51,9 @@ from shipyard.podcast.settings import SourceConfig
 
 __all__ = ["detect_language", "extract_paper", "extract_paper_isolated", "sniff_format"]
 
+SHORT_PAPER_WORDS = 1500  # fewer words: short research, accepted and flagged for the reviewer
+_LEADERS = re.compile(r"[_.·…\-–—]{3,}")
+_PLACEHOLDER = re.compile(r"\blorem ipsum\b|\bdolor sit amet\b", re.I)
 _CONFIG_FILE = "shipyard.toml"
 # pdfium is not thread-safe: one document at a time per process (steps may run in threads)
 _PDFIUM = threading.Lock()
@@ -343,7 +346,10 @@ def _paper_from_pages(
     name: str,
     metadata_title: str,
 ) -> Paper:
-    raw_chars = sum(len(ln.text) - ln.text.count(" ") for p in raw_pages for ln in p.lines)
+    # Characters that carry text: leaders and form blanks ("Name: ______") are not garbage.
+    raw_chars = sum(
+        len(_LEADERS.sub("", ln.text)) - ln.text.count(" ") for p in raw_pages for ln in p.lines
+    )
     if raw_chars < 20:
         raise _reject(
             f"{name} has no extractable text: its pages are images (a scan)",
@@ -379,6 +385,13 @@ def _paper_from_pages(
             "((cid:N) codes, U+FFFD, private-use glyphs)"
         )
 
+    placeholder = _PLACEHOLDER.search(body)
+    if placeholder is not None:
+        raise _reject(
+            f"{name} is placeholder text ({placeholder.group(0)!r}), not a paper",
+            "not-a-paper",
+            "give the paper itself; a template's filler text has nothing to discuss",
+        )
     language, confidence = detect_language(
         body or " ".join(ln.text for p in pages for ln in p.lines)
     )
@@ -412,6 +425,11 @@ def _paper_from_pages(
         warnings.append(message)
 
     words = len(body.split())
+    if words < SHORT_PAPER_WORDS:
+        warnings.append(
+            f"short: {words} words (an extended abstract or a note): the episode will be "
+            "short too, not padded"
+        )
     return Paper(
         source_sha256=sha256,
         title=extracted.title,

@@ -1,0 +1,137 @@
+"""Papers of every shape: short real research (a one-page structured abstract, a two-page note
+without numbered sections) is accepted and flagged short for the reviewer, never refused;
+placeholder text, a slide deck and a form are still refused, each with its reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.platypus import Flowable, PageBreak, Paragraph, SimpleDocTemplate, Spacer
+
+from shipyard import SourceRejected
+from shipyard.podcast.checks import check_script
+from shipyard.podcast.extractive import write_extractive
+from shipyard.podcast.settings import PodcastSettings
+from shipyard.podcast.source import extract_paper
+
+STYLES = getSampleStyleSheet()
+SETTINGS = PodcastSettings()
+
+
+def typeset(path: Path, story: list[Flowable]) -> Path:
+    SimpleDocTemplate(str(path), pagesize=A4).build(story)
+    return path
+
+
+def para(text: str, style: str = "BodyText") -> Paragraph:
+    return Paragraph(text, STYLES[style])
+
+
+def structured_abstract(path: Path) -> Path:
+    """One page: a title, an author, and Aim / Methodology / Results / Conclusions."""
+    return typeset(
+        path,
+        [
+            para("Telemedicine Referral for Chronic Wounds in Rural Clinics: A Pilot", "Title"),
+            para("Maria Lopez, Department of Nursing, University of Leeds"),
+            Spacer(1, 12),
+            para(
+                "<b>Aim.</b> Clinicians in rural clinics often wait weeks for specialist advice "
+                "on chronic wounds. This pilot study tested whether a photo-based referral "
+                "service shortens the time to a specialist opinion."
+            ),
+            para(
+                "<b>Methodology.</b> Twelve clinics sent photographs of 84 chronic wounds to a "
+                "specialist team over six months. We compared the time to a treatment plan with "
+                "90 wounds referred by letter in the previous year."
+            ),
+            para(
+                "<b>Results.</b> The median time to a treatment plan fell from 19 days to 3 "
+                "days. Nurses rated the service as easy to use."
+            ),
+            para(
+                "<b>Conclusions.</b> Photo-based referral cut the wait for specialist advice "
+                "sharply in this pilot. A controlled trial should test whether healing improves."
+            ),
+        ],
+    )
+
+
+def two_page_note(path: Path) -> Path:
+    """Two pages, plain headings without numbers, no abstract, no references."""
+    story: list[Flowable] = [
+        para("A Note on Greedy Packing for GPU Jobs", "Title"),
+        para("Lena Ortiz and Tom Baker"),
+    ]
+    parts = {
+        "Motivation": "Shared GPU clusters waste capacity when jobs wait behind large ones. "
+        "We ask whether a simple greedy rule can pack jobs well enough to matter.",
+        "Approach": "The rule sorts waiting jobs by memory and places each on the machine whose "
+        "free memory fits it most tightly. It needs no runtime prediction.",
+        "Findings": "On a public trace of 20,000 jobs the rule raised utilisation from 61 "
+        "percent to 74 percent. Mean waiting time fell by a third.",
+        "Outlook": "The rule ignores priorities and deadlines. A fairness constraint comes next, "
+        "and a test on a real cluster.",
+    }
+    for heading, text in parts.items():
+        story += [para(heading, "Heading2"), para(" ".join([text] * 4))]
+        if heading == "Approach":
+            story.append(PageBreak())
+    return typeset(path, story)
+
+
+def placeholder(path: Path) -> Path:
+    filler = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor. "
+    return typeset(path, [para("Lorem Ipsum", "Title"), *[para(filler * 6)] * 5])
+
+
+def slide_deck(path: Path) -> Path:
+    story: list[Flowable] = []
+    for title, bullets in {
+        "Quarterly Review": ["Sales are up in every region", "Four new hires", "Goals for Q3"],
+        "Numbers": ["Revenue: 1.2M", "Churn: 3%", "Net promoter score: 41"],
+        "Customers": ["Two new enterprise accounts", "Support tickets down", "Renewals on track"],
+        "Roadmap": ["Launch version two", "Hire a support lead", "Expand to Spain"],
+        "Risks": ["Hiring is slow", "A key supplier raised prices", "Currency swings"],
+        "Questions": ["What should we stop doing?", "Where do we invest next?"],
+    }.items():
+        story += [para(title, "Title"), *[para(f"• {b}", "Heading3") for b in bullets]]
+        story.append(PageBreak())
+    return typeset(path, story)
+
+
+def form(path: Path) -> Path:
+    fields = ["Full name", "Date of birth", "Address", "Phone number", "GP practice", "Allergies"]
+    lines = [para(f"{f}: ______________________________") for f in fields * 2]
+    return typeset(path, [para("Patient Registration Form", "Title"), *lines])
+
+
+@pytest.mark.parametrize("make", [structured_abstract, two_page_note], ids=lambda f: f.__name__)
+def test_short_research_is_accepted_and_flagged_short(make: object, tmp_path: Path) -> None:
+    assert callable(make)
+    paper = extract_paper(make(tmp_path / "short.pdf"), SETTINGS.source)
+    assert any(w.startswith("short:") for w in paper.warnings), paper.warnings
+    assert not any("does not look like a research paper" in w for w in paper.warnings)
+    script = write_extractive(paper, SETTINGS)
+    flags = check_script(script, paper, SETTINGS)
+    assert any(f.check == "paper" and "short:" in f.message for f in flags)  # for the reviewer
+    assert [f for f in flags if f.severity == "error"] == []
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (placeholder, "is placeholder text ('Lorem ipsum')"),
+        (slide_deck, "does not look like a research paper"),
+        (form, "does not look like a research paper"),
+    ],
+    ids=["placeholder", "slides", "form"],
+)
+def test_what_is_not_research_is_still_refused(make: object, reason: str, tmp_path: Path) -> None:
+    assert callable(make)
+    with pytest.raises(SourceRejected) as caught:
+        extract_paper(make(tmp_path / "not-a-paper.pdf"), SETTINGS.source)
+    assert caught.value.code == "not-a-paper" and reason in caught.value.message
