@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 CONFIG_FILE = "shipyard.toml"
+PROFILES = "profiles"  # a workflow's named overrides of its own table, chosen per run
 S = TypeVar("S", bound=BaseModel)
 
 
@@ -113,9 +114,27 @@ class Config(_Section):
         p = Path(path).expanduser()
         return p if p.is_absolute() else (self.root / p).resolve()
 
+    def table(self, table: str) -> dict[str, Any]:
+        """A workflow's table as written, without its profiles."""
+        return {k: v for k, v in self.tables.get(table, {}).items() if k != PROFILES}
+
     def settings(self, model: type[S], table: str) -> S:
         """A workflow's settings: its table, validated by its model (defaults where absent)."""
-        return model.model_validate(self.tables.get(table, {}))
+        return model.model_validate(self.table(table))
+
+    def with_profile(self, table: str, profile: str) -> Config:
+        """A copy in which a workflow's table is overlaid with one of its profiles
+        (`[TABLE.profiles.NAME]`): what `shipyard run --profile NAME` runs with."""
+        profiles = self.tables.get(table, {}).get(PROFILES, {})
+        if profile not in profiles:
+            known = ", ".join(sorted(profiles)) or "none"
+            raise ConfigError(
+                f"has no profile {profile!r}",
+                key=f"{table}.{PROFILES}",
+                hint=f"its profiles: {known}; add one as [{table}.{PROFILES}.{profile}]",
+            )
+        merged = _overlaid(self.table(table), profiles[profile])
+        return self.model_copy(update={"tables": {**self.tables, table: merged}})
 
     def with_table(self, table: str, settings: BaseModel) -> Config:
         """A copy with a workflow's table replaced by `settings` (for tests and tools)."""
@@ -129,7 +148,7 @@ class Config(_Section):
             mode="json", exclude={"root", "state_dir", "engine", "workflows", "tables"}
         )
         if table is not None:
-            data[table] = self.tables.get(table, {})
+            data[table] = self.table(table)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -171,17 +190,49 @@ def load_config(path: str | Path | None = None) -> Config:
             hint=_unknown_tables_hint(unknown, claimed),
         )
     for table, claim in claimed.items():
-        given = tables.get(table, {})
-        unknown = sorted(set(given) - set(claim.model.model_fields))
-        if unknown:  # refused even where the workflow's model would ignore it
+        given = {k: v for k, v in tables.get(table, {}).items() if k != PROFILES}
+        _check_table(claim, given, file, table)
+        profiles = tables.get(table, {}).get(PROFILES, {})
+        if not isinstance(profiles, dict):
             raise ConfigError(
-                f"is not a setting of the {claim.workflow} workflow",
-                key=f"{table}.{unknown[0]}",
-                file=str(file),
-                hint=f"its settings: {', '.join(claim.model.model_fields) or 'none'}",
+                "must be a table of profiles", key=f"{table}.{PROFILES}", file=str(file)
             )
-        _validated(claim.model, given, file, table)
+        for name, profile in profiles.items():  # each profile, as it will run
+            where = f"{table}.{PROFILES}.{name}"
+            if not isinstance(profile, dict):
+                raise ConfigError("must be a table", key=where, file=str(file))
+            _check_table(claim, profile, file, where, merged=_overlaid(given, profile))
     return config.model_copy(update={"tables": tables})
+
+
+def _check_table(
+    claim: SettingsTable,
+    given: dict[str, Any],
+    file: Path,
+    prefix: str,
+    *,
+    merged: dict[str, Any] | None = None,
+) -> None:
+    unknown = sorted(set(given) - set(claim.model.model_fields))
+    if unknown:  # refused even where the workflow's model would ignore it
+        raise ConfigError(
+            f"is not a setting of the {claim.workflow} workflow",
+            key=f"{prefix}.{unknown[0]}",
+            file=str(file),
+            hint=f"its settings: {', '.join(claim.model.model_fields) or 'none'}",
+        )
+    _validated(claim.model, given if merged is None else merged, file, prefix)
+
+
+def _overlaid(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `over` laid on it, table by table (a profile changes only what it names)."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _overlaid(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _validated(model: type[S], data: dict[str, Any], file: Path, prefix: str) -> S:

@@ -53,11 +53,14 @@ def run_id_for(spec: WorkflowSpec, input_sha256: str, config: Config) -> str:
     return "run-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-def start_run(workflow: str, source: str | Path, *, force: bool = False) -> StartedRun:
+def start_run(
+    workflow: str, source: str | Path, *, force: bool = False, profile: str | None = None
+) -> StartedRun:
     """Start (or find) the run of `workflow` on `source` (what the workflow accepts: a file's
-    path, a URL, a JSON document) in this process's runtime."""
+    path, a URL, a JSON document) in this process's runtime, with one of the workflow's
+    profiles laid over its settings when `profile` names one."""
     runtime = current()
-    run = _new_run(runtime.ledger, runtime.config, workflow, source, force=force)
+    run = _new_run(runtime.ledger, runtime.config, workflow, source, force=force, profile=profile)
     if run.start:
         with SetWorkflowID(run.run_id):
             DBOS.start_workflow(run.spec.function, *run.arguments)
@@ -65,13 +68,18 @@ def start_run(workflow: str, source: str | Path, *, force: bool = False) -> Star
 
 
 def submit_run(
-    config: Config, workflow: str, source: str | Path, *, force: bool = False
+    config: Config,
+    workflow: str,
+    source: str | Path,
+    *,
+    force: bool = False,
+    profile: str | None = None,
 ) -> StartedRun:
     """Put a run on the queue that `shipyard worker` processes take runs from, on this
     machine or any other that shares the database (and the files: the input and the state
     folder). Nothing runs in this process."""
     with _ledger(config, create=True) as ledger:
-        run = _new_run(ledger, config, workflow, source, force=force)
+        run = _new_run(ledger, config, workflow, source, force=force, profile=profile)
     if run.start:
         options: EnqueueOptions = {
             "queue_name": QUEUE,
@@ -110,15 +118,23 @@ class _NewRun:
 
 
 def _new_run(
-    ledger: Ledger, config: Config, workflow: str, source: str | Path, *, force: bool
+    ledger: Ledger,
+    config: Config,
+    workflow: str,
+    source: str | Path,
+    *,
+    force: bool,
+    profile: str | None = None,
 ) -> _NewRun:
     spec = get_workflow(workflow, config)
+    if profile is not None:  # part of the run's input and of its id
+        config = config.with_profile(spec.table, profile)
     _check_requirements(spec, config)
     given = read_input(spec.accepts, str(source), described=spec.input_help)
     run_id = run_id_for(spec, given.sha256, config)
     if force:
         run_id += f"-{int(time.time() * 1000):x}"
-    summary = given.model_dump(mode="json", exclude={"data"})
+    summary = given.model_dump(mode="json", exclude={"data"}) | {"profile": profile or ""}
     created = ledger.create_run(run_id, spec.name, spec.version, summary)
     ended = not created and ledger.get(run_id, detail=False).state.finished
     return _NewRun(

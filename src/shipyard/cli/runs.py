@@ -60,6 +60,13 @@ def run(
             "database) instead of running it here.",
         ),
     ] = False,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            help="Run with one of the workflow's profiles ([TABLE.profiles.NAME] in "
+            "shipyard.toml) laid over its settings.",
+        ),
+    ] = None,
     config_file: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -74,11 +81,11 @@ def run(
         )
     try:
         if queue:
-            started = submit_run(config, workflow, source, force=force)
+            started = submit_run(config, workflow, source, force=force, profile=profile)
             ledger = ledger_for(config)
         else:
             ledger = _engine.launch(config).ledger
-            started = start_run(workflow, source, force=force)
+            started = start_run(workflow, source, force=force, profile=profile)
         record = follow(
             ledger,
             started,
@@ -159,6 +166,9 @@ def status(
             f"artifact {artifact['kind']:8} {artifact['sha256'][:12]} "
             f"{artifact['size']:>10} bytes" + (f"  from {parents}" if parents else "")
         )
+    given = record.input.get("source", "")
+    profile = record.input.get("profile")
+    console.print(f"input: {given}" + (f"  (profile {profile})" if profile else ""), markup=False)
     for event in record.events:  # what happened besides the steps: reviews, revisions...
         console.print(f"{when(event['at'])} {event['kind']}: {event['message']}", markup=False)
     for key, value in record.result.items():

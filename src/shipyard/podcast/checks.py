@@ -395,11 +395,11 @@ def _check_length(script: Script, index: _PaperIndex, settings: PodcastSettings)
 
 def _check_speakers(script: Script) -> Iterator[Flag]:
     names = [h.name for h in script.hosts]
-    if len(names) < 2 or len(set(names)) != len(names):
+    if not 1 <= len(names) <= 4 or len(set(names)) != len(names):
         yield Flag(
             check="speakers",
             severity="error",
-            message=f"a dialogue needs two or more hosts with distinct names, got {names}",
+            message=f"a show needs one to four hosts with distinct names, got {names}",
         )
     spoken: set[str] = set()
     for i, turn in enumerate(script.turns):
@@ -414,7 +414,7 @@ def _check_speakers(script: Script) -> Iterator[Flag]:
         spoken.add(turn.speaker)
         if not turn.text.strip():
             yield Flag(check="speakers", severity="error", turn=i, message=f"turn {i} is empty")
-        if i and turn.speaker == script.turns[i - 1].speaker:
+        if i and len(names) > 1 and turn.speaker == script.turns[i - 1].speaker:
             yield Flag(
                 check="speakers",
                 severity="error",

@@ -171,7 +171,9 @@ class _Candidate:
         self.bag = frozenset(_content_words(self.text))
 
 
-def _candidates(paper: Paper, exclude: frozenset[str]) -> list[_Candidate]:
+def _candidates(
+    paper: Paper, exclude: frozenset[str], focus: frozenset[str] = frozenset()
+) -> list[_Candidate]:
     frequency = Counter(_content_words(paper.body))
     title_words = set(_content_words(paper.title))
     sources = [
@@ -189,6 +191,7 @@ def _candidates(paper: Paper, exclude: frozenset[str]) -> list[_Candidate]:
             bag = set(_content_words(sentence))
             weight = sum(math.log1p(frequency[w]) for w in bag) / math.sqrt(len(sentence.split()))
             weight *= 1 + 0.25 * len(_CUES.findall(sentence)) + 0.2 * len(bag & title_words)
+            weight *= 1 + 0.6 * len(bag & focus)  # what the profile asks the episode to dwell on
             if _DANGLING.match(sentence):
                 weight *= 0.55
             if position == 0:
@@ -228,7 +231,8 @@ def write_extractive(
     target duration and never voices more than MAX_PAPER_SHARE of the paper, so a very short
     paper gives a short episode. `exclude` holds sentences (normalised) it must leave out.
     """
-    candidates = _candidates(paper, exclude)
+    focus = frozenset(_content_words(settings.script.focus))
+    candidates = _candidates(paper, exclude, focus)
     paper_words = len(paper.body.split())
     target = target_words(settings)
     goal = min(target, paper_words)  # a short paper gives a short episode
@@ -417,9 +421,13 @@ class _Conversation:
     def __init__(self, paper: Paper, settings: PodcastSettings) -> None:
         self.paper = paper
         self.settings = settings
-        hosts = settings.show.hosts
-        self.asker, self.explainer = hosts[0].name, hosts[1].name
-        self.debate = settings.script.format == "debate"
+        hosts = [h.name for h in settings.show.hosts]
+        # The first host asks and frames; the others explain, one section each in turn. A
+        # single host does both: a solo presentation, one paragraph a turn.
+        self.asker, self.explainers = hosts[0], hosts[1:] or hosts[:1]
+        self.explainer = self.explainers[0]
+        self.solo = len(hosts) == 1
+        self.debate = settings.script.format in ("debate", "critique")
         self.turns: list[Turn] = []
         self.used: set[str] = set()
         self.vocabulary = frozenset(re.findall(r"\b[a-z][a-z-]+\b", paper.body))
@@ -437,7 +445,7 @@ class _Conversation:
         text = text.strip()
         if not text:
             return
-        if self.turns and self.turns[-1].speaker == speaker:  # keep strict turn-taking
+        if not self.solo and self.turns and self.turns[-1].speaker == speaker:  # turn-taking
             last = self.turns[-1]
             self.turns[-1] = Turn(
                 speaker=speaker,
@@ -471,9 +479,7 @@ class _Conversation:
         show, paper = self.settings.show, self.paper
         title = paper.title.strip()
         opening = [show.intro] if show.intro else []
-        opening.append(
-            f"Welcome to {show.title}. I'm {self.asker}, and with me is {self.explainer}."
-        )
+        opening.append(f"Welcome to {show.title}. {self._introductions()}")
         if title:
             by = ""
             if paper.authors:
@@ -489,13 +495,14 @@ class _Conversation:
                 self._answer(
                     sentences,
                     ["Abstract"] if paper.abstract else [],
-                    lead_in=f"Thanks, {self.asker}. Here is the short version.",
+                    lead_in=f"{self._thanks()}Here is the short version.",
                 )
                 continue
             heading = paper.sections[section].heading
             topic = _topic(heading, self.vocabulary, self.capitals, self.names)
+            self.explainer = self.explainers[k % len(self.explainers)]
             if k == 0:
-                self.say(self.explainer, f"Thanks, {self.asker}. Let's get into it.")
+                self.say(self.explainer, f"{self._thanks()}Let's get into it.")
             question = self._question(topic)
             if question:  # with none left, the explainer simply carries on
                 self.say(self.asker, question, chapter=_chapter(heading, topic))
@@ -504,6 +511,17 @@ class _Conversation:
             self._answer(sentences, [heading])
         self._close(covered, candidates, {c.text for _, cs in plan for c in cs})
         return assemble_script(paper, self.settings, self.turns, EXTRACTIVE, title)
+
+    def _introductions(self) -> str:
+        others = [h for h in self.explainers if h != self.asker]
+        if not others:
+            return f"I'm {self.asker}."
+        if len(others) == 1:
+            return f"I'm {self.asker}, and with me is {others[0]}."
+        return f"I'm {self.asker}, and with me are {', '.join(others[:-1])} and {others[-1]}."
+
+    def _thanks(self) -> str:
+        return "" if self.solo else f"Thanks, {self.asker}. "
 
     def _question(self, topic: str | None) -> str | None:
         if topic:
@@ -528,6 +546,10 @@ class _Conversation:
             groups[-1].append(sentence)
         for k, group in enumerate(groups):
             texts, spans = [c.text for c in group], [c.source for c in group]
+            if self.solo:  # one voice: a paragraph a turn, no one to join in
+                said = " ".join([lead_in, *texts] if k == 0 else texts).strip()
+                self.say(self.asker, said, sections, spans=spans)
+                continue
             if k == 0:
                 self.say(self.explainer, " ".join([lead_in, *texts]).strip(), sections, spans=spans)
                 continue
@@ -563,6 +585,8 @@ class _Conversation:
                 )
             )
         ]
+        spoken = {t.speaker for t in self.turns}  # the closing line: a host not heard yet
+        self.explainer = next((h for h in self.explainers if h not in spoken), self.explainer)
         if closing_pool:  # out of context, a line that starts "It" or "However" makes no sense
             best = max(closing_pool, key=lambda c: (not _DANGLING.match(c.text), c.score))
             self.say(

@@ -148,6 +148,8 @@ _FORMATS = {
     "brief": "a brief: the main idea, the key result and why it matters, without detours",
     "debate": "a debate: one host makes the paper's case, the other questions its assumptions, "
     "evidence and limits; they end on what is settled and what is not",
+    "critique": "a critique: the hosts weigh the paper as reviewers would: what it claims, how "
+    "strong the evidence is, what is missing, and whether the conclusions follow",
 }
 _LANGUAGES = {
     "en": "English",
@@ -177,8 +179,9 @@ def _instructions(settings: PodcastSettings, words: int) -> str:
     show = settings.show
     hosts = "\n".join(f"- {h.name}: {h.persona or 'a host'}" for h in show.hosts)
     language = _LANGUAGES.get(show.language.split("-")[0], show.language)
+    who = "one host presents" if len(show.hosts) == 1 else f"{len(show.hosts)} hosts discuss"
     lines = [
-        f'You write the script of "{show.title}", a podcast in which two hosts discuss one '
+        f'You write the script of "{show.title}", a podcast in which {who} one '
         "research paper for a general audience.",
         f"Hosts (use exactly these names as speakers):\n{hosts}",
         f"Format: {_FORMATS[settings.script.format]}.",
@@ -186,15 +189,18 @@ def _instructions(settings: PodcastSettings, words: int) -> str:
         f"Length: about {words} words in all ({words / WORDS_PER_MINUTE:.1f} minutes spoken at "
         f"{WORDS_PER_MINUTE} words per minute); stay within 15% of that.",
         "Rules:",
-        "- Speakers alternate; no speaker labels, stage directions or sound effects in the text.",
+        "- Speakers alternate (a single host speaks every turn); no speaker labels, stage "
+        "directions or sound effects in the text.",
         "- Plain spoken prose: no Markdown, lists, URLs, e-mail addresses, LaTeX, symbols or "
         "bracketed citations.",
         "- Say only what the paper says. Every number, percentage, acronym and name must appear "
         "in the paper exactly as written there; never invent results, people or places.",
         "- Never say the same sentence twice.",
         "- In each turn's quotes, copy exactly the sentences of the paper the turn draws on.",
-        "- Open by naming the show and both hosts; close with a short recap.",
+        "- Open by naming the show and every host; close with a short recap.",
     ]
+    if settings.script.focus:
+        lines.append(f"- Dwell on this above all: {settings.script.focus}")
     if show.intro:
         lines.append(f'- The first turn must contain this line, word for word: "{show.intro}"')
     if show.outro:
@@ -313,7 +319,11 @@ class LLMWriter:
         chapters: dict[int, str] = {}
         for k, (part, sections) in enumerate(parts):
             words = round(part.minutes * scale * WORDS_PER_MINUTE)
-            first = hosts[0] if not turns else next(h for h in hosts if h != turns[-1].speaker)
+            first = (
+                hosts[0]
+                if not turns
+                else next((h for h in hosts if h != turns[-1].speaker), hosts[0])
+            )
             role = (
                 "This is the first part: open the show."
                 if k == 0

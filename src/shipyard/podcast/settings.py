@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shipyard import Config
 
@@ -43,16 +43,30 @@ class ShowConfig(_Section):
     category: str = "Science"
     explicit: bool = False
     image: str = ""  # path to a square PNG/JPEG 1400-3000 px; empty: a generated cover
-    hosts: list[HostConfig] = [
-        HostConfig(name="Alex", voice="piper:en_US-joe-medium", persona="curious host"),
-        HostConfig(
-            name="Sam", voice="festival:cmu_us_slt_arctic_hts", persona="explains the paper"
-        ),
-    ]
+    # One to four hosts: the first asks and frames, the others explain in turn; one host
+    # presents alone (the "brief" format's natural shape).
+    hosts: list[HostConfig] = Field(
+        default=[
+            HostConfig(name="Alex", voice="piper:en_US-joe-medium", persona="curious host"),
+            HostConfig(
+                name="Sam", voice="festival:cmu_us_slt_arctic_hts", persona="explains the paper"
+            ),
+        ],
+        min_length=1,
+        max_length=4,
+    )
     banned_phrases: list[str] = []
     pronunciations: dict[str, str] = {}
     intro: str = ""  # a line the script must open with (in its first turns); empty: none
     outro: str = ""  # a line the script must close with (in its last turns); empty: none
+
+    @field_validator("hosts")
+    @classmethod
+    def _distinct_names(cls, hosts: list[HostConfig]) -> list[HostConfig]:
+        names = [h.name.strip() for h in hosts]
+        if len(set(names)) != len(names) or not all(names):
+            raise ValueError(f"the hosts need distinct, non-empty names, got {names}")
+        return hosts
 
 
 class SourceConfig(_Section):
@@ -83,7 +97,8 @@ class ScriptConfig(_Section):
     # server constrains its answer to a JSON schema) or "prompted" (the schema in the prompt).
     # Unset: "native" for openai-compatible servers (llama.cpp, Ollama, vLLM), else "tool".
     output_modes: dict[str, OutputMode] = {}
-    format: Literal["deep-dive", "brief", "debate"] = "deep-dive"
+    format: Literal["deep-dive", "brief", "debate", "critique"] = "deep-dive"
+    focus: str = ""  # what the writers should dwell on, in words ("the evaluation's limits")
     request_timeout_seconds: float = Field(default=120.0, gt=0)  # per model request
     context_tokens: int = Field(default=24_000, ge=2_000)  # above: outline, then segments
 
