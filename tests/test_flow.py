@@ -340,12 +340,16 @@ def _reviews(project: Project, run_id: str) -> list[dict[str, Any]]:
 def test_an_edit_the_paper_does_not_support_is_held_until_overridden_with_a_reason(
     tmp_path: Path,
 ) -> None:
-    with make_project(tmp_path / "p", auto_approve=False) as project:
+    banned = '[podcast.show]\nbanned_phrases = ["game changer"]\n'
+    with make_project(tmp_path / "p", auto_approve=False, extra=banned) as project:
         running = project.start("run", "paper-to-podcast", str(project.paper))
         try:
             run = project.wait_until(None, lambda r: r.state is RunState.AWAITING_REVIEW)
             script = _reviews(project, run.run_id)[-1]["payload"]
-            script["turns"][1]["text"] += " It was downloaded 4,000 times in its first week."
+            script["turns"][1]["text"] += (
+                " It was downloaded 4,000 times in its first week, said Professor Zorblat,"
+                " a <b>game changer</b>."
+            )
             edited = project.root / "edited.json"
             edited.write_text(json.dumps(script))
             sent = project.run(
@@ -355,7 +359,9 @@ def test_an_edit_the_paper_does_not_support_is_held_until_overridden_with_a_reas
             project.wait_until(run.run_id, lambda r: len(_reviews(project, r.run_id)) == 2)
             held = _reviews(project, run.run_id)[-1]
             assert held["round"] == 2 and "4,000" in held["diff"]
-            assert any(f["check"] == "grounding" and "4,000" in f["message"] for f in held["flags"])
+            errors = {(f["check"], f["span"]) for f in held["flags"] if f["severity"] == "error"}
+            assert {c for c, _ in errors} >= {"grounding", "unspeakable", "brand"}, errors
+            assert ("grounding", "4,000") in errors and ("grounding", "Professor Zorblat") in errors
 
             refused = project.run("review", "approve", run.run_id, "--as", "editor")
             assert refused.returncode == 1 and "error flag(s) remain" in refused.stderr
@@ -369,7 +375,7 @@ def test_an_edit_the_paper_does_not_support_is_held_until_overridden_with_a_reas
             kill_group(running, signal.SIGTERM)
         assert run.state is RunState.VERIFIED, run.reason
         decided = [e for e in run.events if e["kind"] == "review-decided"]
-        assert "held: 1 error flag(s) remain" in decided[0]["message"]
+        assert "error flag(s) remain; back to review" in decided[0]["message"]
         assert decided[-1]["data"]["override"] == reason
         transcript = httpx.get(run.result["page_url"], timeout=10).text
         assert "4,000 times" in transcript  # the edit, not the draft, was published

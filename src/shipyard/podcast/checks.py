@@ -431,14 +431,6 @@ def _check_speakers(script: Script) -> Iterator[Flag]:
                 span=label.group(0).strip(),
                 message=f"turn {i} starts with a speaker label, which would be read aloud",
             )
-        if len(turn.text.split()) > 160:
-            yield Flag(
-                check="speakers",
-                severity="warning",
-                turn=i,
-                span=turn.text[:60],
-                message=f"turn {i} is a {len(turn.text.split())}-word monologue",
-            )
     silent = [n for n in names if n not in spoken]
     if script.turns and silent:
         yield Flag(check="speakers", severity="error", message=f"{silent} never speak")
