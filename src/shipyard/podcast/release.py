@@ -214,7 +214,7 @@ def release_episode(episode: EpisodeFiles, config: Config, target: GitTarget) ->
             raise PublishFailed(
                 "the feed would not be valid: " + "; ".join(problems),
                 code="feed-invalid",
-                hint="fix the [show] settings in shipyard.toml",
+                hint="fix the [podcast.show] settings in shipyard.toml",
             )
         out: dict[str, bytes | Path] = {
             paths["audio_path"]: episode.audio,
