@@ -18,7 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from shipyard._artifacts import sha256_file
 from shipyard._errors import ShipyardError
 
-__all__ = ["FileInput", "InputKind", "JsonInput", "RunInput", "UrlInput", "read_input"]
+__all__ = [
+    "FileInput",
+    "InputKind",
+    "JsonInput",
+    "RunInput",
+    "UrlInput",
+    "read_input",
+    "summary",
+]
 
 InputKind = Literal["file", "url", "json"]
 MAX_JSON_BYTES = 10_000_000
@@ -94,6 +102,15 @@ def read_input(
         size=resolved.stat().st_size,
         sha256=sha256_file(resolved),
     )
+
+
+def summary(given: FileInput | UrlInput | JsonInput) -> dict[str, Any]:
+    """What the run's record keeps of its input: where it came from and its SHA-256."""
+    if isinstance(given, FileInput):
+        return {"source": given.path, "source_sha256": given.sha256}
+    if isinstance(given, UrlInput):
+        return {"source": given.url, "source_sha256": given.sha256}
+    return {"source": "a JSON document", "source_sha256": given.sha256}
 
 
 def _rejected(problem: str, what: str) -> ShipyardError:

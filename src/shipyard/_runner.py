@@ -23,7 +23,7 @@ from dbos._serialization import DBOSPortableJSON
 from shipyard._config import CONFIG_FILE, Config
 from shipyard._engine import QUEUE, application_version, current
 from shipyard._errors import ConfigError, ShipyardError
-from shipyard._inputs import read_input
+from shipyard._inputs import read_input, summary
 from shipyard._ledger import Ledger, RunRecord, RunState
 from shipyard._review import REVIEW_TOPIC, Decision, gate_named
 from shipyard._verify import Verification
@@ -134,8 +134,8 @@ def _new_run(
     run_id = run_id_for(spec, given.sha256, config)
     if force:
         run_id += f"-{int(time.time() * 1000):x}"
-    summary = given.model_dump(mode="json", exclude={"data"}) | {"profile": profile or ""}
-    created = ledger.create_run(run_id, spec.name, spec.version, summary)
+    recorded = summary(given) | {"profile": profile or ""}
+    created = ledger.create_run(run_id, spec.name, spec.version, recorded)
     ended = not created and ledger.get(run_id, detail=False).state.finished
     return _NewRun(
         spec,

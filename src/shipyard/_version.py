@@ -1,3 +1,3 @@
 """shipyard's version: part of the pinned application version runs are recorded under."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -33,7 +33,7 @@ from pydantic import BaseModel, TypeAdapter
 from shipyard._config import Config
 from shipyard._engine import current, current_or_none
 from shipyard._errors import PermanentError, ShipyardError, StepFailed, StepTimeout
-from shipyard._inputs import RUN_INPUT, FileInput, InputKind, JsonInput, UrlInput
+from shipyard._inputs import RUN_INPUT, InputKind, summary
 from shipyard._ledger import RunState
 from shipyard._plugins import claim_table, import_workflows
 from shipyard._record import CURRENT_ATTEMPT
@@ -151,7 +151,9 @@ def step(
                 adapter = TypeAdapter(typing.get_type_hints(fn).get("return", Any))
             return adapter
 
-        @DBOS.step(name=spec.name)
+        # DBOS knows the step by a name unique in the process (two workflows may each have a
+        # step called "publish"); people see `spec.name` on the timeline.
+        @DBOS.step(name=f"{fn.__module__}.{fn.__qualname__}")
         def durable(*args: Any, **kwargs: Any) -> Any:
             result = _attempts(spec, fn, args, kwargs)
             return result_adapter().dump_python(result, mode="json")
@@ -202,7 +204,7 @@ def workflow(
             run_id = DBOS.workflow_id
             assert run_id is not None
             given = RUN_INPUT.validate_python(run_input)
-            _begin_run(name, version, _summary(given))
+            _begin_run(name, version, summary(given))
             try:
                 config = Config.model_validate(config_json)
                 chosen = config.settings(settings, spec.table) if settings is not None else None
@@ -258,14 +260,6 @@ def set_run_state(
     current().ledger.set_state(
         run_id, RunState(state), step=step_name, reason=reason, result=result
     )
-
-
-def _summary(given: FileInput | UrlInput | JsonInput) -> dict[str, Any]:
-    if isinstance(given, FileInput):
-        return {"source": given.path, "source_sha256": given.sha256}
-    if isinstance(given, UrlInput):
-        return {"source": given.url, "source_sha256": given.sha256}
-    return {"source": "a JSON document", "source_sha256": given.sha256}
 
 
 def workflows() -> dict[str, WorkflowSpec]:
