@@ -53,6 +53,7 @@ class ReviewConfig(_Section):
     escalate_to: str = ""
     auto_approve: bool = False
     max_rounds: int = Field(default=5, ge=1)  # rounds of changes (edits, revisions) at most
+    max_edit_bytes: int = Field(default=1_000_000, ge=1)  # an edited payload, as JSON
 
 
 class PublishConfig(_Section):

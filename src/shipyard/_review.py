@@ -188,6 +188,10 @@ class ReviewGate(Generic[P]):
                 _record_decision(self.name, decision, f"refused: {rounds} rounds already")
                 continue
             if decision.action == "edit":
+                size = len(json.dumps(decision.payload or {}))
+                if size > review.max_edit_bytes:  # never parsed: the run holds its memory
+                    _record_decision(self.name, decision, f"refused: {size:,} bytes")
+                    continue
                 try:
                     edited = self.payload.model_validate(decision.payload or {})
                 except ValidationError as exc:
@@ -239,6 +243,10 @@ class ReviewGate(Generic[P]):
             if not decision.comment.strip():
                 return ["say what to change: a request for changes needs a comment"]
         if decision.action == "edit":
+            size = len(json.dumps(decision.payload or {}))
+            limit = request.get("max_edit_bytes", size)
+            if size > limit:
+                return [f"the edit is {size:,} bytes, over review.max_edit_bytes ({limit:,})"]
             try:
                 self.payload.model_validate(decision.payload or {})
             except ValidationError as exc:
@@ -321,6 +329,7 @@ def _open_review(
             "gate": round_.gate,
             "round": round_.number,
             "max_rounds": review.max_rounds,
+            "max_edit_bytes": review.max_edit_bytes,
             "reviewers": round_.deciders,
             "escalate_to": review.escalate_to,
             "deadline": deadline,

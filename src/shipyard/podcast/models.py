@@ -66,21 +66,25 @@ class Host(_Frozen):
     voice: str  # a voice spec, e.g. "piper:en_US-joe-medium" or "espeak:en-us+f3"
 
 
+MAX_TURNS = 2_000  # a script past this is not one to voice (a two-hour episode has ~1,200)
+MAX_TURN_CHARS = 5_000  # about six minutes of one voice
+
+
 class Turn(_Frozen):
     speaker: str  # a Host.name
-    text: str
+    text: str = Field(max_length=MAX_TURN_CHARS)
     sections: list[str] = []  # headings of the paper sections this turn draws on
     chapter: str | None = None  # a turn that opens a chapter carries its title
     spans: list[str] = []  # passages of the paper, verbatim, that this turn draws on
 
 
 class Script(_Frozen):
-    """A two-host dialogue about one paper."""
+    """A conversation (or a solo presentation) about one paper, by one to four hosts."""
 
     show: str
     title: str
-    hosts: list[Host]
-    turns: list[Turn]
+    hosts: list[Host] = Field(min_length=1, max_length=4)
+    turns: list[Turn] = Field(max_length=MAX_TURNS)
     writer: str  # which writer produced it: "extractive", or a model name
     estimated_seconds: float = Field(ge=0)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shipyard import Flag, ReviewGate, record_cost, record_event
-from shipyard.podcast.models import Paper, Script
+from shipyard import ReviewGate, record_cost, record_event
+from shipyard.podcast.models import Flag, Paper, Script
 from shipyard.podcast.settings import PodcastSettings
 
 __all__ = ["script_review"]
@@ -17,7 +17,21 @@ def _recheck(script: Script, context: tuple[Paper, PodcastSettings]) -> Sequence
     from shipyard.podcast.checks import check_script
 
     paper, settings = context
-    return check_script(script, paper, settings)
+    declared = [(h.name, h.voice) for h in settings.show.hosts]
+    used = [(h.name, h.voice) for h in script.hosts]
+    changed = (
+        []
+        if used == declared
+        else [
+            Flag(
+                check="speakers",
+                severity="error",
+                message=f"the script's hosts and voices {used} are not the show's {declared}; "
+                "hosts and voices come from podcast.show.hosts, not from an edit",
+            )
+        ]
+    )
+    return [*changed, *check_script(script, paper, settings)]
 
 
 def _revise(script: Script, comment: str, context: tuple[Paper, PodcastSettings]) -> Script:
