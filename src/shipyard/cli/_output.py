@@ -29,7 +29,6 @@ __all__ = [
     "here",
     "ledger_for",
     "print_json",
-    "redacted",
     "state_text",
     "wait_for_stop",
     "when",
@@ -132,12 +131,6 @@ def when(epoch: float) -> str:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
-
-def redacted(url: str) -> str:
-    from shipyard._publish import redact
-
-    return redact(url)
 
 
 def here(path: Path) -> Path:

@@ -10,11 +10,11 @@ from rich.table import Table
 
 from shipyard._config import load_config
 from shipyard._project import DEFAULT_PORT, init_project
+from shipyard._publish import redact
 from shipyard.cli import ConfigOption, JsonOption, app
 from shipyard.cli._output import (
     console,
     print_json,
-    redacted,
     wait_for_stop,
 )
 
@@ -137,7 +137,7 @@ def worker(
 
     runtime = _engine.launch(load_config(config_file), concurrency=concurrency)
     console.print(
-        f"worker {runtime.executor_id} ready (database: {redacted(runtime.config.database_url)})"
+        f"worker {runtime.executor_id} ready (database: {redact(runtime.config.database_url)})"
     )
     try:
         wait_for_stop()
