@@ -230,3 +230,24 @@ def test_a_run_missing_a_required_setting_stops_before_anything_runs(tmp_path: P
     assert "'publish.remote'" in done.stderr and "paper-to-podcast needs it" in done.stderr
     assert "init --local-production" in done.stderr and "Traceback" not in done.stderr
     assert "started" not in done.stdout  # no run, no step, nothing synthesized
+
+
+@pytest.mark.parametrize(
+    ("toml", "key", "says"),
+    [
+        ('state_dir = "/"', "state_dir", "a whole filesystem"),
+        ('state_dir = "shipyard.toml"', "state_dir", "is a file, not a folder"),
+        ('[publish]\nbranch = "-x"', "publish.branch", "not a git branch name"),
+        ('[podcast.site]\naudio_path = "episodes/{0}.mp3"', "podcast.site", "may use {slug}"),
+        ('[podcast.site]\npage_path = "episodes/{slug}.mp3"', "podcast.site", "the same file"),
+        ('[podcast.site]\nfeed_path = "../feed.xml"', "podcast.site", "a relative path"),
+        ("[podcast.show]\nhosts = []", "podcast.show.hosts", "at least 1 item"),
+    ],
+)
+def test_a_setting_that_would_fail_a_run_late_is_refused_when_the_file_is_read(
+    tmp_path: Path, toml: str, key: str, says: str
+) -> None:
+    (tmp_path / "shipyard.toml").write_text(toml + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "shipyard.toml")
+    assert f"'{key}'" in str(caught.value) and says in str(caught.value)

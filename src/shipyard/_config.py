@@ -10,12 +10,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from shipyard._errors import ConfigError
 from shipyard._plugins import SettingsTable, claimed_tables, import_workflows
@@ -61,6 +69,18 @@ class PublishConfig(_Section):
 
     remote: str = ""  # git URL or path of the site repository's remote
     branch: str = "main"
+
+    @field_validator("branch")
+    @classmethod
+    def _a_branch_name(cls, branch: str) -> str:
+        if (
+            not re.fullmatch(r"[A-Za-z0-9._/-]+", branch)
+            or branch.startswith("-")
+            or (".." in branch or branch.endswith((".", "/", ".lock")))
+        ):
+            raise ValueError(f"{branch!r} is not a git branch name")
+        return branch
+
     base_url: str = ""  # where production serves the site, e.g. https://example.org/podcast/
     max_file_bytes: int = Field(default=100_000_000, ge=1)
     author_name: str = "shipyard"
@@ -96,6 +116,17 @@ class Config(_Section):
     verify: VerifyConfig = VerifyConfig()
     workflows: WorkflowsConfig = WorkflowsConfig()
     tables: dict[str, dict[str, Any]] = {}  # the workflows' own tables, as written
+
+    @field_validator("state_dir")
+    @classmethod
+    def _a_folder_of_its_own(cls, state_dir: Path, info: ValidationInfo) -> Path:
+        root = info.data.get("root", Path("."))
+        resolved = (state_dir if state_dir.is_absolute() else root / state_dir).resolve()
+        if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
+            raise ValueError(f"{str(state_dir)!r} is a whole filesystem or home folder")
+        if resolved.exists() and not resolved.is_dir():
+            raise ValueError(f"{str(state_dir)!r} is a file, not a folder")
+        return state_dir
 
     @property
     def state(self) -> Path:

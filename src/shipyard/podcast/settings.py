@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import string
+from pathlib import PurePosixPath
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shipyard import Config
 
@@ -125,6 +127,39 @@ class SiteConfig(_Section):
     feed_path: str = "feed.xml"
     index_path: str = "index.html"
     image_path: str = "cover.{ext}"  # the show's artwork; {ext} is png or jpg
+
+    @model_validator(mode="after")
+    def _paths_fit_the_repository(self) -> SiteConfig:
+        """Each template uses only its documented field, stays inside the repository, and
+        no two name the same file (checked when the file is read, not after synthesis)."""
+        fields = {
+            "audio_path": {"slug"},
+            "page_path": {"slug"},
+            "transcript_path": {"slug"},
+            "chapters_path": {"slug"},
+            "feed_path": set(),
+            "index_path": set(),
+            "image_path": {"ext"},
+        }
+        made: dict[str, str] = {}
+        for name, allowed in fields.items():
+            template: str = getattr(self, name)
+            try:
+                used = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc} in {template!r}") from None
+            if used - allowed:
+                fields_named = ", ".join("{" + f + "}" for f in sorted(allowed)) or "no field"
+                raise ValueError(
+                    f"{name} may use {fields_named}, not {', '.join(sorted(used - allowed))!r}"
+                )
+            path = PurePosixPath(template.format(slug="x", ext="png"))
+            if path.is_absolute() or ".." in path.parts or not path.parts or "\\" in template:
+                raise ValueError(f"{name} {template!r} must be a relative path in the repository")
+            if str(path) in made:
+                raise ValueError(f"{name} and {made[str(path)]} name the same file: {template!r}")
+            made[str(path)] = name
+        return self
 
 
 class PodcastSettings(_Section):
