@@ -60,7 +60,13 @@ _ORPHAN_ACCENT = re.compile(
 )
 
 _CID = re.compile(r"\(cid:\d+\)")
-_GARBAGE_CHARS = re.compile("[\ufffd\ue000-\uf8ff\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Garbage: replacement and private-use glyphs, control characters, and the invisible
+# direction and format marks (U+202E RIGHT-TO-LEFT OVERRIDE...) that change how a title
+# reads on a page, in a feed or in a commit.
+_GARBAGE_CHARS = re.compile(
+    "[\ufffd\ue000-\uf8ff\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+    "\u061c\u200c-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 # pdfium marks a hyphen it saw at the end of a line as U+FFFE; U+00AD is a soft hyphen.
 SOFT_HYPHEN = "\ufffe"

@@ -201,6 +201,7 @@ _CUT = re.compile(
 )
 _FOOTNOTE_GLUED = re.compile(r"\b[a-z]{3,}\d{1,2}\b")  # "model6": a footnote marker
 _ODD = re.compile(r"[\ufffd\ue000-\uf8ff\u0000-\u0008\u000b\u000c\u000e-\u001f]")
+_INVISIBLE = re.compile(r"[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 
 def listener_spans(text: str) -> list[Span]:
@@ -215,6 +216,10 @@ def listener_spans(text: str) -> list[Span]:
         Span("cut-off", sentence[-40:], "error", "a sentence that stops mid-thought")
         for sentence in split_sentences(text)
         if _CUT.search(sentence)
+    ]
+    found += [
+        Span("control", f"U+{ord(m.group(0)):04X}", "error", "an invisible direction mark")
+        for m in _INVISIBLE.finditer(text)
     ]
     found += [
         Span("garbled", token, "error", "a token that is extraction debris, not a word")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from pathlib import PurePosixPath
 from typing import Literal
@@ -29,10 +30,22 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_ONE_LINE = re.compile(r"[^\x00-\x1f\x7f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]+")
+
+
+def _one_line(value: str) -> str:
+    """A name said in transcripts, tags and commits: one line, no invisible marks."""
+    if value and not _ONE_LINE.fullmatch(value):
+        raise ValueError(f"{value!r} must be one line, without control or direction characters")
+    return value
+
+
 class HostConfig(_Section):
     name: str
     voice: str
     persona: str = ""
+
+    _name_is_one_line = field_validator("name")(_one_line)
 
 
 class ShowConfig(_Section):
@@ -61,6 +74,8 @@ class ShowConfig(_Section):
     pronunciations: dict[str, str] = {}
     intro: str = ""  # a line the script must open with (in its first turns); empty: none
     outro: str = ""  # a line the script must close with (in its last turns); empty: none
+
+    _names_are_one_line = field_validator("title", "author", "owner_name", "owner_email")(_one_line)
 
     @field_validator("hosts")
     @classmethod
