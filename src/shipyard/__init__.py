@@ -44,12 +44,14 @@ from shipyard._publish import FileSet, GitTarget, PublishResult, redact
 from shipyard._record import record_artifact, record_cost, record_event
 from shipyard._review import Decision, Flag, Reviewed, ReviewGate, Severity
 from shipyard._runner import StartedRun, cancel, decide, start_run, submit_run, wait_for
+from shipyard._text import INVISIBLE_MARKS, one_line
 from shipyard._verify import NotServed, Probe, Verification, notify_webhook, poll_until_served
 from shipyard._version import __version__
 from shipyard._workflow import Run, set_run_state, step, workflow
 
 __all__ = [
     "DEFAULT_PORT",
+    "INVISIBLE_MARKS",
     "Artifact",
     "ArtifactStore",
     "AudioRejected",
@@ -96,6 +98,7 @@ __all__ = [
     "launch",
     "load_config",
     "notify_webhook",
+    "one_line",
     "poll_until_served",
     "production_root",
     "record_artifact",

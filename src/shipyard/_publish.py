@@ -38,6 +38,7 @@ from typing import BinaryIO
 from shipyard._artifacts import write_atomically
 from shipyard._config import Config
 from shipyard._errors import ConfigError, PublishFailed, TransientError
+from shipyard._text import one_line
 
 __all__ = ["FileSet", "GitTarget", "PublishResult", "redact"]
 
@@ -50,9 +51,6 @@ REMOVED_TRAILER = "Shipyard-Removed"
 FileSet = Mapping[str, bytes | Path]
 """Repository path (POSIX, relative) -> the new content, as bytes or a file to copy."""
 
-_INVISIBLE = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]"
-)
 _CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 _TRAILER_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 _GIT_SETTINGS = (
@@ -529,7 +527,7 @@ def _file_trailers(staged: Mapping[str, str], removals: Sequence[str]) -> list[t
 
 def _commit_message(message: str, trailers: Sequence[tuple[str, str]]) -> str:
     # One line, whatever the message held: a title with a newline must not become trailers.
-    subject = " ".join(_INVISIBLE.sub("", message).split()) or "Publish"
+    subject = one_line(message) or "Publish"
     return subject + "\n\n" + "\n".join(f"{k}: {v}" for k, v in trailers) + "\n"
 
 

@@ -6,6 +6,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from shipyard import INVISIBLE_MARKS
+
 __all__ = [
     "HyphenJoiner",
     "clean_line",
@@ -60,13 +62,7 @@ _ORPHAN_ACCENT = re.compile(
 )
 
 _CID = re.compile(r"\(cid:\d+\)")
-# Garbage: replacement and private-use glyphs, control characters, and the invisible
-# direction and format marks (U+202E RIGHT-TO-LEFT OVERRIDE...) that change how a title
-# reads on a page, in a feed or in a commit.
-_GARBAGE_CHARS = re.compile(
-    "[\ufffd\ue000-\uf8ff\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
-    "\u061c\u200c-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
-)
+_GARBAGE_CHARS = re.compile("[\ufffd\ue000-\uf8ff\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 # pdfium marks a hyphen it saw at the end of a line as U+FFFE; U+00AD is a soft hyphen.
 SOFT_HYPHEN = "\ufffe"
@@ -94,6 +90,8 @@ def clean_line(text: str) -> tuple[str, int]:
         text, n = _CID.subn("", text)
         garbage += n * 6
     text, n = _GARBAGE_CHARS.subn("", text)
+    garbage += n
+    text, n = INVISIBLE_MARKS.subn("", text)  # they would change how a title reads
     garbage += n
     if any(ch in text for ch in _ACCENT_BEFORE) or any(ch in text for ch in _ACCENT_AFTER):
         text = _BEFORE_RE.sub(lambda m: _compose(m.group(2), _ACCENT_BEFORE[m.group(1)]), text)

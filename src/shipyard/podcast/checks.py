@@ -29,7 +29,7 @@ from decimal import Decimal, InvalidOperation
 
 import py3langid
 
-from shipyard import Severity
+from shipyard import INVISIBLE_MARKS, Severity
 from shipyard.podcast.models import Flag, Paper, Script
 from shipyard.podcast.settings import PodcastSettings
 
@@ -201,7 +201,6 @@ _CUT = re.compile(
 )
 _FOOTNOTE_GLUED = re.compile(r"\b[a-z]{3,}\d{1,2}\b")  # "model6": a footnote marker
 _ODD = re.compile(r"[\ufffd\ue000-\uf8ff\u0000-\u0008\u000b\u000c\u000e-\u001f]")
-_INVISIBLE = re.compile(r"[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 
 def listener_spans(text: str) -> list[Span]:
@@ -219,7 +218,7 @@ def listener_spans(text: str) -> list[Span]:
     ]
     found += [
         Span("control", f"U+{ord(m.group(0)):04X}", "error", "an invisible direction mark")
-        for m in _INVISIBLE.finditer(text)
+        for m in INVISIBLE_MARKS.finditer(text)
     ]
     found += [
         Span("garbled", token, "error", "a token that is extraction debris, not a word")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 import string
 from pathlib import PurePosixPath
 from typing import Literal
@@ -30,12 +29,9 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-_ONE_LINE = re.compile(r"[^\x00-\x1f\x7f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]+")
-
-
 def _one_line(value: str) -> str:
     """A name said in transcripts, tags and commits: one line, no invisible marks."""
-    if value and not _ONE_LINE.fullmatch(value):
+    if not value.isprintable():  # a line break, a control character, an invisible mark
         raise ValueError(f"{value!r} must be one line, without control or direction characters")
     return value
 
