@@ -368,7 +368,13 @@ class _StaticHandler(BaseHTTPRequestHandler):
         candidate = root.joinpath(*parts)
         if candidate.is_dir():
             candidate = candidate / "index.html"
-        return candidate if candidate.is_file() else None
+            parts.append("index.html")
+        if not candidate.is_file():
+            return None
+        # The site is untrusted: a link in the web root never leads anywhere, in or out.
+        if any(root.joinpath(*parts[: i + 1]).is_symlink() for i in range(len(parts))):
+            return None
+        return None if candidate.stat().st_nlink > 1 else candidate
 
     def _plain(self, status: HTTPStatus, body: bytes, send_body: bool) -> None:
         self.send_response(status)

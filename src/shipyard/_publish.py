@@ -252,6 +252,28 @@ class GitTarget:
             self._git("checkout", "--quiet", "--force", "--orphan", self.branch)
             self._git("rm", "-r", "--quiet", "--cached", "--ignore-unmatch", ".")
         self._git("clean", "-ffdxq")
+        self._refuse_links()
+
+    def _refuse_links(self) -> None:
+        """The site repository is untrusted: a symbolic link (or a hard link) in it would let a
+        commit make publishing write, or read, outside the workspace. Refused before anything
+        is read or written."""
+        for folder, dirs, files in os.walk(self.workspace):
+            here = Path(folder)
+            dirs[:] = [d for d in dirs if not (here == self.workspace and d == ".git")]
+            for name in [*dirs, *files]:
+                path = here / name
+                linked = path.is_symlink() or (path.is_file() and path.stat().st_nlink > 1)
+                if linked:
+                    kind = "a symbolic link" if path.is_symlink() else "a hard link"
+                    raise PublishFailed(
+                        f"the site repository has {kind} at "
+                        f"{path.relative_to(self.workspace)}; publishing never writes or reads "
+                        "through links",
+                        code="link-in-site",
+                        hint="replace the link with a real file or folder in the site "
+                        "repository, then run again",
+                    )
 
     def _recover_from_crash(self) -> None:
         git_dir = self.workspace / ".git"
