@@ -23,14 +23,13 @@ from dataclasses import dataclass, field
 from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage
 
-from shipyard import BudgetExceeded, ConfigError
+from shipyard import BudgetExceeded
 from shipyard.podcast.checks import check_script, estimated_seconds, split_sentences
 from shipyard.podcast.extractive import EXTRACTIVE, write_extractive
-from shipyard.podcast.llm_writer import LLMWriter, model_for
 from shipyard.podcast.models import Flag, Paper, Script, Turn
-from shipyard.podcast.script import run_sync, writer_chain
+from shipyard.podcast.script import build_writers, run_sync
 from shipyard.podcast.settings import PodcastSettings
-from shipyard.podcast.writing import Budget, Feedback, WriterFailed
+from shipyard.podcast.writing import Budget, Feedback, Writer, WriterFailed
 
 __all__ = ["Revision", "revise_script"]
 
@@ -62,10 +61,10 @@ def revise_script(
     flags = check_script(script, paper, settings)
     budget = Budget(settings.script.max_tokens, settings.script.max_cost_usd)
     problems: list[str] = []
-    for name in writer_chain(settings):
-        if name == EXTRACTIVE:
+    for writer in build_writers(settings, models or {}, budget):
+        if writer.name == EXTRACTIVE:
             continue
-        revised = _revise_with_model(name, script, comment, flags, paper, settings, models, budget)
+        revised = _revise_with_model(writer, script, comment, flags, paper, settings)
         if isinstance(revised, Revision):
             return revised
         problems.append(revised)
@@ -76,24 +75,15 @@ def revise_script(
 
 
 def _revise_with_model(
-    name: str,
+    writer: Writer,
     script: Script,
     comment: str,
     flags: Sequence[Flag],
     paper: Paper,
     settings: PodcastSettings,
-    models: Mapping[str, Model] | None,
-    budget: Budget,
 ) -> Revision | str:
     """The writer's revision when it passes every check; otherwise why not, in words."""
-    price = settings.script.prices.get(name)
-    if price is None:
-        raise ConfigError(
-            f"writer {name!r} has no price, so its cost cannot be held to the budget",
-            key="podcast.script.prices",
-        )
-    model = (models or {}).get(name) or model_for(name)
-    writer = LLMWriter(name, model, price, settings, budget)
+    name = writer.name
     usage = RunUsage()
     started = time.perf_counter()
     try:

@@ -51,6 +51,7 @@ __all__ = [
     "EXTRACTIVE",
     "Attempt",
     "ScriptOutcome",
+    "build_writers",
     "write_extractive",
     "write_script",
     "write_script_async",
@@ -86,7 +87,7 @@ async def write_script_async(
 ) -> ScriptOutcome:
     """`write_script` for callers already inside an event loop."""
     budget = Budget(settings.script.max_tokens, settings.script.max_cost_usd)
-    writers = _build_writers(settings, models or {}, budget, journal)
+    writers = build_writers(settings, models or {}, budget, journal)
     attempts: list[Attempt] = []
     drafts: list[tuple[Script, list[Flag]]] = []
     for writer in writers:
@@ -172,7 +173,7 @@ def run_sync(coroutine: Coroutine[Any, Any, _T]) -> _T:
         return pool.submit(asyncio.run, coroutine).result()
 
 
-def _build_writers(
+def build_writers(
     settings: PodcastSettings,
     models: Mapping[str, Model],
     budget: Budget,
