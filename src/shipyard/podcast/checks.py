@@ -452,16 +452,24 @@ def _check_paper(paper: Paper) -> Iterator[Flag]:
         yield Flag(check="paper", severity="warning", message=f"the paper: {warning}")
 
 
-def _check_listener(script: Script) -> Iterator[Flag]:
+def _span_flags(
+    script: Script, check: str, spans_of: Callable[[str], list[Span]], verb: str
+) -> Iterator[Flag]:
+    """A flag for each span a finder reports in each turn."""
     for i, turn in enumerate(script.turns):
-        for span in listener_spans(turn.text):
+        for span in spans_of(turn.text):
             yield Flag(
-                check="listener",
+                check=check,
                 severity=span.severity,
                 turn=i,
                 span=span.text,
-                message=f"turn {i} has {span.why}: {span.text!r}",
+                message=f"turn {i} {verb} {span.why}: {span.text!r}",
             )
+
+
+def _check_listener(script: Script) -> Iterator[Flag]:
+    yield from _span_flags(script, "listener", listener_spans, "has")
+    for i, turn in enumerate(script.turns):
         words = len(turn.text.split())
         if words > MONOLOGUE_WORDS:
             yield Flag(
@@ -474,15 +482,7 @@ def _check_listener(script: Script) -> Iterator[Flag]:
 
 
 def _check_unspeakable(script: Script) -> Iterator[Flag]:
-    for i, turn in enumerate(script.turns):
-        for span in unspeakable_spans(turn.text):
-            yield Flag(
-                check="unspeakable",
-                severity=span.severity,
-                turn=i,
-                span=span.text,
-                message=f"turn {i} contains {span.why}: {span.text!r}",
-            )
+    return _span_flags(script, "unspeakable", unspeakable_spans, "contains")
 
 
 # --- grounding ------------------------------------------------------------------------------
