@@ -241,6 +241,7 @@ def test_a_run_missing_a_required_setting_stops_before_anything_runs(tmp_path: P
         ('[podcast.site]\naudio_path = "episodes/{0}.mp3"', "podcast.site", "may use {slug}"),
         ('[podcast.site]\npage_path = "episodes/{slug}.mp3"', "podcast.site", "the same file"),
         ('[podcast.site]\nfeed_path = "../feed.xml"', "podcast.site", "a relative path"),
+        ('[podcast.site]\naudio_path = "episode.mp3"', "podcast.site", "must contain {slug}"),
         ("[podcast.show]\nhosts = []", "podcast.show.hosts", "at least 1 item"),
     ],
 )

@@ -44,7 +44,7 @@ from shipyard.podcast.feed import (
 )
 from shipyard.podcast.models import Episode, Paper, Release, Script
 from shipyard.podcast.served import ReleaseExpectation, verify_absent, verify_release
-from shipyard.podcast.settings import podcast_settings
+from shipyard.podcast.settings import PodcastSettings, SiteConfig, podcast_settings
 
 __all__ = [
     "EpisodeFiles",
@@ -105,21 +105,12 @@ def episode_slug(title: str, guid: str) -> str:
     return f"{words}-{tag}" if words else tag
 
 
-def _paths(config: Config, slug: str) -> dict[str, str]:
-    site = podcast_settings(config).site
-    paths = {}
-    for key in ("audio_path", "page_path", "transcript_path", "chapters_path"):
-        template: str = getattr(site, key)
-        if "{slug}" not in template:
-            raise ConfigError(
-                "must contain {slug}, or every episode overwrites the last",
-                key=f"podcast.site.{key}",
-            )
-        paths[key] = template.format(slug=slug)
-    return paths
+def _paths(site: SiteConfig, slug: str) -> dict[str, str]:
+    keys = ("audio_path", "page_path", "transcript_path", "chapters_path")
+    return {key: str(getattr(site, key)).format(slug=slug) for key in keys}
 
 
-def _show(config: Config, image_path: str) -> ShowInfo:
+def _show(config: Config, settings: PodcastSettings, image_path: str) -> ShowInfo:
     if not config.publish.base_url:
         raise ConfigError(
             "no production URL configured",
@@ -127,16 +118,16 @@ def _show(config: Config, image_path: str) -> ShowInfo:
             hint="set it to where the site is served, e.g. http://127.0.0.1:8000/",
         )
     return ShowInfo.from_config(
-        podcast_settings(config).show,
+        settings.show,
         base_url=config.publish.base_url,
-        feed_path=podcast_settings(config).site.feed_path,
+        feed_path=settings.site.feed_path,
         image_path=image_path,
     )
 
 
-def _artwork(config: Config, cover: bytes | None, workspace: Path) -> tuple[str, bytes]:
+def _artwork(settings: PodcastSettings, cover: bytes | None, workspace: Path) -> tuple[str, bytes]:
     """(repository path, bytes): the given cover, else the site's own, else a generated one."""
-    template = podcast_settings(config).site.image_path
+    template = settings.site.image_path
     if cover is not None:
         problems = artwork_problems(cover)
         if problems:
@@ -153,13 +144,14 @@ def _artwork(config: Config, cover: bytes | None, workspace: Path) -> tuple[str,
             return template.format(ext=ext), (workspace / template.format(ext=ext)).read_bytes()
     from shipyard.podcast.artwork import make_cover  # numpy: only when a cover is drawn
 
-    return template.format(ext="png"), make_cover(podcast_settings(config).show.title)
+    return template.format(ext="png"), make_cover(settings.show.title)
 
 
 def release_episode(episode: EpisodeFiles, config: Config, target: GitTarget) -> Released:
     """Put the episode, its page, the feed and the index on the site, in one commit."""
+    settings = podcast_settings(config)
     slug = episode.slug or episode_slug(episode.title, episode.guid)
-    paths = _paths(config, slug)
+    paths = _paths(settings.site, slug)
     audio_sha = sha256_file(episode.audio)
     audio_bytes = episode.audio.stat().st_size
     transcript = episode.transcript.read_text(encoding="utf-8")
@@ -171,8 +163,8 @@ def release_episode(episode: EpisodeFiles, config: Config, target: GitTarget) ->
     show_seen: list[ShowInfo] = []
 
     def files(workspace: Path) -> FileSet:
-        image_path, image = _artwork(config, episode.cover, workspace)
-        show = _show(config, image_path)
+        image_path, image = _artwork(settings, episode.cover, workspace)
+        show = _show(config, settings, image_path)
         manifest = _read_manifest(workspace)
         earlier = manifest.get(episode.guid)
         entry = ManifestEpisode(
@@ -223,8 +215,8 @@ def release_episode(episode: EpisodeFiles, config: Config, target: GitTarget) ->
             paths["page_path"]: render_episode_page(
                 show, entry, transcript_vtt=transcript, chapters=chapter_list
             ),
-            podcast_settings(config).site.feed_path: feed,
-            podcast_settings(config).site.index_path: render_index(show, manifest.episodes),
+            settings.site.feed_path: feed,
+            settings.site.index_path: render_index(show, manifest.episodes),
             MANIFEST_PATH: manifest.to_json(),
         }
         out[image_path] = image
@@ -325,19 +317,20 @@ def unpublish_episode(
     target = target or GitTarget.from_config(config)
     workspace = target.checkout()
     entry = _read_manifest(workspace).get(guid)
-    feed_url = site_url(config.publish.base_url, podcast_settings(config).site.feed_path)
+    settings = podcast_settings(config)
+    feed_url = site_url(config.publish.base_url, settings.site.feed_path)
     if entry is None:
         head = target.find_run_commit(f"{run_id}/unpublish") or ""
         return Unpublished(guid, head, already=True, feed_url=feed_url, gone_urls=[])
     removed = [entry.audio_path, entry.page_path, entry.transcript_path, entry.chapters_path]
 
     def files(workspace: Path) -> FileSet:
-        image_path, image = _artwork(config, None, workspace)
-        show = _show(config, image_path)
+        image_path, image = _artwork(settings, None, workspace)
+        show = _show(config, settings, image_path)
         manifest = _read_manifest(workspace).without(guid)
         out: dict[str, bytes | Path] = {
-            podcast_settings(config).site.feed_path: render_feed(show, manifest.episodes),
-            podcast_settings(config).site.index_path: render_index(show, manifest.episodes),
+            settings.site.feed_path: render_feed(show, manifest.episodes),
+            settings.site.index_path: render_index(show, manifest.episodes),
             MANIFEST_PATH: manifest.to_json(),
         }
         out[image_path] = image

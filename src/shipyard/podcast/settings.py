@@ -164,6 +164,10 @@ class SiteConfig(_Section):
                 raise ValueError(
                     f"{name} may use {fields_named}, not {', '.join(sorted(used - allowed))!r}"
                 )
+            if allowed == {"slug"} and "slug" not in used:
+                raise ValueError(
+                    f"{name} must contain {{slug}}, or every episode overwrites the last"
+                )
             path = PurePosixPath(template.format(slug="x", ext="png"))
             if path.is_absolute() or ".." in path.parts or not path.parts or "\\" in template:
                 raise ValueError(f"{name} {template!r} must be a relative path in the repository")
