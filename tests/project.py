@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from shipyard._config import Config, load_config
 from shipyard._ledger import Ledger, RunRecord
@@ -41,6 +42,14 @@ class Project:
 
     def ledger(self) -> Ledger:
         return Ledger(self.config().database_url)
+
+    def events(self, run_id: str, kind: str) -> list[dict[str, Any]]:
+        """The run's events of one kind (review-requested, review-decided...), oldest first."""
+        ledger = self.ledger()
+        try:
+            return [e for e in ledger.get(run_id).events if e["kind"] == kind]
+        finally:
+            ledger.close()
 
     def run(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
         """Run `shipyard ARGS` to completion in a subprocess."""

@@ -34,10 +34,6 @@ def reviewed(tmp_path: Path, on_path: None) -> Iterator[Project]:
         yield p
 
 
-def events(project: Project, run_id: str, kind: str) -> list[dict[str, object]]:
-    return [e for e in project.ledger().get(run_id).events if e["kind"] == kind]
-
-
 def test_a_note_is_reviewed_published_and_verified(reviewed: Project) -> None:
     p = reviewed
     running = p.start("run", "note-to-page", str(NOTE))
@@ -53,9 +49,9 @@ def test_a_note_is_reviewed_published_and_verified(reviewed: Project) -> None:
         )
         sent = p.run("review", "approve", run.run_id, "--as", "editor", "--edited", str(edited))
         assert sent.returncode == 0, sent.stderr
-        p.wait_until(run.run_id, lambda r: len(events(p, r.run_id, "review-requested")) == 2)
+        p.wait_until(run.run_id, lambda r: len(p.events(r.run_id, "review-requested")) == 2)
         assert p.ledger().get(run.run_id).state is RunState.AWAITING_REVIEW
-        held = events(p, run.run_id, "review-decided")[-1]
+        held = p.events(run.run_id, "review-decided")[-1]
         assert "held: 1 error flag(s)" in str(held["message"])
 
         # Approving the held edit as it is needs a written reason; a revision fixes it.
@@ -65,7 +61,7 @@ def test_a_note_is_reviewed_published_and_verified(reviewed: Project) -> None:
             "review", "request-changes", run.run_id, "--as", "editor", "--comment", "shorter"
         )
         assert asked.returncode == 0, asked.stderr
-        p.wait_until(run.run_id, lambda r: len(events(p, r.run_id, "review-requested")) == 3)
+        p.wait_until(run.run_id, lambda r: len(p.events(r.run_id, "review-requested")) == 3)
         approved = p.run("review", "approve", run.run_id, "--as", "editor")
         assert approved.returncode == 0, approved.stderr
         run = p.wait_until(run.run_id, lambda r: r.state.finished)

@@ -332,9 +332,7 @@ def test_a_review_nobody_decides_ends_rejected_by_the_deadline(tmp_path: Path) -
 
 
 def _reviews(project: Project, run_id: str) -> list[dict[str, Any]]:
-    return [
-        e["data"] for e in project.ledger().get(run_id).events if e["kind"] == "review-requested"
-    ]
+    return [e["data"] for e in project.events(run_id, "review-requested")]
 
 
 def test_an_edit_the_paper_does_not_support_is_held_until_overridden_with_a_reason(
