@@ -205,7 +205,6 @@ def load_config(path: str | Path | None = None) -> Config:
     core_keys = set(Config.model_fields) - {"root", "tables"}
     core = {key: value for key, value in data.items() if key in core_keys}
     tables = {key: value for key, value in data.items() if key not in core_keys}
-    import_workflows()  # the installed plugins may own keys that the core no longer has
     config = _validated(Config, {**core, "root": file.parent.resolve()}, file, "")
     # A project's own workflows are named in its configuration (`workflows.modules`), so
     # they are imported now, after the core's sections are read, and claim their tables.
@@ -286,6 +285,7 @@ def _validated(model: type[S], data: dict[str, Any], file: Path, prefix: str) ->
 
 def _new_home(key: str) -> str:
     """The workflow table (`[podcast.site]`) that has a setting named `key`, if one does."""
+    import_workflows()  # only on this error path: the installed plugins claim their tables
     for table, claim in claimed_tables().items():
         for name, field in claim.model.model_fields.items():
             section = field.annotation
