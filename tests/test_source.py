@@ -313,7 +313,9 @@ def test_isolated_extraction_gives_the_same_paper_and_the_same_refusals() -> Non
 def test_isolated_extraction_stops_a_child_that_runs_too_long() -> None:
     # no child process starts, imports pdfium and reads a paper in a millisecond
     with pytest.raises(StepTimeout):
-        extract_paper_isolated(PAPERS["grobid__0807.3577.pdf"], DEFAULTS, timeout=0.001)
+        extract_paper_isolated(
+            PAPERS["grobid__0807.3577.pdf"], DEFAULTS.model_copy(update={"timeout_seconds": 0.001})
+        )
 
 
 # --- character repairs --------------------------------------------------------------------

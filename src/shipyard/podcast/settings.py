@@ -85,6 +85,11 @@ class ShowConfig(_Section):
 class SourceConfig(_Section):
     max_pages: int = Field(default=60, ge=1)
     max_bytes: int = Field(default=50_000_000, ge=1)
+    # What extraction may use: text streams inflated (a compression bomb is refused before
+    # pdfium sees it), the extracting child's address space, and its time.
+    max_inflated_bytes: int = Field(default=100_000_000, ge=1)
+    max_memory_mb: int = Field(default=1024, ge=256)
+    timeout_seconds: float = Field(default=120.0, gt=0)
     languages: list[str] = ["en"]
     not_a_paper: Literal["refuse", "flag"] = "refuse"
 

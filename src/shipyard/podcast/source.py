@@ -1,7 +1,7 @@
 """Extract and validate: a research paper PDF in, a clean structured `Paper` out.
 
     extract_paper(pdf, settings) -> Paper
-    extract_paper_isolated(pdf, settings, timeout=...) -> Paper   # in a child process
+    extract_paper_isolated(pdf, settings) -> Paper   # in a child process, memory and time bounded
 
 Validation runs cheapest first and stops at the first problem, each a `SourceRejected` (a
 permanent error: retrying cannot help) with a stable `code`:
@@ -12,6 +12,8 @@ permanent error: retrying cannot help) with a stable `code`:
     encrypted    password-protected (pass `password=`), or an unsupported security handler
     no-text      no text layer, or one that is all extraction garbage: needs OCR
     too-long     more pages than `podcast.source.max_pages` (or bytes than `max_bytes`)
+    too-large    its text streams inflate past `podcast.source.max_inflated_bytes` (a
+                 compression bomb), or extraction ran past `max_memory_mb`
     not-a-paper  no abstract, references, sections or citations (`podcast.source.not_a_paper`)
     language     written in a language that `podcast.source.languages` does not list
 
@@ -30,8 +32,10 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import re
+import resource
 import threading
 import traceback
+import zlib
 from collections.abc import Iterator
 from dataclasses import replace
 from functools import lru_cache
@@ -144,6 +148,75 @@ def _read_bytes(pdf: Path, settings: SourceConfig, name: str) -> bytes:
         )
         raise _reject(f"{name} is not a PDF: it looks like {kind}", "not-pdf", hint)
     return data
+
+
+_STREAM = re.compile(rb"(?<!end)stream\r?\n")
+_END_STREAM = re.compile(rb"endstream")
+_NESTING = re.compile(rb"<<|>>|\[|\]|\((?:\\.|[^\\()])*\)|%[^\r\n]*")
+MAX_NESTING = 64  # pdfium's own parser gives up deeper; real papers stay under ten
+_INFLATE_CHUNK = 1 << 16
+
+
+def _check_structure(data: bytes, settings: SourceConfig, name: str) -> None:
+    """Refuse what would make pdfium use unbounded memory, or read garbage, before it opens
+    the file: text streams that inflate past `max_inflated_bytes` (a compression bomb; images
+    are decoded only when drawn, which extraction never does) and objects nested deeper than
+    any real paper's. Each stream is inflated piecewise, so this check's memory is bounded."""
+    inflated = 0
+    syntax = []  # the object syntax between streams, where nesting is counted
+    position = 0
+    for match in _STREAM.finditer(data):
+        if match.start() < position:
+            continue  # a "stream" keyword inside a stream's own bytes
+        syntax.append(data[position : match.start()])
+        end = _END_STREAM.search(data, match.end())
+        position = end.end() if end else len(data)
+        head = data[max(0, match.start() - 4096) : match.start()]
+        if b"/Image" in head[head.rfind(b" obj") + 1 :]:
+            continue
+        inflated += _inflated_size(data, match.end(), settings.max_inflated_bytes - inflated)
+        if inflated > settings.max_inflated_bytes:
+            raise _reject(
+                f"{name} is too large to decompress: its text streams inflate past "
+                f"{settings.max_inflated_bytes:,} bytes from a {len(data):,}-byte file "
+                "(a compression bomb, or a document far larger than a paper)",
+                "too-large",
+                f"if it is a real paper, raise podcast.source.max_inflated_bytes in {_CONFIG_FILE}",
+            )
+    syntax.append(data[position:])
+    depth = deepest = 0
+    for token in _NESTING.finditer(b"".join(syntax)):
+        mark = token.group()
+        if mark in (b"<<", b"["):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_NESTING:
+                raise _reject(
+                    f"{name} is malformed: its objects nest more than {MAX_NESTING} levels "
+                    "deep, which no real paper does (a damaged or hostile file)",
+                    "damaged",
+                    "download it again from the publisher, or re-save it with a PDF tool",
+                )
+        elif mark in (b">>", b"]"):
+            depth = max(0, depth - 1)
+
+
+def _inflated_size(data: bytes, start: int, budget: int) -> int:
+    """How many bytes the Flate stream at `start` inflates to, counted up to `budget` + 1
+    (0 where it is not a Flate stream)."""
+    inflater = zlib.decompressobj()
+    size = 0
+    try:
+        for offset in range(start, len(data), _INFLATE_CHUNK):
+            piece = data[offset : offset + _INFLATE_CHUNK]
+            while piece and size <= budget and not inflater.eof:
+                size += len(inflater.decompress(piece, _INFLATE_CHUNK))
+                piece = inflater.unconsumed_tail
+            if size > budget or inflater.eof:
+                break
+    except zlib.error:
+        pass  # another filter, or the stream's garbage: pdfium's to judge
+    return size
 
 
 _NO_PAGES = re.compile(rb"/Count\s*0\b")
@@ -313,6 +386,7 @@ def extract_paper(
             "damaged",
             "download it again; the copy was cut short",
         )
+    _check_structure(data, settings, name)
     with _PDFIUM:
         document = _open(data, name, password)
         try:
@@ -454,13 +528,16 @@ def _extract_in_child(
     password: str | None,
     name: str | None,
 ) -> None:
+    source = SourceConfig.model_validate(settings)
+    limit = source.max_memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     try:
-        paper = extract_paper(
-            Path(pdf), SourceConfig.model_validate(settings), password=password, name=name
-        )
+        paper = extract_paper(Path(pdf), source, password=password, name=name)
         connection.send(("paper", paper.model_dump_json()))
     except SourceRejected as rejected:
         connection.send(("rejected", (rejected.message, rejected.code, rejected.hint or "")))
+    except MemoryError:
+        connection.send(("memory", ""))
     except Exception:  # noqa: BLE001 - a bug: carried to the parent with its traceback
         connection.send(("bug", traceback.format_exc()))
     finally:
@@ -473,13 +550,14 @@ def extract_paper_isolated(
     *,
     password: str | None = None,
     name: str | None = None,
-    timeout: float = 120.0,
 ) -> Paper:
     """`extract_paper` in a child process, for input nobody vouches for.
 
-    pdfium is C code: a file crafted to crash or hang it would take the caller down with it.
-    Here a crash becomes `SourceRejected` (code "damaged") and a run past `timeout` seconds a
-    `StepTimeout`; the parent is never at risk. Starting the child costs about half a second.
+    pdfium is C code: a file crafted to crash, hang or exhaust it would take the caller down
+    with it. The child's address space is capped at `settings.max_memory_mb`: running out
+    becomes `SourceRejected` (code "too-large"), a crash one with code "damaged", and a run
+    past `settings.timeout_seconds` a `StepTimeout`; the parent is never at risk. Starting
+    the child costs about half a second.
     """
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
@@ -492,19 +570,21 @@ def extract_paper_isolated(
     sender.close()
     label = name or pdf.name
     try:
-        if not receiver.poll(timeout):
+        if not receiver.poll(settings.timeout_seconds):
             raise StepTimeout(
-                f"extracting {label} ran past {timeout:.0f} s",
-                hint="a very large or malformed PDF; raise the timeout or lower "
-                "podcast.source.max_pages",
+                f"extracting {label} ran past {settings.timeout_seconds:g} s",
+                hint="a very large or malformed PDF; raise podcast.source.timeout_seconds "
+                "or lower podcast.source.max_pages",
             )
         kind, payload = receiver.recv()
     except EOFError:
         child.join(5)
         raise _reject(
-            f"{label} crashed the PDF engine (exit code {child.exitcode})",
+            f"{label} crashed the PDF engine (exit code {child.exitcode}); it may have "
+            f"run out of its {settings.max_memory_mb} MB",
             "damaged",
-            "re-save it with a PDF tool (qpdf, or print to PDF)",
+            "re-save it with a PDF tool (qpdf, or print to PDF); if it is a large real paper, "
+            "raise podcast.source.max_memory_mb",
         ) from None
     finally:
         receiver.close()
@@ -517,4 +597,10 @@ def extract_paper_isolated(
     if kind == "rejected":
         message, code, hint = payload
         raise _reject(message, code, hint)
+    if kind == "memory":
+        raise _reject(
+            f"{label} is too large to extract within {settings.max_memory_mb} MB of memory",
+            "too-large",
+            f"if it is a real paper, raise podcast.source.max_memory_mb in {_CONFIG_FILE}",
+        )
     raise RuntimeError(f"extracting {label} failed in the child process:\n{payload}")

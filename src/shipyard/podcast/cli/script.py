@@ -41,10 +41,12 @@ def script(
     from shipyard import load_config
     from shipyard.podcast.script import write_script
     from shipyard.podcast.settings import podcast_settings
-    from shipyard.podcast.source import extract_paper
+    from shipyard.podcast.source import extract_paper_isolated
 
     settings = podcast_settings(load_config(config))
-    outcome = write_script(extract_paper(paper, settings.source, password=password), settings)
+    outcome = write_script(
+        extract_paper_isolated(paper, settings.source, password=password), settings
+    )
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(outcome.script.model_dump_json(indent=2) + "\n", encoding="utf-8")
@@ -80,12 +82,12 @@ def check(
     from shipyard import load_config
     from shipyard.podcast.checks import check_script
     from shipyard.podcast.settings import podcast_settings
-    from shipyard.podcast.source import extract_paper
+    from shipyard.podcast.source import extract_paper_isolated
 
     settings = podcast_settings(load_config(config))
     written = _read_script(script_file)
     flags = check_script(
-        written, extract_paper(paper, settings.source, password=password), settings
+        written, extract_paper_isolated(paper, settings.source, password=password), settings
     )
     if as_json:
         typer.echo(json.dumps([f.model_dump(mode="json") for f in flags], indent=2))

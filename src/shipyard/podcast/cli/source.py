@@ -32,10 +32,10 @@ def extract(
 
     from shipyard import load_config
     from shipyard.podcast.settings import podcast_settings
-    from shipyard.podcast.source import extract_paper
+    from shipyard.podcast.source import extract_paper_isolated
 
     settings = podcast_settings(load_config(config)).source
-    result = extract_paper(paper, settings, password=password)
+    result = extract_paper_isolated(paper, settings, password=password)
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
         return
