@@ -64,6 +64,7 @@ class ModelServer:
     answers: list[Answer]
     url: str = ""
     requests: list[dict[str, Any]] = field(default_factory=list)  # the bodies received
+    headers: list[dict[str, str]] = field(default_factory=list)  # and their headers
 
     def mode_of(self, request: dict[str, Any]) -> str:
         """How the request asked for structured output: tool, native or prompted."""
@@ -120,6 +121,7 @@ def model_server(*answers: Answer) -> Iterator[ModelServer]:
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             server_state.requests.append(body)
+            server_state.headers.append(dict(self.headers))
             answer = server_state.answer(body)
             if isinstance(answer, Held):
                 answer.arrived.set()

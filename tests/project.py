@@ -154,6 +154,7 @@ def make_project(
     review: str = "",
     script: str = "",
     extra: str = "",
+    remote: str = "",
 ) -> Iterator[Project]:
     production = LocalProduction(root / "production").create()
     with production.serve() as server:
@@ -172,7 +173,7 @@ auto_approve = {str(auto_approve).lower()}
 {review}
 
 [publish]
-remote = "{production.remote}"
+remote = "{remote or production.remote}"
 base_url = "{server.url}"
 
 [verify]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from shipyard import GitTarget, redact
 from shipyard._errors import ConfigError, PublishFailed, TransientError
-from shipyard._publish import GitTarget, redact
 from shipyard.podcast.feed import SiteManifest, parse_feed, validate_feed
 from shipyard.podcast.release import release_episode, unpublish_episode, verify_unpublished
 from shipyard.podcast.settings import TABLE, PodcastSettings, ShowConfig
@@ -191,13 +191,15 @@ def test_a_hostile_global_git_config_cannot_break_publishing(
     assert (site.production.webroot / "a.txt").read_bytes() == b"line\n"
 
 
-def test_credentials_in_the_remote_url_are_never_shown(tmp_path: Path) -> None:
+def test_credentials_in_the_remote_url_are_never_shown_or_kept(tmp_path: Path) -> None:
     url = "http://publisher:s3cret-token@127.0.0.1:9/site.git"
     target = GitTarget(url, "main", tmp_path / "work", timeout=10)
     assert "s3cret" not in repr(target)
     with pytest.raises(TransientError) as caught:
         target.publish({"a.txt": b"a"}, run_id="run-1", message="a")
-    assert "s3cret" not in str(caught.value) and "***@127.0.0.1" in str(caught.value)
+    assert "s3cret" not in str(caught.value) and "http://127.0.0.1:9/site.git" in str(caught.value)
+    # the clone knows the remote without them: git would keep them in .git/config
+    assert b"s3cret" not in (tmp_path / "work" / ".git" / "config").read_bytes()
     assert redact("push to https://x:y@github.com/o/r.git failed") == (
         "push to https://***@github.com/o/r.git failed"
     )

@@ -416,14 +416,16 @@ def test_when_no_writer_passes_the_best_script_comes_back_with_its_flags() -> No
     assert (error.check, error.span) == ("brand", "Welcome to")
 
 
-def test_config_errors_name_the_setting() -> None:
+def test_a_model_writer_without_a_price_is_refused_when_the_file_is_read(tmp_path: Path) -> None:
+    file = tmp_path / "shipyard.toml"
+    file.write_text(f'[podcast.script]\nwriters = ["{PRIMARY}"]\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="has no price") as caught:
-        write_script(
-            make_paper(),
-            PodcastSettings(script=ScriptConfig(writers=[PRIMARY])),
-            models={PRIMARY: good_model()},
-        )
-    assert caught.value.key == "podcast.script.prices"
+        load_config(file)
+    assert caught.value.key == "podcast.script"
+    assert f'[podcast.script.prices."{PRIMARY}"]' in caught.value.message
+
+
+def test_config_errors_name_the_setting() -> None:
     bad_endpoint = "openai-compatible:llama3.1:8b"
     with pytest.raises(ConfigError, match="openai-compatible:MODEL@"):
         write_script(make_paper(), make_config(bad_endpoint))

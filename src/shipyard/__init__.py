@@ -9,7 +9,7 @@ What a workflow author needs, and nothing private (docs/workflows.md shows it in
   `notify_webhook`;
 - running: `launch`, `start_run`, `submit_run`, `wait_for`, `decide`, `cancel`, `shutdown`;
   a local production for demos and tests: `init_project`, `LocalProduction`;
-- inputs, configuration and errors.
+- inputs, configuration (with `${NAME}` secrets: `expand_secrets`, `redact`) and errors.
 """
 
 from shipyard._artifacts import Artifact, ArtifactStore, sha256_file, write_atomically
@@ -40,10 +40,12 @@ from shipyard._inputs import FileInput, JsonInput, UrlInput
 from shipyard._ledger import RunRecord, RunState
 from shipyard._localprod import LocalProduction
 from shipyard._project import DEFAULT_PORT, init_project, production_root
-from shipyard._publish import FileSet, GitTarget, PublishResult, redact
+from shipyard._publish import FileSet, GitTarget, PublishResult
 from shipyard._record import record_artifact, record_cost, record_event
+from shipyard._redact import redact
 from shipyard._review import Decision, Flag, Reviewed, ReviewGate, Severity
 from shipyard._runner import StartedRun, cancel, decide, start_run, submit_run, wait_for
+from shipyard._secrets import expand_secrets
 from shipyard._text import INVISIBLE_MARKS, one_line
 from shipyard._verify import NotServed, Probe, Verification, notify_webhook, poll_until_served
 from shipyard._version import __version__
@@ -94,6 +96,7 @@ __all__ = [
     "artifact_store",
     "cancel",
     "decide",
+    "expand_secrets",
     "init_project",
     "launch",
     "load_config",

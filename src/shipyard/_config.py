@@ -27,6 +27,7 @@ from pydantic import (
 
 from shipyard._errors import ConfigError
 from shipyard._plugins import SettingsTable, claimed_tables, import_workflows
+from shipyard._secrets import expand_secrets, literal_credential
 
 __all__ = [
     "CONFIG_FILE",
@@ -135,7 +136,10 @@ class Config(_Section):
 
     @property
     def database_url(self) -> str:
-        return self.engine.database_url or f"sqlite:///{(self.state / 'shipyard.sqlite').resolve()}"
+        """The system database's URL, its `${NAME}` secrets filled in: never store it."""
+        if self.engine.database_url:
+            return expand_secrets(self.engine.database_url, key="engine.database_url")
+        return f"sqlite:///{(self.state / 'shipyard.sqlite').resolve()}"
 
     @property
     def executor_id(self) -> str:
@@ -202,6 +206,7 @@ def load_config(path: str | Path | None = None) -> Config:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"not valid TOML: {exc}", file=str(file)) from None
+    _refuse_literal_credentials(data, file)
     core_keys = set(Config.model_fields) - {"root", "tables"}
     core = {key: value for key, value in data.items() if key in core_keys}
     tables = {key: value for key, value in data.items() if key not in core_keys}
@@ -234,6 +239,24 @@ def load_config(path: str | Path | None = None) -> Config:
                 raise ConfigError("must be a table", key=where, file=str(file))
             _check_table(claim, profile, file, where, merged=_overlaid(given, profile))
     return config.model_copy(update={"tables": tables})
+
+
+def _refuse_literal_credentials(data: object, file: Path, key: str = "") -> None:
+    """A credential written into the file would be stored with every run: refuse it."""
+    if isinstance(data, dict):
+        for name, value in data.items():
+            _refuse_literal_credentials(value, file, f"{key}.{name}" if key else str(name))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            _refuse_literal_credentials(value, file, f"{key}[{index}]")
+    elif isinstance(data, str) and (found := literal_credential(data)):
+        raise ConfigError(
+            f"holds {found}, written out: it would be stored with every run",
+            key=key,
+            file=str(file),
+            hint="name it as a secret, e.g. https://user:${SITE_TOKEN}@host/..., and set "
+            "SITE_TOKEN in the environment or the credentials file (docs/security.md)",
+        )
 
 
 def _check_table(

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from shipyard._config import Config, load_config
 from shipyard._errors import ConfigError
+from shipyard._redact import redact
+from shipyard._secrets import credentials_file, expand_secrets, secret_names
 
 __all__ = ["Check", "diagnose"]
 
@@ -70,11 +72,11 @@ def _project(config: Config) -> list[Check]:
             "" if found else "`shipyard init` writes one",
             required=False,
         ),
-        Check("database", True, config.database_url.split("@")[-1]),
+        Check("database", True, redact(config.engine.database_url) or "SQLite in the state folder"),
         Check(
             "publish.remote",
             bool(config.publish.remote),
-            config.publish.remote or "not set: runs can be written but not published",
+            redact(config.publish.remote) or "not set: runs can be written but not published",
             "set publish.remote in shipyard.toml, or `shipyard init --local-production`",
             required=False,
         ),
@@ -85,8 +87,25 @@ def _project(config: Config) -> list[Check]:
             "set publish.base_url to where production serves the site",
             required=False,
         ),
+        *_secrets(config),
     ]
     return checks
+
+
+def _secrets(config: Config) -> list[Check]:
+    """Whether each `${NAME}` the configuration names can be read here (never its value)."""
+    text = config.model_dump_json()
+    checks = []
+    for name in sorted(set(secret_names(text))):
+        try:
+            expand_secrets(f"${{{name}}}")
+        except ConfigError as missing:
+            checks.append(Check(f"secret {name}", False, missing.message, missing.hint or ""))
+        else:
+            checks.append(Check(f"secret {name}", True, "set (environment or credentials file)"))
+    if not checks:
+        return []
+    return [*checks, Check("credentials file", True, str(credentials_file()), required=False)]
 
 
 def _command(name: str, why: str, fix: str, *, required: bool = True) -> Check:

@@ -24,6 +24,7 @@ from shipyard._config import Config
 from shipyard._errors import ShipyardError
 from shipyard._ledger import Ledger
 from shipyard._plugins import import_workflows
+from shipyard._redact import redact_log_record
 from shipyard._version import __version__
 
 __all__ = [
@@ -82,6 +83,7 @@ def launch(config: Config, *, concurrency: int = 1) -> Runtime:
         dbos_logger = logging.getLogger("dbos")
         dbos_logger.setLevel(log_level)
         dbos_logger.addFilter(_drop_reported_workflow_errors)
+        dbos_logger.addFilter(redact_log_record)
         DBOS.launch()
         DBOS.register_queue(QUEUE, worker_concurrency=concurrency)
     except BaseException:

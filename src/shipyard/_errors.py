@@ -15,10 +15,14 @@
     └── RunNotFound               no run has that id
 
 Every message says what is wrong; `hint` says what to do about it. The CLI prints both on one
-line and exits non-zero; nothing catches these to carry on as if the step had worked.
+line and exits non-zero; nothing catches these to carry on as if the step had worked. Both are
+redacted when the error is made, so no credential travels with it (into logs, the ledger or
+the engine's stored step outputs).
 """
 
 from __future__ import annotations
+
+from shipyard._redact import redact
 
 __all__ = [
     "AudioRejected",
@@ -56,9 +60,10 @@ class ShipyardError(Exception):
         step: str | None = None,
         artifact: str | None = None,
     ) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = redact(hint) if hint else hint
         if code is not None:
             self.code = code
         self.run_id = run_id

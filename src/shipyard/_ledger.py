@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from shipyard._errors import RunNotFound
+from shipyard._redact import redact
 
 __all__ = ["Ledger", "RunRecord", "RunState", "StepRecord"]
 
@@ -230,7 +231,7 @@ class Ledger:
                     run_id=run_id,
                     workflow=workflow,
                     version=version,
-                    input=json.dumps(inputs),
+                    input=redact(json.dumps(inputs)),
                     state=RunState.QUEUED.value,
                     step="",
                     reason="",
@@ -254,12 +255,12 @@ class Ledger:
         values: dict[str, Any] = {
             "state": state.value,
             "step": step,
-            "reason": reason,
+            "reason": redact(reason),
             "updated_at": now,
             "finished_at": now if state.finished else None,
         }
         if result is not None:
-            values["result"] = json.dumps(result)
+            values["result"] = redact(json.dumps(result))
         with self._tx() as conn:
             conn.execute(runs_table.update().where(runs_table.c.run_id == run_id).values(**values))
         self.event(
@@ -368,7 +369,7 @@ class Ledger:
             conn.execute(
                 steps_table.update()
                 .where(steps_table.c.id == row_id)
-                .values(status=status, ended_at=time.time(), error=error)
+                .values(status=status, ended_at=time.time(), error=redact(error))
             )
 
     def add_cost(self, row_id: int, *, usd: float = 0.0, tokens: int = 0) -> None:
@@ -401,8 +402,8 @@ class Ledger:
                     run_id=run_id,
                     at=time.time(),
                     kind=kind,
-                    message=message,
-                    data=json.dumps(data or {}),
+                    message=redact(message),
+                    data=redact(json.dumps(data or {})),
                 )
             )
 

@@ -16,12 +16,14 @@ repeated safely:
    with git's own words.
 
 Every git call runs with a timeout and with `-c` settings that a user's global config cannot
-override in ways that matter here (signing, hooks, line endings, prompts). URLs are redacted
-of credentials in everything this module raises or logs.
+override in ways that matter here (signing, hooks, line endings, prompts). Credentials in an
+http(s) remote's URL (from `${NAME}` secrets) reach git in a header, never the clone's
+configuration or a message.
 """
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import hashlib
 import logging
@@ -34,13 +36,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from shipyard._artifacts import write_atomically
 from shipyard._config import Config
 from shipyard._errors import ConfigError, PublishFailed, TransientError
+from shipyard._secrets import expand_secrets
 from shipyard._text import one_line
 
-__all__ = ["FileSet", "GitTarget", "PublishResult", "redact"]
+__all__ = ["FileSet", "GitTarget", "PublishResult"]
 
 log = logging.getLogger("shipyard.publish")
 
@@ -51,7 +55,6 @@ REMOVED_TRAILER = "Shipyard-Removed"
 FileSet = Mapping[str, bytes | Path]
 """Repository path (POSIX, relative) -> the new content, as bytes or a file to copy."""
 
-_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 _TRAILER_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 _GIT_SETTINGS = (
     "commit.gpgsign=false",
@@ -73,9 +76,15 @@ _GIT_SETTINGS = (
 )
 
 
-def redact(text: str) -> str:
-    """`https://user:token@host/...` -> `https://***@host/...`, anywhere in `text`."""
-    return _CREDENTIALS.sub(r"\g<scheme>***@", text)
+def _without_credentials(remote: str) -> tuple[str, str]:
+    """An http(s) remote without its `user:password@`, and the header that carries them."""
+    parts = urlsplit(remote)
+    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
+        return remote, ""
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+    return urlunsplit(parts._replace(netloc=host)), f"Authorization: Basic {token}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +119,9 @@ class GitTarget:
             )
         if not branch or branch.startswith("-"):
             raise ConfigError(f"not a branch name: {branch!r}", key="publish.branch")
-        self.remote = remote
+        # Credentials in an http(s) URL travel in a header given to each git process, never
+        # in the clone's configuration (where git would keep them on disk).
+        self.remote, self._authorization = _without_credentials(remote)
         self.branch = branch
         self.workspace = workspace
         self.author_name = author_name
@@ -133,7 +144,7 @@ class GitTarget:
                 key="publish.remote",
                 hint="set it in shipyard.toml, or run `shipyard init --local-production`",
             )
-        remote = publish.remote
+        remote = expand_secrets(publish.remote, key="publish.remote")
         if "://" not in remote and not remote.startswith("git@"):
             remote = str(config.resolve(remote))
         return cls(
@@ -146,7 +157,7 @@ class GitTarget:
         )
 
     def __repr__(self) -> str:
-        return f"GitTarget({redact(self.remote)!r}, {self.branch!r})"
+        return f"GitTarget({self.remote!r}, {self.branch!r})"
 
     # --- public API ----------------------------------------------------------------------
 
@@ -296,7 +307,7 @@ class GitTarget:
             self._git("update-ref", "-d", f"refs/remotes/origin/{self.branch}", check=False)
             return
         raise TransientError(
-            f"could not fetch {redact(self.remote)}: {_tail(redact(result.stderr))}",
+            f"could not fetch {self.remote}: {_tail(result.stderr)}",
             code="fetch-failed",
             hint="check the remote URL, the network and the credentials",
         )
@@ -374,10 +385,10 @@ class GitTarget:
                 log.info("publish: pushed %s to %s", commit[:12], self)
                 return PublishResult(commit, pushed=True, already_published=False)
             status = _push_status(result.stdout)
-            last = _tail(redact(f"{status}\n{result.stderr}"))
+            last = _tail(f"{status}\n{result.stderr}")
             if _rejected_for_good(status, result.stderr):
                 raise PublishFailed(
-                    f"{redact(self.remote)} rejected the push of run {run_id}: {last}",
+                    f"{self.remote} rejected the push of run {run_id}: {last}",
                     code="push-rejected",
                     hint="the remote refuses this change (a hook, branch protection or "
                     "permissions); fix that on the host, then resume the run",
@@ -398,7 +409,7 @@ class GitTarget:
                 tip = self._rev("HEAD")
                 return PublishResult(tip, pushed=False, already_published=True)
         raise TransientError(
-            f"could not push run {run_id} to {redact(self.remote)} after "
+            f"could not push run {run_id} to {self.remote} after "
             f"{self.push_attempts} attempts: {last}",
             code="push-failed",
             hint="the remote kept moving or was unreachable; retry later",
@@ -480,6 +491,12 @@ class GitTarget:
         }
         for leaked in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
             env.pop(leaked, None)
+        if self._authorization:
+            env |= {
+                "GIT_CONFIG_COUNT": "1",
+                "GIT_CONFIG_KEY_0": "http.extraHeader",
+                "GIT_CONFIG_VALUE_0": self._authorization,
+            }
         try:
             done = subprocess.run(
                 command,
@@ -493,7 +510,7 @@ class GitTarget:
             )
         except subprocess.TimeoutExpired:
             raise TransientError(
-                f"git {args[0]} on {redact(self.remote)} ran past {self.timeout:g}s",
+                f"git {args[0]} on {self.remote} ran past {self.timeout:g}s",
                 code="git-timeout",
                 hint="the remote is slow or unreachable; retry later",
             ) from None
@@ -506,7 +523,7 @@ class GitTarget:
         result = _Completed(done.returncode, done.stdout, done.stderr)
         if check and done.returncode != 0:
             raise PublishFailed(
-                f"git {args[0]} failed: {_tail(redact(done.stderr or done.stdout))}",
+                f"git {args[0]} failed: {_tail(done.stderr or done.stdout)}",
                 code="git-failed",
                 hint="see the git message; the workspace is reset next time",
             )

@@ -31,8 +31,9 @@ from pydantic import BaseModel, ConfigDict
 
 from shipyard._config import VerifyConfig
 from shipyard._errors import TransientError
-from shipyard._publish import redact
 from shipyard._record import record_event
+from shipyard._redact import redact
+from shipyard._secrets import expand_secrets
 
 __all__ = [
     "NotServed",
@@ -224,13 +225,14 @@ def notify_webhook(
     timeout: float = 10.0,
     client: httpx.Client | None = None,
 ) -> None:
-    """POST `payload` as JSON to `url` (e.g. when a run ends unverified).
+    """POST `payload` as JSON to `url` (e.g. when a run ends unverified); `${NAME}`s in the
+    URL are filled from the secrets (see `expand_secrets`).
 
     Raises TransientError when the hook cannot be reached or does not answer 2xx, so the
     caller's retry policy decides; nothing is swallowed here."""
     http = client or httpx.Client(timeout=timeout)
     try:
-        response = http.post(url, json=dict(payload), timeout=timeout)
+        response = http.post(expand_secrets(url), json=dict(payload), timeout=timeout)
     except httpx.HTTPError as exc:
         raise TransientError(
             f"webhook {redact(url)} unreachable: {type(exc).__name__}: {exc}",

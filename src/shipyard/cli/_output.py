@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from shipyard._config import Config
 from shipyard._ledger import Ledger, RunRecord, RunState, StepRecord
@@ -88,7 +89,7 @@ class _ProgressPrinter:
             self.state = record.state
             if record.state is RunState.AWAITING_REVIEW:
                 console.print(
-                    f"  [yellow]awaiting review[/]: {record.reason}; decide with "
+                    f"  [yellow]awaiting review[/]: {escape(record.reason)}; decide with "
                     f"`shipyard review show {record.run_id}`"
                 )
 
@@ -96,8 +97,8 @@ class _ProgressPrinter:
 def _step_line(s: StepRecord) -> str:
     took = "" if s.seconds is None else f" {s.seconds:.2f} s"
     attempt = f" (try {s.attempt})" if s.attempt > 1 else ""
-    error = f" — {s.error}" if s.error and s.status != "ok" else ""
-    return f"  {STATUS_MARK.get(s.status, s.status)} {s.step}{attempt}{took}{error}"
+    error = f" — {escape(s.error)}" if s.error and s.status != "ok" else ""
+    return f"  {STATUS_MARK.get(s.status, s.status)} {escape(s.step)}{attempt}{took}{error}"
 
 
 def finish(record: RunRecord, as_json: bool, *, exit_on_failure: bool = True) -> None:
@@ -106,11 +107,13 @@ def finish(record: RunRecord, as_json: bool, *, exit_on_failure: bool = True) ->
     else:
         console.print(
             f"run {record.run_id}: {state_text(record.state)}"
-            + (f" — {record.reason}" if record.reason else "")
+            + (f" — {escape(record.reason)}" if record.reason else "")
         )
         for key, value in record.result.items():  # where production serves the result
             if key.endswith("_url") and isinstance(value, str):
-                console.print(f"{key.removesuffix('_url').replace('_', ' ')}: {value}")
+                console.print(
+                    f"{key.removesuffix('_url').replace('_', ' ')}: {value}", markup=False
+                )
     ok = record.state in (RunState.VERIFIED, RunState.AWAITING_REVIEW, RunState.QUEUED)
     if exit_on_failure and not ok:
         raise typer.Exit(1)

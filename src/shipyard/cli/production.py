@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from shipyard._config import load_config
 from shipyard._errors import ShipyardError
@@ -62,7 +63,7 @@ def verify(
         )
         if not as_json:
             mark = "[green]✓[/]" if verification.verified else "[red]✗[/]"
-            console.print(f"{mark} {record.run_id}: {message}")
+            console.print(f"{mark} {record.run_id}: {escape(message)}")
     if as_json:
         print_json(outcomes)
     elif not outcomes:

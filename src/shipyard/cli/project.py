@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from shipyard._config import load_config
 from shipyard._project import DEFAULT_PORT, init_project
-from shipyard._publish import redact
+from shipyard._redact import redact
 from shipyard.cli import ConfigOption, JsonOption, app
 from shipyard.cli._output import (
     console,
@@ -59,8 +60,8 @@ def doctor(config_file: ConfigOption = None, as_json: JsonOption = False) -> Non
                 else ("[red]missing[/]" if c.required else "[yellow]optional[/]")
             )
             console.print(
-                f"{mark} {c.name}: {c.detail}"
-                + ("" if c.ok or not c.fix else f"\n         fix: {c.fix}")
+                f"{mark} {escape(c.name)}: {escape(c.detail)}"
+                + ("" if c.ok or not c.fix else f"\n         fix: {escape(c.fix)}")
             )
     if any(c.required and not c.ok for c in checks):
         raise typer.Exit(1)

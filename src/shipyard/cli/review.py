@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from shipyard._config import load_config
@@ -53,7 +54,7 @@ def review_list(config_file: ConfigOption = None, as_json: JsonOption = False) -
             ", ".join(row["reviewers"]),
             when(row["deadline"]),
             str(len(row["flags"])),
-            str(row["payload"].get("title", "")),
+            escape(str(row["payload"].get("title", ""))),
         )
     console.print(table if rows else "nothing waits for review")
 
@@ -75,7 +76,9 @@ def review_show(run_id: str, config_file: ConfigOption = None, as_json: JsonOpti
         console.print(request["diff"], markup=False)
     for flag in request["flags"]:
         where = f" (turn {flag['turn']})" if flag.get("turn") is not None else ""
-        console.print(f"[yellow]{flag['severity']}[/] {flag['check']}{where}: {flag['message']}")
+        console.print(
+            f"[yellow]{flag['severity']}[/] {flag['check']}{where}: {escape(flag['message'])}"
+        )
     console.print(f"decide: shipyard review approve {run_id} --as {request['reviewers'][0]}")
 
 

@@ -6,6 +6,7 @@ import time
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from shipyard._config import load_config
@@ -142,7 +143,7 @@ def status(
         return
     console.print(
         f"[bold]{record.run_id}[/]  {record.workflow} v{record.version}  "
-        f"{state_text(record.state)}" + (f"  ({record.reason})" if record.reason else "")
+        f"{state_text(record.state)}" + (f"  ({escape(record.reason)})" if record.reason else "")
     )
     table = Table("step", "try", "", "started", "seconds", "cost", "error", box=None)
     for s in record.steps:
@@ -153,7 +154,7 @@ def status(
             when(s.started_at),
             "" if s.seconds is None else f"{s.seconds:.2f}",
             f"${s.cost_usd:.4f}" if s.cost_usd else "",
-            s.error[:80],
+            escape(s.error[:80]),
         )
     console.print(table)
     for artifact in artifacts:
@@ -173,7 +174,7 @@ def status(
         console.print(f"{when(event['at'])} {event['kind']}: {event['message']}", markup=False)
     for key, value in record.result.items():
         if isinstance(value, str | int | float) and key not in ("state", "reason"):
-            console.print(f"{key.replace('_', ' ')}: {value}")
+            console.print(f"{key.replace('_', ' ')}: {value}", markup=False)
 
 
 @app.command()

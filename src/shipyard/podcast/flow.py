@@ -164,12 +164,7 @@ def extract(pdf: Ingested, settings: PodcastSettings) -> Paper:
     store = artifact_store()
     # In a child process: a PDF that crashes pdfium must not take the worker down with it
     # (recovery would run the same step, and crash, again).
-    paper = extract_paper_isolated(
-        store.path(pdf.sha256),
-        settings.source,
-        name=pdf.name,
-        timeout=settings.source.timeout_seconds,
-    )
+    paper = extract_paper_isolated(store.path(pdf.sha256), settings.source, name=pdf.name)
     stored = store.put_bytes(paper.model_dump_json(indent=2).encode(), suffix=".json")
     record_artifact(stored, "paper", [pdf.sha256])
     return paper

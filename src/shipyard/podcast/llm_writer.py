@@ -21,7 +21,7 @@ from pydantic_ai.models import Model, infer_model
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import RunUsage
 
-from shipyard import BudgetExceeded, ConfigError
+from shipyard import BudgetExceeded, ConfigError, expand_secrets
 from shipyard.podcast.checks import (
     WORDS_PER_MINUTE,
     split_sentences,
@@ -100,7 +100,10 @@ def model_for(name: str) -> Model:
 
 
 def _openai_compatible(name: str) -> Model:
-    model_name, at, base_url = name.removeprefix(OPENAI_COMPATIBLE).rpartition("@")
+    """`openai-compatible:MODEL@URL`; `${NAME}`s in the URL are secrets, filled in here, so
+    the writer's name (in events, costs and the journal) never carries them."""
+    model_name, at, base_url = name.removeprefix(OPENAI_COMPATIBLE).partition("@http")
+    base_url = f"http{base_url}"
     if not at or not model_name or not base_url.startswith(("http://", "https://")):
         raise ConfigError(
             f"writer {name!r} is not 'openai-compatible:MODEL@http(s)://HOST/v1'",
@@ -111,7 +114,8 @@ def _openai_compatible(name: str) -> Model:
     from pydantic_ai.providers.openai import OpenAIProvider
 
     api_key = os.environ.get(OPENAI_COMPATIBLE_KEY_ENV, "unused")
-    provider = OpenAIProvider(base_url=base_url, api_key=api_key)
+    url = expand_secrets(base_url, key="podcast.script.writers")
+    provider = OpenAIProvider(base_url=url, api_key=api_key)
     return OpenAIChatModel(model_name, provider=provider)
 
 

@@ -30,7 +30,7 @@ from pydantic_ai.messages import ModelResponse
 from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage
 
-from shipyard import BudgetExceeded, ConfigError, record_event
+from shipyard import BudgetExceeded, record_event
 from shipyard.podcast.checks import (
     check_script,
 )
@@ -185,14 +185,7 @@ def build_writers(
         if name == EXTRACTIVE:
             writers.append(ExtractiveWriter(settings))
             continue
-        price = settings.script.prices.get(name)
-        if price is None:
-            raise ConfigError(
-                f"writer {name!r} has no price, so its cost cannot be held to the budget",
-                key="podcast.script.prices",
-                hint=f'add [podcast.script.prices."{name}"] with input_per_mtok '
-                "and output_per_mtok (USD per million tokens; 0 for a local model)",
-            )
+        price = settings.script.prices[name]  # every model writer has one (ScriptConfig)
         model = models[name] if name in models else model_for(name)
         if journal is not None:
             model = JournaledModel(model, journal, _on_the_timeline(name, price))

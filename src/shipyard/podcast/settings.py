@@ -120,6 +120,18 @@ class ScriptConfig(_Section):
     request_timeout_seconds: float = Field(default=120.0, gt=0)  # per model request
     context_tokens: int = Field(default=24_000, ge=2_000)  # above: outline, then segments
 
+    @model_validator(mode="after")
+    def _every_model_writer_priced(self) -> ScriptConfig:
+        priced = {"extractive", *self.prices}
+        unpriced = [w.strip() for w in self.writers if w.strip() not in priced]
+        if unpriced:
+            raise ValueError(
+                f"writer {unpriced[0]!r} has no price, so its cost cannot be held to the budget: "
+                f'add [podcast.script.prices."{unpriced[0]}"] with input_per_mtok and '
+                "output_per_mtok (USD per million tokens; 0 for a local model)"
+            )
+        return self
+
 
 class AudioConfig(_Section):
     concurrency: int = Field(default=2, ge=1)
