@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps demo test check lint typecheck bench clean
+.PHONY: setup system-deps demo test test-hostile check lint typecheck bench clean
 
 setup: system-deps $(STAMP)
 
@@ -23,6 +23,10 @@ demo: setup
 
 test: setup
 	$(BIN)/pytest
+
+# the adversarial suite alone (docs/security.md); `make test` runs it too
+test-hostile: setup
+	$(BIN)/pytest -m hostile
 
 check: setup lint typecheck test
 

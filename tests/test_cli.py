@@ -232,6 +232,7 @@ def test_a_run_missing_a_required_setting_stops_before_anything_runs(tmp_path: P
     assert "started" not in done.stdout  # no run, no step, nothing synthesized
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize(
     ("toml", "key", "says"),
     [

@@ -1,9 +1,11 @@
 """The site repository is untrusted: a commit with a symbolic link (to a folder or a system
 file) or a hard link gives publishing no way to write or read outside its workspace, and the
-local production serves no linked file. Nothing outside the roots changes."""
+local production serves no linked file. The artifact store and the state folder are confined
+the same way. Nothing outside the roots changes."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from pathlib import Path
@@ -11,7 +13,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shipyard import GitTarget, LocalProduction, PublishFailed
+from shipyard import (
+    ArtifactStore,
+    Config,
+    GitTarget,
+    LocalProduction,
+    PublishFailed,
+    ShipyardError,
+)
+
+pytestmark = pytest.mark.hostile
 
 
 def git(cwd: Path, *args: str) -> None:
@@ -84,3 +95,39 @@ def test_the_local_production_serves_no_linked_file(tmp_path: Path, outside: Pat
             answer = httpx.get(server.url + linked, timeout=10)
             assert answer.status_code == 404, linked
             assert "the host's own file" not in answer.text
+
+
+def test_the_artifact_store_reads_and_writes_through_no_link(tmp_path: Path, outside: Path) -> None:
+    store = ArtifactStore(tmp_path / "artifacts")
+    kept = store.put_bytes(b"an episode", suffix=".mp3")
+    before = snapshot(outside)
+    # a link planted as an artifact would leak the host's file into a release
+    planted = store.root / "ab" / ("ab" + "0" * 62 + ".mp3")
+    planted.parent.mkdir()
+    planted.symlink_to(outside / "secret.txt")
+    with pytest.raises(ShipyardError, match="leads out of") as caught:
+        store.path("ab" + "0" * 62)
+    assert caught.value.code == "link-in-state"
+    # a linked folder would take the next write elsewhere
+    data = b"the next artifact"
+    folder = store.root / hashlib.sha256(data).hexdigest()[:2]
+    folder.symlink_to(outside, target_is_directory=True)
+    with pytest.raises(ShipyardError, match="leads out of"):
+        store.put_bytes(data, suffix=".json")
+    # an id or a suffix that is a path is not one
+    with pytest.raises(ShipyardError, match="not an artifact id"):
+        store.path("../../outside/secret")
+    with pytest.raises(ShipyardError, match="not an artifact suffix"):
+        store.put_bytes(b"x", suffix="/../../x")
+    assert store.read_bytes(kept.sha256) == b"an episode"
+    assert snapshot(outside) == before
+
+
+def test_a_linked_folder_in_the_state_folder_is_refused(tmp_path: Path, outside: Path) -> None:
+    config = Config(root=tmp_path, state_dir=Path("state"))
+    assert config.state_folder("cache", "tts").is_dir()
+    (config.state / "journal").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(ShipyardError, match="journal") as caught:
+        config.state_folder("journal")
+    assert "remove the link" in (caught.value.hint or "")
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]

@@ -3,13 +3,23 @@ never able to bring in a host or a voice the show does not declare."""
 
 from __future__ import annotations
 
+import copy
+import json
+import signal
+import subprocess
+from pathlib import Path
 from typing import Any
 
-from shipyard import Decision, Flag
+import pytest
+
+from shipyard import Decision, Flag, RunState
 from shipyard.podcast.extractive import write_extractive
 from shipyard.podcast.models import Script
 from shipyard.podcast.review import script_review
+from tests.project import Project, kill_group, make_project
 from tests.test_script import make_config, make_paper
+
+pytestmark = pytest.mark.hostile
 
 ROUND = {"gate": "script", "round": 1, "max_rounds": 5, "max_edit_bytes": 1_000_000, "flags": []}
 
@@ -52,3 +62,57 @@ def test_an_edit_may_not_bring_in_a_host_or_a_voice() -> None:
     whisper = [h.model_copy(update={"voice": "espeak:en+whisper"}) for h in script.hosts]
     [flag] = speakers(script.model_copy(update={"hosts": whisper}))
     assert flag.severity == "error" and "come from podcast.show.hosts" in flag.message
+
+
+def _edit(
+    project: Project, run_id: str, payload: dict[str, Any] | str
+) -> subprocess.CompletedProcess[str]:
+    edited = project.root / "edited.json"
+    edited.write_text(payload if isinstance(payload, str) else json.dumps(payload))
+    return project.run("review", "approve", run_id, "--as", "editor", "--edited", str(edited))
+
+
+def _requests(project: Project, run_id: str) -> list[dict[str, Any]]:
+    return [e["data"] for e in project.events(run_id, "review-requested")]
+
+
+@pytest.mark.slow
+def test_hostile_edits_are_refused_or_held_and_nothing_is_published(tmp_path: Path) -> None:
+    with make_project(tmp_path / "p", auto_approve=False) as project:
+        running = project.start("run", "paper-to-podcast", str(project.paper))
+        try:
+            run = project.wait_until(None, lambda r: r.state is RunState.AWAITING_REVIEW)
+            script = _requests(project, run.run_id)[-1]["payload"]
+
+            turn = {"speaker": script["turns"][0]["speaker"], "text": "Hi."}
+            many = {**script, "turns": [turn] * 10_000}
+            refused = _edit(project, run.run_id, many)
+            assert refused.returncode == 1 and "at most 2000 items" in refused.stderr
+
+            giant = copy.deepcopy(script)
+            giant["turns"][1]["text"] = "word " * 250_000
+            refused = _edit(project, run.run_id, giant)
+            assert refused.returncode == 1 and "over review.max_edit_bytes" in refused.stderr
+
+            stranger = copy.deepcopy(script)
+            stranger["turns"][1]["speaker"] = "Mallory"
+            marked = copy.deepcopy(script)
+            marked["turns"][1]["text"] += " Read this \u202eelbaveileb\u202c twice.\u0007"
+            for edit, check in ((stranger, "speakers"), (marked, "listener")):
+                rounds = len(_requests(project, run.run_id))
+                sent = _edit(project, run.run_id, edit)
+                assert sent.returncode == 0, sent.stderr
+                project.wait_until(
+                    run.run_id, lambda r, n=rounds: len(_requests(project, r.run_id)) > n
+                )
+                held = _requests(project, run.run_id)[-1]
+                errors = {f["check"] for f in held["flags"] if f["severity"] == "error"}
+                assert check in errors, held["flags"]
+            still = project.run("review", "approve", run.run_id, "--as", "editor")
+            assert still.returncode == 1 and "error flag(s) remain" in still.stderr
+            project.run("review", "reject", run.run_id, "--as", "editor", "--comment", "no")
+            run = project.wait_until(run.run_id, lambda r: r.state.finished)
+        finally:
+            kill_group(running, signal.SIGTERM)
+        assert run.state is RunState.REJECTED
+        assert not [c for c in project.site_commits() if "Shipyard-Run:" in c]

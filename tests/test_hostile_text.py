@@ -12,6 +12,8 @@ from shipyard import ConfigError, GitTarget, LocalProduction, load_config
 from shipyard.podcast._textclean import clean_line
 from shipyard.podcast.checks import listener_spans
 
+pytestmark = pytest.mark.hostile
+
 RLO = "\u202e"
 
 

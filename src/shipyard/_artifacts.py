@@ -5,12 +5,17 @@ Every file a run produces or consumes is stored once, under its SHA-256:
 crash never leaves a half-written artifact under a valid name, and writing the same bytes twice
 is a no-op. Lineage (which run and step produced an artifact, from which parents) is recorded
 by the run ledger, not here: the store only knows bytes.
+
+The store is confined to its folder: an artifact id is a SHA-256 and nothing else, and no
+read or write goes through a symbolic link (`confined`), so a link planted in the store can
+neither leak a file from elsewhere into a release nor redirect a write.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -20,9 +25,29 @@ from typing import BinaryIO
 
 from shipyard._errors import ShipyardError
 
-__all__ = ["Artifact", "ArtifactStore", "sha256_file", "write_atomically"]
+__all__ = ["Artifact", "ArtifactStore", "confined", "sha256_file", "write_atomically"]
 
 _CHUNK = 1 << 20
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_SUFFIX = re.compile(r"(\.[A-Za-z0-9]{1,16})?")
+
+
+def confined(root: Path, path: Path) -> Path:
+    """`path`, which must lie inside `root` with no symbolic link on the way (`root` itself
+    may be reached through links): what a write or read there touches stays inside."""
+    base = root.resolve()
+    relative = path.absolute().relative_to(root.absolute())  # ValueError: not under root
+    current = base
+    for part in relative.parts:
+        current = current / part
+        if part == ".." or current.is_symlink():
+            raise ShipyardError(
+                f"{path} leads out of {root} (through {current.name!r}); shipyard never reads "
+                "or writes through links in its folders",
+                code="link-in-state",
+                hint=f"remove the link {current} (a real folder or file is created in its place)",
+            )
+    return base / relative
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +90,7 @@ class ArtifactStore:
 
     def path(self, sha256: str) -> Path:
         """Where the artifact with this hash lives (whatever its suffix)."""
-        folder = self.root / sha256[:2]
+        folder = confined(self.root, self.root / _checked(sha256)[:2])
         matches = sorted(folder.glob(f"{sha256}*")) if folder.is_dir() else []
         if not matches:
             raise ShipyardError(
@@ -74,10 +99,10 @@ class ArtifactStore:
                 artifact=sha256,
                 hint="the state folder was moved or cleaned; re-run with --force",
             )
-        return matches[0]
+        return confined(self.root, matches[0])
 
     def has(self, sha256: str) -> bool:
-        folder = self.root / sha256[:2]
+        folder = confined(self.root, self.root / _checked(sha256)[:2])
         return folder.is_dir() and any(folder.glob(f"{sha256}*"))
 
     def put_bytes(self, data: bytes, *, suffix: str = "") -> Artifact:
@@ -90,7 +115,8 @@ class ArtifactStore:
     def put_file(self, source: Path, *, suffix: str | None = None) -> Artifact:
         """Copy a file in. The hash is of the bytes copied, so a file that changes while it
         is read is stored under the hash of what was actually read."""
-        suffix = source.suffix.lower() if suffix is None else suffix
+        if suffix is None:  # the source's own, where it is a plain one
+            suffix = source.suffix.lower() if _SUFFIX.fullmatch(source.suffix) else ""
         self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
         digest = hashlib.sha256()
@@ -125,4 +151,18 @@ class ArtifactStore:
         return destination
 
     def _target(self, sha: str, suffix: str) -> Path:
-        return self.root / sha[:2] / f"{sha}{suffix}"
+        if not _SUFFIX.fullmatch(suffix):
+            raise ShipyardError(
+                f"{suffix!r} is not an artifact suffix", hint="a dot and up to 16 letters or digits"
+            )
+        return confined(self.root, self.root / sha[:2] / f"{sha}{suffix}")
+
+
+def _checked(sha256: str) -> str:
+    if not _SHA256.fullmatch(sha256):
+        raise ShipyardError(
+            f"{sha256[:80]!r} is not an artifact id (a SHA-256 in hex)",
+            code="artifact-missing",
+            hint="artifacts are named by the SHA-256 of their bytes",
+        )
+    return sha256

@@ -25,6 +25,7 @@ from pydantic import (
     field_validator,
 )
 
+from shipyard._artifacts import confined
 from shipyard._errors import ConfigError
 from shipyard._plugins import SettingsTable, claimed_tables, import_workflows
 from shipyard._secrets import expand_secrets, literal_credential
@@ -133,6 +134,13 @@ class Config(_Section):
     def state(self) -> Path:
         """The state folder: system database, artifacts, workspaces."""
         return self.state_dir if self.state_dir.is_absolute() else self.root / self.state_dir
+
+    def state_folder(self, *parts: str) -> Path:
+        """A folder of the state folder's (`state_folder("cache", "tts")`), created; a
+        symbolic link on the way is refused, so no write lands outside the state folder."""
+        folder = confined(self.state, self.state.joinpath(*parts))
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     @property
     def database_url(self) -> str:

@@ -92,7 +92,7 @@ def launch(config: Config, *, concurrency: int = 1) -> Runtime:
     _runtime = Runtime(
         config=config,
         ledger=ledger,
-        store=ArtifactStore(config.state / "artifacts"),
+        store=ArtifactStore(config.state_folder("artifacts")),
         executor_id=executor_id,
         _lock=lock,
     )

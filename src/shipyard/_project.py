@@ -37,7 +37,7 @@ deadline_seconds = 60
 
 def production_root(config: Config) -> Path:
     """Where `init --local-production` puts the local production."""
-    return config.state / "production"
+    return config.state_folder("production")
 
 
 def init_project(

@@ -150,7 +150,7 @@ class GitTarget:
         return cls(
             remote,
             publish.branch,
-            workspace or config.state / "site",
+            workspace or config.state_folder("site"),
             author_name=publish.author_name,
             author_email=publish.author_email,
             max_file_bytes=publish.max_file_bytes,

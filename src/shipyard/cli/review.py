@@ -109,7 +109,8 @@ def review_approve(
         "override": override,
     }
     if edited is not None:
-        decision["payload"] = _read_json(edited)
+        limit = load_config(config_file).review.max_edit_bytes
+        decision["payload"] = _read_json(edited, limit)
     _decide(config_file, run_id, decision)
 
 
@@ -146,8 +147,15 @@ def _decide(config_file: Path | None, run_id: str, decision: dict[str, Any]) -> 
     )
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path, limit: int) -> Any:
+    """The edit in `path`, refused unread when it is larger than `limit` bytes."""
     try:
+        if (size := path.stat().st_size) > limit:
+            raise ShipyardError(
+                f"{path} is {size:,} bytes, over review.max_edit_bytes ({limit:,})",
+                code="bad-edit",
+                hint="edit less, or raise review.max_edit_bytes in shipyard.toml",
+            )
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ShipyardError(

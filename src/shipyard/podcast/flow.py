@@ -97,7 +97,7 @@ def paper_to_podcast(run: Run[FileInput, PodcastSettings]) -> dict[str, Any]:
     config, settings = run.config, run.settings
     pdf = ingest(run.input)
     paper = extract(pdf, settings)
-    drafted = write_script(paper, settings, str(config.state / "journal" / run.id))
+    drafted = write_script(paper, settings, str(config.state_folder("journal") / run.id))
     reviewed = script_review(run, drafted.script, flags=drafted.flags, context=(paper, settings))
     decision = reviewed.decision
     if not reviewed.approved:
@@ -201,7 +201,7 @@ def synthesize(script: Script, settings: PodcastSettings, config: Config) -> lis
     result = speak(
         script,
         artifact_store(),
-        config.state / "cache" / "tts",
+        config.state_folder("cache", "tts"),
         settings.audio,
         settings.show.pronunciations,
     )
