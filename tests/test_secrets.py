@@ -17,8 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from shipyard import ConfigError, GitTarget, RunState, expand_secrets, load_config, redact
+from shipyard import (
+    ConfigError,
+    GitTarget,
+    RunState,
+    ShipyardError,
+    UrlInput,
+    expand_secrets,
+    load_config,
+    redact,
+)
 from shipyard._doctor import diagnose
+from shipyard._inputs import read_input
 from tests.githttp import git_http_server
 from tests.modelserver import Status, model_server
 from tests.project import make_project
@@ -75,6 +85,14 @@ def test_ssh_users_and_secret_names_are_not_credentials(tmp_path: Path) -> None:
     assert config.publish.remote.endswith("${SITE_TOKEN}@git.example.org/site.git")
     ssh = write_config(tmp_path, '[publish]\nremote = "ssh://git@git.example.org/site.git"\n')
     assert load_config(ssh).publish.remote == "ssh://git@git.example.org/site.git"
+
+
+def test_a_url_input_with_a_credential_written_out_is_refused() -> None:
+    with pytest.raises(ShipyardError, match="would be stored with the run") as caught:
+        read_input("url", f"https://papers.example/p.pdf?token={HOOK_TOKEN}")
+    assert HOOK_TOKEN not in str(caught.value) and "${" in (caught.value.hint or "")
+    named = read_input("url", "https://papers.example/p.pdf?token=${PAPER_TOKEN}")
+    assert isinstance(named, UrlInput) and named.url.endswith("${PAPER_TOKEN}")
 
 
 def test_a_secret_set_nowhere_is_named_with_where_to_set_it(

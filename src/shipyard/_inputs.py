@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shipyard._artifacts import sha256_file
 from shipyard._errors import ShipyardError
+from shipyard._secrets import literal_credential
 
 __all__ = [
     "FileInput",
@@ -47,7 +48,8 @@ class FileInput(_Input):
 
 
 class UrlInput(_Input):
-    """An http(s) URL; a step fetches it."""
+    """An http(s) URL; a step fetches it, through `expand_secrets(url)` where it names a
+    `${NAME}` (a credential written out is refused: the input is stored with the run)."""
 
     kind: Literal["url"] = "url"
     url: str
@@ -76,6 +78,13 @@ def read_input(
         parsed = urlparse(given)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise _rejected(f"{given!r} is not an http(s) URL", what)
+        if found := literal_credential(given):
+            raise ShipyardError(
+                f"the URL holds {found}, which would be stored with the run",
+                code="bad-input",
+                hint="name it as a secret instead, e.g. '...?token=${PAPER_TOKEN}' with "
+                "PAPER_TOKEN in the environment or the credentials file",
+            )
         return UrlInput(url=given, sha256=hashlib.sha256(given.encode()).hexdigest())
     if kind == "json":
         text = given
