@@ -5,13 +5,14 @@ helpers to run the real `shipyard` command in a subprocess."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,11 +52,14 @@ class Project:
         finally:
             ledger.close()
 
-    def run(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, timeout: float = 240, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run `shipyard ARGS` to completion in a subprocess."""
         return subprocess.run(
             [*SHIPYARD, *args, "-c", str(self.config_file)],
             cwd=self.root,
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -79,8 +83,9 @@ class Project:
 
     def wait_for_output(
         self, process: subprocess.Popen[str], text: str, timeout: float = 60
-    ) -> None:
-        """Read a background command's output until `text` appears (bounded)."""
+    ) -> str:
+        """Read a background command's output until `text` appears (bounded); return the
+        line it is on."""
         assert process.stdout is not None
         deadline = time.monotonic() + timeout
         seen = ""
@@ -90,7 +95,7 @@ class Project:
                 line = process.stdout.readline()
                 seen += line
                 if text in line:
-                    return
+                    return line
                 if not line and process.poll() is not None:
                     break
         raise AssertionError(f"{text!r} not printed within {timeout} s; got:\n{seen}")
@@ -152,6 +157,7 @@ def make_project(
     target_minutes: float = 1.0,
     verify_seconds: float = 20,
     review: str = "",
+    reviewers: Sequence[str] = ("editor",),
     script: str = "",
     extra: str = "",
     remote: str = "",
@@ -168,7 +174,7 @@ target_minutes = {target_minutes}
 {script}
 
 [review]
-reviewers = ["editor"]
+reviewers = {json.dumps(list(reviewers))}
 auto_approve = {str(auto_approve).lower()}
 {review}
 

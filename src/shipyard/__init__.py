@@ -4,7 +4,7 @@ What a workflow author needs, and nothing private (docs/workflows.md shows it in
 
 - durable work: `workflow`, `step`, `Run`, `set_run_state`, `RunState`;
 - the run's record: `record_event`, `record_artifact`, `record_cost`, `artifact_store`;
-- people: `ReviewGate`, `Reviewed`, `Decision`, `Flag`;
+- people: `ReviewGate`, `Reviewed`, `Decision`, `Flag`, `Segments`;
 - production: `GitTarget` (publishing), `poll_until_served`, `Probe`, `Verification`,
   `notify_webhook`;
 - running: `launch`, `start_run`, `submit_run`, `wait_for`, `decide`, `cancel`, `shutdown`;
@@ -43,7 +43,7 @@ from shipyard._project import DEFAULT_PORT, init_project, production_root
 from shipyard._publish import FileSet, GitTarget, PublishResult
 from shipyard._record import record_artifact, record_cost, record_event
 from shipyard._redact import redact
-from shipyard._review import Decision, Flag, Reviewed, ReviewGate, Severity
+from shipyard._review import Decision, Flag, Reviewed, ReviewGate, Segments, Severity
 from shipyard._runner import StartedRun, cancel, decide, start_run, submit_run, wait_for
 from shipyard._secrets import expand_secrets
 from shipyard._text import INVISIBLE_MARKS, one_line
@@ -82,6 +82,7 @@ __all__ = [
     "RunRecord",
     "RunState",
     "ScriptRejected",
+    "Segments",
     "Severity",
     "ShipyardError",
     "SourceRejected",

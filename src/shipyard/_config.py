@@ -33,6 +33,7 @@ from shipyard._secrets import expand_secrets, literal_credential
 __all__ = [
     "CONFIG_FILE",
     "Config",
+    "ConsoleConfig",
     "EngineConfig",
     "PublishConfig",
     "ReviewConfig",
@@ -63,6 +64,7 @@ class ReviewConfig(_Section):
     escalate_to: str = ""
     auto_approve: bool = False
     max_rounds: int = Field(default=5, ge=1)  # rounds of changes (edits, revisions) at most
+    max_revisions: int = Field(default=100, ge=1)  # saves (in the console) at most
     max_edit_bytes: int = Field(default=1_000_000, ge=1)  # an edited payload, as JSON
 
 
@@ -98,6 +100,29 @@ class VerifyConfig(_Section):
     webhook: str = ""  # notified when a run ends unverified
 
 
+class ConsoleConfig(_Section):
+    """`[console]`: the review console (`shipyard console`): where it listens, how long a
+    session lasts, and which proxies and origins it believes."""
+
+    host: str = "127.0.0.1"  # loopback: reach it from elsewhere through a reverse proxy
+    port: int = Field(default=8765, ge=0, le=65535)
+    session_hours: float = Field(default=12.0, gt=0)
+    # Origins besides the console's own that may send its forms (the public address a
+    # reverse proxy serves it at, e.g. "https://review.example.org"). CSRF is never off.
+    trusted_origins: list[str] = []
+    # Reverse proxies whose X-Forwarded-For/-Proto headers, and `sso_header`, are believed.
+    proxy_addresses: list[str] = []
+    sso_header: str = ""  # e.g. "X-Forwarded-User": a user signed in by the proxy
+
+    @field_validator("trusted_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", origin):
+                raise ValueError(f"{origin!r} is not an origin like https://review.example.org")
+        return origins
+
+
 class WorkflowsConfig(_Section):
     # Modules that define workflows, besides the installed plugins (the `shipyard.workflows`
     # entry points); found from this file's folder first.
@@ -117,6 +142,7 @@ class Config(_Section):
     publish: PublishConfig = PublishConfig()
     verify: VerifyConfig = VerifyConfig()
     workflows: WorkflowsConfig = WorkflowsConfig()
+    console: ConsoleConfig = ConsoleConfig()
     tables: dict[str, dict[str, Any]] = {}  # the workflows' own tables, as written
 
     @field_validator("state_dir")
@@ -189,7 +215,7 @@ class Config(_Section):
         """A hash of every setting that shapes a run's output (part of the run id): the core's
         sections and the table of the workflow that runs."""
         data = self.model_dump(
-            mode="json", exclude={"root", "state_dir", "engine", "workflows", "tables"}
+            mode="json", exclude={"root", "state_dir", "engine", "workflows", "console", "tables"}
         )
         if table is not None:
             data[table] = self.table(table)

@@ -12,15 +12,20 @@ library's `decide`:
 - **edit**: replace it with an edited payload, which is checked again by the workflow's
   `recheck` hook (its guardrails) before it counts; an edit with error flags goes back to
   the reviewers with those flags and is not approved;
+- **save** an edited payload as a new revision, checked the same way, and stay in review
+  (the console saves each change so; the reviewer decides later);
 - **request changes** with a comment: the workflow's `revise` hook rewrites the payload (a
   gate without one refuses the request), which is checked again and reviewed again;
 - **reject** with a comment: the run ends `rejected`.
 
 Error flags hold the run: approving a payload that has any needs a written `override`
-reason. Past the deadline the review goes to `review.escalate_to` (when set), then, past
-that deadline too, is rejected by the deadline. Auto-approval is a policy, recorded as one,
-and never passes a payload with error flags. Every round and decision is an event on the
-run: who, what, when, and whether a person or a policy decided.
+reason. Every payload shown is a revision (the writer's draft is revision 1), with its author;
+a decision made on an older revision than the current one is refused as stale, so two
+reviewers never overwrite each other unseen. Past the deadline the review goes to
+`review.escalate_to` (when set), then, past that deadline too, is rejected by the deadline.
+Auto-approval is a policy, recorded as one, and never passes a payload with error flags.
+Every round and decision is an event on the run: who, what, when, and whether a person or a
+policy decided.
 """
 
 from __future__ import annotations
@@ -31,12 +36,13 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
 from dbos import DBOS
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from shipyard._config import ReviewConfig
+from shipyard._config import Config, ReviewConfig
 from shipyard._engine import current
 from shipyard._errors import ShipyardError
 from shipyard._ledger import RunState
@@ -50,12 +56,13 @@ __all__ = [
     "ReviewAction",
     "ReviewGate",
     "Reviewed",
+    "Segments",
     "Severity",
     "gate_named",
 ]
 
 REVIEW_TOPIC = "review"
-ReviewAction = Literal["approve", "edit", "request_changes", "reject"]
+ReviewAction = Literal["approve", "edit", "save", "request_changes", "reject"]
 Severity = Literal["error", "warning"]
 P = TypeVar("P", bound=BaseModel)
 
@@ -81,7 +88,21 @@ class Decision(BaseModel):
     comment: str = ""
     automatic: bool = False  # True when a policy (auto-approve, the deadline) decided
     override: str = ""  # a written reason to go on although error flags remain
-    payload: dict[str, Any] | None = None  # edit: the edited payload, as JSON
+    payload: dict[str, Any] | None = None  # edit, save: the edited payload, as JSON
+    revision: int | None = None  # the revision the reviewer saw (None: whatever is current)
+
+
+@dataclass(frozen=True)
+class Segments:
+    """How a payload is shown and edited part by part (the console's review page): the
+    field holding the list of parts, each part's editable text field, its label field, the
+    field listing what it draws on, and the flags' field naming a part's index."""
+
+    items: str
+    text: str
+    label: str = ""
+    sources: str = ""
+    flag_index: str = "turn"
 
 
 @dataclass(frozen=True)
@@ -124,13 +145,24 @@ class ReviewGate(Generic[P]):
         recheck: Callable[[P, Any], Sequence[Flag]] | None = None,
         revise: Callable[[P, str, Any], P] | None = None,
         present: Callable[[P], str] | None = None,
+        segments: Segments | None = None,
+        reference: Callable[[Any], dict[str, Any]] | None = None,
+        preview: Callable[[P, int, Config], Path] | None = None,
     ) -> None:
+        """`recheck(payload, context)`: the guardrails on a changed payload. `revise(payload,
+        comment, context)`: a new payload as a reviewer asked. `present(payload)`: it as text
+        (for diffs). `segments`: its parts, for part-by-part editing. `reference(context)`:
+        what reviewers read beside it (`{"title": ..., "sections": [{"heading", "text"}]}`).
+        `preview(payload, index, config)`: an audio file of one part, made on demand."""
         self.name = name
         self.payload = payload
         self.owner = owner
         self.recheck = recheck
         self.revise = revise
         self.present = present
+        self.segments = segments
+        self.reference = reference
+        self.preview = preview
         _GATES[name] = self
 
     def __call__(
@@ -160,13 +192,22 @@ class ReviewGate(Generic[P]):
         deadline: float | None = None
         escalated = False
         shown: dict[str, Any] | None = None  # the payload the previous round showed
-        rounds = 0
+        rounds, revision, author = 1, 1, "writer"
+        reference = self.reference(context) if self.reference is not None else None
         while True:
             deciders = [*review.reviewers, review.escalate_to] if escalated else review.reviewers
             current = payload.model_dump(mode="json")
-            if current != shown:
-                rounds += 1
-            round_ = _Round(self.name, rounds, current, shown, found, deciders)
+            round_ = _Round(
+                self.name,
+                rounds,
+                revision,
+                author,
+                current,
+                shown,
+                found,
+                deciders,
+                reference if shown is None else None,
+            )
             deadline, wait = _open_review(round_, review, deadline)
             shown = current
             message = DBOS.recv(REVIEW_TOPIC, timeout_seconds=max(wait, 0.0))
@@ -184,10 +225,18 @@ class ReviewGate(Generic[P]):
                 return Reviewed(_record_decision(self.name, decision), payload, found)
             decision = Decision.model_validate(message)
             set_run_state(RunState.RUNNING, "review")
+            stale = decision.revision is not None and decision.revision != revision
+            if stale and decision.action != "reject":
+                outcome = f"refused: stale (made on revision {decision.revision}; now {revision})"
+                _record_decision(self.name, decision, outcome)
+                continue
             if decision.action in ("edit", "request_changes") and rounds >= review.max_rounds:
                 _record_decision(self.name, decision, f"refused: {rounds} rounds already")
                 continue
-            if decision.action == "edit":
+            if decision.action == "save" and revision >= review.max_revisions:
+                _record_decision(self.name, decision, f"refused: {revision} revisions already")
+                continue
+            if decision.action in ("edit", "save"):
                 size = len(json.dumps(decision.payload or {}))
                 if size > review.max_edit_bytes:  # never parsed: the run holds its memory
                     _record_decision(self.name, decision, f"refused: {size:,} bytes")
@@ -198,13 +247,19 @@ class ReviewGate(Generic[P]):
                     _record_decision(self.name, decision, f"refused: {_first_problem(exc)}")
                     continue
                 found = _recheck(self.name, edited.model_dump(mode="json"), context)
-                payload = edited
+                payload, revision, author = edited, revision + 1, decision.reviewer
+                if decision.action == "save":
+                    _record_decision(self.name, decision, f"saved as revision {revision}")
+                    continue
+                rounds += 1
             elif decision.action == "request_changes":
                 revised = _revise(
                     self.name, payload.model_dump(mode="json"), decision.comment, context
                 )
                 payload = self.payload.model_validate(revised)
                 found = _recheck(self.name, revised, context)
+                rounds, revision = rounds + 1, revision + 1
+                author = f"writer, as {decision.reviewer} asked"
                 _record_decision(self.name, decision, "revised; back to review")
                 continue
             errors = _errors(found) if decision.action != "reject" else 0
@@ -231,18 +286,27 @@ class ReviewGate(Generic[P]):
         """What is wrong with a decision on a round of review (the `review-requested` event's
         data) before it is sent, in words (empty: nothing)."""
         flags: list[dict[str, Any]] = request["flags"]
+        current = request.get("revision", 1)
+        if decision.revision not in (None, current) and decision.action != "reject":
+            return [
+                f"stale: revision {current} (by {request.get('author', 'the writer')}) came "
+                f"after the revision {decision.revision} you worked on; nothing was changed: "
+                "reload it, then make your change again"
+            ]
         changes = decision.action in ("edit", "request_changes")
         if changes and request.get("round", 1) >= request.get("max_rounds", 1_000):
             return [
                 f"{request['round']} rounds of changes already (review.max_rounds): "
                 "approve or reject"
             ]
+        if decision.action == "save" and current >= request.get("max_revisions", 1_000):
+            return [f"{current} revisions already (review.max_revisions): approve or reject"]
         if decision.action == "request_changes":
             if self.revise is None:
                 return [f"the {self.name} gate cannot revise: edit, approve or reject instead"]
             if not decision.comment.strip():
                 return ["say what to change: a request for changes needs a comment"]
-        if decision.action == "edit":
+        if decision.action in ("edit", "save"):
             size = len(json.dumps(decision.payload or {}))
             limit = request.get("max_edit_bytes", size)
             if size > limit:
@@ -280,11 +344,14 @@ class _Round:
     """One round of review: what is shown, to whom, and how it differs from the last."""
 
     gate: str
-    number: int  # rounds of changes count; the same payload shown again is the same round
+    number: int  # rounds of changes (edits, revisions); saves are revisions of one round
+    revision: int  # every payload shown is one; the writer's draft is 1
+    author: str  # who made this revision
     payload: dict[str, Any]
     previous: dict[str, Any] | None
     flags: list[dict[str, Any]]
     deciders: list[str]
+    reference: dict[str, Any] | None = None  # what reviewers read beside it (first round)
 
     def text(self, payload: dict[str, Any]) -> str:
         chosen = _GATES.get(self.gate)
@@ -322,13 +389,19 @@ def _open_review(
         step="review",
         reason=f"waiting for {', '.join(round_.deciders)}" + withheld,
     )
+    if round_.reference is not None:
+        title = str(round_.reference.get("title", ""))
+        record_event("review-reference", f"{round_.gate} review: {title}", round_.reference)
     record_event(
         "review-requested",
-        f"{round_.gate} review requested (round {round_.number})",
+        f"{round_.gate} review requested (round {round_.number}, revision {round_.revision})",
         {
             "gate": round_.gate,
             "round": round_.number,
+            "revision": round_.revision,
+            "author": round_.author,
             "max_rounds": review.max_rounds,
+            "max_revisions": review.max_revisions,
             "max_edit_bytes": review.max_edit_bytes,
             "reviewers": round_.deciders,
             "escalate_to": review.escalate_to,

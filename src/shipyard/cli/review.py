@@ -1,4 +1,4 @@
-"""Commands for review: review list, show, approve, request-changes, reject."""
+"""Commands for review: review list, show, approve, save, request-changes, reject."""
 
 from __future__ import annotations
 
@@ -111,6 +111,33 @@ def review_approve(
     if edited is not None:
         limit = load_config(config_file).review.max_edit_bytes
         decision["payload"] = _read_json(edited, limit)
+    _decide(config_file, run_id, decision)
+
+
+@review_app.command("save")
+def review_save(
+    run_id: str,
+    reviewer: ReviewerOption,
+    edited: Annotated[
+        Path,
+        typer.Option(
+            "--edited", help="The edited payload (JSON, as `review show --json` prints it)."
+        ),
+    ],
+    revision: Annotated[
+        int | None,
+        typer.Option(help="The revision you edited; refused if another came since."),
+    ] = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Save an edited payload as a new revision: checked again; the run stays in review."""
+    limit = load_config(config_file).review.max_edit_bytes
+    decision = {
+        "action": "save",
+        "reviewer": reviewer,
+        "payload": _read_json(edited, limit),
+        "revision": revision,
+    }
     _decide(config_file, run_id, decision)
 
 

@@ -205,6 +205,11 @@ def synthesize(script: Script, settings: PodcastSettings, config: Config) -> lis
         settings.audio,
         settings.show.pronunciations,
     )
+    record_event(
+        "synthesis",
+        f"{len(result.synthesized)} turn(s) spoken, {len(result.cached)} from the cache",
+        {"synthesized": result.synthesized, "cached": result.cached},
+    )
     return list(result.clips)
 
 

@@ -5,10 +5,12 @@ the writers (`revise.py`)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-from shipyard import ReviewGate, record_cost, record_event
+from shipyard import ArtifactStore, Config, ReviewGate, Segments, record_cost, record_event
 from shipyard.podcast.models import Flag, Paper, Script
-from shipyard.podcast.settings import PodcastSettings
+from shipyard.podcast.settings import PodcastSettings, podcast_settings
 
 __all__ = ["script_review"]
 
@@ -58,6 +60,27 @@ def _present(script: Script) -> str:
     return "\n".join(lines)
 
 
+def _reference(context: tuple[Paper, PodcastSettings]) -> dict[str, Any]:
+    """The paper beside the script: its title, abstract and sections."""
+    paper, _ = context
+    sections = [{"heading": s.heading, "text": s.text} for s in paper.sections]
+    if paper.abstract:
+        sections.insert(0, {"heading": "Abstract", "text": paper.abstract})
+    return {"title": paper.title, "sections": sections}
+
+
+def _preview(script: Script, index: int, config: Config) -> Path:
+    """One turn, spoken now (or found in the cache the synthesize step reads)."""
+    from shipyard.podcast.synthesize import synthesize_turn
+
+    store = ArtifactStore(config.state_folder("artifacts"))
+    pronunciations = podcast_settings(config).show.pronunciations
+    clip = synthesize_turn(
+        script, index, store, config.state_folder("cache", "tts"), pronunciations
+    )
+    return store.path(clip.sha256)
+
+
 script_review: ReviewGate[Script] = ReviewGate(
     "script",
     Script,
@@ -65,4 +88,7 @@ script_review: ReviewGate[Script] = ReviewGate(
     recheck=_recheck,
     revise=_revise,
     present=_present,
+    segments=Segments(items="turns", text="text", label="speaker", sources="spans"),
+    reference=_reference,
+    preview=_preview,
 )

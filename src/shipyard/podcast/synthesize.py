@@ -26,7 +26,7 @@ from shipyard.podcast.settings import AudioConfig
 from shipyard.podcast.speakable import normalise_text
 from shipyard.podcast.voices import VoiceEngine, load_voice, speak
 
-__all__ = ["SynthesisResult", "cache_key", "synthesize"]
+__all__ = ["SynthesisResult", "cache_key", "synthesize", "synthesize_turn"]
 
 
 class SynthesisResult(BaseModel):
@@ -58,26 +58,8 @@ def synthesize(
     pronunciations: Mapping[str, str],
 ) -> SynthesisResult:
     """Speak every turn of the script; reuse cached clips of unchanged turns."""
-    voices = {host.name: host.voice for host in script.hosts}
-    engines = {spec: load_voice(spec) for spec in sorted(set(voices.values()))}
-    jobs: list[tuple[int, str, VoiceEngine, str]] = []
-    for index, turn in enumerate(script.turns):
-        if turn.speaker not in voices:
-            raise ScriptRejected(
-                f"turn {index} is spoken by {turn.speaker!r}, who is not a host "
-                f"({', '.join(voices)})",
-                code="unknown-speaker",
-                hint="give the turn to one of the script's hosts",
-            )
-        text = normalise_text(turn.text, pronunciations)
-        if not text.strip(" .,;:!?"):
-            raise ScriptRejected(
-                f"turn {index} has nothing to say: {turn.text!r}",
-                code="empty-turn",
-                hint="remove the turn or give it words",
-            )
-        engine = engines[voices[turn.speaker]]
-        jobs.append((index, text, engine, cache_key(text, engine)))
+    engines = _engines(script)
+    jobs = [_job(script, index, engines, pronunciations) for index in range(len(script.turns))]
 
     clips: dict[int, Clip] = {}
     missing = []
@@ -104,6 +86,54 @@ def synthesize(
         synthesized=spoken,
         cached=[i for i in range(len(script.turns)) if i not in set(spoken)],
     )
+
+
+def synthesize_turn(
+    script: Script,
+    index: int,
+    store: ArtifactStore,
+    cache_dir: Path,
+    pronunciations: Mapping[str, str],
+) -> Clip:
+    """Speak one turn (a reviewer's preview) through the same cache `synthesize` reads, so
+    a turn heard in review is not spoken again when the run goes on."""
+    if not 0 <= index < len(script.turns):
+        raise ScriptRejected(f"the script has no turn {index}", code="no-such-turn")
+    _, text, engine, key = _job(script, index, _engines(script), pronunciations)
+    cached = _cached(cache_dir, key, index, store)
+    return cached or _speak_turn(index, text, engine, key, store, cache_dir)
+
+
+def _engines(script: Script) -> dict[str, VoiceEngine]:
+    """Each host's voice engine, by host name."""
+    specs = {host.name: host.voice for host in script.hosts}
+    loaded = {spec: load_voice(spec) for spec in sorted(set(specs.values()))}
+    return {name: loaded[spec] for name, spec in specs.items()}
+
+
+def _job(
+    script: Script,
+    index: int,
+    engines: Mapping[str, VoiceEngine],
+    pronunciations: Mapping[str, str],
+) -> tuple[int, str, VoiceEngine, str]:
+    """What turn `index` says, in which voice, under which cache key."""
+    turn = script.turns[index]
+    if turn.speaker not in engines:
+        raise ScriptRejected(
+            f"turn {index} is spoken by {turn.speaker!r}, who is not a host ({', '.join(engines)})",
+            code="unknown-speaker",
+            hint="give the turn to one of the script's hosts",
+        )
+    text = normalise_text(turn.text, pronunciations)
+    if not text.strip(" .,;:!?"):
+        raise ScriptRejected(
+            f"turn {index} has nothing to say: {turn.text!r}",
+            code="empty-turn",
+            hint="remove the turn or give it words",
+        )
+    engine = engines[turn.speaker]
+    return index, text, engine, cache_key(text, engine)
 
 
 def _entry_path(cache_dir: Path, key: str) -> Path:

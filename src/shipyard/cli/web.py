@@ -1,0 +1,122 @@
+"""Commands for the review console: `console` serves it; `user add|list|remove` manage who
+may sign in to it."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from typing import Annotated
+
+import typer
+
+from shipyard._config import Config, load_config
+from shipyard._errors import ShipyardError
+from shipyard._ledger import Ledger
+from shipyard.cli import ConfigOption, app
+from shipyard.cli._output import console
+
+user_app = typer.Typer(help="People who may sign in to the console.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+@app.command("console")
+def console_command(
+    port: Annotated[int | None, typer.Option(help="Port (default: console.port; 0: any).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address (default: console.host).")] = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Serve the review console (runs, reviews, decisions) until stopped."""
+    config = load_config(config_file)
+    serve_console(
+        config, host or config.console.host, config.console.port if port is None else port
+    )
+
+
+def serve_console(config: Config, host: str, port: int) -> None:
+    import uvicorn
+
+    from shipyard.console import create_app
+
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        raise ShipyardError(
+            f"cannot listen on {host}:{port}: {exc.strerror}",
+            code="port-busy",
+            hint="choose another with --port (0: any free port)",
+        ) from None
+    bound = listener.getsockname()[1]
+    proxies = config.console.proxy_addresses
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(config),
+            log_level="warning",
+            proxy_headers=bool(proxies),
+            forwarded_allow_ips=proxies or None,
+            server_header=False,
+        )
+    )
+    where = f"[{host}]" if ":" in host else host
+    console.print(f"console at http://{where}:{bound}/ (Ctrl-C stops)")
+    sys.stdout.flush()
+    server.run(sockets=[listener])
+
+
+@user_app.command("add")
+def user_add(
+    name: str,
+    role: Annotated[
+        str, typer.Option(help="reviewer (decides the runs whose gate names them) or admin.")
+    ] = "reviewer",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    config_file: ConfigOption = None,
+) -> None:
+    """Add a person who may sign in (or give one a new password and role)."""
+    from shipyard.console import Accounts
+
+    config = load_config(config_file)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    ledger = Ledger(config.database_url)
+    try:
+        user = Accounts(ledger.engine).add(name, role, password)
+    finally:
+        ledger.close()
+    console.print(f"{user.name} ({user.role}) may sign in to the console", markup=False)
+
+
+@user_app.command("list")
+def user_list(config_file: ConfigOption = None) -> None:
+    """Who may sign in, and as what."""
+    from shipyard.console import Accounts
+
+    ledger = Ledger(load_config(config_file).database_url)
+    try:
+        users = Accounts(ledger.engine).users()
+    finally:
+        ledger.close()
+    for user in users:
+        console.print(f"{user.name}\t{user.role}", markup=False)
+    if not users:
+        console.print("nobody yet: `shipyard user add NAME --role reviewer`")
+
+
+@user_app.command("remove")
+def user_remove(name: str, config_file: ConfigOption = None) -> None:
+    """Take away a person's sign-in (and end their sessions)."""
+    from shipyard.console import Accounts
+
+    ledger = Ledger(load_config(config_file).database_url)
+    try:
+        removed = Accounts(ledger.engine).remove(name)
+    finally:
+        ledger.close()
+    if not removed:
+        raise ShipyardError(f"no user is named {name!r}", hint="`shipyard user list` shows them")
+    console.print(f"{name} may no longer sign in", markup=False)

@@ -1,0 +1,541 @@
+"""The console's web app: runs, a run's record, and the review page, for signed-in people.
+
+Server-rendered pages (Jinja2, autoescaped) with one small script of our own; nothing is
+fetched from elsewhere. Every state change is a POST that carries the session's CSRF token and
+an Origin the console trusts; the decisions go through `decide`, the CLI's own path, so the
+gate's rules (who may decide, error flags, stale revisions) are the same everywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from markupsafe import Markup, escape
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from shipyard._config import Config
+from shipyard._errors import ShipyardError
+from shipyard._ledger import Ledger, RunRecord, RunState
+from shipyard._review import ReviewGate, gate_named
+from shipyard._runner import decide, review_request
+from shipyard._workflow import get_workflow
+from shipyard.console._accounts import Accounts, Session
+
+__all__ = ["create_app"]
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "shipyard_session"
+LOGIN_COOKIE = "shipyard_login"  # double-submit token for the sign-in form
+SAVE_WAIT_S = 60.0  # how long a save waits for the run to check the new revision
+Form = Mapping[str, str]
+Page = Callable[["Console", Request, Session, Form], Response]  # runs in a worker thread
+
+
+def _when(epoch: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch)) if epoch else ""
+
+
+def _age(epoch: float) -> str:
+    seconds = max(0, int(time.time() - epoch))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def _highlight(text: str, spans: list[str | None]) -> Markup:
+    """`text`, escaped, with each flagged span marked."""
+    marked = str(escape(text))
+    for span in sorted({s for s in spans if s}, key=len, reverse=True):
+        found = str(escape(span))
+        marked = marked.replace(found, f"<mark>{found}</mark>")
+    return Markup(marked)
+
+
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters.update(when=_when, age=_age, highlight=_highlight)
+
+
+class Console:
+    """The app's state: the project's configuration, its ledger and its accounts."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.settings = config.console
+        self.ledger = Ledger(config.database_url)
+        self.accounts = Accounts(self.ledger.engine)
+
+    # --- who is asking -------------------------------------------------------------------
+
+    def session(self, request: Request) -> tuple[Session | None, str]:
+        """The request's session, and a new cookie token when single sign-on made one."""
+        token = request.cookies.get(SESSION_COOKIE, "")
+        found = self.accounts.session(token) if token else None
+        if found is not None or not self.settings.sso_header:
+            return found, ""
+        client = request.client.host if request.client else ""
+        vouched = request.headers.get(self.settings.sso_header, "")
+        if not vouched or client not in self.settings.proxy_addresses:
+            return None, ""  # the header counts only from the configured proxies
+        made = self.accounts.session_for(vouched, hours=self.settings.session_hours)
+        return (made[1], made[0]) if made else (None, "")
+
+    def origin_ok(self, request: Request) -> bool:
+        """A state change must come from the console's own pages (or a trusted origin)."""
+        origin = request.headers.get("origin") or request.headers.get("referer", "")
+        if not origin:
+            return False
+        parts = urlsplit(origin)
+        seen = f"{parts.scheme}://{parts.netloc}"
+        own = f"{request.url.scheme}://{request.url.netloc}"
+        return seen == own or seen in self.settings.trusted_origins
+
+    def guarded(self, request: Request, session: Session, form: Form) -> Response | None:
+        """403 unless the POST carries the session's CSRF token from a trusted origin."""
+        given = str(form.get("csrf") or request.headers.get("x-csrf-token", ""))
+        if not hmac.compare_digest(given.encode(), session.csrf.encode()):
+            return self.problem(
+                request,
+                session,
+                403,
+                "the form's security token is missing or stale: reload the page and try again",
+            )
+        if not self.origin_ok(request):
+            return self.problem(
+                request,
+                session,
+                403,
+                "this request did not come from the "
+                "console's own pages (Origin); see console.trusted_origins",
+            )
+        return None
+
+    def page(
+        self,
+        request: Request,
+        session: Session | None,
+        name: str,
+        status: int = 200,
+        **context: Any,
+    ) -> Response:
+        return templates.TemplateResponse(
+            request, name, {"session": session, **context}, status_code=status
+        )
+
+    def problem(
+        self, request: Request, session: Session | None, status: int, message: str
+    ) -> Response:
+        return self.page(request, session, "problem.html", status, message=message)
+
+
+def _set_session_cookie(console: Console, request: Request, response: Response, token: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(console.settings.session_hours * 3600),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+# --- signing in and out ----------------------------------------------------------------
+
+
+def login_page(console: Console, request: Request, form: Form) -> Response:
+    token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+    response = console.page(
+        request, None, "login.html", login_token=token, next=_next(request.query_params)
+    )
+    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict")
+    return response
+
+
+def _next(params: Any) -> str:
+    where = str(params.get("next") or "/")
+    return where if where.startswith("/") and not where.startswith("//") else "/"
+
+
+def login(console: Console, request: Request, form: Form) -> Response:
+    name, password = str(form.get("name", "")), str(form.get("password", ""))
+    token = request.cookies.get(LOGIN_COOKIE, "")
+    if not token or not hmac.compare_digest(str(form.get("login_token", "")), token):
+        return console.problem(request, None, 403, "the sign-in form is stale: reload it")
+    if not console.origin_ok(request):
+        return console.problem(request, None, 403, "sign in from the console's own page")
+    wait = console.accounts.retry_after(name)
+    if wait > 0:
+        response = console.page(
+            request,
+            None,
+            "login.html",
+            429,
+            login_token=token,
+            next=_next(form),
+            error=f"too many wrong passwords for {name}: try again in {wait:.0f} s",
+        )
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+    signed = console.accounts.sign_in(name, password, hours=console.settings.session_hours)
+    if signed is None:
+        return console.page(
+            request,
+            None,
+            "login.html",
+            401,
+            login_token=token,
+            next=_next(form),
+            error="wrong name or password",
+        )
+    response = RedirectResponse(_next(form), status_code=303)
+    _set_session_cookie(console, request, response, signed[0])
+    response.delete_cookie(LOGIN_COOKIE)
+    return response
+
+
+def logout(console: Console, request: Request, session: Session, form: Form) -> Response:
+    if (refused := console.guarded(request, session, form)) is not None:
+        return refused
+    console.accounts.sign_out(request.cookies.get(SESSION_COOKIE, ""))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+# --- runs ------------------------------------------------------------------------------
+
+
+def runs_page(console: Console, request: Request, session: Session, form: Form) -> Response:
+    state = request.query_params.get("state", "")
+    workflow = request.query_params.get("workflow", "")
+    states = [RunState(state)] if state in {s.value for s in RunState} else []
+    records = [
+        console.ledger.get(r.run_id)
+        for r in console.ledger.runs(workflow=workflow or None, states=states, limit=200)
+    ]
+    owners = {r.workflow: _owner(console.config, r.workflow) for r in records}
+    return console.page(
+        request,
+        session,
+        "runs.html",
+        runs=records,
+        owners=owners,
+        state=state,
+        workflow=workflow,
+        states=[s.value for s in RunState],
+    )
+
+
+def _owner(config: Config, workflow: str) -> str:
+    try:
+        return get_workflow(workflow, config).owner
+    except ShipyardError:
+        return ""
+
+
+def _record(console: Console, run_id: str) -> RunRecord | None:
+    try:
+        return console.ledger.get(run_id)
+    except ShipyardError:
+        return None
+
+
+def run_page(console: Console, request: Request, session: Session, form: Form) -> Response:
+    record = _record(console, request.path_params["run_id"])
+    if record is None:
+        return console.problem(request, session, 404, "no such run")
+    verifications = [e for e in record.events if e["kind"] == "verification"]
+    urls = {k: v for k, v in record.result.items() if k.endswith("_url") and isinstance(v, str)}
+    audio = [u for u in urls.values() if u.lower().endswith((".mp3", ".m4a", ".ogg", ".wav"))]
+    return console.page(
+        request,
+        session,
+        "run.html",
+        run=record,
+        lineage=console.ledger.lineage(record.run_id),
+        verifications=verifications,
+        urls=urls,
+        audio=audio,
+        reviewable=any(e["kind"] == "review-requested" for e in record.events),
+    )
+
+
+# --- review ----------------------------------------------------------------------------
+
+
+def _gate(console: Console, record: RunRecord, request: dict[str, Any]) -> ReviewGate[Any]:
+    get_workflow(record.workflow, console.config)  # registers the run's gates here
+    return gate_named(request["gate"])
+
+
+def _revisions(record: RunRecord) -> list[dict[str, Any]]:
+    return [{**e["data"], "at": e["at"]} for e in record.events if e["kind"] == "review-requested"]
+
+
+def _segments(
+    gate: ReviewGate[Any], payload: dict[str, Any], flags: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The payload part by part, each with its flags (the gate's `segments` say which)."""
+    if gate.segments is None:
+        return []
+    shape = gate.segments
+    parts = []
+    for index, item in enumerate(payload.get(shape.items, [])):
+        parts.append(
+            {
+                "index": index,
+                "label": str(item.get(shape.label, "")) if shape.label else "",
+                "text": str(item.get(shape.text, "")),
+                "sources": [str(s) for s in item.get(shape.sources, [])] if shape.sources else [],
+                "flags": [f for f in flags if f.get(shape.flag_index) == index],
+            }
+        )
+    return parts
+
+
+def _review_view(
+    console: Console, record: RunRecord, gate: ReviewGate[Any], **extra: Any
+) -> dict[str, Any]:
+    revisions = _revisions(record)
+    current = revisions[-1]
+    draft_text = _text(gate, revisions[0]["payload"])
+    against_draft = "\n".join(
+        difflib.unified_diff(
+            draft_text.splitlines(),
+            _text(gate, current["payload"]).splitlines(),
+            "writer's draft",
+            f"revision {current.get('revision', 1)}",
+            lineterm="",
+        )
+    )
+    references = [e["data"] for e in record.events if e["kind"] == "review-reference"]
+    flags: list[dict[str, Any]] = current["flags"]
+    shape = gate.segments
+    placed = {f.get(shape.flag_index) for f in flags} if shape else set()
+    return {
+        "run": record,
+        "review": current,
+        "revisions": revisions,
+        "segments": _segments(gate, current["payload"], flags),
+        "loose_flags": [f for f in flags if not shape or f.get(shape.flag_index) is None]
+        if shape
+        else flags,
+        "errors": sum(f.get("severity") == "error" for f in flags),
+        "placed": placed,
+        "against_draft": against_draft,
+        "reference": references[-1] if references else None,
+        "payload_json": json.dumps(current["payload"], indent=2, ensure_ascii=False),
+        "can_preview": gate.preview is not None,
+        "can_revise": gate.revise is not None,
+        "awaiting": record.state is RunState.AWAITING_REVIEW,
+        "deciders": {*current["reviewers"], current.get("escalate_to", "")} - {""},
+        **extra,
+    }
+
+
+def _text(gate: ReviewGate[Any], payload: dict[str, Any]) -> str:
+    if gate.present is not None:
+        return gate.present(gate.payload.model_validate(payload))
+    return json.dumps(payload, indent=2, ensure_ascii=False)
+
+
+def _reviewed(
+    console: Console, run_id: str
+) -> tuple[RunRecord, dict[str, Any], ReviewGate[Any]] | None:
+    record = _record(console, run_id)
+    if record is None:
+        return None
+    try:
+        request = review_request(record)
+    except ShipyardError:
+        return None
+    return record, request, _gate(console, record, request)
+
+
+def review_page(console: Console, request: Request, session: Session, form: Form) -> Response:
+    found = _reviewed(console, request.path_params["run_id"])
+    if found is None:
+        return console.problem(request, session, 404, "this run has nothing to review")
+    record, _, gate = found
+    notice = request.query_params.get("notice", "")
+    return console.page(
+        request, session, "review.html", **_review_view(console, record, gate, notice=notice)
+    )
+
+
+def review_post(console: Console, request: Request, session: Session, form: Form) -> Response:
+    if (refused := console.guarded(request, session, form)) is not None:
+        return refused
+    found = _reviewed(console, request.path_params["run_id"])
+    if found is None:
+        return console.problem(request, session, 404, "this run has nothing to review")
+    record, current, gate = found
+    action = str(form.get("action", ""))
+    decision: dict[str, Any] = {
+        "action": action,
+        "reviewer": session.user.name,
+        "comment": str(form.get("comment", "")).strip(),
+        "override": str(form.get("override", "")).strip(),
+        "revision": int(str(form.get("revision") or 0)) or None,
+    }
+    kept: dict[str, str] = {}  # what the reviewer typed, shown again if the save is refused
+    if action == "save":
+        payload = json.loads(json.dumps(current["payload"]))
+        if gate.segments is not None and "segment" in form:
+            index, text = int(str(form["segment"])), str(form.get("text", ""))
+            kept = {"segment": str(index), "text": text}
+            items = payload.get(gate.segments.items, [])
+            if not 0 <= index < len(items):
+                return console.problem(request, session, 400, f"there is no part {index}")
+            items[index][gate.segments.text] = text.replace("\r\n", "\n").strip()
+        else:
+            kept = {"payload": str(form.get("payload", ""))}
+            try:
+                payload = json.loads(kept["payload"])
+            except ValueError as exc:
+                return _refused(console, request, session, record, gate, f"not JSON: {exc}", kept)
+        decision["payload"] = payload
+    elif action not in ("approve", "reject", "request_changes"):
+        return console.problem(request, session, 400, f"{action!r} is not a review action")
+    try:
+        decide(console.config, record.run_id, decision)
+    except ShipyardError as exc:
+        status = 403 if exc.code == "not-a-reviewer" else 409
+        return _refused(console, request, session, record, gate, str(exc), kept, status)
+    sent_at = time.time()
+    if action in ("save", "request_changes"):
+        notice = _wait_for_revision(console, record.run_id, current, sent_at)
+    else:
+        notice = f"{action.replace('_', ' ')} sent; the run goes on"
+    return RedirectResponse(
+        f"/runs/{quote(record.run_id)}/review?notice={quote(notice)}", status_code=303
+    )
+
+
+def _refused(
+    console: Console,
+    request: Request,
+    session: Session,
+    record: RunRecord,
+    gate: ReviewGate[Any],
+    message: str,
+    kept: dict[str, str],
+    status: int = 409,
+) -> Response:
+    view = _review_view(console, record, gate, refusal=message, kept=kept)
+    return console.page(request, session, "review.html", status, **view)
+
+
+def _wait_for_revision(
+    console: Console, run_id: str, before: dict[str, Any], sent_at: float
+) -> str:
+    """Wait (bounded) until the run has checked what was sent: a new revision with its
+    flags, or a refusal; say which."""
+    deadline = time.monotonic() + SAVE_WAIT_S
+    while time.monotonic() < deadline:
+        record = console.ledger.get(run_id)
+        refusals = [
+            e
+            for e in record.events
+            if e["kind"] == "review-decided"
+            and e["at"] >= sent_at - 1
+            and str(e["data"].get("outcome", "")).startswith("refused")
+        ]
+        if refusals:
+            return f"not saved: {refusals[-1]['data']['outcome']}"
+        latest = _revisions(record)[-1]
+        if latest.get("revision", 1) > before.get("revision", 1):
+            errors = sum(f.get("severity") == "error" for f in latest["flags"])
+            return f"revision {latest['revision']} saved and checked: {errors} error flag(s)"
+        if record.state.finished:
+            return f"the run ended {record.state.value}"
+        time.sleep(0.2)
+    return "sent; the run has not checked it yet (is a worker running?)"
+
+
+def preview(console: Console, request: Request, session: Session, form: Form) -> Response:
+    found = _reviewed(console, request.path_params["run_id"])
+    if found is None:
+        return console.problem(request, session, 404, "this run has nothing to review")
+    _, current, gate = found
+    if gate.preview is None:
+        return console.problem(request, session, 404, "this review has no audio preview")
+    index = int(request.path_params["index"])
+    payload = gate.payload.model_validate(current["payload"])
+    try:
+        path = gate.preview(payload, index, console.config)
+    except (ShipyardError, IndexError) as exc:
+        return console.problem(request, session, 422, f"no preview of part {index}: {exc}")
+    return FileResponse(path, media_type="audio/wav")
+
+
+def create_app(config: Config) -> Starlette:
+    """The console as an ASGI app (`shipyard console` serves it with uvicorn)."""
+    console = Console(config)
+
+    def signed_in(page: Page) -> Callable[[Request], Awaitable[Response]]:
+        """Pages for people who signed in; others are sent to sign in (and back). The work,
+        which reads the database and may wait for a run, runs in a worker thread."""
+
+        async def endpoint(request: Request) -> Response:
+            form = {k: str(v) for k, v in (await request.form()).items()}
+            return await run_in_threadpool(dispatch, page, request, form)
+
+        return endpoint
+
+    def dispatch(page: Page, request: Request, form: Form) -> Response:
+        session, new_token = console.session(request)
+        if session is None:
+            if request.method != "GET":
+                return console.problem(request, None, 401, "sign in first")
+            where = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(where)}", status_code=303)
+        response = page(console, request, session, form)
+        if new_token:
+            _set_session_cookie(console, request, response, new_token)
+        return response
+
+    def open_page(
+        page: Callable[[Console, Request, Form], Response],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            form = {k: str(v) for k, v in (await request.form()).items()}
+            return await run_in_threadpool(page, console, request, form)
+
+        return endpoint
+
+    routes = [
+        Route("/", signed_in(runs_page)),
+        Route("/login", open_page(login_page), methods=["GET"]),
+        Route("/login", open_page(login), methods=["POST"]),
+        Route("/logout", signed_in(logout), methods=["POST"]),
+        Route("/runs/{run_id}", signed_in(run_page)),
+        Route("/runs/{run_id}/review", signed_in(review_page), methods=["GET"]),
+        Route("/runs/{run_id}/review", signed_in(review_post), methods=["POST"]),
+        Route("/runs/{run_id}/review/preview/{index:int}", signed_in(preview)),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        console.ledger.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.console = console
+    return app

@@ -1,0 +1,177 @@
+"""The review console in a real browser (Debian's Chromium, driven by Playwright) against the
+real app on loopback, with a real run waiting at its review gate: sign in, hear a turn, edit
+it, see the checks run again, override an error flag with a reason, approve, and find the edit
+in what production serves; two reviewers and a stale save; who may decide; CSRF; guessing."""
+
+from __future__ import annotations
+
+import re
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from shipyard import RunState
+from tests.project import Project, kill_group, make_project
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = Path("/usr/bin/chromium")
+PASSWORD = "a long enough passphrase"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), "Debian's chromium is needed: scripts/install-system-deps"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@contextmanager
+def console_project(root: Path, reviewers: tuple[str, ...]) -> Iterator[tuple[Project, str, str]]:
+    """A project with a run waiting for review, its reviewers signed up, and the console
+    serving it: (project, the console's URL, the run's id)."""
+    with make_project(root, auto_approve=False, reviewers=reviewers) as project:
+        for name in (*reviewers, "mallory"):
+            added = project.run("user", "add", name, "--password-stdin", stdin=PASSWORD + "\n")
+            assert added.returncode == 0, added.stderr
+        running = project.start("run", "paper-to-podcast", str(project.paper))
+        console = project.start("console", "--port", "0")
+        line = project.wait_for_output(console, "console at ")
+        url = re.search(r"http://\S+/", line)
+        assert url is not None, line
+        try:
+            run = project.wait_until(None, lambda r: r.state is RunState.AWAITING_REVIEW)
+            yield project, url.group(), run.run_id
+        finally:
+            kill_group(running, signal.SIGTERM)
+
+
+def sign_in(page: Page, url: str, name: str, where: str) -> None:
+    page.goto(url + where)
+    assert "/login" in page.url  # signed out: sent to sign in, and back after
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:text('Sign in')")
+    page.wait_for_url(url + where)
+
+
+def play(page: Page, part: int) -> float:
+    """Press a part's ▶ and wait until its audio has loaded; its duration in seconds."""
+    page.click(f"#part-{part} button.play")
+    page.wait_for_function(
+        f"document.querySelector('#part-{part} audio').duration > 0", timeout=90_000
+    )
+    duration: float = page.evaluate(f"document.querySelector('#part-{part} audio').duration")
+    return duration
+
+
+def edit(page: Page, part: int, text: str) -> None:
+    page.click(f"#part-{part} button.edit")
+    page.fill(f"#part-{part} textarea", text)
+    page.click(f"#part-{part} form.save button[type=submit]")
+
+
+def events(project: Project, run_id: str, kind: str) -> list[dict[str, Any]]:
+    return project.events(run_id, kind)
+
+
+def test_review_hear_edit_override_approve_and_production_serves_the_edit(
+    tmp_path: Path, browser: Browser
+) -> None:
+    with console_project(tmp_path / "p", ("editor",)) as (project, url, run_id):
+        page = browser.new_page()
+        sign_in(page, url, "editor", f"runs/{run_id}/review")
+        assert play(page, 0) > 0.5
+
+        said = page.inner_text("#part-1 .text")
+        edit(page, 1, said + " It was downloaded 4,000 times in its first week.")
+        expect(page.locator(".notice")).to_contain_text("revision 2 saved and checked")
+        # the number the paper never states is flagged beside its turn, and marked in it
+        expect(page.locator("#part-1 .flag.error")).to_contain_text("grounding")
+        expect(page.locator("#part-1 mark")).to_contain_text("4,000")
+        assert play(page, 1) > 0.5  # the edited turn, heard before approving
+
+        page.click("form.decide button[value=approve]")
+        expect(page.locator(".refusal")).to_contain_text("error flag(s) remain")
+        reason = "the download count is from the authors' own announcement"
+        page.fill("form.decide textarea[name=override]", reason)
+        page.click("form.decide button[value=approve]")
+        expect(page.locator(".notice")).to_contain_text("approve sent")
+
+        run = project.wait_until(run_id, lambda r: r.state.finished, timeout=240)
+        assert run.state is RunState.VERIFIED, run.reason
+        decided = events(project, run_id, "review-decided")
+        assert decided[-1]["data"]["override"] == reason
+        assert decided[-1]["data"]["reviewer"] == "editor"
+        assert "error flags overridden" in project.run("status", run_id).stdout
+        page_html = httpx.get(run.result["page_url"], timeout=10).text
+        assert "downloaded 4,000 times" in page_html  # the edit, not the draft, went out
+        # both turns heard in review were not spoken again
+        [synthesis] = events(project, run_id, "synthesis")
+        assert {0, 1} <= set(synthesis["data"]["cached"])
+
+
+def test_two_reviewers_a_stale_save_request_changes_and_who_may_decide(
+    tmp_path: Path, browser: Browser
+) -> None:
+    with console_project(tmp_path / "p", ("editor", "chief")) as (project, url, run_id):
+        editor = browser.new_context().new_page()
+        chief = browser.new_context().new_page()
+        sign_in(editor, url, "editor", f"runs/{run_id}/review")
+        sign_in(chief, url, "chief", f"runs/{run_id}/review")
+
+        edit(editor, 2, "A shorter turn, by the editor.")
+        expect(editor.locator(".notice")).to_contain_text("revision 2 saved")
+        mine = "The chief's version of this turn, typed on revision one."
+        edit(chief, 2, mine)  # still showing revision 1
+        expect(chief.locator(".refusal")).to_contain_text("stale")
+        expect(chief.locator("#part-2 textarea")).to_have_value(mine)  # nothing is lost
+        chief.reload()
+        expect(chief.locator("#part-2 .text")).to_contain_text("by the editor")
+
+        chief.fill("form.decide textarea[name=comment] >> nth=0", "Drop turn 3.")
+        chief.click("form.decide button[value=request_changes]")
+        expect(chief.locator(".notice")).to_contain_text("revision 3 saved and checked")
+        expect(
+            chief.locator("details:has-text('Changes since the last revision') pre")
+        ).not_to_be_empty()
+        revised = events(project, run_id, "review-requested")[-1]["data"]
+        assert revised["author"] == "writer, as chief asked" and revised["diff"]
+
+        # someone the gate does not name may look, but not decide
+        mallory = browser.new_context().new_page()
+        sign_in(mallory, url, "mallory", f"runs/{run_id}/review")
+        mallory.click("form.decide button[value=approve]")
+        expect(mallory.locator(".refusal")).to_contain_text("not a reviewer of this run")
+
+        origin = {"Origin": url.rstrip("/")}
+        with httpx.Client(base_url=url, follow_redirects=False, timeout=30) as http:
+            assert http.get(f"runs/{run_id}").status_code == 303  # signed out: to sign in
+            for cookie in editor.context.cookies():
+                http.cookies.set(cookie["name"], cookie["value"])
+            forged = http.post(
+                f"runs/{run_id}/review", data={"action": "approve", "revision": "3"}, headers=origin
+            )
+            assert forged.status_code == 403 and "security token" in forged.text
+        assert project.ledger().get(run_id).state is RunState.AWAITING_REVIEW
+
+        with httpx.Client(base_url=url, follow_redirects=False, timeout=30) as http:
+            token = re.search(r'name="login_token" value="([^"]+)"', http.get("login").text)
+            assert token is not None
+            tries = [
+                http.post(
+                    "login",
+                    data={"name": "chief", "password": f"wrong {n}", "login_token": token[1]},
+                    headers=origin,
+                ).status_code
+                for n in range(6)
+            ]
+        assert tries == [401] * 5 + [429]  # slowed down after five wrong passwords
