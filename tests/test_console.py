@@ -118,6 +118,15 @@ def test_review_hear_edit_override_approve_and_production_serves_the_edit(
         [synthesis] = events(project, run_id, "synthesis")
         assert {0, 1} <= set(synthesis["data"]["cached"])
 
+        # the run's page: the steps, what production served, the episode, the commit
+        page.goto(f"{url}runs/{run_id}")
+        expect(page.locator("h1 .state")).to_have_text("verified")
+        expect(page.locator("table.steps")).to_contain_text("publish")
+        expect(page.locator("ul.evidence").first).to_contain_text("sha256")
+        expect(page.locator("audio")).to_have_attribute("src", run.result["episode_url"])
+        expect(page.locator("body")).to_contain_text(run.result["commit"])
+        expect(page.locator("table.artifacts")).to_contain_text("episode")
+
 
 def test_two_reviewers_a_stale_save_request_changes_and_who_may_decide(
     tmp_path: Path, browser: Browser
@@ -125,7 +134,9 @@ def test_two_reviewers_a_stale_save_request_changes_and_who_may_decide(
     with console_project(tmp_path / "p", ("editor", "chief")) as (project, url, run_id):
         editor = browser.new_context().new_page()
         chief = browser.new_context().new_page()
-        sign_in(editor, url, "editor", f"runs/{run_id}/review")
+        sign_in(editor, url, "editor", "")
+        expect(editor.locator(".yours")).to_contain_text(run_id)  # the runs that wait for you
+        editor.goto(f"{url}runs/{run_id}/review")
         sign_in(chief, url, "chief", f"runs/{run_id}/review")
 
         edit(editor, 2, "A shorter turn, by the editor.")

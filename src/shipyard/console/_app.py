@@ -229,6 +229,12 @@ def runs_page(console: Console, request: Request, session: Session, form: Form) 
         for r in console.ledger.runs(workflow=workflow or None, states=states, limit=200)
     ]
     owners = {r.workflow: _owner(console.config, r.workflow) for r in records}
+    waiting = console.ledger.runs(states=[RunState.AWAITING_REVIEW], limit=200)
+    yours = [
+        r
+        for r in (console.ledger.get(w.run_id) for w in waiting)
+        if session.user.name in review_request(r)["reviewers"]  # escalation included
+    ]
     return console.page(
         request,
         session,
@@ -238,6 +244,7 @@ def runs_page(console: Console, request: Request, session: Session, form: Form) 
         state=state,
         workflow=workflow,
         states=[s.value for s in RunState],
+        yours=yours,
     )
 
 
