@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import signal
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from shipyard import RunState
-from tests.project import Project, kill_group, make_project
+from tests.project import SHIPYARD, Project, kill_group, make_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -186,3 +187,43 @@ def test_two_reviewers_a_stale_save_request_changes_and_who_may_decide(
                 for n in range(6)
             ]
         assert tries == [401] * 5 + [429]  # slowed down after five wrong passwords
+
+
+def test_serve_answers_the_site_and_the_console_on_one_port(tmp_path: Path) -> None:
+    project = tmp_path / "show"
+    made = subprocess.run(
+        [*SHIPYARD, "init", str(project), "--local-production"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    serving = subprocess.Popen(
+        [*SHIPYARD, "serve", "--port", "0"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert serving.stdout is not None
+        line = serving.stdout.readline()
+        found = re.search(r"at (http://\S+/),", line)
+        assert found is not None, line
+        url = found[1]
+        with httpx.Client(base_url=url, timeout=30, follow_redirects=False) as http:
+            readme = http.get("README.md")  # what a fresh local production serves
+            assert readme.status_code == 200 and readme.content
+            part = http.get("README.md", headers={"Range": "bytes=0-9"})
+            assert part.status_code == 206 and part.content == readme.content[:10]
+            assert http.head("README.md").headers["content-length"] == str(len(readme.content))
+            assert http.get("no-such-file").status_code == 404
+            signed_out = http.get("console/")
+            assert signed_out.status_code == 303
+            assert signed_out.headers["location"] == "/console/login?next=/console/"
+            login = http.get("console/login")
+            assert login.status_code == 200 and 'action="/console/login"' in login.text
+    finally:
+        kill_group(serving, signal.SIGTERM)

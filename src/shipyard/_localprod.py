@@ -20,19 +20,18 @@ import re
 import shlex
 import shutil
 import subprocess
-import threading
-from collections.abc import Callable
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from io import BufferedIOBase
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
+
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shipyard._errors import ShipyardError
+from shipyard._serving import serve_in_thread
 
-__all__ = ["CONTENT_TYPES", "LocalProduction", "LocalServer"]
+__all__ = ["CONTENT_TYPES", "LocalProduction", "LocalServer", "site_app"]
 
 GIT_TIMEOUT = 30.0
 CONTENT_TYPES = {
@@ -268,28 +267,21 @@ class LocalProduction:
 
 
 class LocalServer:
-    """A static file server on loopback: Content-Type, Content-Length, HEAD, byte ranges."""
+    """The web root served on loopback by uvicorn in a thread (`site_app`); port 0 picks a
+    free one. `url` is where it answers."""
 
     def __init__(
         self, root: Path | Callable[[], Path], *, host: str = "127.0.0.1", port: int = 0
     ) -> None:
-        self._server = _Server((host, port), _StaticHandler)
-        self._server.resolve_root = root if callable(root) else (lambda: root)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="shipyard-serve", daemon=True
+        self._server, self._thread, bound = serve_in_thread(
+            site_app(root if callable(root) else (lambda: root)), host, port
         )
-        self._thread.start()
-        bound_host, bound_port = self._server.server_address[:2]
-        self.url = f"http://{bound_host!s}:{bound_port}/"
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+        self.url = f"http://{host}:{bound}/"
+        self.port = bound
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
 
     def __enter__(self) -> LocalServer:
         return self
@@ -303,86 +295,80 @@ class LocalServer:
         self.close()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    resolve_root: Callable[[], Path]  # the folder to serve, looked up on every request
+def site_app(resolve_root: Callable[[], Path]) -> ASGIApp:
+    """A static site as an ASGI app: Content-Type, Content-Length, HEAD, single byte ranges,
+    no caching; the folder is looked up on every request. The site is untrusted: a path
+    through a link, a hard-linked file or anything under `.git` is not found."""
 
-
-class _StaticHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "shipyard-localprod"
-    server: _Server
-
-    def log_message(self, format: str, *args: object) -> None:  # quiet: tests and demo
-        return
-
-    def do_HEAD(self) -> None:
-        self._answer(send_body=False)
-
-    def do_GET(self) -> None:
-        self._answer(send_body=True)
-
-    def _answer(self, *, send_body: bool) -> None:
-        path = self._file()
-        if path is None:
-            self._plain(HTTPStatus.NOT_FOUND, b"not found\n", send_body)
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
             return
-        size = path.stat().st_size
-        content_type = CONTENT_TYPES.get(path.suffix.lower()) or (
-            mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        )
-        start, end = 0, size - 1
-        status = HTTPStatus.OK
-        header = self.headers.get("Range")
-        if header is not None:
-            wanted = _parse_range(header, size)
-            if isinstance(wanted, str):
-                self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
-                self.send_header("Content-Range", f"bytes */{size}")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            if wanted is not None:
-                start, end = wanted
-                status = HTTPStatus.PARTIAL_CONTENT
-        length = max(0, end - start + 1)
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(length))
-        self.send_header("Accept-Ranges", "bytes")
-        self.send_header("Cache-Control", "no-cache")
-        if status == HTTPStatus.PARTIAL_CONTENT:
-            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-        self.end_headers()
-        if send_body and length:
-            with path.open("rb") as f:
-                f.seek(start)
-                _copy(f, self.wfile, length)
+        method = scope["method"]
+        if method not in ("GET", "HEAD"):
+            response: Response = PlainTextResponse("method not allowed\n", status_code=405)
+        else:
+            path = _file(resolve_root(), scope.get("path", "/"))
+            headers = dict(
+                (k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]
+            )
+            response = (
+                PlainTextResponse("not found\n", status_code=404)
+                if path is None
+                else _file_response(path, headers.get("range"), send_body=method == "GET")
+            )
+        await response(scope, receive, send)
 
-    def _file(self) -> Path | None:
-        root = self.server.resolve_root()
-        relative = unquote(urlsplit(self.path).path).lstrip("/")
-        parts = [p for p in relative.split("/") if p not in ("", ".")]
-        if ".." in parts or any(p.startswith(".git") for p in parts):
-            return None
-        candidate = root.joinpath(*parts)
-        if candidate.is_dir():
-            candidate = candidate / "index.html"
-            parts.append("index.html")
-        if not candidate.is_file():
-            return None
-        # The site is untrusted: a link in the web root never leads anywhere, in or out.
-        if any(root.joinpath(*parts[: i + 1]).is_symlink() for i in range(len(parts))):
-            return None
-        return None if candidate.stat().st_nlink > 1 else candidate
+    return app
 
-    def _plain(self, status: HTTPStatus, body: bytes, send_body: bool) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if send_body:
-            self.wfile.write(body)
+
+def _file(root: Path, request_path: str) -> Path | None:
+    relative = unquote(request_path).lstrip("/")
+    parts = [p for p in relative.split("/") if p not in ("", ".")]
+    if ".." in parts or any(p.startswith(".git") for p in parts):
+        return None
+    candidate = root.joinpath(*parts)
+    if candidate.is_dir():
+        candidate = candidate / "index.html"
+        parts.append("index.html")
+    if not candidate.is_file():
+        return None
+    # A link in the web root never leads anywhere, in or out.
+    if any(root.joinpath(*parts[: i + 1]).is_symlink() for i in range(len(parts))):
+        return None
+    return None if candidate.stat().st_nlink > 1 else candidate
+
+
+def _file_response(path: Path, range_header: str | None, *, send_body: bool) -> Response:
+    size = path.stat().st_size
+    content_type = CONTENT_TYPES.get(path.suffix.lower()) or (
+        mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    )
+    start, end, status = 0, size - 1, 200
+    wanted = _parse_range(range_header, size) if range_header is not None else None
+    if wanted == "unsatisfiable":
+        return Response(b"", status_code=416, headers={"Content-Range": f"bytes */{size}"})
+    if isinstance(wanted, tuple):
+        (start, end), status = wanted, 206
+    length = max(0, end - start + 1)
+    headers = {
+        "Content-Length": str(length),
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "no-cache",
+    }
+    if status == 206:
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+
+    async def body() -> AsyncIterator[bytes]:
+        if not send_body:
+            return
+        with path.open("rb") as f:
+            f.seek(start)
+            remaining = length
+            while remaining > 0 and (chunk := f.read(min(_CHUNK, remaining))):
+                remaining -= len(chunk)
+                yield chunk
+
+    return StreamingResponse(body(), status_code=status, headers=headers, media_type=content_type)
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | str | None:
@@ -403,16 +389,6 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | str | None:
     if start >= size or (last and int(last) < start):
         return "unsatisfiable"
     return start, end
-
-
-def _copy(source: BinaryIO, sink: BufferedIOBase, length: int) -> None:
-    remaining = length
-    while remaining > 0:
-        chunk = source.read(min(_CHUNK, remaining))
-        if not chunk:
-            break
-        sink.write(chunk)
-        remaining -= len(chunk)
 
 
 def _git(

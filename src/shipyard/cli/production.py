@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -16,7 +17,6 @@ from shipyard.cli._output import (
     console,
     ledger_for,
     print_json,
-    wait_for_stop,
 )
 
 
@@ -77,10 +77,17 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default: publish.base_url's).")] = None,
     config_file: ConfigOption = None,
 ) -> None:
-    """Serve the local production's web root on loopback until stopped."""
+    """Serve the local production's web root, and the review console under /console/, on
+    loopback until stopped."""
     from urllib.parse import urlparse
 
-    from shipyard._localprod import LocalProduction
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from shipyard._localprod import LocalProduction, site_app
+    from shipyard._serving import listen
+    from shipyard._serving import serve as serve_app
+    from shipyard.console import create_app
 
     config = load_config(config_file)
     production = LocalProduction(production_root(config), branch=config.publish.branch)
@@ -89,7 +96,16 @@ def serve(
             "this project has no local production",
             hint="create it with `shipyard init --local-production`",
         )
-    chosen = port or urlparse(config.publish.base_url).port or DEFAULT_PORT
-    with production.serve(port=chosen) as server:
-        console.print(f"serving {production.webroot} at {server.url} (Ctrl-C stops)")
-        wait_for_stop()
+    chosen = urlparse(config.publish.base_url).port or DEFAULT_PORT if port is None else port
+    listener = listen("127.0.0.1", chosen)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    app = Starlette(
+        routes=[
+            Mount("/console", create_app(config)),
+            Mount("/", site_app(production.serving_root)),
+        ]
+    )
+    console.print(f"serving {production.webroot} at {url}, the console at {url}console/")
+    console.print("(Ctrl-C stops)")
+    sys.stdout.flush()
+    serve_app(app, listener)

@@ -3,7 +3,6 @@ may sign in to it."""
 
 from __future__ import annotations
 
-import socket
 import sys
 from typing import Annotated
 
@@ -33,35 +32,14 @@ def console_command(
 
 
 def serve_console(config: Config, host: str, port: int) -> None:
-    import uvicorn
-
+    from shipyard._serving import listen, serve
     from shipyard.console import create_app
 
-    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        listener.bind((host, port))
-    except OSError as exc:
-        raise ShipyardError(
-            f"cannot listen on {host}:{port}: {exc.strerror}",
-            code="port-busy",
-            hint="choose another with --port (0: any free port)",
-        ) from None
-    bound = listener.getsockname()[1]
-    proxies = config.console.proxy_addresses
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(config),
-            log_level="warning",
-            proxy_headers=bool(proxies),
-            forwarded_allow_ips=proxies or None,
-            server_header=False,
-        )
-    )
+    listener = listen(host, port)
     where = f"[{host}]" if ":" in host else host
-    console.print(f"console at http://{where}:{bound}/ (Ctrl-C stops)")
+    console.print(f"console at http://{where}:{listener.getsockname()[1]}/ (Ctrl-C stops)")
     sys.stdout.flush()
-    server.run(sockets=[listener])
+    serve(create_app(config), listener, proxies=config.console.proxy_addresses)
 
 
 @user_app.command("add")

@@ -134,7 +134,10 @@ class Console:
         **context: Any,
     ) -> Response:
         return templates.TemplateResponse(
-            request, name, {"session": session, **context}, status_code=status
+            request,
+            name,
+            {"session": session, "base": _base(request), **context},
+            status_code=status,
         )
 
     def problem(
@@ -160,15 +163,21 @@ def _set_session_cookie(console: Console, request: Request, response: Response, 
 def login_page(console: Console, request: Request, form: Form) -> Response:
     token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
     response = console.page(
-        request, None, "login.html", login_token=token, next=_next(request.query_params)
+        request, None, "login.html", login_token=token, next=_next(request, request.query_params)
     )
     response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict")
     return response
 
 
-def _next(params: Any) -> str:
-    where = str(params.get("next") or "/")
-    return where if where.startswith("/") and not where.startswith("//") else "/"
+def _base(request: Request) -> str:
+    """Where the console is mounted ("" at the root; "/console" inside `shipyard serve`)."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def _next(request: Request, params: Any) -> str:
+    """Where to go after signing in: a path of this site, never another's."""
+    where = str(params.get("next") or "")
+    return where if where.startswith("/") and not where.startswith("//") else _base(request) + "/"
 
 
 def login(console: Console, request: Request, form: Form) -> Response:
@@ -186,7 +195,7 @@ def login(console: Console, request: Request, form: Form) -> Response:
             "login.html",
             429,
             login_token=token,
-            next=_next(form),
+            next=_next(request, form),
             error=f"too many wrong passwords for {name}: try again in {wait:.0f} s",
         )
         response.headers["Retry-After"] = str(int(wait) + 1)
@@ -199,10 +208,10 @@ def login(console: Console, request: Request, form: Form) -> Response:
             "login.html",
             401,
             login_token=token,
-            next=_next(form),
+            next=_next(request, form),
             error="wrong name or password",
         )
-    response = RedirectResponse(_next(form), status_code=303)
+    response = RedirectResponse(_next(request, form), status_code=303)
     _set_session_cookie(console, request, response, signed[0])
     response.delete_cookie(LOGIN_COOKIE)
     return response
@@ -212,7 +221,7 @@ def logout(console: Console, request: Request, session: Session, form: Form) -> 
     if (refused := console.guarded(request, session, form)) is not None:
         return refused
     console.accounts.sign_out(request.cookies.get(SESSION_COOKIE, ""))
-    response = RedirectResponse("/login", status_code=303)
+    response = RedirectResponse(f"{_base(request)}/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
 
@@ -430,7 +439,8 @@ def review_post(console: Console, request: Request, session: Session, form: Form
     else:
         notice = f"{action.replace('_', ' ')} sent; the run goes on"
     return RedirectResponse(
-        f"/runs/{quote(record.run_id)}/review?notice={quote(notice)}", status_code=303
+        f"{_base(request)}/runs/{quote(record.run_id)}/review?notice={quote(notice)}",
+        status_code=303,
     )
 
 
@@ -511,7 +521,7 @@ def create_app(config: Config) -> Starlette:
             if request.method != "GET":
                 return console.problem(request, None, 401, "sign in first")
             where = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/login?next={quote(where)}", status_code=303)
+            return RedirectResponse(f"{_base(request)}/login?next={quote(where)}", status_code=303)
         response = page(console, request, session, form)
         if new_token:
             _set_session_cookie(console, request, response, new_token)
