@@ -4,7 +4,10 @@ may sign in to it."""
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,6 +16,9 @@ from shipyard._errors import ShipyardError
 from shipyard._ledger import Ledger
 from shipyard.cli import ConfigOption, app
 from shipyard.cli._output import console
+
+if TYPE_CHECKING:
+    from shipyard.console import Accounts
 
 user_app = typer.Typer(help="People who may sign in to the console.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
@@ -42,6 +48,20 @@ def serve_console(config: Config, host: str, port: int) -> None:
     serve(create_app(config), listener, proxies=config.console.proxy_addresses)
 
 
+@contextmanager
+def _accounts(config_file: Path | None) -> Iterator[Accounts]:
+    """The project's accounts (in the run ledger's database, made if need be)."""
+    from shipyard.console import Accounts
+
+    config = load_config(config_file)
+    config.state_folder()  # a SQLite database needs its folder
+    ledger = Ledger(config.database_url)
+    try:
+        yield Accounts(ledger.engine)
+    finally:
+        ledger.close()
+
+
 @user_app.command("add")
 def user_add(
     name: str,
@@ -54,33 +74,22 @@ def user_add(
     config_file: ConfigOption = None,
 ) -> None:
     """Add a person who may sign in (or give one a new password and role)."""
-    from shipyard.console import Accounts
-
-    config = load_config(config_file)
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    ledger = Ledger(config.database_url)
-    try:
-        user = Accounts(ledger.engine).add(name, role, password)
-    finally:
-        ledger.close()
+    with _accounts(config_file) as accounts:
+        user = accounts.add(name, role, password)
     console.print(f"{user.name} ({user.role}) may sign in to the console", markup=False)
 
 
 @user_app.command("list")
 def user_list(config_file: ConfigOption = None) -> None:
     """Who may sign in, and as what."""
-    from shipyard.console import Accounts
-
-    ledger = Ledger(load_config(config_file).database_url)
-    try:
-        users = Accounts(ledger.engine).users()
-    finally:
-        ledger.close()
+    with _accounts(config_file) as accounts:
+        users = accounts.users()
     for user in users:
-        console.print(f"{user.name}\t{user.role}", markup=False)
+        typer.echo(f"{user.name}\t{user.role}")
     if not users:
         console.print("nobody yet: `shipyard user add NAME --role reviewer`")
 
@@ -88,13 +97,8 @@ def user_list(config_file: ConfigOption = None) -> None:
 @user_app.command("remove")
 def user_remove(name: str, config_file: ConfigOption = None) -> None:
     """Take away a person's sign-in (and end their sessions)."""
-    from shipyard.console import Accounts
-
-    ledger = Ledger(load_config(config_file).database_url)
-    try:
-        removed = Accounts(ledger.engine).remove(name)
-    finally:
-        ledger.close()
+    with _accounts(config_file) as accounts:
+        removed = accounts.remove(name)
     if not removed:
         raise ShipyardError(f"no user is named {name!r}", hint="`shipyard user list` shows them")
     console.print(f"{name} may no longer sign in", markup=False)

@@ -77,6 +77,7 @@ class Console:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.settings = config.console
+        config.state_folder()  # a SQLite database needs its folder
         self.ledger = Ledger(config.database_url)
         self.accounts = Accounts(self.ledger.engine)
 
