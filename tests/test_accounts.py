@@ -103,6 +103,30 @@ def test_single_sign_on_is_believed_only_from_a_configured_proxy(tmp_path: Path)
         assert forged.status_code == 303 and forged.headers["location"].startswith("/login")
 
 
+def test_behind_a_proxy_its_origin_counts_and_the_cookie_is_secure(tmp_path: Path) -> None:
+    config = Config.model_validate(
+        {"root": tmp_path, "state_dir": "state", "console": {"proxy_addresses": ["10.9.8.7"]}}
+    )
+    config.state.mkdir()
+    app = create_app(config)
+    app.state.console.accounts.add("editor", "reviewer", PASSWORD)
+    public = "https://review.example.org"
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "review.example.org"}
+    for client, accepted in ((("10.9.8.7", 5000), True), (("127.0.0.1", 5000), False)):
+        with TestClient(app, base_url="http://127.0.0.1:8765", client=client) as http:
+            token = http.get("/login").cookies["shipyard_login"]
+            signed = http.post(
+                "/login",
+                data={"name": "editor", "password": PASSWORD, "login_token": token},
+                headers={**forwarded, "Origin": public},
+                follow_redirects=False,
+            )
+            # the public origin is the console's own only when a known proxy says so
+            assert (signed.status_code == 303) is accepted, signed.text
+            if accepted:
+                assert "secure" in signed.headers["set-cookie"].lower()
+
+
 def test_user_add_reads_the_password_from_stdin_and_never_echoes_it(tmp_path: Path) -> None:
     import subprocess
 

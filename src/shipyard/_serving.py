@@ -37,7 +37,7 @@ def serve_in_thread(
 ) -> tuple[uvicorn.Server, threading.Thread, int]:
     """Serve `app` with uvicorn in a daemon thread; returns once it accepts connections."""
     listener = listen(host, port)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", server_header=False))
+    server = uvicorn.Server(_config(app))
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [listener]}, name="shipyard-serve", daemon=True
     )
@@ -47,16 +47,12 @@ def serve_in_thread(
     return server, thread, int(listener.getsockname()[1])
 
 
-def serve(app: ASGIApp, listener: socket.socket, *, proxies: list[str] | None = None) -> None:
+def serve(app: ASGIApp, listener: socket.socket) -> None:
     """Serve `app` on `listener` in this thread until stopped (Ctrl-C, SIGTERM). Forwarded
-    headers are believed from `proxies` only."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            log_level="warning",
-            server_header=False,
-            proxy_headers=bool(proxies),
-            forwarded_allow_ips=proxies or None,
-        )
-    )
+    headers are left to the app, which believes them from the proxies it knows only."""
+    server = uvicorn.Server(_config(app))
     server.run(sockets=[listener])
+
+
+def _config(app: ASGIApp) -> uvicorn.Config:
+    return uvicorn.Config(app, log_level="warning", server_header=False, proxy_headers=False)

@@ -45,7 +45,7 @@ def serve_console(config: Config, host: str, port: int) -> None:
     where = f"[{host}]" if ":" in host else host
     console.print(f"console at http://{where}:{listener.getsockname()[1]}/ (Ctrl-C stops)")
     sys.stdout.flush()
-    serve(create_app(config), listener, proxies=config.console.proxy_addresses)
+    serve(create_app(config), listener)
 
 
 @contextmanager

@@ -89,12 +89,21 @@ class Console:
         found = self.accounts.session(token) if token else None
         if found is not None or not self.settings.sso_header:
             return found, ""
-        client = request.client.host if request.client else ""
         vouched = request.headers.get(self.settings.sso_header, "")
-        if not vouched or client not in self.settings.proxy_addresses:
+        if not vouched or not self.from_proxy(request):
             return None, ""  # the header counts only from the configured proxies
         made = self.accounts.session_for(vouched, hours=self.settings.session_hours)
         return (made[1], made[0]) if made else (None, "")
+
+    def from_proxy(self, request: Request) -> bool:
+        """Whether the request came straight from one of `console.proxy_addresses`."""
+        peer = request.client.host if request.client else ""
+        return peer in self.settings.proxy_addresses
+
+    def scheme(self, request: Request) -> str:
+        """The scheme people use: a configured proxy's X-Forwarded-Proto, else the request's."""
+        forwarded = request.headers.get("x-forwarded-proto", "") if self.from_proxy(request) else ""
+        return forwarded.split(",")[0].strip() or request.url.scheme
 
     def origin_ok(self, request: Request) -> bool:
         """A state change must come from the console's own pages (or a trusted origin)."""
@@ -103,7 +112,8 @@ class Console:
             return False
         parts = urlsplit(origin)
         seen = f"{parts.scheme}://{parts.netloc}"
-        own = f"{request.url.scheme}://{request.url.netloc}"
+        host = request.headers.get("x-forwarded-host", "") if self.from_proxy(request) else ""
+        own = f"{self.scheme(request)}://{host.split(',')[0].strip() or request.url.netloc}"
         return seen == own or seen in self.settings.trusted_origins
 
     def guarded(self, request: Request, session: Session, form: Form) -> Response | None:
@@ -154,7 +164,7 @@ def _set_session_cookie(console: Console, request: Request, response: Response, 
         max_age=int(console.settings.session_hours * 3600),
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=console.scheme(request) == "https",
     )
 
 
