@@ -5,6 +5,7 @@ in what production serves; two reviewers and a stale save; who may decide; CSRF;
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from shipyard import RunState
+from tests.modelserver import Draft, Reply, Status, model_server
 from tests.project import SHIPYARD, Project, kill_group, make_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -36,10 +38,12 @@ def browser() -> Iterator[Browser]:
 
 
 @contextmanager
-def console_project(root: Path, reviewers: tuple[str, ...]) -> Iterator[tuple[Project, str, str]]:
+def console_project(
+    root: Path, reviewers: tuple[str, ...], *, script: str = ""
+) -> Iterator[tuple[Project, str, str]]:
     """A project with a run waiting for review, its reviewers signed up, and the console
     serving it: (project, the console's URL, the run's id)."""
-    with make_project(root, auto_approve=False, reviewers=reviewers) as project:
+    with make_project(root, auto_approve=False, reviewers=reviewers, script=script) as project:
         for name in (*reviewers, "mallory"):
             added = project.run("user", "add", name, "--password-stdin", stdin=PASSWORD + "\n")
             assert added.returncode == 0, added.stderr
@@ -187,6 +191,61 @@ def test_two_reviewers_a_stale_save_request_changes_and_who_may_decide(
                 for n in range(6)
             ]
         assert tries == [401] * 5 + [429]  # slowed down after five wrong passwords
+
+
+def test_request_changes_reaches_an_llm_writer_with_the_reviewers_words(
+    tmp_path: Path, browser: Browser
+) -> None:
+    comment = "Open with a warmer welcome."
+    seen: list[str] = []
+    waiting: list[tuple[Project, str]] = []  # the project and its run, once it waits
+
+    def answer(request: dict[str, Any]) -> Reply:
+        asked = json.dumps(request["messages"])
+        if comment not in asked:
+            return Status(503)  # the first draft: this server is down, the extractive writer writes
+        seen.append(asked)
+        [(project, run_id)] = waiting
+        script = events(project, run_id, "review-requested")[-1]["data"]["payload"]
+        turns = [
+            {
+                "speaker": t["speaker"],
+                "text": ("Hello, and a warm welcome! " if i == 0 else "") + t["text"],
+                "sections": t["sections"],
+                "chapter": t["chapter"],
+                "quotes": t["spans"],
+            }
+            for i, t in enumerate(script["turns"])
+        ]
+        return Draft(json.dumps({"title": script["title"], "turns": turns}))
+
+    with model_server(*[answer] * 20) as server:
+        writer = f"openai-compatible:tiny@{server.url}"
+        script_settings = (
+            f'writers = ["{writer}", "extractive"]\n'
+            f'prices = {{ "{writer}" = {{ input_per_mtok = 0, output_per_mtok = 0 }} }}'
+        )
+        with console_project(tmp_path / "p", ("editor",), script=script_settings) as (
+            project,
+            url,
+            run_id,
+        ):
+            waiting.append((project, run_id))
+            page = browser.new_page()
+            sign_in(page, url, "editor", f"runs/{run_id}/review")
+            page.fill("form.decide textarea[name=comment] >> nth=0", comment)
+            page.click("form.decide button[value=request_changes]")
+            expect(page.locator(".notice")).to_contain_text("revision 2 saved and checked")
+            revised = events(project, run_id, "review-requested")[-1]["data"]
+            assert revised["payload"]["turns"][0]["text"].startswith("Hello, and a warm welcome!")
+            assert revised["author"] == "writer, as editor asked"
+            expect(page.locator("pre.diff").first).to_contain_text("+")
+            expect(page.locator("pre.diff").first).to_contain_text("a warm welcome")
+            expect(page.locator("#part-0 .text")).to_contain_text("a warm welcome")
+            # what the model received carried the reviewer's words, quoted as a request
+            assert len(seen) == 1 and "<request>" in seen[0]
+            revision_event = events(project, run_id, "script-revised")[-1]
+            assert revision_event["message"].startswith(f"{writer}: revised by")
 
 
 def test_serve_answers_the_site_and_the_console_on_one_port(tmp_path: Path) -> None:
