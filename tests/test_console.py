@@ -141,6 +141,10 @@ def test_two_reviewers_a_stale_save_request_changes_and_who_may_decide(
         chief = browser.new_context().new_page()
         sign_in(editor, url, "editor", "")
         expect(editor.locator(".yours")).to_contain_text(run_id)  # the runs that wait for you
+        editor.goto(f"{url}?state=awaiting_review&workflow=paper-to-podcast")
+        expect(editor.locator("table.runs")).to_contain_text(run_id)
+        editor.goto(f"{url}?state=verified")
+        expect(editor.locator("main")).to_contain_text("No runs match")
         editor.goto(f"{url}runs/{run_id}/review")
         sign_in(chief, url, "chief", f"runs/{run_id}/review")
 
