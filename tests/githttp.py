@@ -6,13 +6,14 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from tests.loopback import loopback_server
 
 
 @dataclass
@@ -91,13 +92,6 @@ def git_http_server(repositories: Path, user: str, password: str) -> Iterator[Gi
             self.end_headers()
             self.wfile.write(payload)
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    try:
+    with loopback_server(Handler) as base:
+        state.url = base
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()

@@ -11,8 +11,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.loopback import loopback_server
 
 
 @dataclass(frozen=True)
@@ -144,13 +146,6 @@ def model_server(*answers: Answer) -> Iterator[ModelServer]:
             with contextlib.suppress(OSError):  # the client may be gone (killed, timed out)
                 self.wfile.write(data)
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    server_state.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    try:
+    with loopback_server(Handler) as base:
+        server_state.url = f"{base}/v1"
         yield server_state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()

@@ -9,10 +9,9 @@ import base64
 import json
 import os
 import stat
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ from shipyard import (
 from shipyard._doctor import diagnose
 from shipyard._inputs import read_input
 from tests.githttp import git_http_server
+from tests.loopback import loopback_server
 from tests.modelserver import Status, model_server
 from tests.project import make_project
 
@@ -145,13 +145,8 @@ def webhook_receiver() -> Iterator[tuple[str, list[str]]]:
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/hook", calls
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with loopback_server(Hook) as base:
+        yield f"{base}/hook", calls
 
 
 def files_holding(folder: Path, secrets: tuple[str, ...]) -> list[str]:
