@@ -288,5 +288,7 @@ def test_serve_answers_the_site_and_the_console_on_one_port(tmp_path: Path) -> N
             assert signed_out.headers["location"] == "/console/login?next=/console/"
             login = http.get("console/login")
             assert login.status_code == 200 and 'action="/console/login"' in login.text
+            metrics = http.get("metrics")  # for Prometheus, beside the site
+            assert metrics.status_code == 200 and "shipyard_runs_total" in metrics.text
     finally:
         kill_group(serving, signal.SIGTERM)

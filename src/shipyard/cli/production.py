@@ -77,14 +77,15 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default: publish.base_url's).")] = None,
     config_file: ConfigOption = None,
 ) -> None:
-    """Serve the local production's web root, and the review console under /console/, on
-    loopback until stopped."""
+    """Serve the local production's web root, the review console under /console/ and the
+    Prometheus metrics at /metrics, on loopback until stopped."""
     from urllib.parse import urlparse
 
     from starlette.applications import Starlette
-    from starlette.routing import Mount
+    from starlette.routing import Mount, Route
 
     from shipyard._localprod import LocalProduction, site_app
+    from shipyard._prometheus import metrics_endpoint
     from shipyard._serving import listen
     from shipyard._serving import serve as serve_app
     from shipyard.console import create_app
@@ -99,13 +100,18 @@ def serve(
     chosen = urlparse(config.publish.base_url).port or DEFAULT_PORT if port is None else port
     listener = listen("127.0.0.1", chosen)
     url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    console_app = create_app(config)
     app = Starlette(
         routes=[
-            Mount("/console", create_app(config)),
+            Mount("/console", console_app),
+            Route("/metrics", metrics_endpoint(console_app.state.console.ledger)),
             Mount("/", site_app(production.serving_root)),
         ]
     )
-    console.print(f"serving {production.webroot} at {url}, the console at {url}console/")
+    console.print(
+        f"serving {production.webroot} at {url}, the console at {url}console/, "
+        f"metrics at {url}metrics"
+    )
     console.print("(Ctrl-C stops)")
     sys.stdout.flush()
     serve_app(app, listener)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -195,6 +196,13 @@ def metrics(
     days: Annotated[float | None, typer.Option(help="Only runs started in the last N days.")] = (
         None
     ),
+    prometheus_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the Prometheus metrics to this file instead (atomically: for "
+            "node_exporter's textfile collector, under cron)."
+        ),
+    ] = None,
     config_file: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -202,6 +210,13 @@ def metrics(
     review turnaround, retries."""
     from shipyard._metrics import measure
 
+    if prometheus_file is not None:
+        from shipyard._artifacts import write_atomically
+        from shipyard._prometheus import prometheus_text
+
+        text = prometheus_text(ledger_for(load_config(config_file)))
+        write_atomically(prometheus_file, lambda f: f.write(text))
+        return
     since = time.time() - days * 86_400 if days is not None else None
     measured = measure(ledger_for(load_config(config_file)), since=since, workflow=workflow)
     if as_json:

@@ -31,6 +31,7 @@ from starlette.templating import Jinja2Templates
 from shipyard._config import Config
 from shipyard._errors import ShipyardError
 from shipyard._ledger import Ledger, RunRecord, RunState
+from shipyard._prometheus import metrics_endpoint
 from shipyard._review import ReviewGate, gate_named
 from shipyard._runner import decide, review_request
 from shipyard._workflow import get_workflow
@@ -556,6 +557,7 @@ def create_app(config: Config) -> Starlette:
         Route("/runs/{run_id}/review", signed_in(review_page), methods=["GET"]),
         Route("/runs/{run_id}/review", signed_in(review_post), methods=["POST"]),
         Route("/runs/{run_id}/review/preview/{index:int}", signed_in(preview)),
+        Route("/metrics", metrics_endpoint(console.ledger)),  # for Prometheus: no run ids
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
 
