@@ -14,7 +14,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -35,6 +35,7 @@ __all__ = [
     "Config",
     "ConsoleConfig",
     "EngineConfig",
+    "LogsConfig",
     "PublishConfig",
     "ReviewConfig",
     "VerifyConfig",
@@ -123,6 +124,13 @@ class ConsoleConfig(_Section):
         return origins
 
 
+class LogsConfig(_Section):
+    """`[logs]`: how processes log to stderr (`shipyard --log-format` overrides)."""
+
+    format: Literal["human", "json"] = "human"  # json: one object a line, with the run id
+    level: Literal["", "debug", "info", "warning", "error"] = ""  # "": warning; info for json
+
+
 class WorkflowsConfig(_Section):
     # Modules that define workflows, besides the installed plugins (the `shipyard.workflows`
     # entry points); found from this file's folder first.
@@ -143,6 +151,7 @@ class Config(_Section):
     verify: VerifyConfig = VerifyConfig()
     workflows: WorkflowsConfig = WorkflowsConfig()
     console: ConsoleConfig = ConsoleConfig()
+    logs: LogsConfig = LogsConfig()
     tables: dict[str, dict[str, Any]] = {}  # the workflows' own tables, as written
 
     @field_validator("state_dir")
@@ -215,7 +224,8 @@ class Config(_Section):
         """A hash of every setting that shapes a run's output (part of the run id): the core's
         sections and the table of the workflow that runs."""
         data = self.model_dump(
-            mode="json", exclude={"root", "state_dir", "engine", "workflows", "console", "tables"}
+            mode="json",
+            exclude={"root", "state_dir", "engine", "workflows", "console", "logs", "tables"},
         )
         if table is not None:
             data[table] = self.table(table)

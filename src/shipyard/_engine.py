@@ -23,6 +23,7 @@ from shipyard._artifacts import ArtifactStore
 from shipyard._config import Config
 from shipyard._errors import ShipyardError
 from shipyard._ledger import Ledger
+from shipyard._logs import configure_logging
 from shipyard._plugins import import_workflows
 from shipyard._redact import redact_log_record
 from shipyard._version import __version__
@@ -80,6 +81,7 @@ def launch(config: Config, *, concurrency: int = 1) -> Runtime:
         }
         _launched = True
         DBOS(config=dbos_config)
+        configure_logging(config.logs)
         dbos_logger = logging.getLogger("dbos")
         dbos_logger.setLevel(log_level)
         dbos_logger.addFilter(_drop_reported_workflow_errors)

@@ -19,6 +19,7 @@ import ast
 import contextvars
 import functools
 import inspect
+import logging
 import textwrap
 import threading
 import time
@@ -35,6 +36,7 @@ from shipyard._engine import current, current_or_none
 from shipyard._errors import PermanentError, ShipyardError, StepFailed, StepTimeout
 from shipyard._inputs import RUN_INPUT, InputKind, summary
 from shipyard._ledger import RunState
+from shipyard._logs import STEP
 from shipyard._plugins import claim_table, import_workflows
 from shipyard._record import CURRENT_ATTEMPT
 from shipyard._verify import Verification
@@ -50,6 +52,8 @@ __all__ = [
     "workflow",
     "workflows",
 ]
+
+log = logging.getLogger("shipyard.steps")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -300,7 +304,9 @@ def _attempts(
             if ledger is not None and run_id is not None and runtime is not None
             else None
         )
-        token = CURRENT_ATTEMPT.set(row)
+        token, step_token = CURRENT_ATTEMPT.set(row), STEP.set((spec.name, attempt))
+        started = time.monotonic()
+        log.info("step %s started (attempt %d)", spec.name, attempt)
         try:
             result = _call_with_timeout(fn, args, kwargs, spec.timeout)
         except BaseException as exc:
@@ -308,15 +314,25 @@ def _attempts(
             last = permanent or attempt == spec.retry.attempts
             if row is not None and ledger is not None:
                 ledger.step_ended(row, "failed" if last else "retrying", error=_describe(exc))
+            log.log(
+                logging.ERROR if last else logging.WARNING,
+                "step %s %s after %.2f s: %s",
+                spec.name,
+                "failed" if last else "will be retried",
+                time.monotonic() - started,
+                _describe(exc),
+            )
             if last:
                 raise _as_step_error(exc, spec, run_id, attempt) from exc
-            time.sleep(spec.retry.delay(attempt))
-            continue
+        else:
+            if row is not None and ledger is not None:
+                ledger.step_ended(row, "ok")
+            log.info("step %s ok in %.2f s", spec.name, time.monotonic() - started)
+            return result
         finally:
             CURRENT_ATTEMPT.reset(token)
-        if row is not None and ledger is not None:
-            ledger.step_ended(row, "ok")
-        return result
+            STEP.reset(step_token)
+        time.sleep(spec.retry.delay(attempt))
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from enum import StrEnum
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
@@ -75,9 +76,26 @@ def _register() -> None:
         importlib.import_module(entry.module)
 
 
+class LogFormat(StrEnum):
+    human = "human"
+    json = "json"
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(
+            "--log-format",
+            help="How logs on stderr look: human lines, or one JSON object a line (with the "
+            "run id, step and attempt). Overrides [logs] format; processes started by this "
+            "one inherit it.",
+        ),
+    ] = None,
+) -> None:
     """AI workflows that ship: durable, reviewed, published and verified."""
+    if log_format is not None:
+        os.environ["SHIPYARD_LOG_FORMAT"] = log_format.value
 
 
 def main() -> None:
