@@ -6,7 +6,7 @@ What a workflow author needs, and nothing private (docs/workflows.md shows it in
 - the run's record: `record_event`, `record_artifact`, `record_cost`, `artifact_store`;
 - people: `ReviewGate`, `Reviewed`, `Decision`, `Flag`, `Segments`;
 - production: `GitTarget` (publishing), `poll_until_served`, `Probe`, `Verification`,
-  `notify_webhook`;
+  `notify_webhook`; owners told: `notify_owner`, `Notice`;
 - running: `launch`, `start_run`, `submit_run`, `wait_for`, `decide`, `cancel`, `shutdown`;
   a local production for demos and tests: `init_project`, `LocalProduction`;
 - inputs, configuration (with `${NAME}` secrets: `expand_secrets`, `redact`) and errors.
@@ -39,6 +39,7 @@ from shipyard._errors import (
 from shipyard._inputs import FileInput, JsonInput, UrlInput
 from shipyard._ledger import RunRecord, RunState
 from shipyard._localprod import LocalProduction
+from shipyard._notify import Notice, notify_owner
 from shipyard._project import DEFAULT_PORT, init_project, production_root
 from shipyard._publish import FileSet, GitTarget, PublishResult
 from shipyard._record import record_artifact, record_cost, record_event
@@ -68,6 +69,7 @@ __all__ = [
     "JsonInput",
     "LocalProduction",
     "NotServed",
+    "Notice",
     "PermanentError",
     "Probe",
     "PublishConfig",
@@ -101,6 +103,7 @@ __all__ = [
     "init_project",
     "launch",
     "load_config",
+    "notify_owner",
     "notify_webhook",
     "one_line",
     "poll_until_served",

@@ -23,12 +23,13 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from shipyard._artifacts import confined
 from shipyard._errors import ConfigError
 from shipyard._plugins import SettingsTable, claimed_tables, import_workflows
-from shipyard._secrets import expand_secrets, literal_credential
+from shipyard._secrets import expand_secrets, literal_credential, secret_names
 
 __all__ = [
     "CONFIG_FILE",
@@ -36,14 +37,17 @@ __all__ = [
     "ConsoleConfig",
     "EngineConfig",
     "LogsConfig",
+    "OwnerConfig",
     "PublishConfig",
     "ReviewConfig",
+    "SmtpConfig",
     "VerifyConfig",
     "load_config",
 ]
 
 CONFIG_FILE = "shipyard.toml"
 PROFILES = "profiles"  # a workflow's named overrides of its own table, chosen per run
+_SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_key)$", re.I)
 S = TypeVar("S", bound=BaseModel)
 
 
@@ -114,6 +118,7 @@ class ConsoleConfig(_Section):
     # Reverse proxies whose X-Forwarded-For/-Proto headers, and `sso_header`, are believed.
     proxy_addresses: list[str] = []
     sso_header: str = ""  # e.g. "X-Forwarded-User": a user signed in by the proxy
+    url: str = ""  # where people reach it, for links in notices (default: host and port)
 
     @field_validator("trusted_origins")
     @classmethod
@@ -122,6 +127,25 @@ class ConsoleConfig(_Section):
             if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", origin):
                 raise ValueError(f"{origin!r} is not an origin like https://review.example.org")
         return origins
+
+
+class OwnerConfig(_Section):
+    """`[owners.NAME]`: how to reach an owner named on steps, gates and workflows. Either
+    channel may name `${SECRET}`s."""
+
+    webhook: str = ""  # a JSON POST per notice
+    email: list[str] = []  # addresses, sent through [smtp]
+
+
+class SmtpConfig(_Section):
+    """`[smtp]`: the mail server owners' e-mail goes through."""
+
+    host: str = ""
+    port: int = Field(default=25, ge=1, le=65535)
+    sender: str = "shipyard@localhost"
+    username: str = ""
+    password: str = ""  # a `${NAME}` secret, never the password itself
+    starttls: bool = False
 
 
 class LogsConfig(_Section):
@@ -152,6 +176,8 @@ class Config(_Section):
     workflows: WorkflowsConfig = WorkflowsConfig()
     console: ConsoleConfig = ConsoleConfig()
     logs: LogsConfig = LogsConfig()
+    owners: dict[str, OwnerConfig] = {}
+    smtp: SmtpConfig = SmtpConfig()
     tables: dict[str, dict[str, Any]] = {}  # the workflows' own tables, as written
 
     @field_validator("state_dir")
@@ -164,6 +190,25 @@ class Config(_Section):
         if resolved.exists() and not resolved.is_dir():
             raise ValueError(f"{str(state_dir)!r} is a file, not a folder")
         return state_dir
+
+    @model_validator(mode="after")
+    def _mail_has_a_server(self) -> Config:
+        mailed = sorted(name for name, owner in self.owners.items() if owner.email)
+        if mailed and not self.smtp.host:
+            raise ValueError(
+                f"owner {mailed[0]!r} is reached by e-mail, but [smtp] names no host: "
+                "set smtp.host (and port, sender)"
+            )
+        return self
+
+    @property
+    def console_url(self) -> str:
+        """Where the console is reached, for links (`console.url`, else host and port)."""
+        return (
+            self.console.url.rstrip("/") + "/"
+            if self.console.url
+            else (f"http://{self.console.host}:{self.console.port}/")
+        )
 
     @property
     def state(self) -> Path:
@@ -225,7 +270,17 @@ class Config(_Section):
         sections and the table of the workflow that runs."""
         data = self.model_dump(
             mode="json",
-            exclude={"root", "state_dir", "engine", "workflows", "console", "logs", "tables"},
+            exclude={
+                "root",
+                "state_dir",
+                "engine",
+                "workflows",
+                "console",
+                "logs",
+                "owners",
+                "smtp",
+                "tables",
+            },
         )
         if table is not None:
             data[table] = self.table(table)
@@ -293,6 +348,14 @@ def _refuse_literal_credentials(data: object, file: Path, key: str = "") -> None
     elif isinstance(data, list):
         for index, value in enumerate(data):
             _refuse_literal_credentials(value, file, f"{key}[{index}]")
+    elif isinstance(data, str) and data and _SECRET_KEY.search(key) and not secret_names(data):
+        raise ConfigError(
+            "is a secret written out: it would be stored with every run",
+            key=key,
+            file=str(file),
+            hint=f'name it instead, e.g. {key.rsplit(".", 1)[-1]} = "${{SMTP_PASSWORD}}", and set '
+            "SMTP_PASSWORD in the environment or the credentials file (docs/security.md)",
+        )
     elif isinstance(data, str) and (found := literal_credential(data)):
         raise ConfigError(
             f"holds {found}, written out: it would be stored with every run",

@@ -116,6 +116,15 @@ artifacts_table = sa.Table(
 )
 
 
+notifications_table = sa.Table(
+    "shipyard_notifications",
+    _meta,
+    sa.Column("key", sa.String(64), primary_key=True),  # SHA-256 of the notice and channel
+    sa.Column("run_id", sa.String(200), nullable=False, index=True),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+
 @dataclass(frozen=True)
 class StepRecord:
     seq: int
@@ -406,6 +415,25 @@ class Ledger:
                     data=redact(json.dumps(data or {})),
                 )
             )
+
+    # --- notifications ---------------------------------------------------------------------
+
+    def notified(self, key: str) -> bool:
+        """Whether the notice with this key went out already (on this channel)."""
+        with self._tx() as conn:
+            found = conn.execute(
+                sa.select(notifications_table.c.key).where(notifications_table.c.key == key)
+            ).first()
+        return found is not None
+
+    def mark_notified(self, key: str, run_id: str) -> None:
+        with self._tx() as conn:
+            if not conn.execute(
+                sa.select(notifications_table.c.key).where(notifications_table.c.key == key)
+            ).first():
+                conn.execute(
+                    notifications_table.insert().values(key=key, run_id=run_id, at=time.time())
+                )
 
     def artifact(
         self,

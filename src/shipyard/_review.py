@@ -46,6 +46,7 @@ from shipyard._config import Config, ReviewConfig
 from shipyard._engine import current
 from shipyard._errors import ShipyardError
 from shipyard._ledger import RunState
+from shipyard._notify import Notice, notify_owner
 from shipyard._record import record_event
 from shipyard._workflow import Run, StepSpec, set_run_state, step
 
@@ -214,6 +215,7 @@ class ReviewGate(Generic[P]):
             if message is None and review.escalate_to and not escalated:
                 escalated = True
                 deadline = _escalate_review(self.name, review)
+                self._tell(run, "review-escalated", f"escalated to {review.escalate_to}")
                 continue
             if message is None:
                 decision = Decision(
@@ -222,6 +224,7 @@ class ReviewGate(Generic[P]):
                     automatic=True,
                     comment=f"no review decision within {review.deadline_hours:g} h",
                 )
+                self._tell(run, "review-overdue", "rejected by the deadline; nothing published")
                 return Reviewed(_record_decision(self.name, decision), payload, found)
             decision = Decision.model_validate(message)
             set_run_state(RunState.RUNNING, "review")
@@ -268,6 +271,22 @@ class ReviewGate(Generic[P]):
                 _record_decision(self.name, decision, held)
                 continue
             return Reviewed(_record_decision(self.name, decision), payload, found)
+
+    def _tell(self, run: Run[Any, Any], event: str, what: str) -> None:
+        """The review went past its deadline: tell the gate's owner, and whoever it went to."""
+        review = run.config.review
+        notice = Notice(
+            event=event,
+            run_id=run.id,
+            workflow=run.workflow,
+            step="review",
+            message=f"the {self.name} review had no decision within {review.deadline_hours:g} h: "
+            f"{what}",
+            todo=f"decide it in the console, or `shipyard review show {run.id}`",
+        )
+        for owner in dict.fromkeys([self.owner, review.escalate_to]):
+            if owner:
+                notify_owner(run.config, owner, notice)
 
     @property
     def shipyard_steps(self) -> list[StepSpec]:

@@ -37,6 +37,7 @@ from shipyard._errors import PermanentError, ShipyardError, StepFailed, StepTime
 from shipyard._inputs import RUN_INPUT, InputKind, summary
 from shipyard._ledger import RunState
 from shipyard._logs import STEP
+from shipyard._notify import Notice, notify_owner
 from shipyard._plugins import claim_table, import_workflows
 from shipyard._record import CURRENT_ATTEMPT
 from shipyard._verify import Verification
@@ -54,6 +55,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("shipyard.steps")
+_STEP_OWNERS: dict[str, str] = {}  # step name -> its owner, who is told when it fails for good
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -122,6 +124,7 @@ class Run(Generic[I, S]):
     input: I
     settings: S
     config: Config
+    workflow: str = ""  # the workflow's name
 
 
 _WORKFLOWS: dict[str, WorkflowSpec] = {}
@@ -147,6 +150,7 @@ def step(
             timeout=timeout,
             description=_first_line(fn.__doc__),
         )
+        _STEP_OWNERS[spec.name] = owner
         adapter: TypeAdapter[Any] | None = None
 
         def result_adapter() -> TypeAdapter[Any]:
@@ -212,10 +216,25 @@ def workflow(
             try:
                 config = Config.model_validate(config_json)
                 chosen = config.settings(settings, spec.table) if settings is not None else None
-                return fn(Run(id=run_id, input=given, settings=chosen, config=config))
+                return fn(
+                    Run(id=run_id, input=given, settings=chosen, config=config, workflow=name)
+                )
             except Exception as exc:  # recorded, then re-raised: a failure never looks done
                 step_name = exc.step if isinstance(exc, ShipyardError) else ""
                 set_run_state("failed", step_name or "", _describe(exc))
+                if step_name and "config" in locals():
+                    hint = exc.hint if isinstance(exc, ShipyardError) else None
+                    notice = Notice(
+                        event="step-failed",
+                        run_id=run_id,
+                        workflow=name,
+                        step=step_name,
+                        message=f"step {step_name} failed for good: {_describe(exc)}",
+                        todo=hint
+                        or f"see `shipyard status {run_id}`; fix the cause, then run "
+                        "again (with --force when the input is unchanged)",
+                    )
+                    notify_owner(config, _STEP_OWNERS.get(step_name, owner), notice)
                 raise
 
         body.__name__ = body.__qualname__ = fn.__name__

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from shipyard._config import load_config
+from shipyard._config import Config, load_config
 from shipyard._errors import ShipyardError
-from shipyard._ledger import RunState
+from shipyard._ledger import Ledger, RunRecord, RunState
 from shipyard._project import DEFAULT_PORT, production_root
 from shipyard.cli import ConfigOption, JsonOption, app
 from shipyard.cli._output import (
@@ -54,6 +54,8 @@ def verify(
             else f"drift: {verification.problem}"
         )
         ledger.event(record.run_id, "drift-check", message, verification.model_dump(mode="json"))
+        if not verification.verified:
+            _tell_of_drift(config, ledger, record, verification.problem)
         outcomes.append(
             {
                 "run_id": record.run_id,
@@ -70,6 +72,23 @@ def verify(
         console.print("no verified runs to re-check")
     if not all(o["verified"] for o in outcomes):
         raise typer.Exit(1)
+
+
+def _tell_of_drift(config: Config, ledger: Ledger, record: RunRecord, problem: str) -> None:
+    """The workflow's owner is told, once per run and problem, however often cron checks."""
+    from shipyard._notify import Notice, tell_owner
+    from shipyard._workflow import get_workflow
+
+    notice = Notice(
+        event="drift",
+        run_id=record.run_id,
+        workflow=record.workflow,
+        message=f"production no longer serves what run {record.run_id} verified: {problem}",
+        todo="see what changed on the site; publish again, or `shipyard unpublish` it",
+    )
+    sent = tell_owner(config, ledger, get_workflow(record.workflow, config).owner, notice)
+    if sent:
+        ledger.event(record.run_id, "owner-notified", f"drift told ({', '.join(sent)})")
 
 
 @app.command()

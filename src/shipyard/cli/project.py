@@ -90,6 +90,15 @@ def show(
         }
         for s in spec.steps
     ]
+    owners = sorted({spec.owner, *(s.owner for s in spec.steps)})
+    contacts = {
+        name: [
+            *([f"webhook {redact(c.webhook)}"] if c.webhook else []),
+            *(f"e-mail {a}" for a in c.email),
+        ]
+        for name in owners
+        if (c := config.owners.get(name)) is not None
+    }
     targets = {
         "input": spec.input_help or spec.accepts,
         "settings_table": spec.table if spec.settings is not None else "(none)",
@@ -109,6 +118,7 @@ def show(
                 "owner": spec.owner,
                 "description": spec.description,
                 "steps": steps,
+                "owners": {name: contacts.get(name, []) for name in owners},
                 "targets": targets,
             }
         )
@@ -120,6 +130,9 @@ def show(
     for i, s in enumerate(spec.steps, 1):
         table.add_row(str(i), s.name, s.kind, s.owner, str(s.retry.attempts), s.description)
     console.print(table)
+    for name in owners:
+        reach = ", ".join(contacts.get(name, [])) or "no contact: add [owners." + name + "]"
+        console.print(f"owner {name}: {reach}", markup=False)
     for key, value in targets.items():
         shown = ", ".join(map(str, value)) if isinstance(value, list) else value
         if isinstance(value, dict):

@@ -20,11 +20,13 @@ from shipyard import (
     Artifact,
     Config,
     FileInput,
+    Notice,
     Run,
     RunState,
     SourceRejected,
     Verification,
     artifact_store,
+    notify_owner,
     notify_webhook,
     record_artifact,
     record_cost,
@@ -127,6 +129,16 @@ def paper_to_podcast(run: Run[FileInput, PodcastSettings]) -> dict[str, Any]:
         set_run_state(RunState.VERIFIED, "verify", "", result)
         return {"state": RunState.VERIFIED.value, **result}
     notify_unverified(run.id, verification.problem, config)
+    unverified = Notice(
+        event="unverified",
+        run_id=run.id,
+        workflow=run.workflow,
+        step="verify",
+        message=f"production does not serve the release: {verification.problem}",
+        todo="check the site's deploy (the commit is pushed); `shipyard verify "
+        f"{run.id}` checks again",
+    )
+    notify_owner(config, "site-publisher", unverified)
     set_run_state(RunState.UNVERIFIED, "verify", verification.problem, result)
     return {"state": RunState.UNVERIFIED.value, "reason": verification.problem, **result}
 
@@ -272,7 +284,7 @@ def verify(release: Release, config: Config) -> Verification:
 
 @step(owner="site-publisher", attempts=2)
 def notify_unverified(run_id: str, problem: str, config: Config) -> None:
-    """Tell the owners that production does not serve the release (webhook from config)."""
+    """Tell the operators' webhook (verify.webhook) that production does not serve the release."""
     record_event("unverified", problem)
     if config.verify.webhook:
         notify_webhook(
