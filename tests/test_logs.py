@@ -26,7 +26,7 @@ def test_a_json_line_carries_the_step_and_no_credential() -> None:
         ("https://bot:s3cret-token-1@git.example.org/site.git",),
         None,
     )
-    token = STEP.set(("publish", 2))
+    token = STEP.set(("publish", 2, "site-publisher"))
     try:
         from shipyard._logs import run_context
 

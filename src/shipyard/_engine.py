@@ -26,6 +26,7 @@ from shipyard._ledger import Ledger
 from shipyard._logs import configure_logging
 from shipyard._plugins import import_workflows
 from shipyard._redact import redact_log_record
+from shipyard._telemetry import setup_tracing, shutdown_tracing
 from shipyard._version import __version__
 
 __all__ = [
@@ -78,6 +79,7 @@ def launch(config: Config, *, concurrency: int = 1) -> Runtime:
             "executor_id": executor_id,
             "application_version": application_version(config),
             "log_level": log_level,
+            "enable_otlp": setup_tracing(config.telemetry),  # DBOS's spans join the trace
         }
         _launched = True
         DBOS(config=dbos_config)
@@ -114,6 +116,7 @@ def shutdown() -> None:
         return
     runtime, _runtime = _runtime, None
     try:
+        shutdown_tracing()
         DBOS.destroy(destroy_registry=False)
     finally:
         runtime.ledger.close()

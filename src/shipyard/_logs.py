@@ -24,18 +24,21 @@ from dbos import DBOS
 from shipyard._config import LogsConfig
 from shipyard._redact import redact
 
-__all__ = ["STEP", "JsonFormatter", "configure_logging", "run_context"]
+__all__ = ["STEP", "WORKFLOW", "JsonFormatter", "configure_logging", "run_context"]
 
-# The step attempt now running in this context: (step name, attempt), set by the step wrapper.
-STEP: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
+# The step attempt now running in this context: (step, attempt, owner), set by the step wrapper.
+STEP: contextvars.ContextVar[tuple[str, int, str] | None] = contextvars.ContextVar(
     "shipyard_step", default=None
 )
+# The workflow whose body runs in this context, set by the workflow wrapper.
+WORKFLOW: contextvars.ContextVar[str] = contextvars.ContextVar("shipyard_workflow", default="")
 HUMAN = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _HANDLER_NAME = "shipyard"
 
 
 def run_context() -> dict[str, Any]:
-    """The run, step and attempt of the code running now ({} outside a run)."""
+    """The run, workflow, step, attempt and owner of the code running now ({} outside a
+    run): what every log line and span carries."""
     context: dict[str, Any] = {}
     try:
         run_id = DBOS.workflow_id
@@ -43,9 +46,11 @@ def run_context() -> dict[str, Any]:
         run_id = None
     if run_id:
         context["run_id"] = run_id
+    if workflow := WORKFLOW.get():
+        context["workflow"] = workflow
     step = STEP.get()
     if step is not None:
-        context["step"], context["attempt"] = step
+        context["step"], context["attempt"], context["owner"] = step
     trace_id = _trace_id()
     if trace_id:
         context["trace_id"] = trace_id

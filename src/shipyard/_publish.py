@@ -42,6 +42,7 @@ from shipyard._artifacts import write_atomically
 from shipyard._config import Config
 from shipyard._errors import ConfigError, PublishFailed, TransientError
 from shipyard._secrets import expand_secrets
+from shipyard._telemetry import span
 from shipyard._text import one_line
 
 __all__ = ["FileSet", "GitTarget", "PublishResult"]
@@ -377,9 +378,10 @@ class GitTarget:
         for attempt in range(1, self.push_attempts + 1):
             if self.before_push is not None:
                 self.before_push(self._rev("HEAD"))
-            result = self._git(
-                "push", "--porcelain", "origin", f"HEAD:refs/heads/{self.branch}", check=False
-            )
+            with span("git push", attempt=attempt, branch=self.branch):
+                result = self._git(
+                    "push", "--porcelain", "origin", f"HEAD:refs/heads/{self.branch}", check=False
+                )
             if result.returncode == 0:
                 commit = self._rev("HEAD")
                 log.info("publish: pushed %s to %s", commit[:12], self)

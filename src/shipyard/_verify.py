@@ -34,6 +34,7 @@ from shipyard._errors import TransientError
 from shipyard._record import record_event
 from shipyard._redact import redact
 from shipyard._secrets import expand_secrets
+from shipyard._telemetry import span
 
 __all__ = [
     "NotServed",
@@ -186,7 +187,8 @@ def poll_until_served(
             attempts += 1
             probe = Probe(http)
             try:
-                check(probe)
+                with span("verify poll", attempt=attempts, what=what):
+                    check(probe)
             except NotServed as exc:
                 problem = str(exc)
             else:

@@ -36,10 +36,11 @@ from shipyard._engine import current, current_or_none
 from shipyard._errors import PermanentError, ShipyardError, StepFailed, StepTimeout
 from shipyard._inputs import RUN_INPUT, InputKind, summary
 from shipyard._ledger import RunState
-from shipyard._logs import STEP
+from shipyard._logs import STEP, WORKFLOW
 from shipyard._notify import Notice, notify_owner
 from shipyard._plugins import claim_table, import_workflows
 from shipyard._record import CURRENT_ATTEMPT
+from shipyard._telemetry import span
 from shipyard._verify import Verification
 
 __all__ = [
@@ -212,6 +213,7 @@ def workflow(
             run_id = DBOS.workflow_id
             assert run_id is not None
             given = RUN_INPUT.validate_python(run_input)
+            WORKFLOW.set(name)
             _begin_run(name, version, summary(given))
             try:
                 config = Config.model_validate(config_json)
@@ -323,11 +325,12 @@ def _attempts(
             if ledger is not None and run_id is not None and runtime is not None
             else None
         )
-        token, step_token = CURRENT_ATTEMPT.set(row), STEP.set((spec.name, attempt))
+        token, step_token = CURRENT_ATTEMPT.set(row), STEP.set((spec.name, attempt, spec.owner))
         started = time.monotonic()
         log.info("step %s started (attempt %d)", spec.name, attempt)
         try:
-            result = _call_with_timeout(fn, args, kwargs, spec.timeout)
+            with span(f"step {spec.name}", kind=spec.kind):
+                result = _call_with_timeout(fn, args, kwargs, spec.timeout)
         except BaseException as exc:
             permanent = not isinstance(exc, Exception) or _is_permanent(exc)
             last = permanent or attempt == spec.retry.attempts

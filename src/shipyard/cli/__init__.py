@@ -114,6 +114,9 @@ def main() -> None:
         from shipyard import _engine
 
         if _engine.launched_in_this_process():
+            from shipyard._telemetry import shutdown_tracing
+
+            shutdown_tracing()  # spans still buffered go out before the process ends
             # A run that waits (for a review, say) holds a DBOS thread that shutdown cannot
             # wake, and Python would join it at exit. Its wait is durable in the database, so
             # end the process here, as a crash would, after the output is out.

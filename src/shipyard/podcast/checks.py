@@ -30,6 +30,7 @@ from decimal import Decimal, InvalidOperation
 import py3langid
 
 from shipyard import INVISIBLE_MARKS, Severity
+from shipyard import span as traced
 from shipyard.podcast.models import Flag, Paper, Script
 from shipyard.podcast.settings import PodcastSettings
 
@@ -96,7 +97,10 @@ CHECKS: dict[str, Callable[[_Subject], Iterable[Flag]]] = {
 def check_script(script: Script, paper: Paper, settings: PodcastSettings) -> list[Flag]:
     """Every check's flags for `script` written from `paper`, errors first, in turn order."""
     subject = _Subject(script, paper, _PaperIndex.build(paper), settings)
-    flags = [flag for check in CHECKS.values() for flag in check(subject)]
+    flags: list[Flag] = []
+    for name, check in CHECKS.items():
+        with traced(f"check {name}"):
+            flags += check(subject)
     order = {"error": 0, "warning": 1}
     return sorted(flags, key=lambda f: (order[f.severity], -1 if f.turn is None else f.turn))
 

@@ -28,7 +28,7 @@ import mutagen.id3
 import numpy as np
 from scipy.signal import resample_poly
 
-from shipyard import ArtifactStore, AudioRejected, ConfigError, PermanentError
+from shipyard import ArtifactStore, AudioRejected, ConfigError, PermanentError, span
 from shipyard.podcast.artwork import ARTWORK_MAX, ARTWORK_MIN, image_size, make_cover
 from shipyard.podcast.audio import Audio, Samples, decode_wav
 from shipyard.podcast.checks import estimated_seconds
@@ -399,8 +399,10 @@ def master(
         decoded = decode_wav(store.read_bytes(clip.sha256), source=f"clip of turn {clip.turn}")
         check_clip(decoded, turn.text, source=f"turn {clip.turn} ({turn.speaker})")
         audio.append(decoded)
-    timeline = _assemble(script, audio, rate, settings, assets_root)
-    mp3, _, _ = _loud_mp3(timeline.samples, settings)
+    with span("mix turns", turns=len(audio)):
+        timeline = _assemble(script, audio, rate, settings, assets_root)
+    with span("level and encode"):
+        mp3, _, _ = _loud_mp3(timeline.samples, settings)
 
     seconds = len(timeline.samples) / rate
     marks = _chapters(script, timeline.turns, episode_title)
@@ -416,12 +418,13 @@ def master(
         seconds=seconds,
     )
     estimate = script.estimated_seconds or estimated_seconds(script.words)
-    found = inspect_episode(
-        tagged,
-        expected_seconds=seconds,
-        estimated_seconds=estimate + timeline.music_seconds,
-        settings=settings,
-    )
+    with span("integrity gate"):
+        found = inspect_episode(
+            tagged,
+            expected_seconds=seconds,
+            estimated_seconds=estimate + timeline.music_seconds,
+            settings=settings,
+        )
 
     audio_artifact = store.put_bytes(tagged, suffix=".mp3")
     transcript = store.put_bytes(_webvtt(script, timeline.turns).encode(), suffix=".vtt")

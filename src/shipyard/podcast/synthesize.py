@@ -8,6 +8,7 @@ and each engine also keeps to its own concurrency and rate limits.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import os
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from shipyard import ArtifactStore, ScriptRejected
+from shipyard import ArtifactStore, ScriptRejected, span
 from shipyard.podcast.audio import encode_wav
 from shipyard.podcast.dsp import check_clip
 from shipyard.podcast.models import Clip, Script
@@ -74,7 +75,17 @@ def synthesize(
         max_workers=settings.concurrency, thread_name_prefix="shipyard-tts"
     ) as pool:
         futures: list[Future[Clip]] = [
-            pool.submit(_speak_turn, index, text, engine, key, store, cache_dir)
+            # each in a copy of this context: its spans join the run's trace
+            pool.submit(
+                contextvars.copy_context().run,
+                _speak_turn,
+                index,
+                text,
+                engine,
+                key,
+                store,
+                cache_dir,
+            )
             for index, text, engine, key in missing
         ]
         for future in futures:  # in turn order, so the first failing turn is the one raised
@@ -153,7 +164,8 @@ def _cached(cache_dir: Path, key: str, index: int, store: ArtifactStore) -> Clip
 def _speak_turn(
     index: int, text: str, engine: VoiceEngine, key: str, store: ArtifactStore, cache_dir: Path
 ) -> Clip:
-    audio = speak(engine, text)
+    with span("speak turn", turn=index, voice=engine.spec):
+        audio = speak(engine, text)
     check_clip(audio, text, source=f"turn {index} ({engine.spec})")
     artifact = store.put_bytes(encode_wav(audio), suffix=".wav")
     seconds = round(audio.seconds, 3)
