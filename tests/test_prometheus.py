@@ -49,10 +49,10 @@ def test_the_exposition_counts_runs_steps_reviews_and_drift(tmp_path: Path) -> N
     assert found[("shipyard_runs_total", (("state", "failed"), wf))] == 1
     assert found[("shipyard_runs_total", (("state", "rejected"), wf))] == 0
     assert found[("shipyard_runs_awaiting_review", (wf,))] == 1
-    assert (
-        found[("shipyard_step_attempts_total", (("status", "failed"), ("step", "extract"), wf))]
-        == 1
-    )
+    failed = (("status", "failed"), ("step", "extract"), wf)
+    assert found[("shipyard_step_outcomes_total", failed)] == 1
+    assert found[("shipyard_step_attempts_count", (("step", "extract"), wf))] == 2
+    assert found[("shipyard_step_attempts_bucket", (("le", "1"), ("step", "extract"), wf))] == 2
     assert found[("shipyard_step_duration_seconds_count", (("step", "extract"), wf))] == 2
     assert found[("shipyard_model_tokens_total", (wf,))] == 2000
     assert found[("shipyard_cost_usd_total", (wf,))] == 0.5

@@ -6,7 +6,8 @@ another machine) is counted, even after it exited. No label is a run id.
     shipyard_runs_in_progress{workflow,state}           runs not ended (queued, running, ...)
     shipyard_runs_awaiting_review{workflow}             runs a person must decide
     shipyard_step_duration_seconds{workflow,step}       histogram of step attempts' durations
-    shipyard_step_attempts_total{workflow,step,status}  attempts by outcome (ok, failed, ...)
+    shipyard_step_attempts{workflow,step}               histogram: attempts a step took in a run
+    shipyard_step_outcomes_total{workflow,step,status}  attempts by outcome (ok, failed, ...)
     shipyard_review_wait_seconds{workflow}              histogram: request to a person's decision
     shipyard_model_tokens_total{workflow}               tokens the steps recorded
     shipyard_cost_usd_total{workflow}                   model and API cost the steps recorded
@@ -42,6 +43,7 @@ from shipyard._ledger import Ledger, RunState, events_table, runs_table, steps_t
 __all__ = ["LedgerCollector", "metrics_endpoint", "prometheus_text"]
 
 STEP_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+ATTEMPT_BUCKETS = (1, 2, 3, 4, 5, 10)
 REVIEW_BUCKETS = (60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _ENDED = sorted(s.value for s in RunState if s.finished)
@@ -121,6 +123,7 @@ class LedgerCollector(Collector):
         rows = conn.execute(
             sa.select(
                 runs_table.c.workflow,
+                steps_table.c.run_id,
                 steps_table.c.step,
                 steps_table.c.status,
                 steps_table.c.started_at,
@@ -130,11 +133,13 @@ class LedgerCollector(Collector):
             ).join(runs_table, runs_table.c.run_id == steps_table.c.run_id)
         ).all()
         durations: dict[tuple[str, ...], list[float]] = defaultdict(list)
-        attempts: dict[tuple[str, str, str], int] = defaultdict(int)
+        outcomes: dict[tuple[str, str, str], int] = defaultdict(int)
+        per_run: dict[tuple[str, str, str], int] = defaultdict(int)  # (workflow, step, run)
         tokens: dict[str, float] = defaultdict(float)
         cost: dict[str, float] = defaultdict(float)
-        for workflow, step, status, started, ended, used, usd in rows:
-            attempts[(workflow, step, status)] += 1
+        for workflow, run_id, step, status, started, ended, used, usd in rows:
+            outcomes[(workflow, step, status)] += 1
+            per_run[(workflow, step, run_id)] += 1
             if ended is not None:
                 durations[(workflow, step)].append(max(0.0, ended - started))
             tokens[workflow] += used
@@ -146,12 +151,22 @@ class LedgerCollector(Collector):
             durations,
             STEP_BUCKETS,
         )
-        family = CounterMetricFamily(
+        attempts: dict[tuple[str, ...], list[float]] = defaultdict(list)
+        for (workflow, step, _), n in per_run.items():
+            attempts[(workflow, step)].append(n)
+        yield _histogram(
             "shipyard_step_attempts",
+            "How many attempts a step took in a run",
+            ["workflow", "step"],
+            attempts,
+            ATTEMPT_BUCKETS,
+        )
+        family = CounterMetricFamily(
+            "shipyard_step_outcomes",
             "Step attempts, by outcome",
             labels=["workflow", "step", "status"],
         )
-        for key, n in sorted(attempts.items()):
+        for key, n in sorted(outcomes.items()):
             family.add_metric(list(key), n)
         yield family
         used_family = CounterMetricFamily(
