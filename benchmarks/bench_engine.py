@@ -18,7 +18,7 @@ from dbos import DBOS, SetWorkflowID
 
 from shipyard import _engine
 from shipyard._config import Config
-from shipyard._workflow import step, workflow
+from shipyard._workflow import step
 
 STEPS = 50
 ROUNDS = 5
@@ -34,7 +34,7 @@ def dbos_noop(i: int) -> int:
     return i
 
 
-@workflow(name="bench-shipyard-steps")
+@DBOS.workflow(name="bench-shipyard-steps")  # the same workflow: only the steps differ
 def shipyard_steps(n: int) -> int:
     return sum(shipyard_noop(i) for i in range(n))
 
