@@ -272,6 +272,12 @@ class ReviewGate(Generic[P]):
                 continue
             return Reviewed(_record_decision(self.name, decision), payload, found)
 
+    def text_of(self, payload: dict[str, Any]) -> str:
+        """A payload (as JSON) as a reviewer reads it: `present`, else indented JSON."""
+        if self.present is not None:
+            return self.present(self.payload.model_validate(payload))
+        return json.dumps(payload, indent=2, ensure_ascii=False)
+
     def _tell(self, run: Run[Any, Any], event: str, what: str) -> None:
         """The review went past its deadline: tell the gate's owner, and whoever it went to."""
         review = run.config.review
@@ -374,9 +380,9 @@ class _Round:
 
     def text(self, payload: dict[str, Any]) -> str:
         chosen = _GATES.get(self.gate)
-        if chosen is not None and chosen.present is not None:
-            return chosen.present(chosen.payload.model_validate(payload))
-        return json.dumps(payload, indent=2, ensure_ascii=False)
+        if chosen is None:
+            return json.dumps(payload, indent=2, ensure_ascii=False)
+        return chosen.text_of(payload)
 
     def diff(self) -> str:
         if self.previous is None or self.previous == self.payload:

@@ -254,7 +254,8 @@ def runs_page(console: Console, request: Request, session: Session, form: Form) 
     yours = [
         r
         for r in (console.ledger.get(w.run_id) for w in waiting)
-        if session.user.name in review_request(r)["reviewers"]  # escalation included
+        if any(e["kind"] == "review-requested" for e in r.events)
+        and session.user.name in review_request(r)["reviewers"]  # escalation included
     ]
     return console.page(
         request,
@@ -341,11 +342,10 @@ def _review_view(
 ) -> dict[str, Any]:
     revisions = _revisions(record)
     current = revisions[-1]
-    draft_text = _text(gate, revisions[0]["payload"])
     against_draft = "\n".join(
         difflib.unified_diff(
-            draft_text.splitlines(),
-            _text(gate, current["payload"]).splitlines(),
+            gate.text_of(revisions[0]["payload"]).splitlines(),
+            gate.text_of(current["payload"]).splitlines(),
             "writer's draft",
             f"revision {current.get('revision', 1)}",
             lineterm="",
@@ -354,17 +354,13 @@ def _review_view(
     references = [e["data"] for e in record.events if e["kind"] == "review-reference"]
     flags: list[dict[str, Any]] = current["flags"]
     shape = gate.segments
-    placed = {f.get(shape.flag_index) for f in flags} if shape else set()
     return {
         "run": record,
         "review": current,
         "revisions": revisions,
         "segments": _segments(gate, current["payload"], flags),
-        "loose_flags": [f for f in flags if not shape or f.get(shape.flag_index) is None]
-        if shape
-        else flags,
+        "loose_flags": [f for f in flags if shape is None or f.get(shape.flag_index) is None],
         "errors": sum(f.get("severity") == "error" for f in flags),
-        "placed": placed,
         "against_draft": against_draft,
         "reference": references[-1] if references else None,
         "payload_json": json.dumps(current["payload"], indent=2, ensure_ascii=False),
@@ -376,12 +372,6 @@ def _review_view(
     }
 
 
-def _text(gate: ReviewGate[Any], payload: dict[str, Any]) -> str:
-    if gate.present is not None:
-        return gate.present(gate.payload.model_validate(payload))
-    return json.dumps(payload, indent=2, ensure_ascii=False)
-
-
 def _reviewed(
     console: Console, run_id: str
 ) -> tuple[RunRecord, dict[str, Any], ReviewGate[Any]] | None:
@@ -390,9 +380,9 @@ def _reviewed(
         return None
     try:
         request = review_request(record)
-    except ShipyardError:
+        return record, request, _gate(console, record, request)
+    except ShipyardError:  # no review asked for, or its workflow is not installed here
         return None
-    return record, request, _gate(console, record, request)
 
 
 def review_page(console: Console, request: Request, session: Session, form: Form) -> Response:
