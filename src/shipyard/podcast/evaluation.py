@@ -36,6 +36,7 @@ whose score fell by more than `max_drop` or that passed and now fails. An LLM ju
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,7 +207,10 @@ def evaluate(dataset_file: Path, settings: PodcastSettings, *, judge: str = "") 
         ],
         evaluators=evaluators,
     )
-    report = experiment.evaluate_sync(_task(settings, root), max_concurrency=1, progress=False)
+    # asyncio.run closes the event loop it makes (evaluate_sync would leave one behind)
+    report = asyncio.run(
+        experiment.evaluate(_task(settings, root), max_concurrency=1, progress=False)
+    )
     cases: dict[str, Any] = {}
     for failure in report.failures:
         cases[failure.name] = {"scores": {}, "passed": False, "error": failure.error_message}
