@@ -19,14 +19,15 @@ def make_cover(title: str, size: int = COVER_PIXELS) -> bytes:
     """A square PNG: a two-colour gradient drawn from the title's hash, with a row of bars."""
     seed = hashlib.sha256(title.encode()).digest()
     top, bottom = np.array(list(seed[0:3]), float), np.array(list(seed[3:6]), float) * 0.4
-    ramp = np.linspace(0.0, 1.0, size)[:, None, None]
-    image = (top * 0.55 + 40) * (1 - ramp) + bottom * ramp + np.zeros((1, size, 3))
+    ramp = np.linspace(0.0, 1.0, size)[:, None]
+    rows = np.clip((top * 0.55 + 40) * (1 - ramp) + bottom * ramp, 0, 255).astype(np.uint8)
+    image = np.repeat(rows[:, None, :], size, axis=1)  # bytes, not floats: 12 MB at 2000 px
     bars, width = 24, size // 40
     for i in range(bars):
         height = int(size * (0.08 + 0.3 * seed[(6 + i) % 32] / 255))
         x = size // 2 + (i - bars // 2) * width * 3 // 2
         image[size // 2 - height // 2 : size // 2 + height // 2, x : x + width] = 235
-    return _png(np.clip(image, 0, 255).astype(np.uint8))
+    return _png(image)
 
 
 def _png(pixels: np.ndarray) -> bytes:

@@ -1,22 +1,29 @@
 """Measuring and shaping audio: speech statistics and the per-clip check, BS.1770-4 loudness
 (K-weighting, gating), true peak by 4x oversampling and the true-peak limiter, ffmpeg decoding
-and MP3 encoding, and the integrity gate every mastered episode must pass."""
+and MP3 encoding, and the integrity gate every mastered episode must pass.
+
+Each works on a stream of blocks as well as on an array, so an episode of any length is
+mastered and checked in the memory of a few blocks."""
 
 from __future__ import annotations
 
 import math
 import subprocess
 import tempfile
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy.ndimage import minimum_filter1d, uniform_filter1d
 from scipy.signal import sosfilt
 
-from shipyard import AudioRejected, TransientError
-from shipyard.podcast.audio import Audio, Samples, run_command
+from shipyard import AudioRejected, ConfigError, StepTimeout, TransientError
+from shipyard.podcast.audio import Audio, Samples
 from shipyard.podcast.settings import AudioConfig
 
 __all__ = [
@@ -24,12 +31,20 @@ __all__ = [
     "LOUDNESS_TOLERANCE_LU",
     "SILENCE_DBFS",
     "EpisodeMeasurements",
+    "LoudnessMeter",
+    "Mp3Encoder",
+    "SpeechMeter",
+    "StreamLimiter",
+    "TruePeakMeter",
     "check_clip",
     "decode_file",
+    "decode_stream",
     "encode_mp3",
     "inspect_episode",
     "limit",
+    "limit_stream",
     "loudness",
+    "measure_episode",
     "true_peak_db",
 ]
 
@@ -40,9 +55,14 @@ CLIP_LEVEL = 0.999  # a sample at or above this (of full scale) is at the rail
 MIN_ACTIVE_FRACTION = 0.25  # a clip with less speech than this is silent
 LIMITER_MARGIN_DB = 0.5  # headroom below the true-peak ceiling for the MP3 encoder's overshoot
 LOUDNESS_TOLERANCE_LU = 0.2  # how close the encoded file must come (LAME costs ~0.4 LU)
+LIMITER_BLOCK_S = 10.0  # audio limited at a time
+LIMITER_CONTEXT_S = 0.5  # and on either side of it (a gain decision reaches under 0.3 s)
 
 
 # --- measuring --------------------------------------------------------------------------
+# Every meter takes audio in pieces of any size and keeps only a number or two per frame, so
+# an hour of audio is measured in the memory of one block; fed all at once they give the
+# figures of the whole array.
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,25 +74,45 @@ class _SpeechStats:
     flatness: float  # median spectral flatness of the active frames: ~0.56 for white noise
 
 
-def _speech_stats(samples: Samples, rate: int) -> _SpeechStats:
-    n = max(1, int(rate * FRAME_S))
-    count = len(samples) // n
-    seconds = len(samples) / rate
-    if count == 0:
-        return _SpeechStats(seconds, 0.0, seconds, 0.0, 0.0)
-    frames = samples[: count * n].reshape(count, n).astype(np.float64)
-    rms_db = 10 * np.log10(np.maximum(np.mean(frames**2, axis=1), 1e-20))
-    active = rms_db > SILENCE_DBFS
-    longest = _longest_run(~active) * FRAME_S
-    flatness = 0.0
-    if active.any():
-        voiced = frames[active][:: max(1, int(active.sum()) // 3000)]
-        power = np.abs(np.fft.rfft(voiced * np.hanning(n), axis=1)) ** 2 + 1e-12
-        flat = np.exp(np.mean(np.log(power), axis=1)) / np.mean(power, axis=1)
-        flatness = float(np.median(flat))
-    return _SpeechStats(
-        seconds, float(active.mean()), longest, _clipped_fraction(samples), flatness
-    )
+class SpeechMeter:
+    """Speech statistics: 20 ms frames active or silent, the longest silence, the share of
+    samples clipped (in runs of 3 or more at the rail: one full-scale peak is not clipping),
+    and the median spectral flatness of the active frames."""
+
+    def __init__(self, rate: int) -> None:
+        self._rate, self._frame = rate, max(1, int(rate * FRAME_S))
+        self._rest = np.empty(0, dtype=np.float32)  # samples short of a whole frame
+        self._rail = np.zeros(2, dtype=bool)  # the last two samples: at the rail?
+        self._samples = self._clipped = 0
+        self._active: list[npt.NDArray[np.bool_]] = []
+        self._flatness: list[npt.NDArray[np.float64]] = []
+
+    def add(self, samples: Samples) -> None:
+        self._samples += len(samples)
+        rail = np.concatenate((self._rail, np.abs(samples) >= CLIP_LEVEL))
+        self._clipped += int((rail[2:] & rail[1:-1] & rail[:-2]).sum())
+        self._rail = rail[-2:]
+        data = np.concatenate((self._rest, samples))
+        n = self._frame
+        count = len(data) // n
+        frames = data[: count * n].reshape(count, n).astype(np.float64)
+        self._rest = data[count * n :]
+        rms_db = 10 * np.log10(np.maximum(np.mean(frames**2, axis=1), 1e-20))
+        active = rms_db > SILENCE_DBFS
+        self._active.append(active)
+        if active.any():
+            power = np.abs(np.fft.rfft(frames[active] * np.hanning(n), axis=1)) ** 2 + 1e-12
+            self._flatness.append(np.exp(np.mean(np.log(power), axis=1)) / np.mean(power, axis=1))
+
+    def stats(self) -> _SpeechStats:
+        seconds = self._samples / self._rate
+        active = np.concatenate(self._active) if self._active else np.zeros(0, dtype=bool)
+        if len(active) == 0:
+            return _SpeechStats(seconds, 0.0, seconds, 0.0, 0.0)
+        flatness = float(np.median(np.concatenate(self._flatness))) if self._flatness else 0.0
+        clipped = self._clipped / self._samples if self._samples >= 3 else 0.0
+        longest = _longest_run(~active) * FRAME_S
+        return _SpeechStats(seconds, float(active.mean()), longest, clipped, flatness)
 
 
 def _longest_run(mask: np.ndarray) -> int:
@@ -83,13 +123,10 @@ def _longest_run(mask: np.ndarray) -> int:
     return int((edges[1::2] - edges[::2]).max())
 
 
-def _clipped_fraction(samples: Samples) -> float:
-    """Share of samples in runs of 3 or more at the rail (one full-scale peak is not clipping)."""
-    rail = np.abs(samples) >= CLIP_LEVEL
-    if len(samples) < 3 or not rail.any():
-        return 0.0
-    in_run = rail[2:] & rail[1:-1] & rail[:-2]
-    return float(in_run.sum()) / len(samples)
+def _speech_stats(samples: Samples, rate: int) -> _SpeechStats:
+    meter = SpeechMeter(rate)
+    meter.add(samples)
+    return meter.stats()
 
 
 def check_clip(audio: Audio, text: str, *, source: str) -> None:
@@ -145,29 +182,59 @@ def _k_weighting(rate: int) -> npt.NDArray[np.float64]:
     return np.array([shelf, high_pass])
 
 
-def loudness(samples: Samples, rate: int) -> float:
+class LoudnessMeter:
     """Integrated loudness by BS.1770-4 (LUFS): K-weighted 400 ms blocks, 75% overlap, gated
-    at -70 LUFS and 10 LU below the mean. Short audio is repeated to fill one block."""
-    if len(samples) == 0:
-        return -math.inf
-    reps = math.ceil(rate * 0.4 / len(samples))
-    data = np.tile(samples, reps) if reps > 1 else samples
-    weighted = sosfilt(_k_weighting(rate).astype(np.float32), data.astype(np.float32))
-    step = round(rate * 0.1)
-    count = len(weighted) // step
-    quarters: npt.NDArray[np.float64] = np.asarray(
-        np.mean(np.square(weighted[: count * step].reshape(count, step)), axis=1, dtype=np.float64)
-    )
-    blocks = (quarters[:-3] + quarters[1:-2] + quarters[2:-1] + quarters[3:]) / 4
-    if len(blocks) == 0:
-        return -math.inf
+    at -70 LUFS and 10 LU below the mean. The filter's state carries from piece to piece, and
+    each 100 ms keeps one number (an hour: 36,000)."""
 
-    def level(power: npt.NDArray[np.float64]) -> float:
-        return float(-0.691 + 10 * np.log10(np.mean(power))) if len(power) else -math.inf
+    def __init__(self, rate: int) -> None:
+        self._rate, self._sos = rate, _k_weighting(rate).astype(np.float32)
+        self._state = np.zeros((len(self._sos), 2), dtype=np.float32)
+        self._step = round(rate * 0.1)
+        self._rest = np.empty(0, dtype=np.float32)  # weighted samples short of 100 ms
+        self._quarters: list[npt.NDArray[np.float64]] = []
+        self._head = np.empty(0, dtype=np.float32)  # the input, while it is under one block
 
-    loud = blocks[-0.691 + 10 * np.log10(np.maximum(blocks, 1e-20)) > -70.0]
-    gate = level(loud) - 10.0
-    return level(loud[-0.691 + 10 * np.log10(np.maximum(loud, 1e-20)) > gate])
+    def add(self, samples: Samples) -> None:
+        if len(self._head) < 4 * self._step:
+            self._head = np.concatenate((self._head, samples[: 4 * self._step]))
+        weighted, self._state = sosfilt(
+            self._sos, samples.astype(np.float32, copy=False), zi=self._state
+        )
+        data = np.concatenate((self._rest, weighted.astype(np.float32, copy=False)))
+        count = len(data) // self._step
+        self._quarters.append(
+            np.mean(
+                np.square(data[: count * self._step].reshape(count, self._step)),
+                axis=1,
+                dtype=np.float64,
+            )
+        )
+        self._rest = data[count * self._step :]
+
+    def lufs(self) -> float:
+        if 0 < len(self._head) < 4 * self._step:  # under one block: repeated to fill one
+            again = LoudnessMeter(self._rate)
+            again.add(np.tile(self._head, math.ceil(4 * self._step / len(self._head))))
+            return again.lufs()
+        quarters = np.concatenate(self._quarters) if self._quarters else np.zeros(0)
+        blocks = (quarters[:-3] + quarters[1:-2] + quarters[2:-1] + quarters[3:]) / 4
+        if len(blocks) == 0:
+            return -math.inf
+
+        def level(power: npt.NDArray[np.float64]) -> float:
+            return float(-0.691 + 10 * np.log10(np.mean(power))) if len(power) else -math.inf
+
+        loud = blocks[-0.691 + 10 * np.log10(np.maximum(blocks, 1e-20)) > -70.0]
+        gate = level(loud) - 10.0
+        return level(loud[-0.691 + 10 * np.log10(np.maximum(loud, 1e-20)) > gate])
+
+
+def loudness(samples: Samples, rate: int) -> float:
+    """Integrated loudness (LUFS) of audio in memory (`LoudnessMeter`)."""
+    meter = LoudnessMeter(rate)
+    meter.add(samples)
+    return meter.lufs()
 
 
 def _interpolators(taps: int = 12, phases: int = 4) -> npt.NDArray[np.float32]:
@@ -199,18 +266,65 @@ def _true_peak_envelope(samples: Samples, floor: float) -> Samples:
         samples, first = np.pad(samples, (before, after), mode="edge"), candidates
     else:
         first = candidates - before
-    around = np.lib.stride_tricks.sliding_window_view(samples, taps)[first]
-    between = np.abs(around @ _INTERPOLATORS).max(axis=1)
-    envelope[candidates] = np.maximum(envelope[candidates], between)
+    envelope[candidates] = np.maximum(envelope[candidates], _between(samples, first))
     return envelope
 
 
+def _between(samples: Samples, starts: npt.NDArray[np.intp]) -> Samples:
+    """For each window of 12 samples starting at `starts`, the highest magnitude of the three
+    points between its middle two (computed a bounded number of windows at a time)."""
+    windows = np.lib.stride_tricks.sliding_window_view(samples, len(_INTERPOLATORS))
+    out = np.empty(len(starts), dtype=np.float32)
+    for at in range(0, len(starts), 1 << 16):
+        chunk = starts[at : at + (1 << 16)]
+        out[at : at + len(chunk)] = np.abs(windows[chunk] @ _INTERPOLATORS).max(axis=1)
+    return out
+
+
+class TruePeakMeter:
+    """True peak (dBTP) by 4x oversampling, from audio in pieces: each piece is oversampled
+    with the last samples of the one before it, so every point between two samples is seen
+    once, as in the whole array (whose ends are padded with their edge samples)."""
+
+    _BEFORE, _AFTER = len(_INTERPOLATORS) // 2 - 1, len(_INTERPOLATORS) // 2
+
+    def __init__(self) -> None:
+        self._carry: Samples | None = None  # the samples a next piece's first points need
+        self._peak = 0.0
+
+    def add(self, samples: Samples) -> None:
+        if len(samples) == 0:
+            return
+        if self._carry is None:
+            self._carry = np.full(self._BEFORE, samples[0], dtype=np.float32)
+        data = np.concatenate((self._carry, samples))
+        self._measure(data)
+        self._carry = data[max(0, len(data) - self._BEFORE - self._AFTER) :]
+
+    def dbtp(self) -> float:
+        if self._carry is None:
+            return -math.inf
+        self._measure(np.concatenate((self._carry, np.full(self._AFTER, self._carry[-1]))))
+        self._carry = None
+        return float(20 * np.log10(max(self._peak, 1e-10)))
+
+    def _measure(self, data: Samples) -> None:
+        """The highest point of `data` between its first and last few samples."""
+        inner = data[self._BEFORE : len(data) - self._AFTER]
+        if len(inner) == 0:
+            return
+        top = float(np.abs(inner).max())
+        floor = top * 10 ** (-TRUE_PEAK_SEARCH_DB / 20)
+        candidates = np.flatnonzero(np.abs(inner) > floor)
+        between = _between(data, candidates).max() if len(candidates) else 0
+        self._peak = max(self._peak, top, float(between))
+
+
 def true_peak_db(samples: Samples) -> float:
-    """True peak (dBTP) by 4x oversampling."""
-    if len(samples) == 0:
-        return -math.inf
-    floor = float(np.abs(samples).max()) * 10 ** (-TRUE_PEAK_SEARCH_DB / 20)
-    return float(20 * np.log10(max(float(_true_peak_envelope(samples, floor).max()), 1e-10)))
+    """True peak (dBTP) of audio in memory (`TruePeakMeter`)."""
+    meter = TruePeakMeter()
+    meter.add(samples)
+    return meter.dbtp()
 
 
 def limit(samples: Samples, rate: int, ceiling_db: float) -> Samples:
@@ -244,81 +358,167 @@ def limit(samples: Samples, rate: int, ceiling_db: float) -> Samples:
     return out
 
 
+class StreamLimiter:
+    """`limit` on audio that arrives in pieces, in blocks with look-ahead: each block is
+    limited with `LIMITER_CONTEXT_S` of the audio on either side, further than a gain
+    decision reaches in all of `limit`'s passes, so the result equals limiting the whole."""
+
+    def __init__(self, rate: int, ceiling_db: float) -> None:
+        self._rate, self._ceiling_db = rate, ceiling_db
+        self._margin = round(LIMITER_CONTEXT_S * rate)
+        self._before = np.empty(0, dtype=np.float32)  # input already limited: context behind
+        self._pending: list[Samples] = []
+        self._held = 0
+
+    def push(self, piece: Samples) -> Iterator[Samples]:
+        """The limited audio that `piece` completes (none, or a block)."""
+        self._pending.append(piece)
+        self._held += len(piece)
+        if self._held >= LIMITER_BLOCK_S * self._rate + self._margin:
+            ahead = np.concatenate(self._pending)
+            ready = len(ahead) - self._margin
+            window = np.concatenate((self._before, ahead))
+            yield limit(window, self._rate, self._ceiling_db)[len(self._before) :][:ready]
+            self._before = window[: len(self._before) + ready][-self._margin :].copy()
+            self._pending, self._held = [ahead[ready:]], self._margin
+
+    def close(self) -> Iterator[Samples]:
+        """The rest of the limited audio."""
+        if self._held:
+            window = np.concatenate((self._before, *self._pending))
+            yield limit(window, self._rate, self._ceiling_db)[len(self._before) :]
+        self._pending, self._held = [], 0
+
+
+def limit_stream(pieces: Iterable[Samples], rate: int, ceiling_db: float) -> Iterator[Samples]:
+    """`StreamLimiter` over an iterable of pieces."""
+    limiter = StreamLimiter(rate, ceiling_db)
+    for piece in pieces:
+        yield from limiter.push(piece)
+    yield from limiter.close()
+
+
 # --- ffmpeg -----------------------------------------------------------------------------
 
 
-def _ffmpeg(
-    args: list[str], *, input_bytes: bytes | None = None, timeout: float
-) -> subprocess.CompletedProcess[bytes]:
-    command = ["ffmpeg", "-nostdin", "-hide_banner", *args]
-    return run_command(command, input_bytes=input_bytes, timeout=timeout)
+FFMPEG = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error"]
+DECODE_BLOCK_S = 10.0
 
 
 def _timeout_for(seconds: float) -> float:
     return 60.0 + seconds
 
 
-def decode_file(data: bytes, rate: int, *, what: str) -> Samples:
-    """Any audio file decoded by ffmpeg to mono float samples; decode errors are rejections."""
-    with tempfile.TemporaryDirectory(prefix="shipyard-decode-") as tmp:
-        source = Path(tmp) / "input"
-        source.write_bytes(data)
-        result = _ffmpeg(
-            ["-v", "error", "-i", str(source), "-f", "f32le", "-ac", "1", "-ar", str(rate), "-"],
-            timeout=_timeout_for(len(data) / 4000),
+@dataclass(slots=True)
+class _Program:
+    process: subprocess.Popen[bytes]
+    returncode: int | None = None
+    errors: str = ""  # what it wrote to stderr
+    expired: bool = False
+
+    def expire(self) -> None:
+        self.expired = True
+        self.process.kill()
+
+
+@contextmanager
+def _ffmpeg(args: list[str], *, timeout: float, **pipes: Any) -> Iterator[_Program]:
+    """ffmpeg running beside us, its errors in a file (a pipe could fill and stall it), killed
+    at the timeout (a StepTimeout) or when the caller leaves early."""
+    with tempfile.TemporaryFile() as errors:
+        try:
+            process = subprocess.Popen([*FFMPEG, *args], stderr=errors, **pipes)
+        except FileNotFoundError:
+            raise ConfigError(
+                "ffmpeg is not installed", hint="run scripts/install-system-deps"
+            ) from None
+        program = _Program(process)
+        timer = threading.Timer(timeout, program.expire)
+        timer.start()
+        with process:  # closes the pipes
+            try:
+                yield program
+                if process.stdin:
+                    process.stdin.close()
+                program.returncode = process.wait()
+            finally:
+                timer.cancel()
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+        errors.seek(0)
+        program.errors = errors.read().decode(errors="replace").strip()
+    if program.expired:
+        raise StepTimeout(
+            f"ffmpeg ran past {timeout:.0f} s: {' '.join(args[:6])}",
+            code="timeout",
+            hint="retry; free the machine if it recurs",
         )
-    errors = result.stderr.decode(errors="replace").strip()
-    if result.returncode != 0 or errors:
+
+
+def decode_stream(source: Path, rate: int, *, what: str) -> Iterator[Samples]:
+    """An audio file decoded by ffmpeg to mono float samples, about 10 s at a time; a file that
+    does not decode cleanly is rejected once its audio has been read."""
+    args = ["-i", str(source), "-f", "f32le", "-ac", "1", "-ar", str(rate), "-"]
+    size = round(DECODE_BLOCK_S * rate) * 4
+    timeout = _timeout_for(source.stat().st_size / 4000)
+    with _ffmpeg(args, timeout=timeout, stdout=subprocess.PIPE) as ffmpeg:
+        assert ffmpeg.process.stdout is not None
+        while chunk := ffmpeg.process.stdout.read(size):
+            yield np.frombuffer(chunk[: len(chunk) // 4 * 4], dtype="<f4")
+    if ffmpeg.returncode != 0 or ffmpeg.errors:
         raise AudioRejected(
-            f"{what} does not decode cleanly: {errors[-400:] or result.returncode}",
+            f"{what} does not decode cleanly: {ffmpeg.errors[-400:] or ffmpeg.returncode}",
             code="undecodable",
             hint="the file is damaged; re-run mastering",
         )
-    return np.frombuffer(result.stdout, dtype="<f4").copy()
 
 
-def encode_mp3(samples: Samples, rate: int, kbps: int) -> bytes:
-    """CBR MP3 with a LAME Info header (exact length, gapless), which needs a seekable file."""
-    with tempfile.TemporaryDirectory(prefix="shipyard-encode-") as tmp:
-        target = Path(tmp) / "episode.mp3"
-        result = _ffmpeg(
-            [
-                "-v",
-                "error",
-                "-f",
-                "f32le",
-                "-ar",
-                str(rate),
-                "-ac",
-                "1",
-                "-i",
-                "pipe:0",
-                "-c:a",
-                "libmp3lame",
-                "-b:a",
-                f"{kbps}k",
-                "-ar",
-                str(rate),
-                "-map_metadata",
-                "-1",
-                "-id3v2_version",
-                "0",
-                "-write_id3v1",
-                "0",
-                "-f",
-                "mp3",
-                str(target),
-            ],
-            input_bytes=samples.astype("<f4").tobytes(),
-            timeout=_timeout_for(len(samples) / rate),
-        )
-        if result.returncode != 0 or not target.is_file():
+def decode_file(data: bytes, rate: int, *, what: str) -> Samples:
+    """A short audio file (music, an excerpt) decoded whole (`decode_stream`)."""
+    with tempfile.TemporaryDirectory(prefix="shipyard-decode-") as tmp:
+        source = Path(tmp) / "input"
+        source.write_bytes(data)
+        pieces = list(decode_stream(source, rate, what=what))
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+
+
+class Mp3Encoder:
+    """CBR MP3 written by ffmpeg's LAME to `target`, fed block by block through a pipe; the
+    file gets a LAME Info header (exact length, gapless), which is why it is a file."""
+
+    def __init__(self, target: Path, rate: int, kbps: int, *, seconds: float) -> None:
+        self.target = target
+        self._args = [
+            *("-f", "f32le", "-ar", str(rate), "-ac", "1", "-i", "pipe:0"),
+            *("-c:a", "libmp3lame", "-b:a", f"{kbps}k", "-ar", str(rate)),
+            *("-map_metadata", "-1", "-id3v2_version", "0", "-write_id3v1", "0"),
+            *("-f", "mp3", "-y", str(target)),
+        ]
+        self._timeout = _timeout_for(seconds)
+
+    def encode(self, pieces: Iterable[Samples]) -> Path:
+        with _ffmpeg(self._args, timeout=self._timeout, stdin=subprocess.PIPE) as ffmpeg:
+            assert ffmpeg.process.stdin is not None
+            try:
+                for piece in pieces:
+                    ffmpeg.process.stdin.write(piece.astype("<f4", copy=False).tobytes())
+            except BrokenPipeError:
+                pass  # ffmpeg stopped: its exit status and errors say why
+        if ffmpeg.returncode != 0 or not self.target.is_file():
             raise TransientError(
-                f"ffmpeg could not encode MP3: {result.stderr.decode()[-400:]}",
+                f"ffmpeg could not encode MP3: {ffmpeg.errors[-400:]}",
                 code="encode-failed",
                 hint="check ffmpeg has libmp3lame",
             )
-        return target.read_bytes()
+        return self.target
+
+
+def encode_mp3(samples: Samples, rate: int, kbps: int) -> bytes:
+    """Audio in memory (an excerpt) as MP3 bytes (`Mp3Encoder`)."""
+    with tempfile.TemporaryDirectory(prefix="shipyard-encode-") as tmp:
+        encoder = Mp3Encoder(Path(tmp) / "excerpt.mp3", rate, kbps, seconds=len(samples) / rate)
+        return encoder.encode([samples]).read_bytes()
 
 
 # --- the integrity gate -----------------------------------------------------------------
@@ -334,38 +534,64 @@ class EpisodeMeasurements:
     flatness: float
 
 
+def measure_episode(source: Path, rate: int) -> EpisodeMeasurements:
+    """An audio file measured in one streaming decode: its length, loudness, true peak and
+    speech statistics."""
+    speech, level, peak = SpeechMeter(rate), LoudnessMeter(rate), TruePeakMeter()
+    for block in decode_stream(source, rate, what="the episode MP3"):
+        speech.add(block)
+        level.add(block)
+        peak.add(block)
+    stats = speech.stats()
+    return EpisodeMeasurements(
+        stats.seconds,
+        round(level.lufs(), 2),
+        round(peak.dbtp(), 2),
+        stats.longest_silence_s,
+        stats.clipped_fraction,
+        stats.flatness,
+    )
+
+
 def inspect_episode(
-    data: bytes, *, expected_seconds: float, estimated_seconds: float, settings: AudioConfig
+    source: Path | bytes,
+    *,
+    expected_seconds: float,
+    estimated_seconds: float,
+    settings: AudioConfig,
+    found: EpisodeMeasurements | None = None,
 ) -> EpisodeMeasurements:
     """The integrity gate for the finished file: it decodes, is as long as what was encoded
     (`expected_seconds`) and within tolerance of the script's estimate, has no long silence,
-    no clipping, is speech, and meets the loudness and true-peak targets (BS.1770)."""
-    samples = decode_file(data, settings.sample_rate, what="the episode MP3")
-    stats = _speech_stats(samples, settings.sample_rate)
-    lufs = round(loudness(samples, settings.sample_rate), 2)
-    peak = round(true_peak_db(samples), 2)
-    found = EpisodeMeasurements(
-        stats.seconds, lufs, peak, stats.longest_silence_s, stats.clipped_fraction, stats.flatness
-    )
+    no clipping, is speech, and meets the loudness and true-peak targets (BS.1770). `found`:
+    the file's measurements where they were just taken."""
+    if found is None:
+        if isinstance(source, bytes):
+            with tempfile.TemporaryDirectory(prefix="shipyard-inspect-") as tmp:
+                (Path(tmp) / "episode.mp3").write_bytes(source)
+                found = measure_episode(Path(tmp) / "episode.mp3", settings.sample_rate)
+        else:
+            found = measure_episode(source, settings.sample_rate)
+    lufs, peak = found.loudness_lufs, found.true_peak_dbtp
     tolerance = settings.duration_tolerance
     low, high = estimated_seconds * (1 - tolerance), estimated_seconds * (1 + tolerance)
     problems = []
-    if abs(stats.seconds - expected_seconds) > 0.25:
-        problems.append(f"decodes to {stats.seconds:.2f} s of the {expected_seconds:.2f} s encoded")
-    if not low <= stats.seconds <= high:
+    if abs(found.seconds - expected_seconds) > 0.25:
+        problems.append(f"decodes to {found.seconds:.2f} s of the {expected_seconds:.2f} s encoded")
+    if not low <= found.seconds <= high:
         problems.append(
-            f"lasts {stats.seconds:.1f} s, outside {low:.1f}-{high:.1f} s "
+            f"lasts {found.seconds:.1f} s, outside {low:.1f}-{high:.1f} s "
             f"(estimate {estimated_seconds:.1f} s ±{tolerance:.0%})"
         )
-    if stats.longest_silence_s > settings.max_silence_seconds:
+    if found.longest_silence_s > settings.max_silence_seconds:
         problems.append(
-            f"has {stats.longest_silence_s:.1f} s of silence "
+            f"has {found.longest_silence_s:.1f} s of silence "
             f"(at most {settings.max_silence_seconds:.1f} s)"
         )
-    if stats.clipped_fraction > 0.0001:
-        problems.append(f"clips ({stats.clipped_fraction:.3%} of samples at full scale)")
-    if stats.flatness > NOISE_FLATNESS:
-        problems.append(f"sounds like noise (spectral flatness {stats.flatness:.2f})")
+    if found.clipped_fraction > 0.0001:
+        problems.append(f"clips ({found.clipped_fraction:.3%} of samples at full scale)")
+    if found.flatness > NOISE_FLATNESS:
+        problems.append(f"sounds like noise (spectral flatness {found.flatness:.2f})")
     if not abs(lufs - settings.target_lufs) <= 1.0:
         problems.append(f"measures {lufs:.1f} LUFS (target {settings.target_lufs:.1f} ±1)")
     if peak > settings.max_true_peak_dbtp:

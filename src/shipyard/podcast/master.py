@@ -1,15 +1,18 @@
 """Mastering: clips in, one episode out, at the podcast standard, with proof of its integrity.
 
-    clips ─▶ check each ─▶ resample, trim ─▶ level each speaker ─▶ pauses, intro, outro
-          ─▶ gain to target ─▶ true-peak limiter ─▶ re-measure, correct ─▶ MP3 (LAME, CBR)
-          ─▶ decode the MP3 and measure it, correct again if needed ─▶ ID3v2.3 tags, CHAP/CTOC
-          ─▶ integrity gate on the tagged file ─▶ transcript (WebVTT), chapters (JSON)
+    clips ─▶ check each ─▶ resample, trim, spool ─▶ level each speaker ─▶ pauses, intro, outro
+          ─▶ measure: loudness, and what the limiter and the encoder will take away
+          ─▶ gain ─▶ true-peak limiter ─▶ MP3 (LAME, CBR, through a pipe) ─▶ ID3v2.3, CHAP/CTOC
+          ─▶ decode the tagged file once: confirm the loudness (else correct and encode again)
+             and pass the integrity gate ─▶ transcript (WebVTT), chapters (JSON)
 
-Loudness is measured after limiting and again on the decoded MP3, because a limiter lowers
-integrated loudness and LAME's CBR mode takes away about 0.4 LU more: one pass of gain then
-limit missed the target by 1.2 LU. The meter is BS.1770-4 (K-weighting, gating) and the true
-peak is found by 4x oversampling; tests check both against ffmpeg's ebur128 filter.
-Everything is deterministic, so mastering the same clips twice gives the same bytes.
+The episode is never in memory whole: the prepared clips wait in a spool file and every stage
+reads, measures and writes it in blocks of 10 s (docs/audio.md, "Memory"). A limiter lowers
+integrated loudness and LAME's CBR mode takes away about 0.4 LU more, so both are measured
+before the one full pass: the limiter's on the first measuring pass, the encoder's on a
+30-second excerpt. The meter is BS.1770-4 (K-weighting, gating) and the true peak is found by
+4x oversampling; tests check both against ffmpeg's ebur128 filter. Everything is
+deterministic, so mastering the same clips twice gives the same bytes.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ import json
 import math
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import mutagen.id3
 import numpy as np
@@ -36,13 +39,17 @@ from shipyard.podcast.dsp import (
     LIMITER_MARGIN_DB,
     LOUDNESS_TOLERANCE_LU,
     SILENCE_DBFS,
+    EpisodeMeasurements,
+    LoudnessMeter,
+    Mp3Encoder,
+    StreamLimiter,
     check_clip,
     decode_file,
     encode_mp3,
     inspect_episode,
-    limit,
+    limit_stream,
     loudness,
-    true_peak_db,
+    measure_episode,
 )
 from shipyard.podcast.models import Clip, Episode, Script
 from shipyard.podcast.settings import AudioConfig, ShowConfig
@@ -58,6 +65,7 @@ PAUSE_AROUND_MUSIC_S = 0.6
 LEAD_IN_S = 0.3
 TAIL_S = 0.8
 EDGE_KEEP_S = 0.03  # silence kept at each end of a trimmed clip
+BLOCK_S = 10.0  # the most audio read at a time
 
 
 # --- assembling -------------------------------------------------------------------------
@@ -116,121 +124,211 @@ def _load_music(
     return _gain(samples, rate, target_lufs)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
+class _Piece:
+    """A stretch of the episode: silence, music in memory, or a prepared clip in the spool."""
+
+    length: int
+    samples: Samples | None = None
+    offset: int = -1  # in the spool, in samples
+    gain: float = 1.0
+
+
 class _Timeline:
-    samples: Samples
-    turns: list[tuple[float, float]]  # each turn's start and end, seconds
-    music_seconds: float  # intro plus outro
+    """The episode as pieces in order, with where each turn starts and ends. The prepared
+    clips wait in a spool file, so the episode is read block by block, never held whole."""
+
+    def __init__(self, spool: BinaryIO, rate: int) -> None:
+        self.rate = rate
+        self.length = 0
+        self.turns: list[tuple[float, float]] = []  # each turn's start and end, seconds
+        self.music_seconds = 0.0  # intro plus outro
+        self._spool = spool
+        self._pieces: list[_Piece] = []
+        self._spooled = 0
+
+    def silence(self, seconds: float) -> None:
+        self._add(_Piece(round(seconds * self.rate)))
+
+    def music(self, samples: Samples) -> None:
+        self._add(_Piece(len(samples), samples=samples))
+        self.music_seconds += len(samples) / self.rate
+
+    def turn(self, samples: Samples) -> _Piece:
+        self._spool.write(samples.astype("<f4", copy=False).tobytes())
+        piece = _Piece(len(samples), offset=self._spooled)
+        self._spooled += len(samples)
+        self.turns.append((self.length / self.rate, (self.length + len(samples)) / self.rate))
+        self._add(piece)
+        return piece
+
+    def _add(self, piece: _Piece) -> None:
+        self._pieces.append(piece)
+        self.length += piece.length
+
+    @property
+    def seconds(self) -> float:
+        return self.length / self.rate
+
+    def blocks(self, gain_db: float = 0.0) -> Iterator[Samples]:
+        """The episode in order, at most `BLOCK_S` at a time, `gain_db` louder."""
+        block = round(BLOCK_S * self.rate)
+        for piece in self._pieces:
+            for start in range(0, piece.length, block):
+                yield self._read(piece, start, min(start + block, piece.length), gain_db)
+
+    def excerpt(self, start: int, stop: int) -> Samples:
+        """Samples `start` to `stop` of the episode."""
+        parts, at = [], 0
+        for piece in self._pieces:
+            low, high = max(start - at, 0), min(stop - at, piece.length)
+            if low < high:
+                parts.append(self._read(piece, low, high, 0.0))
+            at += piece.length
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+    def _read(self, piece: _Piece, start: int, stop: int, gain_db: float) -> Samples:
+        if piece.samples is not None:
+            samples = piece.samples[start:stop]
+        elif piece.offset >= 0:
+            self._spool.seek(4 * (piece.offset + start))
+            samples = np.frombuffer(self._spool.read(4 * (stop - start)), dtype="<f4")
+        else:
+            return np.zeros(stop - start, dtype=np.float32)
+        gain = piece.gain * 10 ** (gain_db / 20)
+        return samples if gain == 1.0 else (samples * gain).astype(np.float32)
 
 
 def _assemble(
     script: Script,
-    clips: Sequence[Audio],
-    rate: int,
+    clips: Iterable[Audio],
+    spool: BinaryIO,
     settings: AudioConfig,
     assets_root: Path | None,
 ) -> _Timeline:
-    speakers = [turn.speaker for turn in script.turns]
-    voiced = [_trim(_resample(clip, rate), rate) for clip in clips]
-    for speaker in set(speakers):  # each speaker to the target on their own, so they match
-        mine = [i for i, who in enumerate(speakers) if who == speaker]
-        level = loudness(np.concatenate([voiced[i] for i in mine]), rate)
-        if math.isfinite(level):
-            for i in mine:
-                voiced[i] = (voiced[i] * 10 ** ((settings.target_lufs - level) / 20)).astype(
-                    np.float32
-                )
-
-    def silence(seconds: float) -> Samples:
-        return np.zeros(round(seconds * rate), dtype=np.float32)
-
-    parts: list[Samples] = []
-    music = 0.0
+    """Each clip resampled, trimmed and spooled in turn order, with the pauses, intro and
+    outro between; each speaker levelled to the target on their own, so they match."""
+    rate = settings.sample_rate
+    timeline = _Timeline(spool, rate)
     if settings.intro:
-        intro = _load_music(
-            settings.intro, rate, settings.target_lufs, assets_root, "podcast.audio.intro"
+        timeline.music(
+            _load_music(
+                settings.intro, rate, settings.target_lufs, assets_root, "podcast.audio.intro"
+            )
         )
-        parts += [intro, silence(PAUSE_AROUND_MUSIC_S)]
-        music += len(intro) / rate
-    parts.append(silence(LEAD_IN_S))
-    cursor = sum(len(p) for p in parts)
-    spans = []
-    for i, clip in enumerate(voiced):
+        timeline.silence(PAUSE_AROUND_MUSIC_S)
+    timeline.silence(LEAD_IN_S)
+    meters = {turn.speaker: LoudnessMeter(rate) for turn in script.turns}
+    spoken: dict[str, list[_Piece]] = {speaker: [] for speaker in meters}
+    for i, (turn, clip) in enumerate(zip(script.turns, clips, strict=True)):
         if i:
-            gap = silence(_pause_before(script, i))
-            parts.append(gap)
-            cursor += len(gap)
-        spans.append((cursor / rate, (cursor + len(clip)) / rate))
-        parts.append(clip)
-        cursor += len(clip)
-    parts.append(silence(TAIL_S))
+            timeline.silence(_pause_before(script, i))
+        voiced = _trim(_resample(clip, rate), rate)
+        meters[turn.speaker].add(voiced)
+        spoken[turn.speaker].append(timeline.turn(voiced))
+    timeline.silence(TAIL_S)
     if settings.outro:
-        outro = _load_music(
-            settings.outro, rate, settings.target_lufs, assets_root, "podcast.audio.outro"
+        timeline.silence(PAUSE_AROUND_MUSIC_S - TAIL_S / 2)
+        timeline.music(
+            _load_music(
+                settings.outro, rate, settings.target_lufs, assets_root, "podcast.audio.outro"
+            )
         )
-        parts += [silence(PAUSE_AROUND_MUSIC_S - TAIL_S / 2), outro]
-        music += len(outro) / rate
-    return _Timeline(np.concatenate(parts).astype(np.float32), spans, music)
+    for speaker, meter in meters.items():
+        level = meter.lufs()
+        if math.isfinite(level):
+            for piece in spoken[speaker]:
+                piece.gain = 10 ** ((settings.target_lufs - level) / 20)
+    return timeline
 
 
-def _to_target(
-    samples: Samples, rate: int, aim_lufs: float, ceiling_db: float, gain_db: float
-) -> tuple[Samples, float]:
-    """Gain then limit, re-measured and corrected until the limited audio is on `aim_lufs`.
-    Returns the audio and the gain that got it there."""
-    out = samples
-    previous: tuple[float, float] | None = None
-    for _ in range(6):
-        out = limit((samples * 10 ** (gain_db / 20)).astype(np.float32), rate, ceiling_db)
-        level = loudness(out, rate)
-        if abs(aim_lufs - level) <= 0.05:
-            break
-        # The limiter takes back part of each step: estimate how much from the last two tries.
-        slope = 1.0
-        if previous is not None and gain_db != previous[0]:
-            slope = min(1.0, max(0.3, (level - previous[1]) / (gain_db - previous[0])))
-        previous = (gain_db, level)
-        gain_db += (aim_lufs - level) / slope
-    return out, gain_db
-
-
-def _encoder_loss(samples: Samples, rate: int, kbps: int) -> float:
+def _encoder_loss(timeline: _Timeline, kbps: int) -> float:
     """How many LU the MP3 encoder takes away (LAME's CBR mode: about 0.4), measured on a
     30-second excerpt so that the full encode is usually right the first time."""
-    excerpt_s = 30
-    if len(samples) < 2 * excerpt_s * rate:
-        return 0.0  # short: the correction loop's second encode is cheap
-    middle = len(samples) // 2
-    excerpt = samples[middle - excerpt_s * rate // 2 : middle + excerpt_s * rate // 2]
+    rate, excerpt_s = timeline.rate, 30
+    if timeline.length < 2 * excerpt_s * rate:
+        return 0.0  # short: a second encode is cheap
+    middle = timeline.length // 2
+    excerpt = timeline.excerpt(middle - excerpt_s * rate // 2, middle + excerpt_s * rate // 2)
     decoded = decode_file(encode_mp3(excerpt, rate, kbps), rate, what="an MP3 excerpt")
     loss = loudness(excerpt, rate) - loudness(decoded, rate)
     return loss if math.isfinite(loss) else 0.0
 
 
-def _loud_mp3(samples: Samples, settings: AudioConfig) -> tuple[bytes, float, float]:
-    """Encode to MP3 so that the encoded file itself, decoded and measured, is on target."""
+LIMITER_TRIALS_DB = (0.0, 1.0, 2.0)  # gains tried beyond the first guess (the limiter's
+# loss grows with the gain: 0.3-1.5 LU at the target on speech)
+
+
+@dataclass(frozen=True, slots=True)
+class _Levels:
+    """The episode's loudness as assembled, and after the limiter at a few gains."""
+
+    plain: float
+    trials: list[tuple[float, float]]  # (gain, loudness after the limiter), by gain
+
+    def gain_for(self, lufs: float) -> tuple[float, float]:
+        """The gain that puts the limited episode on `lufs`, and the slope there (LU gained
+        per dB): on the parabola through the trials, or beyond them on a line."""
+        (g0, l0), _, (g2, l2) = self.trials
+        gains, levels = zip(*self.trials, strict=True)
+        curve = np.polynomial.Polynomial.fit(gains, levels, 2)
+        if l0 <= lufs <= l2:
+            roots = [float(r.real) for r in (curve - lufs).roots() if g0 <= float(r.real) <= g2]
+            if roots:
+                slope = float(curve.deriv()(roots[0]))
+                return roots[0], min(1.0, max(0.3, slope))
+        (ga, la), (gb, lb) = self.trials[:2] if lufs < l0 else self.trials[1:]
+        slope = min(1.0, max(0.3, (lb - la) / (gb - ga)))
+        return ga + (lufs - la) / slope, slope
+
+
+def _levels(timeline: _Timeline, ceiling_db: float, guess_db: float) -> _Levels:
+    """One pass over the episode: its loudness, and its loudness after the limiter at the
+    gain guessed and a little beyond."""
+    rate, gains = timeline.rate, [guess_db + extra for extra in LIMITER_TRIALS_DB]
+    plain = LoudnessMeter(rate)
+    trials = [(gain, StreamLimiter(rate, ceiling_db), LoudnessMeter(rate)) for gain in gains]
+    for block in timeline.blocks():
+        plain.add(block)
+        for gain, limiter, meter in trials:
+            for limited in limiter.push((block * 10 ** (gain / 20)).astype(np.float32)):
+                meter.add(limited)
+    for _, limiter, meter in trials:
+        for limited in limiter.close():
+            meter.add(limited)
+    return _Levels(plain.lufs(), [(gain, meter.lufs()) for gain, _, meter in trials])
+
+
+def _encode(
+    timeline: _Timeline, settings: AudioConfig, target: Path, *, tags: Callable[[Path], None]
+) -> EpisodeMeasurements:
+    """The episode as a tagged MP3 at `target` whose decoded audio is on the loudness target
+    under the true-peak limit: one pass of gain, limiter and encoder (what both take away
+    measured beforehand), the tagged file decoded once to confirm, and corrected if not."""
     rate = settings.sample_rate
-    gain_db = settings.target_lufs - loudness(samples, rate)
-    if not math.isfinite(gain_db):
+    ceiling = settings.max_true_peak_dbtp - LIMITER_MARGIN_DB
+    encoder_loss = _encoder_loss(timeline, settings.bitrate_kbps)
+    # each speaker is on the target already, so the whole is near it: guess the gain from that
+    levels = _levels(timeline, ceiling, encoder_loss)
+    if not math.isfinite(levels.plain):
         raise AudioRejected(
             "the episode is silent (no measurable loudness)",
             code="silent",
             hint="check the voice engines' output",
         )
-    aim = settings.target_lufs + _encoder_loss(samples, rate, settings.bitrate_kbps)
-    ceiling = settings.max_true_peak_dbtp - LIMITER_MARGIN_DB
+    gain_db, slope = levels.gain_for(settings.target_lufs + encoder_loss)
+    encoder = Mp3Encoder(target, rate, settings.bitrate_kbps, seconds=timeline.seconds)
     for _ in range(3):
-        leveled, gain_db = _to_target(samples, rate, aim, ceiling, gain_db)
-        mp3 = encode_mp3(leveled, rate, settings.bitrate_kbps)
-        decoded = decode_file(mp3, rate, what="the encoded episode")
-        lufs, peak = loudness(decoded, rate), true_peak_db(decoded)
-        over = peak - settings.max_true_peak_dbtp
-        miss = settings.target_lufs - lufs
+        encoder.encode(limit_stream(timeline.blocks(gain_db), rate, ceiling))
+        tags(target)
+        found = measure_episode(target, rate)
+        miss = settings.target_lufs - found.loudness_lufs
+        over = found.true_peak_dbtp - settings.max_true_peak_dbtp
         if over <= 0 and abs(miss) <= LOUDNESS_TOLERANCE_LU:
             break
-        aim += miss  # what the encoder takes away, asked for up front next time
+        gain_db += miss / slope
         ceiling -= max(0.0, over + 0.2)
-    return mp3, lufs, peak  # on a miss after three tries the gate reports the numbers
+    return found  # on a miss after three tries the gate reports the numbers
 
 
 # --- companions -------------------------------------------------------------------------
@@ -308,7 +406,7 @@ def _chapters_json(marks: Sequence[tuple[float, str]]) -> str:
 
 
 def _tag(
-    mp3: bytes,
+    mp3: Path,
     *,
     title: str,
     show: ShowConfig,
@@ -318,7 +416,8 @@ def _tag(
     cover_mime: str,
     marks: Sequence[tuple[float, str]],
     seconds: float,
-) -> bytes:
+) -> None:
+    """Tag the MP3 in place: ID3v2.3 with the cover, and chapters (CHAP, CTOC)."""
     id3: Any = mutagen.id3  # mutagen's frames are untyped
     tags = id3.ID3()
     tags.add(id3.TIT2(encoding=3, text=[title]))
@@ -352,11 +451,7 @@ def _tag(
                 sub_frames=[id3.TIT2(encoding=3, text=["Chapters"])],
             )
         )
-    with tempfile.TemporaryDirectory(prefix="shipyard-tag-") as tmp:
-        path = Path(tmp) / "episode.mp3"
-        path.write_bytes(mp3)
-        tags.save(str(path), v2_version=3)
-        return path.read_bytes()
+    tags.save(str(mp3), v2_version=3)
 
 
 # --- the stage --------------------------------------------------------------------------
@@ -393,40 +488,40 @@ def master(
             key="podcast.show.image",
             hint="podcast directories need a square image of 1400-3000 px",
         )
-    rate = settings.sample_rate
-    audio: list[Audio] = []
-    for clip, turn in zip(clips, script.turns, strict=True):
-        decoded = decode_wav(store.read_bytes(clip.sha256), source=f"clip of turn {clip.turn}")
-        check_clip(decoded, turn.text, source=f"turn {clip.turn} ({turn.speaker})")
-        audio.append(decoded)
-    with span("mix turns", turns=len(audio)):
-        timeline = _assemble(script, audio, rate, settings, assets_root)
-    with span("level and encode"):
-        mp3, _, _ = _loud_mp3(timeline.samples, settings)
-
-    seconds = len(timeline.samples) / rate
-    marks = _chapters(script, timeline.turns, episode_title)
-    tagged = _tag(
-        mp3,
-        title=episode_title,
-        show=show,
-        description=description,
-        date=date,
-        cover=cover,
-        cover_mime=cover_mime,
-        marks=marks,
-        seconds=seconds,
-    )
     estimate = script.estimated_seconds or estimated_seconds(script.words)
-    with span("integrity gate"):
-        found = inspect_episode(
-            tagged,
-            expected_seconds=seconds,
-            estimated_seconds=estimate + timeline.music_seconds,
-            settings=settings,
-        )
+    with tempfile.TemporaryDirectory(prefix="shipyard-master-") as tmp:
+        folder = Path(tmp)
+        with (folder / "turns.f32").open("w+b") as spool:
+            with span("mix turns", turns=len(clips)):
+                timeline = _assemble(
+                    script, _checked_clips(script, clips, store), spool, settings, assets_root
+                )
+            marks = _chapters(script, timeline.turns, episode_title)
 
-    audio_artifact = store.put_bytes(tagged, suffix=".mp3")
+            def tag(mp3: Path) -> None:
+                _tag(
+                    mp3,
+                    title=episode_title,
+                    show=show,
+                    description=description,
+                    date=date,
+                    cover=cover,
+                    cover_mime=cover_mime,
+                    marks=marks,
+                    seconds=timeline.seconds,
+                )
+
+            with span("level and encode"):
+                found = _encode(timeline, settings, folder / "episode.mp3", tags=tag)
+        with span("integrity gate"):
+            inspect_episode(
+                folder / "episode.mp3",
+                expected_seconds=timeline.seconds,
+                estimated_seconds=estimate + timeline.music_seconds,
+                settings=settings,
+                found=found,
+            )
+        audio_artifact = store.put_file(folder / "episode.mp3", suffix=".mp3")
     transcript = store.put_bytes(_webvtt(script, timeline.turns).encode(), suffix=".vtt")
     chapters = store.put_bytes(_chapters_json(marks).encode(), suffix=".json")
     cover_artifact = store.put_bytes(cover, suffix=".png" if cover_mime == "image/png" else ".jpg")
@@ -440,6 +535,14 @@ def master(
         true_peak_dbtp=found.true_peak_dbtp,
         cover_sha256=cover_artifact.sha256,
     )
+
+
+def _checked_clips(script: Script, clips: Sequence[Clip], store: ArtifactStore) -> Iterator[Audio]:
+    """Each clip read from the store and checked again, one at a time."""
+    for clip, turn in zip(clips, script.turns, strict=True):
+        decoded = decode_wav(store.read_bytes(clip.sha256), source=f"clip of turn {clip.turn}")
+        check_clip(decoded, turn.text, source=f"turn {clip.turn} ({turn.speaker})")
+        yield decoded
 
 
 def _cover_info(data: bytes) -> tuple[str, int, int]:
