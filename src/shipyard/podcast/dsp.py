@@ -88,6 +88,8 @@ class SpeechMeter:
         self._flatness: list[npt.NDArray[np.float64]] = []
 
     def add(self, samples: Samples) -> None:
+        if len(samples) == 0:
+            return
         self._samples += len(samples)
         rail = np.concatenate((self._rail, np.abs(samples) >= CLIP_LEVEL))
         self._clipped += int((rail[2:] & rail[1:-1] & rail[:-2]).sum())
@@ -196,6 +198,8 @@ class LoudnessMeter:
         self._head = np.empty(0, dtype=np.float32)  # the input, while it is under one block
 
     def add(self, samples: Samples) -> None:
+        if len(samples) == 0:
+            return
         if len(self._head) < 4 * self._step:
             self._head = np.concatenate((self._head, samples[: 4 * self._step]))
         weighted, self._state = sosfilt(
