@@ -144,7 +144,9 @@ def test_ffmpeg_past_its_timeout_is_stopped_and_a_step_timeout() -> None:
 
 
 def test_an_encoder_that_fails_says_why(tmp_path: Path) -> None:
-    encoder = dsp.Mp3Encoder(tmp_path / "x.mp3", 1000, 128, seconds=1.0)  # MP3 has no 1 kHz
+    encoder = dsp.Mp3Encoder(
+        tmp_path / "x.mp3", 1000, 128, quality=7, seconds=1.0
+    )  # MP3 has no 1 kHz
     with pytest.raises(TransientError, match="sample rate 1000 is not supported") as failed:
         encoder.encode([SIGNAL[:1000]])
     assert failed.value.code == "encode-failed"
@@ -152,7 +154,7 @@ def test_an_encoder_that_fails_says_why(tmp_path: Path) -> None:
 
 def test_decoding_stopped_early_leaves_no_ffmpeg_behind(tmp_path: Path) -> None:
     mp3 = tmp_path / "x.mp3"
-    mp3.write_bytes(dsp.encode_mp3(_speechlike(25.0), RATE, 128))
+    mp3.write_bytes(dsp.encode_mp3(_speechlike(25.0), RATE, 128, quality=7))
     blocks = dsp.decode_stream(mp3, RATE, what="x")
     first = next(blocks)
     assert len(first) == int(dsp.DECODE_BLOCK_S * RATE)

@@ -7,12 +7,13 @@ mastered and checked in the memory of a few blocks."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import math
 import subprocess
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -407,6 +408,7 @@ def limit_stream(pieces: Iterable[Samples], rate: int, ceiling_db: float) -> Ite
 
 FFMPEG = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error"]
 DECODE_BLOCK_S = 10.0
+PIPE_BYTES = 1 << 20  # Linux's default most for a pipe: 6 s of audio in flight
 
 
 def _timeout_for(seconds: float) -> float:
@@ -425,7 +427,7 @@ class _Program:
         self.process.kill()
 
 
-@contextmanager
+@contextlib.contextmanager
 def _ffmpeg(args: list[str], *, timeout: float, **pipes: Any) -> Iterator[_Program]:
     """ffmpeg running beside us, its errors in a file (a pipe could fill and stall it), killed
     at the timeout (a StepTimeout) or when the caller leaves early."""
@@ -436,6 +438,10 @@ def _ffmpeg(args: list[str], *, timeout: float, **pipes: Any) -> Iterator[_Progr
             raise ConfigError(
                 "ffmpeg is not installed", hint="run scripts/install-system-deps"
             ) from None
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None and hasattr(fcntl, "F_SETPIPE_SZ"):
+                with contextlib.suppress(OSError):  # a wide pipe: ffmpeg and we work at once
+                    fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         program = _Program(process)
         timer = threading.Timer(timeout, program.expire)
         timer.start()
@@ -491,11 +497,12 @@ class Mp3Encoder:
     """CBR MP3 written by ffmpeg's LAME to `target`, fed block by block through a pipe; the
     file gets a LAME Info header (exact length, gapless), which is why it is a file."""
 
-    def __init__(self, target: Path, rate: int, kbps: int, *, seconds: float) -> None:
+    def __init__(self, target: Path, rate: int, kbps: int, *, quality: int, seconds: float) -> None:
         self.target = target
         self._args = [
             *("-f", "f32le", "-ar", str(rate), "-ac", "1", "-i", "pipe:0"),
             *("-c:a", "libmp3lame", "-b:a", f"{kbps}k", "-ar", str(rate)),
+            *("-compression_level", str(quality)),
             *("-map_metadata", "-1", "-id3v2_version", "0", "-write_id3v1", "0"),
             *("-f", "mp3", "-y", str(target)),
         ]
@@ -518,10 +525,11 @@ class Mp3Encoder:
         return self.target
 
 
-def encode_mp3(samples: Samples, rate: int, kbps: int) -> bytes:
+def encode_mp3(samples: Samples, rate: int, kbps: int, *, quality: int) -> bytes:
     """Audio in memory (an excerpt) as MP3 bytes (`Mp3Encoder`)."""
     with tempfile.TemporaryDirectory(prefix="shipyard-encode-") as tmp:
-        encoder = Mp3Encoder(Path(tmp) / "excerpt.mp3", rate, kbps, seconds=len(samples) / rate)
+        target = Path(tmp) / "excerpt.mp3"
+        encoder = Mp3Encoder(target, rate, kbps, quality=quality, seconds=len(samples) / rate)
         return encoder.encode([samples]).read_bytes()
 
 

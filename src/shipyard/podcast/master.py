@@ -18,11 +18,14 @@ deterministic, so mastering the same clips twice gives the same bytes.
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 import math
+import os
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -191,8 +194,8 @@ class _Timeline:
         if piece.samples is not None:
             samples = piece.samples[start:stop]
         elif piece.offset >= 0:
-            self._spool.seek(4 * (piece.offset + start))
-            samples = np.frombuffer(self._spool.read(4 * (stop - start)), dtype="<f4")
+            data = os.pread(self._spool.fileno(), 4 * (stop - start), 4 * (piece.offset + start))
+            samples = np.frombuffer(data, dtype="<f4")  # pread: readers on threads do not race
         else:
             return np.zeros(stop - start, dtype=np.float32)
         gain = piece.gain * 10 ** (gain_db / 20)
@@ -239,10 +242,11 @@ def _assemble(
         if math.isfinite(level):
             for piece in spoken[speaker]:
                 piece.gain = 10 ** ((settings.target_lufs - level) / 20)
+    spool.flush()  # the timeline reads it by file descriptor
     return timeline
 
 
-def _encoder_loss(timeline: _Timeline, kbps: int) -> float:
+def _encoder_loss(timeline: _Timeline, settings: AudioConfig) -> float:
     """How many LU the MP3 encoder takes away (LAME's CBR mode: about 0.4), measured on a
     30-second excerpt so that the full encode is usually right the first time."""
     rate, excerpt_s = timeline.rate, 30
@@ -250,53 +254,59 @@ def _encoder_loss(timeline: _Timeline, kbps: int) -> float:
         return 0.0  # short: a second encode is cheap
     middle = timeline.length // 2
     excerpt = timeline.excerpt(middle - excerpt_s * rate // 2, middle + excerpt_s * rate // 2)
-    decoded = decode_file(encode_mp3(excerpt, rate, kbps), rate, what="an MP3 excerpt")
+    mp3 = encode_mp3(excerpt, rate, settings.bitrate_kbps, quality=settings.mp3_quality)
+    decoded = decode_file(mp3, rate, what="an MP3 excerpt")
     loss = loudness(excerpt, rate) - loudness(decoded, rate)
     return loss if math.isfinite(loss) else 0.0
 
 
-LIMITER_TRIALS_DB = (0.0, 1.0, 2.0)  # gains tried beyond the first guess (the limiter's
-# loss grows with the gain: 0.3-1.5 LU at the target on speech)
+LIMITER_TRIALS_DB = (1.0, 2.5)  # gains tried with the limiter: on speech levelled to the
+# target, it takes 0.3-1.5 LU back, and the encoder ~0.4 more, so the gain needed lies between
 
 
 @dataclass(frozen=True, slots=True)
 class _Levels:
-    """The episode's loudness as assembled, and after the limiter at a few gains."""
+    """The episode's loudness after the limiter at two gains."""
 
-    plain: float
-    trials: list[tuple[float, float]]  # (gain, loudness after the limiter), by gain
+    trials: tuple[tuple[float, float], tuple[float, float]]  # (gain, loudness once limited)
+
+    @property
+    def silent(self) -> bool:
+        return not all(math.isfinite(lufs) for _, lufs in self.trials)
 
     def gain_for(self, lufs: float) -> tuple[float, float]:
-        """The gain that puts the limited episode on `lufs`, and the slope there (LU gained
-        per dB): on the parabola through the trials, or beyond them on a line."""
-        (g0, l0), _, (g2, l2) = self.trials
-        gains, levels = zip(*self.trials, strict=True)
-        curve = np.polynomial.Polynomial.fit(gains, levels, 2)
-        if l0 <= lufs <= l2:
-            roots = [float(r.real) for r in (curve - lufs).roots() if g0 <= float(r.real) <= g2]
-            if roots:
-                slope = float(curve.deriv()(roots[0]))
-                return roots[0], min(1.0, max(0.3, slope))
-        (ga, la), (gb, lb) = self.trials[:2] if lufs < l0 else self.trials[1:]
-        slope = min(1.0, max(0.3, (lb - la) / (gb - ga)))
-        return ga + (lufs - la) / slope, slope
+        """The gain that puts the limited episode on `lufs` (on the line through the trials),
+        and the slope there: LU gained per dB."""
+        (g0, l0), (g1, l1) = self.trials
+        slope = min(1.0, max(0.3, (l1 - l0) / (g1 - g0)))
+        return g0 + (lufs - l0) / slope, slope
 
 
-def _levels(timeline: _Timeline, ceiling_db: float, guess_db: float) -> _Levels:
-    """One pass over the episode: its loudness, and its loudness after the limiter at the
-    gain guessed and a little beyond."""
-    rate, gains = timeline.rate, [guess_db + extra for extra in LIMITER_TRIALS_DB]
-    plain = LoudnessMeter(rate)
-    trials = [(gain, StreamLimiter(rate, ceiling_db), LoudnessMeter(rate)) for gain in gains]
-    for block in timeline.blocks():
-        plain.add(block)
-        for gain, limiter, meter in trials:
-            for limited in limiter.push((block * 10 ** (gain / 20)).astype(np.float32)):
-                meter.add(limited)
-    for _, limiter, meter in trials:
-        for limited in limiter.close():
-            meter.add(limited)
-    return _Levels(plain.lufs(), [(gain, meter.lufs()) for gain, _, meter in trials])
+class _Trial:
+    """The episode through the limiter at one gain, measured."""
+
+    def __init__(self, gain_db: float, rate: int, ceiling_db: float) -> None:
+        self.gain_db, self.meter = gain_db, LoudnessMeter(rate)
+        self._limiter = StreamLimiter(rate, ceiling_db)
+
+    def add(self, block: Samples | None) -> None:
+        """Another block, or None at the end."""
+        if block is None:
+            limited = self._limiter.close()
+        else:
+            limited = self._limiter.push((block * 10 ** (self.gain_db / 20)).astype(np.float32))
+        for piece in limited:
+            self.meter.add(piece)
+
+
+def _levels(timeline: _Timeline, ceiling_db: float) -> _Levels:
+    """One pass over the episode: its loudness after the limiter at the trial gains."""
+    trials = [_Trial(gain, timeline.rate, ceiling_db) for gain in LIMITER_TRIALS_DB]
+    for block in itertools.chain(timeline.blocks(), [None]):
+        for trial in trials:
+            trial.add(block)
+    first, second = ((trial.gain_db, trial.meter.lufs()) for trial in trials)
+    return _Levels((first, second))
 
 
 def _encode(
@@ -307,17 +317,24 @@ def _encode(
     measured beforehand), the tagged file decoded once to confirm, and corrected if not."""
     rate = settings.sample_rate
     ceiling = settings.max_true_peak_dbtp - LIMITER_MARGIN_DB
-    encoder_loss = _encoder_loss(timeline, settings.bitrate_kbps)
-    # each speaker is on the target already, so the whole is near it: guess the gain from that
-    levels = _levels(timeline, ceiling, encoder_loss)
-    if not math.isfinite(levels.plain):
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipyard-encoder-loss") as pool:
+        encoder_loss = pool.submit(_encoder_loss, timeline, settings)
+        levels = _levels(timeline, ceiling)
+    aim = settings.target_lufs + encoder_loss.result()
+    if levels.silent:
         raise AudioRejected(
             "the episode is silent (no measurable loudness)",
             code="silent",
             hint="check the voice engines' output",
         )
-    gain_db, slope = levels.gain_for(settings.target_lufs + encoder_loss)
-    encoder = Mp3Encoder(target, rate, settings.bitrate_kbps, seconds=timeline.seconds)
+    gain_db, slope = levels.gain_for(aim)
+    encoder = Mp3Encoder(
+        target,
+        rate,
+        settings.bitrate_kbps,
+        quality=settings.mp3_quality,
+        seconds=timeline.seconds,
+    )
     for _ in range(3):
         encoder.encode(limit_stream(timeline.blocks(gain_db), rate, ceiling))
         tags(target)

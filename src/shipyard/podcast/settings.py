@@ -136,6 +136,9 @@ class ScriptConfig(_Section):
 class AudioConfig(_Section):
     concurrency: int = Field(default=2, ge=1)
     bitrate_kbps: int = Field(default=128, ge=32, le=320)
+    # LAME's algorithm quality, 0 (slowest) to 9: on speech at 128 kbps, 7 measured the same
+    # signal-to-noise as 3 in half the time (docs/audio.md)
+    mp3_quality: int = Field(default=7, ge=0, le=9)
     sample_rate: Literal[44100, 48000] = 44100
     target_lufs: float = -16.0
     max_true_peak_dbtp: float = -1.0
