@@ -1,21 +1,27 @@
-"""Audio stage: real-time factor per voice engine; mastering seconds per audio minute beside a
-plain ffmpeg decode + LAME encode of the same audio; the whole stage (synthesis with a cold
-cache, then mastering) for a 10-minute episode, pinned to 2 cores.
+"""Audio stage, pinned to 2 cores: real-time factor per voice engine; synthesis at each stage
+concurrency; mastering seconds per audio minute beside a plain ffmpeg decode + LAME encode of
+the same audio; peak memory (the OS's accounting) of the whole audio stage in a fresh process
+for 10-, 30- and 60-minute episodes; the whole pipeline (extract, write, review, synthesize,
+master, publish, verify) for a 10-minute episode from a paper, wall and CPU.
 
     python -m benchmarks audio
-    SHIPYARD_BENCH_AUDIO_MINUTES=2 python -m benchmarks audio    # a shorter episode
+    SHIPYARD_BENCH_AUDIO_MINUTES=2 python -m benchmarks audio    # shorter episodes throughout
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import re
+import resource
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+import mutagen.mp3
 import pypdfium2
 
 from shipyard._artifacts import ArtifactStore
@@ -123,13 +129,9 @@ def _baseline(mp3: Path) -> tuple[float, float]:
     return time.perf_counter() - start, _cpu() - cpu
 
 
-def main() -> None:
-    if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 2:
-        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:2])
-    print(f"cores: {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'}")
-    _rtf()
-
-    minutes = float(os.environ.get("SHIPYARD_BENCH_AUDIO_MINUTES", "10"))
+def _stage(minutes: float) -> dict[str, float]:
+    """The audio stage (cold synthesis, then mastering) of a `minutes` episode, in this process:
+    times, and the episode's measurements."""
     show, settings = ShowConfig(), AudioConfig()
     script = _script(minutes, show)
     with tempfile.TemporaryDirectory(prefix="shipyard-bench-audio-") as tmp:
@@ -151,31 +153,170 @@ def main() -> None:
             cover=None,
         )
         master_s, master_cpu = time.perf_counter() - start, _cpu() - cpu
-        start, cpu = time.perf_counter(), _cpu()
-        again = synthesize(script, store, root / "cache", settings, show.pronunciations)
-        cached_s, cached_cpu = time.perf_counter() - start, _cpu() - cpu
-        assert not again.synthesized
         baseline_s, baseline_cpu = _baseline(
             store.export(episode.audio_sha256, root / "episode.mp3")
         )
+    return {
+        "turns": len(script.turns),
+        "words": script.words,
+        "seconds": episode.seconds,
+        "lufs": episode.loudness_lufs,
+        "dbtp": episode.true_peak_dbtp,
+        "mb": episode.audio_bytes / 1e6,
+        "synth_s": synth_s,
+        "synth_cpu": synth_cpu,
+        "master_s": master_s,
+        "master_cpu": master_cpu,
+        "baseline_s": baseline_s,
+        "baseline_cpu": baseline_cpu,
+    }
 
-    minutes = episode.seconds / 60
-    print(
-        f"\nepisode: {len(script.turns)} turns, {script.words} words, {episode.seconds:.0f} s, "
-        f"{episode.loudness_lufs:.1f} LUFS, {episode.true_peak_dbtp:.1f} dBTP, "
-        f"{episode.audio_bytes / 1e6:.1f} MB"
+
+def _peak_mb() -> tuple[float, float]:
+    """Peak resident memory of this process, and of the largest program it ran, in MB."""
+    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return me, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def _in_a_child(what: str, *args: str) -> dict[str, float]:
+    """Run `what` in a fresh process (so its peak memory is its own) and read its report."""
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_audio", what, *args],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
     )
+    if out.returncode != 0:
+        raise RuntimeError(f"{what} {args} failed: {out.stderr[-2000:]}")
+    report: dict[str, float] = json.loads(out.stdout.splitlines()[-1])
+    return report
+
+
+def _concurrency() -> None:
+    show = ShowConfig()
+    script = _script(3, show)
+    print(f"\nsynthesis of {script.words} words by stage concurrency (podcast.audio.concurrency)")
+    print(f"{'concurrency':>11} {'wall s':>7} {'CPU s':>7} {'cores busy':>10}")
+    warm = script.model_copy(update={"turns": script.turns[:2]})
+    with tempfile.TemporaryDirectory(prefix="shipyard-bench-audio-") as tmp:
+        synthesize(warm, ArtifactStore(Path(tmp)), Path(tmp) / "c", AudioConfig(), {})
+    for concurrency in (1, 2, 3, 4):
+        with tempfile.TemporaryDirectory(prefix="shipyard-bench-audio-") as tmp:
+            start, cpu = time.perf_counter(), _cpu()
+            settings = AudioConfig(concurrency=concurrency)
+            synthesize(script, ArtifactStore(Path(tmp)), Path(tmp) / "c", settings, {})
+            wall, cpu = time.perf_counter() - start, _cpu() - cpu
+        print(f"{concurrency:11} {wall:7.1f} {cpu:7.1f} {cpu / wall:10.2f}")
+
+
+PIPELINE_PAPER = "grobid__0807.3577.pdf"
+
+
+def _pipeline(minutes: float) -> dict[str, float]:
+    """The flagship end to end, as `shipyard demo` runs it (local production, auto-approve),
+    on a corpus paper with a `minutes` target."""
+    from shipyard import (
+        LocalProduction,
+        init_project,
+        launch,
+        production_root,
+        shutdown,
+        start_run,
+    )
+    from shipyard.cli import follow
+
+    pdf = CORPUS / PIPELINE_PAPER
+    with tempfile.TemporaryDirectory(prefix="shipyard-bench-pipeline-") as tmp:
+        folder = Path(tmp)
+        port = 18000 + os.getpid() % 1000
+        config = init_project(folder, local_production=True, port=port, auto_approve=True)
+        with (folder / "shipyard.toml").open("a") as f:
+            f.write(f"\n[podcast.script]\ntarget_minutes = {minutes}\n")
+        config = init_project(folder, local_production=True, port=port, auto_approve=True)
+        production = LocalProduction(production_root(config), branch=config.publish.branch)
+        with production.serve(port=port):
+            start, cpu = time.perf_counter(), _cpu()
+            runtime = launch(config)
+            try:
+                record = follow(runtime.ledger, start_run("paper-to-podcast", pdf))
+            finally:
+                shutdown()
+            wall, cpu = time.perf_counter() - start, _cpu() - cpu
+        if record.state.value != "verified":
+            raise RuntimeError(f"the run ended {record.state.value}: {record.result}")
+        audio = ArtifactStore(config.state_folder("artifacts")).path(record.result["audio_sha256"])
+        seconds = float(mutagen.mp3.MP3(audio).info.length)
+    document = pypdfium2.PdfDocument(pdf)
+    pages = len(document)
+    document.close()
+    return {
+        "state": record.state.value,
+        "pages": pages,
+        "seconds": seconds,
+        "wall": wall,
+        "cpu": cpu,
+    }
+
+
+def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] in ("stage", "pipeline"):  # a child's part
+        report = (
+            _stage(float(sys.argv[2])) if sys.argv[1] == "stage" else _pipeline(float(sys.argv[2]))
+        )
+        me, program = _peak_mb()
+        print(json.dumps({**report, "peak_mb": me, "program_peak_mb": program}))
+        return
+    if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 2:
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:2])
+    print(f"cores: {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'}")
+    _rtf()
+    _concurrency()
+
+    scale = float(os.environ.get("SHIPYARD_BENCH_AUDIO_MINUTES", "10")) / 10
+    runs = {minutes: _in_a_child("stage", str(minutes * scale)) for minutes in (10, 30, 60)}
+    ten = runs[10]
+    print(
+        f"\n10-minute episode: {ten['turns']:.0f} turns, {ten['words']:.0f} words, "
+        f"{ten['seconds']:.0f} s, {ten['lufs']:.1f} LUFS, {ten['dbtp']:.1f} dBTP, "
+        f"{ten['mb']:.1f} MB"
+    )
+    minutes = ten["seconds"] / 60
     rows = [
-        ("synthesis, cold cache", synth_s, synth_cpu),
-        ("synthesis, warm cache", cached_s, cached_cpu),
-        ("mastering", master_s, master_cpu),
-        ("baseline: ffmpeg decode+encode", baseline_s, baseline_cpu),
-        ("whole audio stage (cold)", synth_s + master_s, synth_cpu + master_cpu),
+        ("synthesis, cold cache", ten["synth_s"], ten["synth_cpu"]),
+        ("mastering", ten["master_s"], ten["master_cpu"]),
+        ("baseline: ffmpeg decode+encode", ten["baseline_s"], ten["baseline_cpu"]),
+        (
+            "whole audio stage (cold)",
+            ten["synth_s"] + ten["master_s"],
+            ten["synth_cpu"] + ten["master_cpu"],
+        ),
     ]
     print(f"{'':31} {'wall s':>7} {'CPU s':>7} {'wall s/min':>10} {'CPU s/min':>9}")
     for name, wall, cpu_s in rows:
         print(f"{name:31} {wall:7.1f} {cpu_s:7.1f} {wall / minutes:10.2f} {cpu_s / minutes:9.2f}")
     print(
-        f"mastering / baseline: {master_s / baseline_s:.1f}x wall, "
-        f"{master_cpu / baseline_cpu:.1f}x CPU"
+        f"mastering / baseline: {ten['master_s'] / ten['baseline_s']:.2f}x wall, "
+        f"{ten['master_cpu'] / ten['baseline_cpu']:.2f}x CPU"
     )
+
+    print("\npeak resident memory of the audio stage, each in a fresh process")
+    print(f"{'episode':>9} {'MP3 MB':>8} {'mastering s':>11} {'peak MB':>8} {'program MB':>10}")
+    for run in runs.values():
+        print(
+            f"{run['seconds'] / 60:7.1f} m {run['mb']:8.1f} {run['master_s']:11.1f} "
+            f"{run['peak_mb']:8.0f} {run['program_peak_mb']:10.0f}"
+        )
+
+    whole = _in_a_child("pipeline", str(10 * scale))
+    print(
+        f"\nwhole pipeline, {PIPELINE_PAPER} ({whole['pages']:.0f} pages) to a verified "
+        f"{whole['seconds'] / 60:.1f}-minute episode: {whole['state']}, "
+        f"{whole['wall']:.1f} s wall, "
+        f"{whole['cpu']:.1f} s CPU, peak {whole['peak_mb']:.0f} MB "
+        f"({whole['wall'] / ten['baseline_s']:.1f}x the plain transcode of a 10-minute episode)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -27,12 +27,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-import py3langid
-
 from shipyard import INVISIBLE_MARKS, Severity
 from shipyard import span as traced
 from shipyard.podcast.models import Flag, Paper, Script
 from shipyard.podcast.settings import PodcastSettings
+from shipyard.podcast.source import detect_language
 
 __all__ = [
     "CHECKS",
@@ -887,7 +886,7 @@ def _check_language(script: Script, settings: PodcastSettings) -> Iterator[Flag]
     text = " ".join(t.text for t in script.turns)
     if len(text.split()) < 40:
         return
-    detected, _score = py3langid.classify(text)
+    detected, _confidence = detect_language(text)  # one language model per process
     wanted = settings.show.language.split("-")[0].lower()
     if detected != wanted:
         yield Flag(
