@@ -140,6 +140,7 @@ def _stage(minutes: float) -> dict[str, float]:
         start, cpu = time.perf_counter(), _cpu()
         result = synthesize(script, store, root / "cache", settings, show.pronunciations)
         synth_s, synth_cpu = time.perf_counter() - start, _cpu() - cpu
+        resident = _reset_peak()
         start, cpu = time.perf_counter(), _cpu()
         episode = master(
             script,
@@ -153,6 +154,7 @@ def _stage(minutes: float) -> dict[str, float]:
             cover=None,
         )
         master_s, master_cpu = time.perf_counter() - start, _cpu() - cpu
+        master_grew = _status_mb("VmHWM") - resident
         baseline_s, baseline_cpu = _baseline(
             store.export(episode.audio_sha256, root / "episode.mp3")
         )
@@ -167,15 +169,24 @@ def _stage(minutes: float) -> dict[str, float]:
         "synth_cpu": synth_cpu,
         "master_s": master_s,
         "master_cpu": master_cpu,
+        "master_grew_mb": master_grew,
         "baseline_s": baseline_s,
         "baseline_cpu": baseline_cpu,
     }
 
 
-def _peak_mb() -> tuple[float, float]:
-    """Peak resident memory of this process, and of the largest program it ran, in MB."""
-    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return me, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+def _status_mb(field: str) -> float:
+    """A memory figure of this process from /proc/self/status (VmRSS, VmHWM), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _reset_peak() -> float:
+    """Start this process's peak resident memory (VmHWM) again from now; the resident MB now."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return _status_mb("VmRSS")
 
 
 def _in_a_child(what: str, *args: str) -> dict[str, float]:
@@ -264,8 +275,8 @@ def main() -> None:
         report = (
             _stage(float(sys.argv[2])) if sys.argv[1] == "stage" else _pipeline(float(sys.argv[2]))
         )
-        me, program = _peak_mb()
-        print(json.dumps({**report, "peak_mb": me, "program_peak_mb": program}))
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps({**report, "peak_mb": peak}))
         return
     if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 2:
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:2])
@@ -300,12 +311,13 @@ def main() -> None:
         f"{ten['master_cpu'] / ten['baseline_cpu']:.2f}x CPU"
     )
 
-    print("\npeak resident memory of the audio stage, each in a fresh process")
-    print(f"{'episode':>9} {'MP3 MB':>8} {'mastering s':>11} {'peak MB':>8} {'program MB':>10}")
+    print("\npeak resident memory (MB) of the audio stage, each in a fresh process; mastering: its")
+    print("own peak over what was resident when it began (Piper and the libraries stay resident)")
+    print(f"{'episode':>9} {'MP3 MB':>7} {'mastering s':>11} {'stage peak':>10} {'mastering':>9}")
     for run in runs.values():
         print(
-            f"{run['seconds'] / 60:7.1f} m {run['mb']:8.1f} {run['master_s']:11.1f} "
-            f"{run['peak_mb']:8.0f} {run['program_peak_mb']:10.0f}"
+            f"{run['seconds'] / 60:7.1f} m {run['mb']:7.1f} {run['master_s']:11.1f} "
+            f"{run['peak_mb']:10.0f} {run['master_grew_mb']:+9.0f}"
         )
 
     whole = _in_a_child("pipeline", str(10 * scale))
