@@ -375,24 +375,27 @@ class StreamLimiter:
         self._pending: list[Samples] = []
         self._held = 0
 
-    def push(self, piece: Samples) -> Iterator[Samples]:
-        """The limited audio that `piece` completes (none, or a block)."""
+    def push(self, piece: Samples) -> list[Samples]:
+        """The limited audio that `piece` completes: none yet, or a block."""
         self._pending.append(piece)
         self._held += len(piece)
-        if self._held >= LIMITER_BLOCK_S * self._rate + self._margin:
-            ahead = np.concatenate(self._pending)
-            ready = len(ahead) - self._margin
-            window = np.concatenate((self._before, ahead))
-            yield limit(window, self._rate, self._ceiling_db)[len(self._before) :][:ready]
-            self._before = window[: len(self._before) + ready][-self._margin :].copy()
-            self._pending, self._held = [ahead[ready:]], self._margin
+        if self._held < LIMITER_BLOCK_S * self._rate + self._margin:
+            return []
+        ahead = np.concatenate(self._pending)
+        ready = len(ahead) - self._margin
+        window = np.concatenate((self._before, ahead))
+        done = limit(window, self._rate, self._ceiling_db)[len(self._before) :][:ready]
+        self._before = window[: len(self._before) + ready][-self._margin :].copy()
+        self._pending, self._held = [ahead[ready:]], self._margin
+        return [done]
 
-    def close(self) -> Iterator[Samples]:
+    def close(self) -> list[Samples]:
         """The rest of the limited audio."""
-        if self._held:
-            window = np.concatenate((self._before, *self._pending))
-            yield limit(window, self._rate, self._ceiling_db)[len(self._before) :]
+        if not self._held:
+            return []
+        window = np.concatenate((self._before, *self._pending))
         self._pending, self._held = [], 0
+        return [limit(window, self._rate, self._ceiling_db)[len(self._before) :]]
 
 
 def limit_stream(pieces: Iterable[Samples], rate: int, ceiling_db: float) -> Iterator[Samples]:

@@ -1,7 +1,7 @@
 """Mastering: clips in, one episode out, at the podcast standard, with proof of its integrity.
 
     clips ─▶ check each ─▶ resample, trim, spool ─▶ level each speaker ─▶ pauses, intro, outro
-          ─▶ measure: loudness, and what the limiter and the encoder will take away
+          ─▶ measure what the limiter (at two gains) and the encoder (on an excerpt) take away
           ─▶ gain ─▶ true-peak limiter ─▶ MP3 (LAME, CBR, through a pipe) ─▶ ID3v2.3, CHAP/CTOC
           ─▶ decode the tagged file once: confirm the loudness (else correct and encode again)
              and pass the integrity gate ─▶ transcript (WebVTT), chapters (JSON)
@@ -9,10 +9,10 @@
 The episode is never in memory whole: the prepared clips wait in a spool file and every stage
 reads, measures and writes it in blocks of 10 s (docs/audio.md, "Memory"). A limiter lowers
 integrated loudness and LAME's CBR mode takes away about 0.4 LU more, so both are measured
-before the one full pass: the limiter's on the first measuring pass, the encoder's on a
-30-second excerpt. The meter is BS.1770-4 (K-weighting, gating) and the true peak is found by
-4x oversampling; tests check both against ffmpeg's ebur128 filter. Everything is
-deterministic, so mastering the same clips twice gives the same bytes.
+before the one full pass: the limiter's in a measuring pass at two trial gains, the
+encoder's on a 30-second excerpt beside it. The meter is BS.1770-4 (K-weighting, gating)
+and the true peak is found by 4x oversampling; tests check both against ffmpeg's ebur128
+filter. Everything is deterministic, so mastering the same clips twice gives the same bytes.
 """
 
 from __future__ import annotations
