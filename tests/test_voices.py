@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import threading
 import wave
 from collections.abc import Iterator
@@ -250,6 +252,30 @@ def test_long_text_is_split_to_the_engine_limit_and_joined() -> None:
         "And a third one to finish.",
     ]
     check_clip(audio, text, source=engine.spec)
+
+
+PIPER_SPEAKS_A_LONG_SENTENCE = """
+import resource
+from shipyard.podcast.voices import load_voice, speak
+words = "the authors propose a careful way to schedule many parallel jobs on a cluster and".split()
+audio = speak(load_voice("piper:en_US-joe-medium"), " ".join((words * 20)[:150]) + ".")
+print(audio.seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+@pytest.mark.slow
+def test_piper_memory_is_bounded_however_long_the_sentence() -> None:
+    """One 150-word sentence, no punctuation to cut at: whole, Piper took 1.3 GB for it."""
+    out = subprocess.run(
+        [sys.executable, "-c", PIPER_SPEAKS_A_LONG_SENTENCE],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=True,
+    )
+    seconds, peak_mb = out.stdout.split()
+    assert float(seconds) > 30
+    assert int(peak_mb) < 800, f"{peak_mb} MB"
 
 
 def test_registering_a_taken_engine_name_is_refused() -> None:

