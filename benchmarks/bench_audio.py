@@ -14,7 +14,6 @@ import datetime
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -140,6 +139,7 @@ def _stage(minutes: float) -> dict[str, float]:
         start, cpu = time.perf_counter(), _cpu()
         result = synthesize(script, store, root / "cache", settings, show.pronunciations)
         synth_s, synth_cpu = time.perf_counter() - start, _cpu() - cpu
+        synthesis_peak = _status_mb("VmHWM")
         resident = _reset_peak()
         start, cpu = time.perf_counter(), _cpu()
         episode = master(
@@ -154,7 +154,7 @@ def _stage(minutes: float) -> dict[str, float]:
             cover=None,
         )
         master_s, master_cpu = time.perf_counter() - start, _cpu() - cpu
-        master_grew = _status_mb("VmHWM") - resident
+        master_peak = _status_mb("VmHWM")
         baseline_s, baseline_cpu = _baseline(
             store.export(episode.audio_sha256, root / "episode.mp3")
         )
@@ -169,14 +169,16 @@ def _stage(minutes: float) -> dict[str, float]:
         "synth_cpu": synth_cpu,
         "master_s": master_s,
         "master_cpu": master_cpu,
-        "master_grew_mb": master_grew,
+        "master_grew_mb": master_peak - resident,
+        "peak_mb": max(synthesis_peak, master_peak),
         "baseline_s": baseline_s,
         "baseline_cpu": baseline_cpu,
     }
 
 
 def _status_mb(field: str) -> float:
-    """A memory figure of this process from /proc/self/status (VmRSS, VmHWM), in MB."""
+    """A memory figure of this process from /proc/self/status (VmRSS, VmHWM), in MB. Not
+    getrusage: a child's peak there starts at its parent's size when it was forked."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
@@ -275,8 +277,7 @@ def main() -> None:
         report = (
             _stage(float(sys.argv[2])) if sys.argv[1] == "stage" else _pipeline(float(sys.argv[2]))
         )
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps({**report, "peak_mb": peak}))
+        print(json.dumps({"peak_mb": _status_mb("VmHWM"), **report}))
         return
     if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 2:
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:2])
