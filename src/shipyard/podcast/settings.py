@@ -135,7 +135,7 @@ class ScriptConfig(_Section):
 
 class AudioConfig(_Section):
     # turns spoken at once: 4 keeps every default engine busy (Piper one, Festival two, and a
-    # turn waiting for each); measured 5-8% faster than 2 on 2 cores (docs/benchmarks.md)
+    # turn waiting for each); measured 4-8% faster than 2 on 2 cores (docs/benchmarks.md)
     concurrency: int = Field(default=4, ge=1)
     bitrate_kbps: int = Field(default=128, ge=32, le=320)
     # LAME's algorithm quality, 0 (slowest) to 9: on speech at 128 kbps, 7 measured the same
