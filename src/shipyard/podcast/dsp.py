@@ -41,6 +41,7 @@ __all__ = [
     "decode_file",
     "decode_stream",
     "encode_mp3",
+    "gate_episode",
     "inspect_episode",
     "limit",
     "limit_stream",
@@ -574,19 +575,32 @@ def inspect_episode(
     expected_seconds: float,
     estimated_seconds: float,
     settings: AudioConfig,
-    found: EpisodeMeasurements | None = None,
 ) -> EpisodeMeasurements:
-    """The integrity gate for the finished file: it decodes, is as long as what was encoded
+    """The integrity gate for a finished file (`gate_episode` on `measure_episode`)."""
+    if isinstance(source, Path):
+        found = measure_episode(source, settings.sample_rate)
+    else:
+        with tempfile.TemporaryDirectory(prefix="shipyard-inspect-") as tmp:
+            (Path(tmp) / "episode.mp3").write_bytes(source)
+            found = measure_episode(Path(tmp) / "episode.mp3", settings.sample_rate)
+    return gate_episode(
+        found,
+        expected_seconds=expected_seconds,
+        estimated_seconds=estimated_seconds,
+        settings=settings,
+    )
+
+
+def gate_episode(
+    found: EpisodeMeasurements,
+    *,
+    expected_seconds: float,
+    estimated_seconds: float,
+    settings: AudioConfig,
+) -> EpisodeMeasurements:
+    """The integrity gate on a file's measurements: it decoded, is as long as what was encoded
     (`expected_seconds`) and within tolerance of the script's estimate, has no long silence,
-    no clipping, is speech, and meets the loudness and true-peak targets (BS.1770). `found`:
-    the file's measurements where they were just taken."""
-    if found is None:
-        if isinstance(source, bytes):
-            with tempfile.TemporaryDirectory(prefix="shipyard-inspect-") as tmp:
-                (Path(tmp) / "episode.mp3").write_bytes(source)
-                found = measure_episode(Path(tmp) / "episode.mp3", settings.sample_rate)
-        else:
-            found = measure_episode(source, settings.sample_rate)
+    no clipping, is speech, and meets the loudness and true-peak targets (BS.1770)."""
     lufs, peak = found.loudness_lufs, found.true_peak_dbtp
     tolerance = settings.duration_tolerance
     low, high = estimated_seconds * (1 - tolerance), estimated_seconds * (1 + tolerance)

@@ -49,7 +49,7 @@ from shipyard.podcast.dsp import (
     check_clip,
     decode_file,
     encode_mp3,
-    inspect_episode,
+    gate_episode,
     limit_stream,
     loudness,
     measure_episode,
@@ -531,12 +531,11 @@ def master(
             with span("level and encode"):
                 found = _encode(timeline, settings, folder / "episode.mp3", tags=tag)
         with span("integrity gate"):
-            inspect_episode(
-                folder / "episode.mp3",
+            gate_episode(
+                found,
                 expected_seconds=timeline.seconds,
                 estimated_seconds=estimate + timeline.music_seconds,
                 settings=settings,
-                found=found,
             )
         audio_artifact = store.put_file(folder / "episode.mp3", suffix=".mp3")
     transcript = store.put_bytes(_webvtt(script, timeline.turns).encode(), suffix=".vtt")
