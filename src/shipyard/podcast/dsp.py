@@ -488,12 +488,22 @@ def decode_stream(source: Path, rate: int, *, what: str) -> Iterator[Samples]:
         )
 
 
-def decode_file(data: bytes, rate: int, *, what: str) -> Samples:
+@contextlib.contextmanager
+def _on_disk(source: Path | bytes) -> Iterator[Path]:
+    """`source` as a file ffmpeg can open: the file itself, or the bytes in a temporary one."""
+    if isinstance(source, Path):
+        yield source
+        return
+    with tempfile.TemporaryDirectory(prefix="shipyard-audio-") as tmp:
+        path = Path(tmp) / "input"
+        path.write_bytes(source)
+        yield path
+
+
+def decode_file(source: Path | bytes, rate: int, *, what: str) -> Samples:
     """A short audio file (music, an excerpt) decoded whole (`decode_stream`)."""
-    with tempfile.TemporaryDirectory(prefix="shipyard-decode-") as tmp:
-        source = Path(tmp) / "input"
-        source.write_bytes(data)
-        pieces = list(decode_stream(source, rate, what=what))
+    with _on_disk(source) as path:
+        pieces = list(decode_stream(path, rate, what=what))
     return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
 
 
@@ -577,12 +587,8 @@ def inspect_episode(
     settings: AudioConfig,
 ) -> EpisodeMeasurements:
     """The integrity gate for a finished file (`gate_episode` on `measure_episode`)."""
-    if isinstance(source, Path):
-        found = measure_episode(source, settings.sample_rate)
-    else:
-        with tempfile.TemporaryDirectory(prefix="shipyard-inspect-") as tmp:
-            (Path(tmp) / "episode.mp3").write_bytes(source)
-            found = measure_episode(Path(tmp) / "episode.mp3", settings.sample_rate)
+    with _on_disk(source) as path:
+        found = measure_episode(path, settings.sample_rate)
     return gate_episode(
         found,
         expected_seconds=expected_seconds,

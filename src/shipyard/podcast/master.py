@@ -123,7 +123,7 @@ def _load_music(
         path = assets_root / path
     if not path.is_file():
         raise ConfigError(f"no such file: {path}", key=key, hint="fix the path or leave it empty")
-    samples = decode_file(path.read_bytes(), rate, what=str(path))
+    samples = decode_file(path, rate, what=str(path))
     return _gain(samples, rate, target_lufs)
 
 
