@@ -233,6 +233,7 @@ def _pipeline(minutes: float) -> dict[str, float]:
         LocalProduction,
         init_project,
         launch,
+        load_config,
         production_root,
         shutdown,
         start_run,
@@ -243,10 +244,10 @@ def _pipeline(minutes: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="shipyard-bench-pipeline-") as tmp:
         folder = Path(tmp)
         port = 18000 + os.getpid() % 1000
-        config = init_project(folder, local_production=True, port=port, auto_approve=True)
+        init_project(folder, local_production=True, port=port, auto_approve=True)
         with (folder / "shipyard.toml").open("a") as f:
             f.write(f"\n[podcast.script]\ntarget_minutes = {minutes}\n")
-        config = init_project(folder, local_production=True, port=port, auto_approve=True)
+        config = load_config(folder / "shipyard.toml")
         production = LocalProduction(production_root(config), branch=config.publish.branch)
         with production.serve(port=port):
             start, cpu = time.perf_counter(), _cpu()
