@@ -223,20 +223,22 @@ def workflow(
                 )
             except Exception as exc:  # recorded, then re-raised: a failure never looks done
                 step_name = exc.step if isinstance(exc, ShipyardError) else ""
-                set_run_state("failed", step_name or "", _describe(exc))
-                if step_name and "config" in locals():
-                    hint = exc.hint if isinstance(exc, ShipyardError) else None
-                    notice = Notice(
-                        event="step-failed",
-                        run_id=run_id,
-                        workflow=name,
-                        step=step_name,
-                        message=f"step {step_name} failed for good: {_describe(exc)}",
-                        todo=hint
-                        or f"see `shipyard status {run_id}`; fix the cause, then run "
-                        "again (with --force when the input is unchanged)",
-                    )
-                    notify_owner(config, _STEP_OWNERS.get(step_name, owner), notice)
+                try:  # the owner is told before the run ends, as whoever follows it sees
+                    if step_name and "config" in locals():
+                        hint = exc.hint if isinstance(exc, ShipyardError) else None
+                        notice = Notice(
+                            event="step-failed",
+                            run_id=run_id,
+                            workflow=name,
+                            step=step_name,
+                            message=f"step {step_name} failed for good: {_describe(exc)}",
+                            todo=hint
+                            or f"see `shipyard status {run_id}`; fix the cause, then run "
+                            "again (with --force when the input is unchanged)",
+                        )
+                        notify_owner(config, _STEP_OWNERS.get(step_name, owner), notice)
+                finally:
+                    set_run_state("failed", step_name or "", _describe(exc))
                 raise
 
         body.__name__ = body.__qualname__ = fn.__name__
