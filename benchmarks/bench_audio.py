@@ -24,6 +24,7 @@ import mutagen.mp3
 import pypdfium2
 
 from shipyard._artifacts import ArtifactStore
+from shipyard._engine import tune_allocator
 from shipyard.podcast.checks import WORDS_PER_MINUTE
 from shipyard.podcast.master import master
 from shipyard.podcast.models import Host, Script, Turn
@@ -275,6 +276,7 @@ def _pipeline(minutes: float) -> dict[str, float]:
 
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] in ("stage", "pipeline"):  # a child's part
+        tune_allocator()  # as `shipyard run` and `shipyard worker` set their process
         report = (
             _stage(float(sys.argv[2])) if sys.argv[1] == "stage" else _pipeline(float(sys.argv[2]))
         )

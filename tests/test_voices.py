@@ -256,7 +256,9 @@ def test_long_text_is_split_to_the_engine_limit_and_joined() -> None:
 
 PIPER_SPEAKS_A_LONG_SENTENCE = """
 from pathlib import Path
+from shipyard._engine import tune_allocator
 from shipyard.podcast.voices import load_voice, speak
+tune_allocator()  # as in `shipyard run` and `shipyard worker`
 words = "the authors propose a careful way to schedule many parallel jobs on a cluster and".split()
 audio = speak(load_voice("piper:en_US-joe-medium"), " ".join((words * 20)[:150]) + ".")
 # this process's own peak (getrusage's would start at the parent's size)
@@ -267,7 +269,8 @@ print(audio.seconds, peak_kib // 1024)
 
 @pytest.mark.slow
 def test_piper_memory_is_bounded_however_long_the_sentence() -> None:
-    """One 150-word sentence, no punctuation to cut at: whole, Piper took 1.3 GB for it."""
+    """One 150-word sentence, no punctuation to cut at: whole, Piper took 1.3 GB for it; in
+    pieces, in a process set as a run's is, the process stays under a run's 500 MB."""
     out = subprocess.run(
         [sys.executable, "-c", PIPER_SPEAKS_A_LONG_SENTENCE],
         capture_output=True,
@@ -277,7 +280,7 @@ def test_piper_memory_is_bounded_however_long_the_sentence() -> None:
     )
     seconds, peak_mb = out.stdout.split()
     assert float(seconds) > 30
-    assert int(peak_mb) < 800, f"{peak_mb} MB"
+    assert int(peak_mb) < 500, f"{peak_mb} MB"
 
 
 def test_registering_a_taken_engine_name_is_refused() -> None:

@@ -9,6 +9,7 @@ recover the same runs), so launching takes an exclusive lock on it.
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import logging
 import os
@@ -39,6 +40,7 @@ __all__ = [
     "launch",
     "launched_in_this_process",
     "shutdown",
+    "tune_allocator",
 ]
 
 QUEUE = "shipyard"  # the queue workers pull runs from
@@ -64,6 +66,7 @@ def launch(config: Config, *, concurrency: int = 1) -> Runtime:
             "shipyard is already launched in this process",
             hint="call shipyard._engine.shutdown() first",
         )
+    tune_allocator()
     # Recovery needs every workflow this process may find pending.
     import_workflows(config.root, config.workflows.modules)
     config.state.mkdir(parents=True, exist_ok=True)
@@ -101,6 +104,24 @@ def launch(config: Config, *, concurrency: int = 1) -> Runtime:
         _lock=lock,
     )
     return _runtime
+
+
+_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8  # glibc's mallopt parameters
+
+
+def tune_allocator() -> None:
+    """Set glibc's malloc for a long-lived process that handles large, short-lived buffers
+    (a voice model's activations, audio blocks): a buffer over 4 MiB is mapped, and given
+    back to the system the moment it is freed, instead of leaving holes in the heap; threads
+    share two arenas instead of each keeping what it freed. A 10-minute episode's run
+    peaked at about 430 MB instead of 560 MB, for some 13% more CPU (docs/audio.md). Where
+    the C library is not glibc nothing changes."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # the C library this process runs on
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, 4 << 20)
+    mallopt(_M_ARENA_MAX, 2)
 
 
 def application_version(config: Config) -> str:

@@ -886,7 +886,7 @@ def _check_language(script: Script, settings: PodcastSettings) -> Iterator[Flag]
     text = " ".join(t.text for t in script.turns)
     if len(text.split()) < 40:
         return
-    detected, _confidence = detect_language(text)  # one language model per process
+    detected, _confidence = detect_language(text)
     wanted = settings.show.language.split("-")[0].lower()
     if detected != wanted:
         yield Flag(

@@ -20,8 +20,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import minimum_filter1d, uniform_filter1d
-from scipy.signal import sosfilt
 
 from shipyard import AudioRejected, ConfigError, StepTimeout, TransientError
 from shipyard.podcast.audio import Audio, Samples
@@ -204,6 +202,8 @@ class LoudnessMeter:
             return
         if len(self._head) < 4 * self._step:
             self._head = np.concatenate((self._head, samples[: 4 * self._step]))
+        from scipy.signal import sosfilt  # scipy: imported once mastering needs it
+
         weighted, self._state = sosfilt(
             self._sos, samples.astype(np.float32, copy=False), zi=self._state
         )
@@ -337,6 +337,8 @@ def limit(samples: Samples, rate: int, ceiling_db: float) -> Samples:
     """Look-ahead true-peak limiter. Around each run of peaks over the ceiling, the gain curve
     is a min filter (hold, 20 ms each side) then a moving average (smooth, 10 ms) no wider
     than it, so the gain never rises above what a peak needs; elsewhere it is 1."""
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
     ceiling = 10 ** (ceiling_db / 20)
     aim = ceiling * 10 ** (-0.1 / 20)  # a little under, so one pass is nearly always enough
     floor = ceiling * 10 ** (-TRUE_PEAK_SEARCH_DB / 20)

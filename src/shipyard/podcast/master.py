@@ -32,7 +32,6 @@ from typing import Any, BinaryIO
 
 import mutagen.id3
 import numpy as np
-from scipy.signal import resample_poly
 
 from shipyard import ArtifactStore, AudioRejected, ConfigError, PermanentError, span
 from shipyard.podcast.artwork import ARTWORK_MAX, ARTWORK_MIN, image_size, make_cover
@@ -86,6 +85,8 @@ def _trim(samples: Samples, rate: int) -> Samples:
 def _resample(audio: Audio, rate: int) -> Samples:
     if audio.sample_rate == rate:
         return audio.samples
+    from scipy.signal import resample_poly  # scipy: imported once mastering needs it
+
     g = math.gcd(audio.sample_rate, rate)
     resampled: Samples = resample_poly(audio.samples, rate // g, audio.sample_rate // g)
     return resampled.astype(np.float32)

