@@ -55,7 +55,10 @@ CLIP_LEVEL = 0.999  # a sample at or above this (of full scale) is at the rail
 MIN_ACTIVE_FRACTION = 0.25  # a clip with less speech than this is silent
 LIMITER_MARGIN_DB = 0.5  # headroom below the true-peak ceiling for the MP3 encoder's overshoot
 LOUDNESS_TOLERANCE_LU = 0.2  # how close the encoded file must come (LAME costs ~0.4 LU)
-LIMITER_BLOCK_S = 10.0  # audio limited at a time
+# Audio limited at a time. A block's largest array, 4x oversampled for the true peak, stays
+# under the 4 MiB above which malloc maps memory afresh (tune_allocator): 10 s blocks made
+# mastering 25% slower with that setting.
+LIMITER_BLOCK_S = 2.5
 LIMITER_CONTEXT_S = 0.5  # and on either side of it (a gain decision reaches under 0.3 s)
 
 
@@ -413,7 +416,7 @@ def limit_stream(pieces: Iterable[Samples], rate: int, ceiling_db: float) -> Ite
 
 
 FFMPEG = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error"]
-DECODE_BLOCK_S = 10.0
+DECODE_BLOCK_S = 2.5  # as LIMITER_BLOCK_S
 PIPE_BYTES = 1 << 20  # Linux's default most for a pipe: 6 s of audio in flight
 
 

@@ -67,7 +67,7 @@ PAUSE_AROUND_MUSIC_S = 0.6
 LEAD_IN_S = 0.3
 TAIL_S = 0.8
 EDGE_KEEP_S = 0.03  # silence kept at each end of a trimmed clip
-BLOCK_S = 10.0  # the most audio read at a time
+BLOCK_S = 2.5  # the most audio read at a time (see dsp.LIMITER_BLOCK_S)
 
 
 # --- assembling -------------------------------------------------------------------------
