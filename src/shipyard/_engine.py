@@ -113,8 +113,8 @@ def tune_allocator() -> None:
     """Set glibc's malloc for a long-lived process that handles large, short-lived buffers
     (a voice model's activations): a buffer over 4 MiB is mapped, and given back to the
     system the moment it is freed, instead of leaving holes in the heap; threads share two
-    arenas instead of each keeping what it freed. A 10-minute episode's run peaked at 436 MB
-    instead of 645 MB, at the same CPU time (docs/audio.md). Where the C library is not
+    arenas instead of each keeping what it freed. A 10-minute episode's run peaked at 443 MB
+    instead of 629 MB, for 4% more CPU time (docs/audio.md). Where the C library is not
     glibc nothing changes."""
     try:
         mallopt = ctypes.CDLL(None).mallopt  # the C library this process runs on
