@@ -28,9 +28,9 @@ from shipyard._logs import configure_logging
 from shipyard._plugins import import_workflows
 from shipyard._redact import redact_log_record
 from shipyard._telemetry import setup_tracing, shutdown_tracing
-from shipyard._version import __version__
 
 __all__ = [
+    "COMPATIBILITY",
     "QUEUE",
     "Runtime",
     "application_version",
@@ -124,10 +124,24 @@ def tune_allocator() -> None:
     mallopt(_M_ARENA_MAX, 2)
 
 
+# The core's own part of every run's steps (beginning, state changes, notices): bumped only
+# when a run begun under the old sequence could not be replayed by this code.
+COMPATIBILITY = 1
+
+
 def application_version(config: Config) -> str:
-    """The pinned version runs are recorded under: only processes of the same version
-    recover or dequeue them."""
-    return config.engine.application_version or f"shipyard-{__version__}"
+    """The version runs are recorded under: DBOS recovers and dequeues only runs of its own.
+    `engine.application_version` pins it; otherwise it names what a run's replay depends on,
+    the core's step sequence and each installed workflow's version, and not shipyard's
+    release, so an upgrade strands a waiting run only when one of those changed
+    (`shipyard runs --stranded` lists such runs, `shipyard migrate` moves them)."""
+    if config.engine.application_version:
+        return config.engine.application_version
+    from shipyard._workflow import workflows  # that module builds on this one
+
+    import_workflows(config.root, config.workflows.modules)
+    installed = ",".join(sorted(f"{s.name}@{s.version}" for s in workflows().values()))
+    return f"shipyard-c{COMPATIBILITY}:{installed}"
 
 
 def shutdown() -> None:

@@ -22,21 +22,24 @@ from dbos._serialization import DBOSPortableJSON
 
 from shipyard._config import CONFIG_FILE, Config
 from shipyard._engine import QUEUE, application_version, current
-from shipyard._errors import ConfigError, ShipyardError
+from shipyard._errors import ConfigError, RunNotFound, ShipyardError
 from shipyard._inputs import read_input, summary
 from shipyard._ledger import Ledger, RunRecord, RunState
 from shipyard._review import REVIEW_TOPIC, Decision, gate_named
 from shipyard._verify import Verification
-from shipyard._workflow import WorkflowSpec, get_workflow
+from shipyard._workflow import WorkflowSpec, get_workflow, workflows
 
 __all__ = [
     "StartedRun",
+    "StrandedRun",
     "cancel",
     "decide",
+    "migrate",
     "recheck",
     "review_request",
     "run_id_for",
     "start_run",
+    "stranded_runs",
     "submit_run",
     "wait_for",
 ]
@@ -269,6 +272,97 @@ def cancel(config: Config, run_id: str) -> RunRecord:
             client.cancel_workflow(record.run_id)
         ledger.set_state(
             record.run_id, RunState.CANCELLED, step=record.step, reason="cancelled by a user"
+        )
+        return ledger.get(record.run_id, detail=False)
+
+
+_UNFINISHED = ["PENDING", "ENQUEUED"]  # DBOS's states of a run that has yet to end
+
+
+@dataclass(frozen=True)
+class StrandedRun:
+    """A run recorded under another application version than this configuration's: no
+    worker of this version recovers or dequeues it."""
+
+    run: RunRecord
+    version: str  # the application version it is recorded under
+    movable: bool  # its workflow's steps are those installed: `migrate` can move it
+    why: str
+
+
+def stranded_runs(config: Config) -> list[StrandedRun]:
+    """The unfinished runs that no worker of this configuration's version would take."""
+    current_version = application_version(config)
+    installed = workflows()
+    with _client(config) as client:
+        unfinished = client.list_workflows(status=_UNFINISHED, load_input=False, load_output=False)
+    stranded = []
+    with _ledger(config) as ledger:
+        for status in unfinished:
+            if status.app_version in (None, current_version):
+                continue
+            try:
+                record = ledger.get(status.workflow_id, detail=False)
+            except RunNotFound:  # not a run of shipyard's
+                continue
+            spec = installed.get(record.workflow)
+            if spec is None:
+                movable, why = False, f"no installed workflow is named {record.workflow!r}"
+            elif spec.version != record.version:
+                movable, why = (
+                    False,
+                    f"it began under {record.workflow} v{record.version}, whose steps "
+                    f"differ from the installed v{spec.version}",
+                )
+            else:
+                movable, why = True, f"{record.workflow} v{record.version} is still installed"
+            stranded.append(StrandedRun(record, str(status.app_version), movable, why))
+    return stranded
+
+
+def migrate(config: Config, run_id: str) -> RunRecord:
+    """Move a stranded run onto this configuration's version, as it is: its finished steps,
+    a decision already sent and the rest of its input go with it, and a worker of this
+    version takes it from the queue. Its workflow's steps must be unchanged."""
+    with _ledger(config) as ledger:
+        record = ledger.get(run_id, detail=False)
+    found = [s for s in stranded_runs(config) if s.run.run_id == record.run_id]
+    if not found:
+        raise ShipyardError(
+            f"run {record.run_id} is not stranded: it is {record.state.value}, and "
+            "this version's workers take it as it is",
+            code="not-stranded",
+            run_id=record.run_id,
+            hint="`shipyard runs --stranded` lists the runs that need moving",
+        )
+    if not found[0].movable:
+        raise ShipyardError(
+            f"run {record.run_id} cannot move to this version: {found[0].why}",
+            code="incompatible",
+            run_id=record.run_id,
+            hint=f"end it with `shipyard cancel {record.run_id}` and start it again with "
+            "`shipyard run WORKFLOW INPUT --force`; or run a worker of its version, "
+            f"{found[0].version!r} (engine.application_version)",
+        )
+    with _client(config) as client:
+        # DBOS has no public call that changes a run's version and keeps its id (a fork
+        # would give it a new one), so the version is set in its table; then the run is put
+        # on the queue as DBOS does for a run it resumes.
+        system = client._sys_db
+        table = system.tables.workflow_status
+        with system.engine.begin() as connection:
+            connection.execute(
+                sa.update(table)
+                .where(table.c.workflow_uuid == record.run_id, table.c.status.in_(_UNFINISHED))
+                .values(application_version=application_version(config))
+            )
+        client.resume_workflow(record.run_id, queue_name=QUEUE)
+    with _ledger(config) as ledger:
+        ledger.event(
+            record.run_id,
+            "migrated",
+            f"moved from version {found[0].version} to {application_version(config)}",
+            {"from": found[0].version, "to": application_version(config)},
         )
         return ledger.get(record.run_id, detail=False)
 

@@ -1,4 +1,4 @@
-"""Commands for runs: run, runs, status, cancel, metrics."""
+"""Commands for runs: run, runs, status, cancel, migrate, metrics."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from shipyard._config import load_config
+from shipyard._config import Config, load_config
 from shipyard._ledger import RunState
 from shipyard.cli import ConfigOption, JsonOption, app
 from shipyard.cli._output import (
@@ -112,11 +112,23 @@ def run(
 def runs(
     state: Annotated[list[RunState] | None, typer.Option(help="Only runs in this state.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    stranded: Annotated[
+        bool,
+        typer.Option(
+            "--stranded",
+            help="Only unfinished runs recorded under another application version, which "
+            "no worker of this one takes (`shipyard migrate` moves them).",
+        ),
+    ] = False,
     config_file: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List runs, newest first."""
-    records = ledger_for(load_config(config_file)).runs(states=state or [], limit=limit)
+    config = load_config(config_file)
+    if stranded:
+        _stranded(config, as_json)
+        return
+    records = ledger_for(config).runs(states=state or [], limit=limit)
     if as_json:
         print_json([r.to_json() for r in records])
         return
@@ -127,6 +139,49 @@ def runs(
             r.run_id, r.workflow, state_text(r.state), r.step, when(r.created_at), f"{took:.1f} s"
         )
     console.print(table if records else "no runs yet: `shipyard run WORKFLOW INPUT`")
+
+
+def _stranded(config: Config, as_json: bool) -> None:
+    from shipyard._engine import application_version
+    from shipyard._runner import stranded_runs
+
+    found = stranded_runs(config)
+    if as_json:
+        print_json(
+            [
+                s.run.to_json() | {"version": s.version, "movable": s.movable, "why": s.why}
+                for s in found
+            ]
+        )
+        return
+    if not found:
+        console.print(f"no stranded runs: every unfinished run is {application_version(config)}")
+        return
+    table = Table("run", "workflow", "state", "its version", "can move", "why", box=None)
+    for s in found:
+        table.add_row(
+            s.run.run_id,
+            s.run.workflow,
+            state_text(s.run.state),
+            escape(s.version),
+            "yes" if s.movable else "no",
+            escape(s.why),
+        )
+    console.print(table)
+    console.print(f"this version: {escape(application_version(config))}")
+
+
+@app.command()
+def migrate(
+    run_id: Annotated[str, typer.Argument(help="The run (a unique part of its id will do).")],
+    config_file: ConfigOption = None,
+) -> None:
+    """Move a stranded run onto this version with its finished steps and any decision sent;
+    a worker of this version then takes it. Stop the old version's workers first."""
+    from shipyard._runner import migrate as move
+
+    record = move(load_config(config_file), run_id)
+    console.print(f"run {record.run_id}: moved to this version; a worker goes on with it")
 
 
 @app.command()
