@@ -59,7 +59,8 @@ class _Section(BaseModel):
 class EngineConfig(_Section):
     database_url: str = ""  # empty: SQLite file in the state folder
     executor_id: str = "local"  # stable per worker process; env SHIPYARD_EXECUTOR_ID wins
-    application_version: str = ""  # empty: derived from shipyard's version
+    application_version: str = ""  # empty: the compatibility version (_engine)
+    adopt_seconds: float = Field(default=10.0, gt=0)  # workers look for dead workers' runs
 
 
 class ReviewConfig(_Section):

@@ -24,6 +24,7 @@ from shipyard._artifacts import ArtifactStore
 from shipyard._config import Config
 from shipyard._errors import ShipyardError
 from shipyard._ledger import Ledger
+from shipyard._liveness import Adoption, ExecutorLease, on_postgresql
 from shipyard._logs import configure_logging
 from shipyard._plugins import import_workflows
 from shipyard._redact import redact_log_record
@@ -56,10 +57,14 @@ class Runtime:
     store: ArtifactStore
     executor_id: str
     _lock: IO[str]
+    _lease: ExecutorLease | None = None  # on PostgreSQL: this executor is alive
+    _adoption: Adoption | None = None  # a worker's: adopting dead executors' runs
 
 
-def launch(config: Config, *, concurrency: int = 1) -> Runtime:
-    """Start DBOS for this process and recover this executor's pending runs."""
+def launch(config: Config, *, concurrency: int = 1, adopt: bool = False) -> Runtime:
+    """Start DBOS for this process and recover this executor's pending runs. On PostgreSQL
+    the process holds its executor's lease while launched, and with `adopt` (a worker)
+    puts dead executors' runs back on the queue (`_liveness`)."""
     global _runtime, _launched
     if _runtime is not None:
         raise ShipyardError(
@@ -72,7 +77,10 @@ def launch(config: Config, *, concurrency: int = 1) -> Runtime:
     config.state.mkdir(parents=True, exist_ok=True)
     executor_id = config.executor_id
     lock = _lock_executor(config.state, executor_id)
+    lease = None
     try:
+        if on_postgresql(config.database_url):
+            lease = ExecutorLease(config.database_url, executor_id)
         ledger = Ledger(config.database_url)
         log_level = os.environ.get("SHIPYARD_DBOS_LOG_LEVEL", "WARNING")
         dbos_config: DBOSConfig = {
@@ -94,14 +102,25 @@ def launch(config: Config, *, concurrency: int = 1) -> Runtime:
         DBOS.launch()
         DBOS.register_queue(QUEUE, worker_concurrency=concurrency)
     except BaseException:
+        if lease is not None:
+            lease.close()
         lock.close()
         raise
+    adoption = (
+        Adoption(
+            config.database_url, application_version(config), QUEUE, config.engine.adopt_seconds
+        )
+        if adopt and lease is not None
+        else None
+    )
     _runtime = Runtime(
         config=config,
         ledger=ledger,
         store=ArtifactStore(config.state_folder("artifacts")),
         executor_id=executor_id,
         _lock=lock,
+        _lease=lease,
+        _adoption=adoption,
     )
     return _runtime
 
@@ -151,10 +170,14 @@ def shutdown() -> None:
         return
     runtime, _runtime = _runtime, None
     try:
+        if runtime._adoption is not None:
+            runtime._adoption.stop()
         shutdown_tracing()
         DBOS.destroy(destroy_registry=False)
     finally:
         runtime.ledger.close()
+        if runtime._lease is not None:
+            runtime._lease.close()
         runtime._lock.close()
 
 

@@ -149,7 +149,7 @@ def worker(
     review) and take queued runs, until stopped with Ctrl-C or SIGTERM."""
     from shipyard import _engine
 
-    runtime = _engine.launch(load_config(config_file), concurrency=concurrency)
+    runtime = _engine.launch(load_config(config_file), concurrency=concurrency, adopt=True)
     console.print(
         f"worker {runtime.executor_id} ready (database: {redact(runtime.config.database_url)})"
     )

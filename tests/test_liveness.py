@@ -1,0 +1,97 @@
+"""Liveness on PostgreSQL: a worker holds its executor's lease (an advisory lock) while it
+lives; one that loses the lease's connection stops at once; a dead worker's runs are adopted
+by a live worker with another executor id, and finish exactly once."""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from shipyard import RunState, ShipyardError, _liveness
+from shipyard._liveness import ExecutorLease
+from tests.conftest import fresh_database
+from tests.project import kill_group, make_project
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+END_LEASES = """
+SELECT pg_terminate_backend(pid) FROM pg_locks
+WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database
+                                            WHERE datname = current_database())
+"""
+
+
+def test_an_executor_id_is_leased_to_one_process_at_a_time(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = fresh_database(postgres_url, "lease")
+    monkeypatch.setattr(_liveness, "TAKE_LEASE_S", 1.0)
+    first = ExecutorLease(database, "worker-1")
+    try:
+        with pytest.raises(ShipyardError, match="alive in another process"):
+            ExecutorLease(database, "worker-1")
+        ExecutorLease(database, "worker-2").close()  # another id is another lease
+    finally:
+        first.close()
+    ExecutorLease(database, "worker-1").close()  # free once its holder let go
+
+
+def test_a_process_that_loses_its_lease_is_told_at_once(postgres_url: str) -> None:
+    database = fresh_database(postgres_url, "fence")
+    lost = threading.Event()
+    lease = ExecutorLease(database, "worker-1", on_lost=lambda why: lost.set())
+    try:
+        with psycopg.connect(database, autocommit=True) as admin:
+            admin.execute(END_LEASES)
+        assert lost.wait(timeout=30)
+    finally:
+        lease.close()
+
+
+def _run_id(text: str) -> str:
+    found = re.search(r"run-[0-9a-f]{12}", text)
+    assert found, text
+    return found.group(0)
+
+
+def test_a_worker_that_loses_its_lease_stops(tmp_path: Path, postgres_url: str) -> None:
+    database = fresh_database(postgres_url, "fenceworker")
+    with make_project(
+        tmp_path / "p", auto_approve=True, extra=f'[engine]\ndatabase_url = "{database}"\n'
+    ) as project:
+        worker = project.start("worker", env={"SHIPYARD_EXECUTOR_ID": "worker-1"})
+        project.wait_for_output(worker, "ready")
+        with psycopg.connect(database, autocommit=True) as admin:
+            admin.execute(END_LEASES)
+        assert worker.wait(timeout=60) == 75
+        out = kill_group(worker)
+    assert "lost the database connection that holds its executor's lease" in out
+
+
+def test_a_dead_workers_run_is_adopted_by_a_live_worker(tmp_path: Path, postgres_url: str) -> None:
+    database = fresh_database(postgres_url, "adoption")
+    engine = f'[engine]\ndatabase_url = "{database}"\nadopt_seconds = 1\n'
+    with make_project(tmp_path / "p", auto_approve=True, extra=engine) as project:
+        doomed = project.start("worker", env={"SHIPYARD_EXECUTOR_ID": "worker-a"})
+        project.wait_for_output(doomed, "ready")
+        queued = project.run("run", "paper-to-podcast", str(project.paper), "--queue", "--detach")
+        assert queued.returncode == 0, queued.stderr
+        run_id = _run_id(queued.stdout)
+        project.wait_until(run_id, lambda r: any(s.step == "synthesize" for s in r.steps))
+        kill_group(doomed, signal.SIGKILL)
+        survivor = project.start("worker", env={"SHIPYARD_EXECUTOR_ID": "worker-b"})
+        try:
+            run = project.wait_until(run_id, lambda r: r.state.finished)
+        finally:
+            out = kill_group(survivor, signal.SIGTERM)
+        commits = [c for c in project.site_commits() if "Shipyard-Run:" in c]
+    assert run.state is RunState.VERIFIED, out
+    assert {s.executor for s in run.steps} == {"worker-a", "worker-b"}
+    assert [s.step for s in run.steps if s.status == "ok"].count("extract") == 1
+    assert len(commits) == 1
+    assert "executor worker-a is dead" in out
