@@ -9,10 +9,11 @@ import signal
 import threading
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
-from shipyard import RunState, ShipyardError, _liveness
+from shipyard import Config, RunState, ShipyardError, _engine, _liveness
 from shipyard._liveness import ExecutorLease
 from tests.conftest import fresh_database
 from tests.project import kill_group, make_project
@@ -59,17 +60,33 @@ def _run_id(text: str) -> str:
     return found.group(0)
 
 
-def test_a_worker_that_loses_its_lease_stops(tmp_path: Path, postgres_url: str) -> None:
+def test_a_worker_reports_its_health_and_stops_when_it_loses_its_lease(
+    tmp_path: Path, postgres_url: str
+) -> None:
     database = fresh_database(postgres_url, "fenceworker")
     with make_project(
         tmp_path / "p", auto_approve=True, extra=f'[engine]\ndatabase_url = "{database}"\n'
     ) as project:
-        worker = project.start("worker", env={"SHIPYARD_EXECUTOR_ID": "worker-1"})
-        project.wait_for_output(worker, "ready")
+        worker = project.start(
+            "worker", "--health-port", "0", env={"SHIPYARD_EXECUTOR_ID": "worker-1"}
+        )
+        ready = project.wait_for_output(worker, "ready")
+        found = re.search(r"health: (\S+/healthz)", ready)
+        assert found, ready
+        well = httpx.get(found.group(1), timeout=30)
+        assert well.status_code == 200, well.text
+        assert well.json() == {
+            "executor": "worker-1",
+            "version": well.json()["version"],
+            "lease": "held",
+            "problems": [],
+        }
         with psycopg.connect(database, autocommit=True) as admin:
             admin.execute(END_LEASES)
         assert worker.wait(timeout=60) == 75
         out = kill_group(worker)
+        with pytest.raises(httpx.ConnectError):  # gone: the probe fails, its supervisor acts
+            httpx.get(found.group(1), timeout=5)
     assert "lost the database connection that holds its executor's lease" in out
 
 
@@ -95,3 +112,22 @@ def test_a_dead_workers_run_is_adopted_by_a_live_worker(tmp_path: Path, postgres
     assert [s.step for s in run.steps if s.status == "ok"].count("extract") == 1
     assert len(commits) == 1
     assert "executor worker-a is dead" in out
+
+
+def test_health_names_a_lease_that_stopped_answering(tmp_path: Path, postgres_url: str) -> None:
+    url = fresh_database(postgres_url, "health")
+    config = Config.model_validate(
+        {"root": tmp_path, "state_dir": tmp_path / "state", "engine": {"database_url": url}}
+    )
+    runtime = _engine.launch(config, adopt=True)
+    try:
+        ok, report = _engine.health()
+        assert ok and report["lease"] == "held", report
+        lease = runtime._lease
+        assert lease is not None
+        lease._last_heartbeat -= 60  # as if its connection had hung for a minute
+        ok, report = _engine.health()
+    finally:
+        _engine.shutdown()
+    assert not ok
+    assert report["problems"] == ["the lease's connection has not answered for 60 s"]

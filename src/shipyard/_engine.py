@@ -15,7 +15,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from dbos import DBOS, DBOSConfig
 from dbos._serialization import DBOSPortableJSON
@@ -24,7 +24,7 @@ from shipyard._artifacts import ArtifactStore
 from shipyard._config import Config
 from shipyard._errors import ShipyardError
 from shipyard._ledger import Ledger
-from shipyard._liveness import Adoption, ExecutorLease, on_postgresql
+from shipyard._liveness import HEARTBEAT_S, Adoption, ExecutorLease, on_postgresql
 from shipyard._logs import configure_logging
 from shipyard._plugins import import_workflows
 from shipyard._redact import redact_log_record
@@ -38,6 +38,7 @@ __all__ = [
     "artifact_store",
     "current",
     "current_or_none",
+    "health",
     "launch",
     "launched_in_this_process",
     "shutdown",
@@ -123,6 +124,30 @@ def launch(config: Config, *, concurrency: int = 1, adopt: bool = False) -> Runt
         _adoption=adoption,
     )
     return _runtime
+
+
+def health() -> tuple[bool, dict[str, Any]]:
+    """Whether this launched process is alive and well (`shipyard worker --health-port`):
+    its database answers, its lease's connection answered lately (PostgreSQL), and its
+    adoption thread runs. A hung process answers nothing at all, which probes count too."""
+    runtime = current()
+    problems = []
+    try:
+        runtime.ledger.runs(limit=1)
+    except Exception as exc:  # noqa: BLE001  (reported, not raised: this is the probe)
+        problems.append(f"the database does not answer: {type(exc).__name__}")
+    lease = runtime._lease
+    if lease is not None and lease.heartbeat_age > 3 * HEARTBEAT_S:
+        problems.append(f"the lease's connection has not answered for {lease.heartbeat_age:.0f} s")
+    if runtime._adoption is not None and not runtime._adoption.running:
+        problems.append("the thread adopting dead workers' runs has stopped")
+    report = {
+        "executor": runtime.executor_id,
+        "version": application_version(runtime.config),
+        "lease": "none (SQLite: the executor's lock file)" if lease is None else "held",
+        "problems": problems,
+    }
+    return not problems, report
 
 
 _M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8  # glibc's mallopt parameters

@@ -81,6 +81,7 @@ class ExecutorLease:
                 )
             time.sleep(0.5)  # a worker adopting this executor's runs holds it for a moment
         self._closed = threading.Event()
+        self._last_heartbeat = time.monotonic()
         self._watch = threading.Thread(target=self._heartbeat, name="shipyard-lease", daemon=True)
         self._watch.start()
 
@@ -92,6 +93,12 @@ class ExecutorLease:
                 if not self._closed.is_set():
                     self._on_lost(f"{type(exc).__name__}: {exc}")
                 return
+            self._last_heartbeat = time.monotonic()
+
+    @property
+    def heartbeat_age(self) -> float:
+        """Seconds since the lease's connection last answered."""
+        return time.monotonic() - self._last_heartbeat
 
     def close(self) -> None:
         self._closed.set()
@@ -165,6 +172,10 @@ class Adoption:
 
         self._thread = threading.Thread(target=loop, name="shipyard-adoption", daemon=True)
         self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
 
     def stop(self) -> None:
         self._stopped.set()

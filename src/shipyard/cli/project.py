@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -18,6 +18,9 @@ from shipyard.cli._output import (
     print_json,
     wait_for_stop,
 )
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 
 @app.command()
@@ -143,18 +146,51 @@ def show(
 @app.command()
 def worker(
     concurrency: Annotated[int, typer.Option(help="Runs this worker works on at once.")] = 2,
+    health_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve GET /healthz on this port (0: any free one) for a supervisor's "
+            "liveness probe: 200 while the worker is well, 503 with its problems otherwise.",
+        ),
+    ] = None,
+    health_host: Annotated[str, typer.Option(help="Where /healthz listens.")] = "127.0.0.1",
     config_file: ConfigOption = None,
 ) -> None:
     """Run as a worker: recover this executor's pending runs (crashed, or waiting for
-    review) and take queued runs, until stopped with Ctrl-C or SIGTERM."""
+    review), adopt dead workers' runs (PostgreSQL) and take queued runs, until stopped with
+    Ctrl-C or SIGTERM."""
     from shipyard import _engine
+    from shipyard._serving import serve_in_thread
 
     runtime = _engine.launch(load_config(config_file), concurrency=concurrency, adopt=True)
+    health = ""
+    if health_port is not None:
+        server, _thread, port = serve_in_thread(_health_app(), health_host, health_port)
+        health = f", health: http://{health_host}:{port}/healthz"
     console.print(
-        f"worker {runtime.executor_id} ready (database: {redact(runtime.config.database_url)})"
+        f"worker {runtime.executor_id} ready (database: {redact(runtime.config.database_url)}"
+        f"{health})"
     )
     try:
         wait_for_stop()
     finally:
+        if health_port is not None:
+            server.should_exit = True
         _engine.shutdown()
     console.print("worker stopped")
+
+
+def _health_app() -> Starlette:
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from shipyard import _engine
+
+    async def healthz(request: Request) -> JSONResponse:
+        ok, report = await run_in_threadpool(_engine.health)
+        return JSONResponse(report, status_code=200 if ok else 503)
+
+    return Starlette(routes=[Route("/healthz", healthz)])
