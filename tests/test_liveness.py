@@ -4,9 +4,11 @@ by a live worker with another executor id, and finish exactly once."""
 
 from __future__ import annotations
 
+import random
 import re
 import signal
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -15,7 +17,7 @@ import pytest
 
 from shipyard import Config, RunState, ShipyardError, _engine, _liveness
 from shipyard._liveness import ExecutorLease
-from tests.conftest import fresh_database
+from tests.conftest import corpus_files, fresh_database
 from tests.project import kill_group, make_project
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -131,3 +133,68 @@ def test_health_names_a_lease_that_stopped_answering(tmp_path: Path, postgres_ur
         _engine.shutdown()
     assert not ok
     assert report["problems"] == ["the lease's connection has not answered for 60 s"]
+
+
+def test_chaos_workers_killed_at_random_lose_and_repeat_no_run(
+    tmp_path: Path, postgres_url: str, corpus: Path
+) -> None:
+    """Three workers, twelve queued runs: a random worker is killed -9 every few seconds (at
+    most five times) and a replacement starts under a new executor id. Every run ends
+    verified with exactly one commit and one feed item, and no dead id ever comes back."""
+    database = fresh_database(postgres_url, "chaos")
+    engine = f'[engine]\ndatabase_url = "{database}"\nadopt_seconds = 1\n'
+    chance = random.Random(7)
+    with make_project(tmp_path / "p", auto_approve=True, extra=engine) as project:
+        ids = iter(f"worker-{n}" for n in range(1, 100))
+        workers = {}
+        for _ in range(3):
+            name = next(ids)
+            workers[name] = project.start("worker", env={"SHIPYARD_EXECUTOR_ID": name})
+        for worker in workers.values():
+            project.wait_for_output(worker, "ready")
+        copy = project.root / "paper-copy.pdf"  # other bytes, so another episode
+        copy.write_bytes(project.paper.read_bytes() + b"\n% a copy\n")
+        inputs = [*corpus_files("papers"), project.paper, copy]
+        queued = [
+            project.run("run", "paper-to-podcast", str(p), "--queue", "--detach") for p in inputs
+        ]
+        assert all(q.returncode == 0 for q in queued), [q.stderr[-2000:] for q in queued]
+        run_ids = [_run_id(q.stdout) for q in queued]
+        assert len(set(run_ids)) == 12
+
+        killed: list[str] = []
+        ledger = project.ledger()
+        deadline = time.monotonic() + 600
+        try:
+            while time.monotonic() < deadline:
+                if all(ledger.get(r, detail=False).state.finished for r in run_ids):
+                    break
+                time.sleep(4)
+                if len(killed) < 5:
+                    victim = chance.choice(sorted(workers))
+                    kill_group(workers.pop(victim), signal.SIGKILL)
+                    killed.append(victim)
+                    name = next(ids)
+                    workers[name] = project.start("worker", env={"SHIPYARD_EXECUTOR_ID": name})
+            runs = [ledger.get(r) for r in run_ids]
+        finally:
+            ledger.close()
+            for worker in workers.values():
+                kill_group(worker, signal.SIGTERM)
+        commits = project.site_commits()
+        feed = httpx.get(project.server.url + "feed.xml", timeout=10).text
+    assert [r.state for r in runs] == [RunState.VERIFIED] * 12, [
+        (r.run_id, r.state, r.reason) for r in runs
+    ]
+    for run in runs:
+        trailer = re.compile(rf"^Shipyard-Run: {re.escape(run.run_id)}$", re.MULTILINE)
+        assert sum(bool(trailer.search(c)) for c in commits) == 1, run.run_id
+        assert feed.count(run.result["episode_url"]) >= 1
+    assert feed.count("<item>") == 12
+    assert killed
+    executors = {s.executor for r in runs for s in r.steps}
+    assert {f"worker-{n}" for n in range(4, 9)} & executors  # replacements took work up
+    # runs a victim had begun, which other workers finished: adopted, not waited for
+    hands = {r.run_id: {s.executor for s in r.steps} for r in runs}
+    adopted = [r for r, who in hands.items() if who & set(killed) and who - set(killed)]
+    assert adopted, hands
