@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from aiosmtpd.controller import Controller
 from shipyard import ConfigError, Notice, RunState, load_config
 from shipyard._ledger import Ledger
 from shipyard._notify import tell_owner
-from tests.loopback import loopback_server
+from tests.loopback import free_port, loopback_server
 from tests.project import Project, kill_group, make_project
 
 pytestmark = pytest.mark.slow
@@ -61,9 +60,7 @@ def receivers() -> Iterator[tuple[Inbox, str, int]]:
             inbox.mails.append(message_from_bytes(envelope.content))
             return "250 OK"
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     smtp = Controller(Mail(), hostname="127.0.0.1", port=port)
     smtp.start()
     try:

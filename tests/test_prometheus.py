@@ -5,7 +5,6 @@ loopback, asked by PromQL how many runs were verified and how many failed."""
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from shipyard._ledger import Ledger, RunState
 from shipyard._prometheus import prometheus_text
+from tests.loopback import free_port
 from tests.project import SHIPYARD, Project, kill_group, make_project
 
 PROMETHEUS = Path("/usr/bin/prometheus")
@@ -148,10 +148,3 @@ def _counted(tmp_path: Path, console: str) -> tuple[float | None, float | None]:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
-
-
-def free_port() -> int:
-    """A free loopback port (closed again before use: Prometheus binds it itself)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

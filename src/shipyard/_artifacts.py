@@ -6,6 +6,11 @@ crash never leaves a half-written artifact under a valid name, and writing the s
 is a no-op. Lineage (which run and step produced an artifact, from which parents) is recorded
 by the run ledger, not here: the store only knows bytes.
 
+Where workers on several machines share runs, the store also lives on an S3-compatible object
+store (`[artifacts] url`): every artifact written is uploaded under the same name (once: a
+name is its content), and one missing from the folder is fetched into it, so the folder is a
+read cache and a run begun on one machine reads its artifacts on another.
+
 The store is confined to its folder: an artifact id is a SHA-256 and nothing else, and no
 read or write goes through a symbolic link (`confined`), so a link planted in the store can
 neither leak a file from elsewhere into a release nor redirect a write.
@@ -21,9 +26,12 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from shipyard._errors import ShipyardError
+from shipyard._errors import ShipyardError, TransientError
+
+if TYPE_CHECKING:
+    from shipyard._config import Config
 
 __all__ = ["Artifact", "ArtifactStore", "confined", "sha256_file", "write_atomically"]
 
@@ -81,36 +89,127 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+class ObjectStore:
+    """An S3-compatible bucket (through boto3) holding artifacts under `<prefix>ab/<name>`.
+    Credentials come from boto3's usual places (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
+    in the environment, a profile), never from shipyard.toml."""
+
+    def __init__(self, url: str, *, endpoint_url: str = "", region: str = "") -> None:
+        import boto3
+        from botocore.config import Config as BotoConfig
+
+        bucket, _, prefix = url.removeprefix("s3://").partition("/")
+        self.bucket, self.prefix = bucket, f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+        self.where = f"{url} ({endpoint_url or 'AWS'})"
+        self._client = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url or None,
+            region_name=region or None,
+            config=BotoConfig(retries={"max_attempts": 5, "mode": "standard"}),
+        )
+
+    def find(self, sha256: str) -> str | None:
+        """The name (`ab/<sha256><suffix>`) the artifact is stored under, if it is."""
+        found = self._call(
+            "list",
+            lambda: self._client.list_objects_v2(
+                Bucket=self.bucket, Prefix=f"{self.prefix}{sha256[:2]}/{sha256}", MaxKeys=1
+            ),
+        )
+        contents = found.get("Contents", [])
+        return str(contents[0]["Key"]).removeprefix(self.prefix) if contents else None
+
+    def upload(self, source: Path, name: str) -> None:
+        """Store `source` under `name`, unless it is there already (a name is its content)."""
+        if self.find(name[3:].split(".")[0]) != name:
+            self._call(
+                "upload",
+                lambda: self._client.upload_file(str(source), self.bucket, self._key(name)),
+            )
+
+    def download(self, name: str, target: Path) -> None:
+        def fetch(f: BinaryIO) -> None:
+            self._call(
+                "download", lambda: self._client.download_fileobj(self.bucket, self._key(name), f)
+            )
+
+        write_atomically(target, fetch)
+
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def _call(self, what: str, call: Callable[[], Any]) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return call()
+        except (BotoCoreError, ClientError) as exc:
+            raise TransientError(
+                f"the object store {self.where} failed to {what}: {type(exc).__name__}: {exc}",
+                code="object-store",
+                hint="check [artifacts] in shipyard.toml, the bucket, and the credentials "
+                "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) in the environment",
+            ) from None
+
+
 class ArtifactStore:
     """Files named by their SHA-256 under one folder: written once, atomically, and read by
-    hash from any step (`put_file`, `put_bytes`, `path`, `read_bytes`)."""
+    hash from any step (`put_file`, `put_bytes`, `path`, `read_bytes`); with a `mirror`,
+    also on an object store every machine shares, the folder being a cache of it."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, mirror: ObjectStore | None = None) -> None:
         self.root = root
+        self.mirror = mirror
+
+    @classmethod
+    def for_config(cls, config: Config) -> ArtifactStore:
+        """The store a configuration names: its state folder's, mirrored on `[artifacts] url`."""
+        shared = config.artifacts
+        mirror = (
+            ObjectStore(shared.url, endpoint_url=shared.endpoint_url, region=shared.region)
+            if shared.url
+            else None
+        )
+        return cls(config.state_folder("artifacts"), mirror)
 
     def path(self, sha256: str) -> Path:
-        """Where the artifact with this hash lives (whatever its suffix)."""
+        """Where the artifact with this hash lives (whatever its suffix), fetched from the
+        mirror into the folder if it is only there."""
         folder = confined(self.root, self.root / _checked(sha256)[:2])
         matches = sorted(folder.glob(f"{sha256}*")) if folder.is_dir() else []
-        if not matches:
+        if matches:
+            return confined(self.root, matches[0])
+        name = self.mirror.find(sha256) if self.mirror is not None else None
+        if name is None:
+            where = f"{self.root}" + (f" or {self.mirror.where}" if self.mirror else "")
             raise ShipyardError(
-                f"artifact {sha256[:12]} is not in the store at {self.root}",
+                f"artifact {sha256[:12]} is not in the store at {where}",
                 code="artifact-missing",
                 artifact=sha256,
                 hint="the state folder was moved or cleaned; re-run with --force",
             )
-        return confined(self.root, matches[0])
+        target = self._target(sha256, name.removeprefix(f"{sha256[:2]}/{sha256}"))
+        assert self.mirror is not None
+        self.mirror.download(name, target)
+        return target
 
     def has(self, sha256: str) -> bool:
         folder = confined(self.root, self.root / _checked(sha256)[:2])
-        return folder.is_dir() and any(folder.glob(f"{sha256}*"))
+        if folder.is_dir() and any(folder.glob(f"{sha256}*")):
+            return True
+        return self.mirror is not None and self.mirror.find(sha256) is not None
 
     def put_bytes(self, data: bytes, *, suffix: str = "") -> Artifact:
         sha = hashlib.sha256(data).hexdigest()
         target = self._target(sha, suffix)
         if not target.exists():
             write_atomically(target, lambda f: f.write(data))
+        self._share(target)
         return Artifact(sha, len(data), target)
+
+    def _share(self, target: Path) -> None:
+        if self.mirror is not None:
+            self.mirror.upload(target, f"{target.parent.name}/{target.name}")
 
     def put_file(self, source: Path, *, suffix: str | None = None) -> Artifact:
         """Copy a file in. The hash is of the bytes copied, so a file that changes while it
@@ -137,6 +236,7 @@ class ArtifactStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        self._share(target)
         return Artifact(sha, size, target)
 
     def read_bytes(self, sha256: str) -> bytes:

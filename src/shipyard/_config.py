@@ -8,6 +8,7 @@ are relative to the file's folder.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -171,6 +172,33 @@ class WorkflowsConfig(_Section):
     modules: list[str] = []
 
 
+class ArtifactsConfig(_Section):
+    """`[artifacts]`: where artifacts are shared. Without `url`, the state folder holds them;
+    with it, an S3-compatible object store does, and the state folder is a read cache."""
+
+    url: str = ""  # s3://BUCKET or s3://BUCKET/PREFIX
+    endpoint_url: str = ""  # the store's API where it is not AWS (MinIO, Ceph, moto)
+    region: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _an_s3_url(cls, url: str) -> str:
+        if not url:
+            return url
+        if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?", url):
+            raise ValueError(f"{url!r} is not s3://BUCKET or s3://BUCKET/PREFIX")
+        if importlib.util.find_spec("boto3") is None:
+            raise ValueError("an object store needs boto3: pip install 'shipyard[s3]'")
+        return url
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _an_http_url(cls, url: str) -> str:
+        if url and not re.fullmatch(r"https?://[^\s/@]+(/\S*)?", url):
+            raise ValueError(f"{url!r} is not an http(s) URL (without credentials)")
+        return url
+
+
 class Config(_Section):
     """The whole configuration. `root` is the folder the file is in.
 
@@ -180,6 +208,7 @@ class Config(_Section):
     root: Path = Path(".")
     state_dir: Path = Path(".shipyard")
     engine: EngineConfig = EngineConfig()
+    artifacts: ArtifactsConfig = ArtifactsConfig()
     review: ReviewConfig = ReviewConfig()
     publish: PublishConfig = PublishConfig()
     verify: VerifyConfig = VerifyConfig()

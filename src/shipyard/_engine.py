@@ -117,7 +117,7 @@ def launch(config: Config, *, concurrency: int = 1, adopt: bool = False) -> Runt
     _runtime = Runtime(
         config=config,
         ledger=ledger,
-        store=ArtifactStore(config.state_folder("artifacts")),
+        store=ArtifactStore.for_config(config),
         executor_id=executor_id,
         _lock=lock,
         _lease=lease,

@@ -73,7 +73,7 @@ def _preview(script: Script, index: int, config: Config) -> Path:
     """One turn, spoken now (or found in the cache the synthesize step reads)."""
     from shipyard.podcast.synthesize import synthesize_turn
 
-    store = ArtifactStore(config.state_folder("artifacts"))
+    store = ArtifactStore.for_config(config)
     pronunciations = podcast_settings(config).show.pronunciations
     clip = synthesize_turn(
         script, index, store, config.state_folder("cache", "tts"), pronunciations
