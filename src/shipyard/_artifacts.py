@@ -26,14 +26,18 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from shipyard._errors import ShipyardError, TransientError
 
-if TYPE_CHECKING:
-    from shipyard._config import Config
-
-__all__ = ["Artifact", "ArtifactStore", "confined", "sha256_file", "write_atomically"]
+__all__ = [
+    "Artifact",
+    "ArtifactStore",
+    "ObjectStore",
+    "confined",
+    "sha256_file",
+    "write_atomically",
+]
 
 _CHUNK = 1 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -160,17 +164,6 @@ class ArtifactStore:
     def __init__(self, root: Path, mirror: ObjectStore | None = None) -> None:
         self.root = root
         self.mirror = mirror
-
-    @classmethod
-    def for_config(cls, config: Config) -> ArtifactStore:
-        """The store a configuration names: its state folder's, mirrored on `[artifacts] url`."""
-        shared = config.artifacts
-        mirror = (
-            ObjectStore(shared.url, endpoint_url=shared.endpoint_url, region=shared.region)
-            if shared.url
-            else None
-        )
-        return cls(config.state_folder("artifacts"), mirror)
 
     def path(self, sha256: str) -> Path:
         """Where the artifact with this hash lives (whatever its suffix), fetched from the

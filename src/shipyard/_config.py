@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from shipyard._artifacts import confined
+from shipyard._artifacts import ArtifactStore, ObjectStore, confined
 from shipyard._errors import ConfigError
 from shipyard._plugins import SettingsTable, claimed_tables, import_workflows
 from shipyard._secrets import expand_secrets, literal_credential, secret_names
@@ -261,6 +261,16 @@ class Config(_Section):
         folder = confined(self.state, self.state.joinpath(*parts))
         folder.mkdir(parents=True, exist_ok=True)
         return folder
+
+    def artifact_store(self) -> ArtifactStore:
+        """The artifact store: the state folder's, mirrored on `[artifacts] url` if set."""
+        shared = self.artifacts
+        mirror = (
+            ObjectStore(shared.url, endpoint_url=shared.endpoint_url, region=shared.region)
+            if shared.url
+            else None
+        )
+        return ArtifactStore(self.state_folder("artifacts"), mirror)
 
     @property
     def database_url(self) -> str:

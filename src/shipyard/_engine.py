@@ -26,7 +26,7 @@ from shipyard._errors import ShipyardError
 from shipyard._ledger import Ledger
 from shipyard._liveness import HEARTBEAT_S, Adoption, ExecutorLease, on_postgresql
 from shipyard._logs import configure_logging
-from shipyard._plugins import import_workflows
+from shipyard._plugins import import_workflows, workflow_versions
 from shipyard._redact import redact_log_record
 from shipyard._telemetry import setup_tracing, shutdown_tracing
 
@@ -117,7 +117,7 @@ def launch(config: Config, *, concurrency: int = 1, adopt: bool = False) -> Runt
     _runtime = Runtime(
         config=config,
         ledger=ledger,
-        store=ArtifactStore.for_config(config),
+        store=config.artifact_store(),
         executor_id=executor_id,
         _lock=lock,
         _lease=lease,
@@ -181,10 +181,8 @@ def application_version(config: Config) -> str:
     (`shipyard runs --stranded` lists such runs, `shipyard migrate` moves them)."""
     if config.engine.application_version:
         return config.engine.application_version
-    from shipyard._workflow import workflows  # that module builds on this one
-
     import_workflows(config.root, config.workflows.modules)
-    installed = ",".join(sorted(f"{s.name}@{s.version}" for s in workflows().values()))
+    installed = ",".join(f"{name}@{v}" for name, v in sorted(workflow_versions().items()))
     return f"shipyard-c{COMPATIBILITY}:{installed}"
 
 

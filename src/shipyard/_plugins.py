@@ -2,8 +2,9 @@
 
 A plugin names its module in the `shipyard.workflows` entry-point group; a project names its
 own in `workflows.modules` of shipyard.toml (imported from the file's folder first). Importing
-such a module registers its workflows (`@workflow`), and a workflow with settings claims its
-table of shipyard.toml here, so the configuration can be checked against it when it is read.
+such a module registers its workflows (`@workflow`); each records its version here (the
+application version names them), and a workflow with settings claims its table of
+shipyard.toml here, so the configuration can be checked against it when it is read.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "SettingsTable",
     "claim_table",
+    "claim_version",
     "claimed_tables",
     "import_workflows",
+    "workflow_versions",
 ]
 
 ENTRY_POINT_GROUP = "shipyard.workflows"
@@ -39,6 +42,15 @@ class SettingsTable:
 
 
 _TABLES: dict[str, SettingsTable] = {}
+_VERSIONS: dict[str, str] = {}  # each installed workflow's version
+
+
+def claim_version(workflow: str, version: str) -> None:
+    _VERSIONS[workflow] = version
+
+
+def workflow_versions() -> dict[str, str]:
+    return dict(_VERSIONS)
 
 
 def claim_table(table: str, workflow: str, model: type[BaseModel]) -> None:

@@ -38,7 +38,7 @@ from shipyard._inputs import RUN_INPUT, InputKind, summary
 from shipyard._ledger import RunState
 from shipyard._logs import STEP, WORKFLOW
 from shipyard._notify import Notice, notify_owner
-from shipyard._plugins import claim_table, import_workflows
+from shipyard._plugins import claim_table, claim_version, import_workflows
 from shipyard._record import CURRENT_ATTEMPT
 from shipyard._telemetry import span
 from shipyard._verify import Verification
@@ -261,6 +261,7 @@ def workflow(
             describe=describe,
         )
         _WORKFLOWS[name] = spec
+        claim_version(name, version)
         if settings is not None:
             claim_table(spec.table, name, settings)
         return durable

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from shipyard import ArtifactStore, Config, ReviewGate, Segments, record_cost, record_event
+from shipyard import Config, ReviewGate, Segments, record_cost, record_event
 from shipyard.podcast.models import Flag, Paper, Script
 from shipyard.podcast.settings import PodcastSettings, podcast_settings
 
@@ -73,7 +73,7 @@ def _preview(script: Script, index: int, config: Config) -> Path:
     """One turn, spoken now (or found in the cache the synthesize step reads)."""
     from shipyard.podcast.synthesize import synthesize_turn
 
-    store = ArtifactStore.for_config(config)
+    store = config.artifact_store()
     pronunciations = podcast_settings(config).show.pronunciations
     clip = synthesize_turn(
         script, index, store, config.state_folder("cache", "tts"), pronunciations
