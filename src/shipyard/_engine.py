@@ -13,6 +13,8 @@ import ctypes
 import fcntl
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -43,6 +45,7 @@ __all__ = [
     "launched_in_this_process",
     "shutdown",
     "tune_allocator",
+    "waiting_for_a_person",
 ]
 
 QUEUE = "shipyard"  # the queue workers pull runs from
@@ -171,6 +174,32 @@ def tune_allocator() -> None:
 # The core's own part of every run's steps (beginning, state changes, notices): bumped only
 # when a run begun under the old sequence could not be replayed by this code.
 COMPATIBILITY = 1
+
+
+@contextmanager
+def waiting_for_a_person() -> Iterator[None]:
+    """While the run in this thread waits for a person, it holds none of its worker's slots
+    (`shipyard worker --concurrency`), so a worker whose runs all wait at review gates still
+    takes new ones. DBOS counts a worker's runs of a queue from its set of active workflows;
+    the run is set aside there, as a workflow of no queue, until the wait ends. DBOS has no
+    public call for this: dbos is pinned to 3.4, and tests/test_waiting.py fails if it stops
+    working."""
+    from dbos._dbos import _get_dbos_instance
+
+    active = _get_dbos_instance()._active_workflows_set
+    run_id = DBOS.workflow_id
+    with active._lock:
+        buckets = active._m.get(run_id, []) if run_id is not None else []
+        held = [b for b in buckets if b is not None and b[0] == QUEUE]
+        for bucket in held:
+            buckets[buckets.index(bucket)] = None
+    try:
+        yield
+    finally:
+        with active._lock:
+            buckets = active._m.get(run_id, []) if run_id is not None else []
+            for bucket in held:  # counted again: the run works once more
+                buckets[buckets.index(None)] = bucket
 
 
 def application_version(config: Config) -> str:

@@ -43,7 +43,7 @@ from dbos import DBOS
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shipyard._config import Config, ReviewConfig
-from shipyard._engine import current
+from shipyard._engine import current, waiting_for_a_person
 from shipyard._errors import ShipyardError
 from shipyard._ledger import RunState
 from shipyard._notify import Notice, notify_owner
@@ -211,7 +211,8 @@ class ReviewGate(Generic[P]):
             )
             deadline, wait = _open_review(round_, review, deadline)
             shown = current
-            message = DBOS.recv(REVIEW_TOPIC, timeout_seconds=max(wait, 0.0))
+            with waiting_for_a_person():
+                message = DBOS.recv(REVIEW_TOPIC, timeout_seconds=max(wait, 0.0))
             if message is None and review.escalate_to and not escalated:
                 escalated = True
                 deadline = _escalate_review(self.name, review)
