@@ -123,9 +123,11 @@ class ObjectStore:
         contents = found.get("Contents", [])
         return str(contents[0]["Key"]).removeprefix(self.prefix) if contents else None
 
-    def upload(self, source: Path, name: str) -> None:
-        """Store `source` under `name`, unless it is there already (a name is its content)."""
-        if self.find(name[3:].split(".")[0]) != name:
+    def upload(self, source: Path, sha256: str) -> None:
+        """Store `source`, the artifact `sha256`, under its name (`ab/` and its file name),
+        unless it is there already (a name is its content)."""
+        name = f"{sha256[:2]}/{source.name}"
+        if self.find(sha256) != name:
             self._call(
                 "upload",
                 lambda: self._client.upload_file(str(source), self.bucket, self._key(name)),
@@ -197,12 +199,12 @@ class ArtifactStore:
         target = self._target(sha, suffix)
         if not target.exists():
             write_atomically(target, lambda f: f.write(data))
-        self._share(target)
+        self._share(target, sha)
         return Artifact(sha, len(data), target)
 
-    def _share(self, target: Path) -> None:
+    def _share(self, target: Path, sha256: str) -> None:
         if self.mirror is not None:
-            self.mirror.upload(target, f"{target.parent.name}/{target.name}")
+            self.mirror.upload(target, sha256)
 
     def put_file(self, source: Path, *, suffix: str | None = None) -> Artifact:
         """Copy a file in. The hash is of the bytes copied, so a file that changes while it
@@ -229,7 +231,7 @@ class ArtifactStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        self._share(target)
+        self._share(target, sha)
         return Artifact(sha, size, target)
 
     def read_bytes(self, sha256: str) -> bytes:

@@ -60,6 +60,7 @@ class Runtime:
     ledger: Ledger
     store: ArtifactStore
     executor_id: str
+    version: str  # the application version DBOS runs under (`application_version`)
     _lock: IO[str]
     _lease: ExecutorLease | None = None  # on PostgreSQL: this executor is alive
     _adoption: Adoption | None = None  # a worker's: adopting dead executors' runs
@@ -79,7 +80,7 @@ def launch(config: Config, *, concurrency: int = 1, adopt: bool = False) -> Runt
     # Recovery needs every workflow this process may find pending.
     import_workflows(config.root, config.workflows.modules)
     config.state.mkdir(parents=True, exist_ok=True)
-    executor_id = config.executor_id
+    executor_id, version = config.executor_id, application_version(config)
     lock = _lock_executor(config.state, executor_id)
     lease = None
     try:
@@ -92,7 +93,7 @@ def launch(config: Config, *, concurrency: int = 1, adopt: bool = False) -> Runt
             "system_database_url": config.database_url,
             "serializer": DBOSPortableJSON,
             "executor_id": executor_id,
-            "application_version": application_version(config),
+            "application_version": version,
             "log_level": log_level,
             "enable_otlp": setup_tracing(config.telemetry),  # DBOS's spans join the trace
         }
@@ -111,9 +112,7 @@ def launch(config: Config, *, concurrency: int = 1, adopt: bool = False) -> Runt
         lock.close()
         raise
     adoption = (
-        Adoption(
-            config.database_url, application_version(config), QUEUE, config.engine.adopt_seconds
-        )
+        Adoption(config.database_url, version, QUEUE, config.engine.adopt_seconds)
         if adopt and lease is not None
         else None
     )
@@ -122,6 +121,7 @@ def launch(config: Config, *, concurrency: int = 1, adopt: bool = False) -> Runt
         ledger=ledger,
         store=config.artifact_store(),
         executor_id=executor_id,
+        version=version,
         _lock=lock,
         _lease=lease,
         _adoption=adoption,
@@ -146,7 +146,7 @@ def health() -> tuple[bool, dict[str, Any]]:
         problems.append("the thread adopting dead workers' runs has stopped")
     report = {
         "executor": runtime.executor_id,
-        "version": application_version(runtime.config),
+        "version": runtime.version,
         "lease": "none (SQLite: the executor's lock file)" if lease is None else "held",
         "problems": problems,
     }
@@ -187,9 +187,8 @@ def waiting_for_a_person() -> Iterator[None]:
     from dbos._dbos import _get_dbos_instance
 
     active = _get_dbos_instance()._active_workflows_set
-    run_id = DBOS.workflow_id
     with active._lock:
-        buckets = active._m.get(run_id, []) if run_id is not None else []
+        buckets = active._m.get(DBOS.workflow_id or "", [])
         held = [b for b in buckets if b is not None and b[0] == QUEUE]
         for bucket in held:
             buckets[buckets.index(bucket)] = None
@@ -197,7 +196,6 @@ def waiting_for_a_person() -> Iterator[None]:
         yield
     finally:
         with active._lock:
-            buckets = active._m.get(run_id, []) if run_id is not None else []
             for bucket in held:  # counted again: the run works once more
                 buckets[buckets.index(None)] = bucket
 

@@ -326,6 +326,7 @@ def migrate(config: Config, run_id: str) -> RunRecord:
     version takes it from the queue. Its workflow's steps must be unchanged."""
     with _ledger(config) as ledger:
         record = ledger.get(run_id, detail=False)
+    version = application_version(config)
     found = [s for s in stranded_runs(config) if s.run.run_id == record.run_id]
     if not found:
         raise ShipyardError(
@@ -354,15 +355,15 @@ def migrate(config: Config, run_id: str) -> RunRecord:
             connection.execute(
                 sa.update(table)
                 .where(table.c.workflow_uuid == record.run_id, table.c.status.in_(_UNFINISHED))
-                .values(application_version=application_version(config))
+                .values(application_version=version)
             )
         client.resume_workflow(record.run_id, queue_name=QUEUE)
     with _ledger(config) as ledger:
         ledger.event(
             record.run_id,
             "migrated",
-            f"moved from version {found[0].version} to {application_version(config)}",
-            {"from": found[0].version, "to": application_version(config)},
+            f"moved from version {found[0].version} to {version}",
+            {"from": found[0].version, "to": version},
         )
         return ledger.get(record.run_id, detail=False)
 

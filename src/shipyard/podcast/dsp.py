@@ -193,6 +193,9 @@ class LoudnessMeter:
     each 100 ms keeps one number (an hour: 36,000)."""
 
     def __init__(self, rate: int) -> None:
+        from scipy.signal import sosfilt  # scipy: imported once mastering needs it
+
+        self._filter = sosfilt
         self._rate, self._sos = rate, _k_weighting(rate).astype(np.float32)
         self._state = np.zeros((len(self._sos), 2), dtype=np.float32)
         self._step = round(rate * 0.1)
@@ -205,9 +208,7 @@ class LoudnessMeter:
             return
         if len(self._head) < 4 * self._step:
             self._head = np.concatenate((self._head, samples[: 4 * self._step]))
-        from scipy.signal import sosfilt  # scipy: imported once mastering needs it
-
-        weighted, self._state = sosfilt(
+        weighted, self._state = self._filter(
             self._sos, samples.astype(np.float32, copy=False), zi=self._state
         )
         data = np.concatenate((self._rest, weighted.astype(np.float32, copy=False)))
@@ -476,8 +477,8 @@ def _ffmpeg(args: list[str], *, timeout: float, **pipes: Any) -> Iterator[_Progr
 
 
 def decode_stream(source: Path, rate: int, *, what: str) -> Iterator[Samples]:
-    """An audio file decoded by ffmpeg to mono float samples, about 10 s at a time; a file that
-    does not decode cleanly is rejected once its audio has been read."""
+    """An audio file decoded by ffmpeg to mono float samples, `DECODE_BLOCK_S` at a time; a
+    file that does not decode cleanly is rejected once its audio has been read."""
     args = ["-i", str(source), "-f", "f32le", "-ac", "1", "-ar", str(rate), "-"]
     size = round(DECODE_BLOCK_S * rate) * 4
     timeout = _timeout_for(source.stat().st_size / 4000)

@@ -7,7 +7,7 @@
              and pass the integrity gate ─▶ transcript (WebVTT), chapters (JSON)
 
 The episode is never in memory whole: the prepared clips wait in a spool file and every stage
-reads, measures and writes it in blocks of 10 s (docs/audio.md, "Memory"). A limiter lowers
+reads, measures and writes it in blocks of 2.5 s (docs/audio.md, "Memory"). A limiter lowers
 integrated loudness and LAME's CBR mode takes away about 0.4 LU more, so both are measured
 before the one full pass: the limiter's in a measuring pass at two trial gains, the
 encoder's on a 30-second excerpt beside it. The meter is BS.1770-4 (K-weighting, gating)
