@@ -6,6 +6,7 @@ What a workflow author needs, and nothing private (docs/workflows.md shows it in
 - the run's record: `record_event`, `record_artifact`, `record_cost`, `artifact_store`, and
   `span` (a trace span of the workflow's own, when tracing is on);
 - people: `ReviewGate`, `Reviewed`, `Decision`, `Flag`, `Segments`;
+- providers' limits, held across workers: `provider_quota` (a `Quota`), `ProviderName`;
 - production: `GitTarget` (publishing), `poll_until_served`, `Probe`, `Verification`,
   `notify_webhook`; owners told: `notify_owner`, `Notice`;
 - running: `launch`, `start_run`, `submit_run`, `wait_for`, `decide`, `cancel`, `shutdown`;
@@ -16,6 +17,8 @@ What a workflow author needs, and nothing private (docs/workflows.md shows it in
 from shipyard._artifacts import Artifact, ArtifactStore, sha256_file, write_atomically
 from shipyard._config import (
     Config,
+    ProviderConfig,
+    ProviderName,
     PublishConfig,
     ReviewConfig,
     VerifyConfig,
@@ -42,6 +45,7 @@ from shipyard._ledger import RunRecord, RunState
 from shipyard._localprod import LocalProduction
 from shipyard._notify import Notice, notify_owner
 from shipyard._project import DEFAULT_PORT, init_project, production_root
+from shipyard._providers import Quota, provider_quota
 from shipyard._publish import FileSet, GitTarget, PublishResult
 from shipyard._record import record_artifact, record_cost, record_event
 from shipyard._redact import redact
@@ -74,9 +78,12 @@ __all__ = [
     "Notice",
     "PermanentError",
     "Probe",
+    "ProviderConfig",
+    "ProviderName",
     "PublishConfig",
     "PublishFailed",
     "PublishResult",
+    "Quota",
     "ReviewConfig",
     "ReviewGate",
     "ReviewRejected",
@@ -110,6 +117,7 @@ __all__ = [
     "one_line",
     "poll_until_served",
     "production_root",
+    "provider_quota",
     "record_artifact",
     "record_cost",
     "record_event",

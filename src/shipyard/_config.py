@@ -15,9 +15,10 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -39,6 +40,8 @@ __all__ = [
     "EngineConfig",
     "LogsConfig",
     "OwnerConfig",
+    "ProviderConfig",
+    "ProviderName",
     "PublishConfig",
     "ReviewConfig",
     "SmtpConfig",
@@ -199,6 +202,34 @@ class ArtifactsConfig(_Section):
         return url
 
 
+class ProviderConfig(_Section):
+    """Limits on calls to one service (`[providers.NAME]`), held together by every process
+    that shares the database (`_providers`); a writer or voice names its provider."""
+
+    concurrency: int = Field(default=0, ge=0)  # calls at once; 0: no limit
+    requests: int = Field(default=0, ge=0)  # calls begun in any `period_seconds`; 0: no limit
+    period_seconds: float = Field(default=60.0, gt=0)
+    # a call waits this long at most for a slot (or out a 429), then its step tries again
+    max_wait_seconds: float = Field(default=600.0, gt=0)
+    # a slot is free again this long after its call began, even if its process died: set it
+    # above the longest call
+    lease_seconds: float = Field(default=900.0, gt=0)
+
+
+def _a_configured_provider(name: str, info: ValidationInfo) -> str:
+    known = (info.context or {}).get("providers")
+    if known is not None and name not in known:
+        raise ValueError(
+            f"names provider {name!r}, which is not configured: add [providers.{name}] "
+            f"(configured: {', '.join(sorted(known)) or 'none'})"
+        )
+    return name
+
+
+# A workflow setting that names a provider: checked against [providers] when the file is read.
+ProviderName = Annotated[str, AfterValidator(_a_configured_provider)]
+
+
 class Config(_Section):
     """The whole configuration. `root` is the folder the file is in.
 
@@ -218,7 +249,16 @@ class Config(_Section):
     telemetry: TelemetryConfig = TelemetryConfig()
     owners: dict[str, OwnerConfig] = {}
     smtp: SmtpConfig = SmtpConfig()
+    providers: dict[str, ProviderConfig] = {}
     tables: dict[str, dict[str, Any]] = {}  # the workflows' own tables, as written
+
+    @field_validator("providers")
+    @classmethod
+    def _plain_names(cls, providers: dict[str, ProviderConfig]) -> dict[str, ProviderConfig]:
+        for name in providers:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name):
+                raise ValueError(f"provider name {name!r}: use letters, digits, '_', '.', '-'")
+        return providers
 
     @field_validator("state_dir")
     @classmethod
@@ -294,7 +334,12 @@ class Config(_Section):
 
     def settings(self, model: type[S], table: str) -> S:
         """A workflow's settings: its table, validated by its model (defaults where absent)."""
-        return model.model_validate(self.table(table))
+        return model.model_validate(self.table(table), context=self.validation_context)
+
+    @property
+    def validation_context(self) -> dict[str, Any]:
+        """What a workflow's settings are checked against: the providers configured."""
+        return {"providers": set(self.providers)}
 
     def with_profile(self, table: str, profile: str) -> Config:
         """A copy in which a workflow's table is overlaid with one of its profiles
@@ -329,6 +374,7 @@ class Config(_Section):
                 "logs",
                 "owners",
                 "smtp",
+                "providers",
                 "tables",
             },
         )
@@ -376,7 +422,7 @@ def load_config(path: str | Path | None = None) -> Config:
         )
     for table, claim in claimed.items():
         given = {k: v for k, v in tables.get(table, {}).items() if k != PROFILES}
-        _check_table(claim, given, file, table)
+        _check_table(claim, given, file, table, config.validation_context)
         profiles = tables.get(table, {}).get(PROFILES, {})
         if not isinstance(profiles, dict):
             raise ConfigError(
@@ -386,7 +432,8 @@ def load_config(path: str | Path | None = None) -> Config:
             where = f"{table}.{PROFILES}.{name}"
             if not isinstance(profile, dict):
                 raise ConfigError("must be a table", key=where, file=str(file))
-            _check_table(claim, profile, file, where, merged=_overlaid(given, profile))
+            merged = _overlaid(given, profile)
+            _check_table(claim, profile, file, where, config.validation_context, merged=merged)
     return config.model_copy(update={"tables": tables})
 
 
@@ -421,6 +468,7 @@ def _check_table(
     given: dict[str, Any],
     file: Path,
     prefix: str,
+    context: dict[str, Any],
     *,
     merged: dict[str, Any] | None = None,
 ) -> None:
@@ -432,7 +480,7 @@ def _check_table(
             file=str(file),
             hint=f"its settings: {', '.join(claim.model.model_fields) or 'none'}",
         )
-    _validated(claim.model, given if merged is None else merged, file, prefix)
+    _validated(claim.model, given if merged is None else merged, file, prefix, context)
 
 
 def _overlaid(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -446,9 +494,15 @@ def _overlaid(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _validated(model: type[S], data: dict[str, Any], file: Path, prefix: str) -> S:
+def _validated(
+    model: type[S],
+    data: dict[str, Any],
+    file: Path,
+    prefix: str,
+    context: dict[str, Any] | None = None,
+) -> S:
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in (prefix, *first["loc"]) if part != "")

@@ -104,8 +104,9 @@ def launch(config: Config, *, concurrency: int = 1, adopt: bool = False) -> Runt
         dbos_logger.setLevel(log_level)
         dbos_logger.addFilter(_drop_reported_workflow_errors)
         dbos_logger.addFilter(redact_log_record)
+        _own_queue(concurrency)
         DBOS.launch()
-        DBOS.register_queue(QUEUE, worker_concurrency=concurrency)
+        DBOS.register_queue(QUEUE)  # its row, the same from every process: no shared limit
     except BaseException:
         if lease is not None:
             lease.close()
@@ -127,6 +128,19 @@ def launch(config: Config, *, concurrency: int = 1, adopt: bool = False) -> Runt
         _adoption=adoption,
     )
     return _runtime
+
+
+def _own_queue(concurrency: int) -> None:
+    """Dequeue QUEUE with this process's own concurrency. A registered queue keeps its limits
+    in the database, where the last process to register sets them for every worker (and each
+    poll rereads them); a queue held in this process's memory answers only to it. DBOS keeps
+    such queues for its own use and has no public call for them: dbos is pinned to 3.4, and
+    tests/test_waiting.py fails if this stops working."""
+    from dbos._dbos import _get_dbos_instance
+
+    registry = _get_dbos_instance()._registry
+    registry.internal_queue_map.pop(QUEUE, None)  # a relaunch in this process sets it anew
+    registry._register_internal_queue(QUEUE, worker_concurrency=concurrency)
 
 
 def health() -> tuple[bool, dict[str, Any]]:

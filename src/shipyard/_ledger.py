@@ -190,15 +190,21 @@ def engine_url(database_url: str) -> str:
     return database_url
 
 
+def database_engine(database_url: str) -> sa.Engine:
+    """An engine for the system database, set up as the ledger's is (SQLite: WAL, waits)."""
+    url = engine_url(database_url)
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 30}
+    engine = sa.create_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
 class Ledger:
     def __init__(self, database_url: str) -> None:
-        url = engine_url(database_url)
-        kwargs: dict[str, Any] = {}
-        if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"timeout": 30}
-        self.engine = sa.create_engine(url, **kwargs)
-        if url.startswith("sqlite"):
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.engine = database_engine(database_url)
         _meta.create_all(self.engine, checkfirst=True)
 
     @classmethod

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_evals import Case, Dataset
 from pydantic_evals.evaluators import Evaluator, EvaluatorContext
 
-from shipyard import ShipyardError, SourceRejected
+from shipyard import Quota, ShipyardError, SourceRejected
 from shipyard.podcast.settings import PodcastSettings
 
 __all__ = [
@@ -161,7 +162,7 @@ class _Scores(Evaluator[dict[str, Any], _Written, dict[str, Any]]):
         }
 
 
-def _task(settings: PodcastSettings, root: Path) -> Any:
+def _task(settings: PodcastSettings, root: Path, quotas: Mapping[str, Quota]) -> Any:
     def write(inputs: dict[str, Any]) -> _Written:
         from shipyard.podcast.script import write_script
         from shipyard.podcast.source import extract_paper_isolated
@@ -170,7 +171,7 @@ def _task(settings: PodcastSettings, root: Path) -> Any:
             paper = extract_paper_isolated(root / inputs["paper"], settings.source)
         except SourceRejected as rejected:
             return _Written(refused=rejected.code)
-        outcome = write_script(paper, settings)
+        outcome = write_script(paper, settings, quotas=quotas)
         first = outcome.attempts[0]
         return _Written(
             turns=tuple(t.text for t in outcome.script.turns),
@@ -182,7 +183,13 @@ def _task(settings: PodcastSettings, root: Path) -> Any:
     return write
 
 
-def evaluate(dataset_file: Path, settings: PodcastSettings, *, judge: str = "") -> dict[str, Any]:
+def evaluate(
+    dataset_file: Path,
+    settings: PodcastSettings,
+    *,
+    judge: str = "",
+    quotas: Mapping[str, Quota] | None = None,
+) -> dict[str, Any]:
     """Run every case; the report: each case's scores and whether it passed, and averages."""
     dataset, root = load_dataset(dataset_file)
     evaluators: list[Any] = [_Scores()]
@@ -209,7 +216,7 @@ def evaluate(dataset_file: Path, settings: PodcastSettings, *, judge: str = "") 
     )
     # asyncio.run closes the event loop it makes (evaluate_sync would leave one behind)
     report = asyncio.run(
-        experiment.evaluate(_task(settings, root), max_concurrency=1, progress=False)
+        experiment.evaluate(_task(settings, root, quotas or {}), max_concurrency=1, progress=False)
     )
     cases: dict[str, Any] = {}
     for failure in report.failures:

@@ -44,7 +44,12 @@ from shipyard.podcast.models import (
     ScriptOutcome,
 )
 from shipyard.podcast.review import script_review
-from shipyard.podcast.settings import TABLE, PodcastSettings, podcast_settings
+from shipyard.podcast.settings import (
+    TABLE,
+    PodcastSettings,
+    podcast_settings,
+    provider_quotas,
+)
 
 __all__ = ["WORKFLOW", "Ingested", "paper_to_podcast"]
 
@@ -99,8 +104,10 @@ def paper_to_podcast(run: Run[FileInput, PodcastSettings]) -> dict[str, Any]:
     config, settings = run.config, run.settings
     pdf = ingest(run.input)
     paper = extract(pdf, settings)
-    drafted = write_script(paper, settings, str(config.state_folder("journal") / run.id))
-    reviewed = script_review(run, drafted.script, flags=drafted.flags, context=(paper, settings))
+    drafted = write_script(paper, settings, str(config.state_folder("journal") / run.id), config)
+    reviewed = script_review(
+        run, drafted.script, flags=drafted.flags, context=(paper, settings, config)
+    )
     decision = reviewed.decision
     if not reviewed.approved:
         reason = f"rejected by {decision.reviewer}" + (
@@ -183,13 +190,20 @@ def extract(pdf: Ingested, settings: PodcastSettings) -> Paper:
 
 
 @step(owner="script-editor", kind="check", attempts=2)
-def write_script(paper: Paper, settings: PodcastSettings, journal: str) -> ScriptOutcome:
+def write_script(
+    paper: Paper, settings: PodcastSettings, journal: str, config: Config
+) -> ScriptOutcome:
     """Write the two-host script (writer chain) and run the guardrail checks on it; every
     model answer is journaled, so a retried step pays for no request twice."""
     from shipyard.podcast.journal import RequestJournal
     from shipyard.podcast.script import write_script as write
 
-    outcome = write(paper, settings, journal=RequestJournal(Path(journal)))
+    outcome = write(
+        paper,
+        settings,
+        journal=RequestJournal(Path(journal)),
+        quotas=provider_quotas(settings, config),
+    )
     record_cost(usd=outcome.cost_usd, tokens=outcome.input_tokens + outcome.output_tokens)
     for attempt in outcome.attempts:
         errors = sum(f.severity == "error" for f in attempt.flags)
@@ -216,6 +230,7 @@ def synthesize(script: Script, settings: PodcastSettings, config: Config) -> lis
         config.state_folder("cache", "tts"),
         settings.audio,
         settings.show.pronunciations,
+        provider_quotas(settings, config),
     )
     record_event(
         "synthesis",

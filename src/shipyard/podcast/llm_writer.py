@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import httpx
 from pydantic import BaseModel, Field
 from pydantic_ai import Agent, NativeOutput, PromptedOutput, ToolOutput
 from pydantic_ai.exceptions import (
@@ -18,10 +19,11 @@ from pydantic_ai.exceptions import (
     UserError,
 )
 from pydantic_ai.models import Model, infer_model
+from pydantic_ai.providers import Provider, infer_provider_class
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import RunUsage
 
-from shipyard import BudgetExceeded, ConfigError, expand_secrets
+from shipyard import BudgetExceeded, ConfigError, Quota, expand_secrets
 from shipyard.podcast.checks import (
     WORDS_PER_MINUTE,
     split_sentences,
@@ -54,6 +56,7 @@ __all__ = [
 OPENAI_COMPATIBLE = "openai-compatible:"
 # Local servers ignore the key; a hosted OpenAI-compatible one reads it from this variable.
 OPENAI_COMPATIBLE_KEY_ENV = "SHIPYARD_OPENAI_COMPATIBLE_API_KEY"
+_HTTP_TIMEOUT = httpx.Timeout(600, connect=5)  # pydantic-ai's own; each request sets its own
 _CHARS_PER_TOKEN = 4  # for estimates before a request; the provider's count is what we charge
 _TOKENS_PER_WORD = 1.4
 _Out = TypeVar("_Out", bound=BaseModel)
@@ -72,12 +75,17 @@ def output_mode(writer: str, settings: PodcastSettings) -> OutputMode:
     return settings.script.output_modes.get(writer, default)
 
 
-def model_for(name: str) -> Model:
-    """A pydantic-ai model for a writer string (see the module docstring for the syntax)."""
+def model_for(name: str, quota: Quota | None = None) -> Model:
+    """A pydantic-ai model for a writer string (see the module docstring for the syntax);
+    with a `quota`, each of its requests holds a slot of the provider's limits and waits out
+    a 429 (`Quota.async_http_client`)."""
+    client = quota.async_http_client(timeout=_HTTP_TIMEOUT) if quota is not None else None
     try:
         if name.startswith(OPENAI_COMPATIBLE):
-            return _openai_compatible(name)
-        return infer_model(name)
+            return _openai_compatible(name, client)
+        if client is None:
+            return infer_model(name)
+        return infer_model(name, provider_factory=lambda p: _with_client(p, name, client))
     except ImportError as exc:
         package = exc.name or getattr(exc.__cause__, "name", None) or "its provider's package"
         hint = (
@@ -99,7 +107,20 @@ def model_for(name: str) -> Model:
         ) from None
 
 
-def _openai_compatible(name: str) -> Model:
+def _with_client(provider: str, name: str, client: httpx.AsyncClient) -> Provider[Any]:
+    """pydantic-ai's provider for `provider`, sending through `client`."""
+    try:
+        return infer_provider_class(provider)(http_client=client)  # type: ignore[call-arg]
+    except TypeError:
+        raise ConfigError(
+            f"writer {name!r}: pydantic-ai's {provider!r} provider takes no HTTP client, so "
+            "its requests cannot hold a provider's limits",
+            key="podcast.providers",
+            hint="remove this writer from podcast.providers",
+        ) from None
+
+
+def _openai_compatible(name: str, client: httpx.AsyncClient | None = None) -> Model:
     """`openai-compatible:MODEL@URL`; `${NAME}`s in the URL are secrets, filled in here, so
     the writer's name (in events, costs and the journal) never carries them."""
     model_name, at, base_url = name.removeprefix(OPENAI_COMPATIBLE).partition("@http")
@@ -115,7 +136,7 @@ def _openai_compatible(name: str) -> Model:
 
     api_key = os.environ.get(OPENAI_COMPATIBLE_KEY_ENV, "unused")
     url = expand_secrets(base_url, key="podcast.script.writers")
-    provider = OpenAIProvider(base_url=url, api_key=api_key)
+    provider = OpenAIProvider(base_url=url, api_key=api_key, http_client=client)
     return OpenAIChatModel(model_name, provider=provider)
 
 

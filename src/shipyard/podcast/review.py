@@ -10,15 +10,15 @@ from typing import Any
 
 from shipyard import Config, ReviewGate, Segments, record_cost, record_event
 from shipyard.podcast.models import Flag, Paper, Script
-from shipyard.podcast.settings import PodcastSettings, podcast_settings
+from shipyard.podcast.settings import PodcastSettings, podcast_settings, provider_quotas
 
 __all__ = ["script_review"]
 
 
-def _recheck(script: Script, context: tuple[Paper, PodcastSettings]) -> Sequence[Flag]:
+def _recheck(script: Script, context: tuple[Paper, PodcastSettings, Config]) -> Sequence[Flag]:
     from shipyard.podcast.checks import check_script
 
-    paper, settings = context
+    paper, settings, _ = context
     declared = [(h.name, h.voice) for h in settings.show.hosts]
     used = [(h.name, h.voice) for h in script.hosts]
     changed = (
@@ -36,11 +36,13 @@ def _recheck(script: Script, context: tuple[Paper, PodcastSettings]) -> Sequence
     return [*changed, *check_script(script, paper, settings)]
 
 
-def _revise(script: Script, comment: str, context: tuple[Paper, PodcastSettings]) -> Script:
+def _revise(script: Script, comment: str, context: tuple[Paper, PodcastSettings, Config]) -> Script:
     from shipyard.podcast.revise import revise_script
 
-    paper, settings = context
-    revision = revise_script(script, comment, paper, settings)
+    paper, settings, config = context
+    revision = revise_script(
+        script, comment, paper, settings, quotas=provider_quotas(settings, config)
+    )
     record_cost(usd=revision.cost_usd, tokens=revision.tokens)
     done = "; ".join(revision.applied) or "nothing changed"
     record_event(
@@ -60,9 +62,9 @@ def _present(script: Script) -> str:
     return "\n".join(lines)
 
 
-def _reference(context: tuple[Paper, PodcastSettings]) -> dict[str, Any]:
+def _reference(context: tuple[Paper, PodcastSettings, Config]) -> dict[str, Any]:
     """The paper beside the script: its title, abstract and sections."""
-    paper, _ = context
+    paper, *_ = context
     sections = [{"heading": s.heading, "text": s.text} for s in paper.sections]
     if paper.abstract:
         sections.insert(0, {"heading": "Abstract", "text": paper.abstract})
@@ -74,9 +76,14 @@ def _preview(script: Script, index: int, config: Config) -> Path:
     from shipyard.podcast.synthesize import synthesize_turn
 
     store = config.artifact_store()
-    pronunciations = podcast_settings(config).show.pronunciations
+    settings = podcast_settings(config)
     clip = synthesize_turn(
-        script, index, store, config.state_folder("cache", "tts"), pronunciations
+        script,
+        index,
+        store,
+        config.state_folder("cache", "tts"),
+        settings.show.pronunciations,
+        provider_quotas(settings, config),
     )
     return store.path(clip.sha256)
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage
 
-from shipyard import BudgetExceeded
+from shipyard import BudgetExceeded, Quota
 from shipyard.podcast.checks import check_script, estimated_seconds, split_sentences
 from shipyard.podcast.extractive import EXTRACTIVE, write_extractive
 from shipyard.podcast.models import Flag, Paper, Script, Turn
@@ -56,12 +56,14 @@ def revise_script(
     settings: PodcastSettings,
     *,
     models: Mapping[str, Model] | None = None,
+    quotas: Mapping[str, Quota] | None = None,
 ) -> Revision:
-    """Revise `script` as `comment` asks: an LLM writer first, else the deterministic edits."""
+    """Revise `script` as `comment` asks: an LLM writer first, else the deterministic edits.
+    A writer in `quotas` holds its provider's limits (`provider_quotas`)."""
     flags = check_script(script, paper, settings)
     budget = Budget(settings.script.max_tokens, settings.script.max_cost_usd)
     problems: list[str] = []
-    for writer in build_writers(settings, models or {}, budget):
+    for writer in build_writers(settings, models or {}, budget, quotas=quotas):
         if writer.name == EXTRACTIVE:
             continue
         revised = _revise_with_model(writer, script, comment, flags, paper, settings)

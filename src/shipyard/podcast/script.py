@@ -30,7 +30,7 @@ from pydantic_ai.messages import ModelResponse
 from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage
 
-from shipyard import BudgetExceeded, record_event
+from shipyard import BudgetExceeded, Quota, ShipyardError, record_event
 from shipyard.podcast.checks import (
     check_script,
 )
@@ -67,15 +67,19 @@ def write_script(
     *,
     models: Mapping[str, Model] | None = None,
     journal: RequestJournal | None = None,
+    quotas: Mapping[str, Quota] | None = None,
 ) -> ScriptOutcome:
     """Write and check a script for `paper` (see the module docstring for the policy).
 
     `models` replaces the model of a writer by its name in `settings.script.writers`; tests pass
     pydantic-ai's FunctionModel or TestModel here. With a `journal`, every model answer is
     written down as it arrives, and a request asked again (the step retried after a crash) is
-    answered from it, not paid for twice. Otherwise it has no side effects.
+    answered from it, not paid for twice. A writer in `quotas` holds its provider's limits
+    (`provider_quotas`). Otherwise it has no side effects.
     """
-    return run_sync(write_script_async(paper, settings, models=models, journal=journal))
+    return run_sync(
+        write_script_async(paper, settings, models=models, journal=journal, quotas=quotas)
+    )
 
 
 async def write_script_async(
@@ -84,10 +88,11 @@ async def write_script_async(
     *,
     models: Mapping[str, Model] | None = None,
     journal: RequestJournal | None = None,
+    quotas: Mapping[str, Quota] | None = None,
 ) -> ScriptOutcome:
     """`write_script` for callers already inside an event loop."""
     budget = Budget(settings.script.max_tokens, settings.script.max_cost_usd)
-    writers = build_writers(settings, models or {}, budget, journal)
+    writers = build_writers(settings, models or {}, budget, journal, quotas or {})
     attempts: list[Attempt] = []
     drafts: list[tuple[Script, list[Flag]]] = []
     for writer in writers:
@@ -178,15 +183,25 @@ def build_writers(
     models: Mapping[str, Model],
     budget: Budget,
     journal: RequestJournal | None = None,
+    quotas: Mapping[str, Quota] | None = None,
 ) -> list[Writer]:
-    """Every writer of the chain, built and priced now, so a wrong setting fails at once."""
+    """Every writer of the chain, built and priced now, so a wrong setting fails at once.
+    A writer that names a provider (`podcast.providers`) needs its quota in `quotas`."""
     writers: list[Writer] = []
+    quotas = quotas or {}
     for name in writer_chain(settings):
         if name == EXTRACTIVE:
             writers.append(ExtractiveWriter(settings))
             continue
         price = settings.script.prices[name]  # every model writer has one (ScriptConfig)
-        model = models[name] if name in models else model_for(name)
+        if name in settings.providers and name not in quotas and name not in models:
+            raise ShipyardError(
+                f"writer {name!r} must hold provider {settings.providers[name]!r}'s limits, "
+                "but no quota was given for it",
+                code="no-quota",
+                hint="pass quotas=provider_quotas(settings, config)",
+            )
+        model = models[name] if name in models else model_for(name, quotas.get(name))
         if journal is not None:
             model = JournaledModel(model, journal, _on_the_timeline(name, price))
         writers.append(LLMWriter(name, model, price, settings, budget))

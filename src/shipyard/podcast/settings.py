@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shipyard import Config
+from shipyard import Config, ProviderName, Quota, provider_quota
 
 __all__ = [
     "TABLE",
@@ -22,6 +22,7 @@ __all__ = [
     "SiteConfig",
     "SourceConfig",
     "podcast_settings",
+    "provider_quotas",
 ]
 
 
@@ -207,6 +208,21 @@ class PodcastSettings(_Section):
     script: ScriptConfig = ScriptConfig()
     audio: AudioConfig = AudioConfig()
     site: SiteConfig = SiteConfig()
+    # a model writer's or a host voice's string -> the provider ([providers.NAME]) whose
+    # limits its calls hold, across every worker
+    providers: dict[str, ProviderName] = {}
+
+    @model_validator(mode="after")
+    def _providers_are_for_writers_and_voices(self) -> PodcastSettings:
+        writers = {w.strip() for w in self.script.writers} - {"extractive"}
+        voices = {h.voice for h in self.show.hosts}
+        for key in self.providers:
+            if key not in writers | voices:
+                raise ValueError(
+                    f"providers: {key!r} is neither a model writer of script.writers nor a "
+                    "host's voice: name one of them exactly as written there"
+                )
+        return self
 
 
 TABLE = "podcast"  # the flagship's table in shipyard.toml
@@ -215,3 +231,8 @@ TABLE = "podcast"  # the flagship's table in shipyard.toml
 def podcast_settings(config: Config) -> PodcastSettings:
     """The flagship's settings from a project's configuration."""
     return config.settings(PodcastSettings, TABLE)
+
+
+def provider_quotas(settings: PodcastSettings, config: Config) -> dict[str, Quota]:
+    """Each writer's and voice's provider quota (`podcast.providers`), by its string."""
+    return {spec: provider_quota(name, config) for spec, name in settings.providers.items()}

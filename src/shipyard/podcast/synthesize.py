@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from shipyard import ArtifactStore, ScriptRejected, span
+from shipyard import ArtifactStore, Quota, ScriptRejected, span
 from shipyard.podcast.audio import encode_wav
 from shipyard.podcast.dsp import check_clip
 from shipyard.podcast.models import Clip, Script
@@ -57,9 +57,11 @@ def synthesize(
     cache_dir: Path,
     settings: AudioConfig,
     pronunciations: Mapping[str, str],
+    quotas: Mapping[str, Quota] | None = None,
 ) -> SynthesisResult:
-    """Speak every turn of the script; reuse cached clips of unchanged turns."""
-    engines = _engines(script)
+    """Speak every turn of the script; reuse cached clips of unchanged turns. A voice in
+    `quotas` holds its provider's limits (`provider_quotas`)."""
+    engines = _engines(script, quotas or {})
     jobs = [_job(script, index, engines, pronunciations) for index in range(len(script.turns))]
 
     clips: dict[int, Clip] = {}
@@ -105,20 +107,24 @@ def synthesize_turn(
     store: ArtifactStore,
     cache_dir: Path,
     pronunciations: Mapping[str, str],
+    quotas: Mapping[str, Quota] | None = None,
 ) -> Clip:
     """Speak one turn (a reviewer's preview) through the same cache `synthesize` reads, so
     a turn heard in review is not spoken again when the run goes on."""
     if not 0 <= index < len(script.turns):
         raise ScriptRejected(f"the script has no turn {index}", code="no-such-turn")
-    _, text, engine, key = _job(script, index, _engines(script), pronunciations)
+    _, text, engine, key = _job(script, index, _engines(script, quotas or {}), pronunciations)
     cached = _cached(cache_dir, key, index, store)
     return cached or _speak_turn(index, text, engine, key, store, cache_dir)
 
 
-def _engines(script: Script) -> dict[str, VoiceEngine]:
+def _engines(script: Script, quotas: Mapping[str, Quota]) -> dict[str, VoiceEngine]:
     """Each host's voice engine, by host name."""
     specs = {host.name: host.voice for host in script.hosts}
     loaded = {spec: load_voice(spec) for spec in sorted(set(specs.values()))}
+    for spec, engine in loaded.items():
+        if spec in quotas:
+            engine.hold_to(quotas[spec])
     return {name: loaded[spec] for name, spec in specs.items()}
 
 

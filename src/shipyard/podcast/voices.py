@@ -45,6 +45,7 @@ from shipyard import (
     AudioRejected,
     ConfigError,
     PermanentError,
+    Quota,
     StepTimeout,
     TransientError,
 )
@@ -103,6 +104,14 @@ class VoiceEngine(ABC):
     @abstractmethod
     def synthesize(self, text: str) -> bytes:
         """Speak `text` (at most `max_chars`); return a WAV file."""
+
+    def hold_to(self, quota: Quota) -> None:
+        """Make every call hold a slot of `quota` (a provider's limits, across workers)."""
+        raise ConfigError(
+            f"voice {self.spec!r} is spoken on this machine: it calls no provider",
+            key="podcast.providers",
+            hint="name a provider only for a voice of a service (openai-tts, kokoro, elevenlabs)",
+        )
 
     def pace(self) -> None:
         """Wait until one more request keeps within `requests_per_minute`."""
@@ -323,6 +332,11 @@ class _HttpEngine(VoiceEngine):
     def __init__(self, voice: str) -> None:
         super().__init__(voice)
         self.client = httpx.Client(timeout=_HTTP_TIMEOUT)
+        self.quota: Quota | None = None  # a provider's limits its requests hold
+
+    def hold_to(self, quota: Quota) -> None:
+        if self.quota is not quota:
+            self.client, self.quota = quota.http_client(timeout=_HTTP_TIMEOUT), quota
 
     def _post(self, url: str, *, json: dict[str, Any], headers: dict[str, str]) -> bytes:
         try:

@@ -54,7 +54,7 @@ def evaluate_command(
     grounding, coverage of expected facts, claims, length, listener defects, refusals."""
     from shipyard import ShipyardError, load_config
     from shipyard.podcast.evaluation import compare, evaluate, read_report
-    from shipyard.podcast.settings import podcast_settings
+    from shipyard.podcast.settings import podcast_settings, provider_quotas
 
     if dataset == "accept":
         if report_file is None:
@@ -67,7 +67,10 @@ def evaluate_command(
         console.print(f"{report_file} is the baseline now: {to} (commit it)", markup=False)
         return
     config = load_config(config_file)
-    result = evaluate(Path(dataset), podcast_settings(config), judge=judge)
+    settings = podcast_settings(config)
+    result = evaluate(
+        Path(dataset), settings, judge=judge, quotas=provider_quotas(settings, config)
+    )
     target = report or config.state_folder("evals") / f"{Path(dataset).stem}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -40,12 +40,15 @@ def script(
     """
     from shipyard import load_config
     from shipyard.podcast.script import write_script
-    from shipyard.podcast.settings import podcast_settings
+    from shipyard.podcast.settings import podcast_settings, provider_quotas
     from shipyard.podcast.source import extract_paper_isolated
 
-    settings = podcast_settings(load_config(config))
+    loaded = load_config(config)
+    settings = podcast_settings(loaded)
     outcome = write_script(
-        extract_paper_isolated(paper, settings.source, password=password), settings
+        extract_paper_isolated(paper, settings.source, password=password),
+        settings,
+        quotas=provider_quotas(settings, loaded),
     )
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
