@@ -5,14 +5,22 @@ that fails the checks; the budget held before a request leaves."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
-from shipyard import BudgetExceeded
+from shipyard import BudgetExceeded, Config, ProviderConfig, ShipyardError
+from shipyard._providers import providers_table
 from shipyard.podcast.models import ScriptOutcome
 from shipyard.podcast.script import write_script
-from shipyard.podcast.settings import ModelPrice, PodcastSettings, ScriptConfig
+from shipyard.podcast.settings import (
+    ModelPrice,
+    PodcastSettings,
+    ScriptConfig,
+    provider_quotas,
+)
 from tests.modelserver import Draft, Hang, ModelServer, Refusal, Status, model_server
 from tests.test_script import GOOD_TURNS, WORDS_PER_MINUTE, draft, make_paper
 
@@ -130,3 +138,46 @@ def test_the_cost_is_charged_to_the_cent() -> None:
     # 1,000 tokens in at $2.50/M and 500 out at $10/M: $0.0075, as the server counted them.
     assert outcome.cost_usd == pytest.approx(0.0075)
     assert (outcome.input_tokens, outcome.output_tokens) == (1000, 500)
+
+
+def test_a_writer_with_a_provider_holds_its_quota_and_waits_out_its_429(tmp_path: Path) -> None:
+    with model_server(Status(429, {"Retry-After": "0.5"}), GOOD) as server:
+        config = Config(
+            root=tmp_path,
+            providers={"local": ProviderConfig(concurrency=1)},  # type: ignore[dict-item]
+        )
+        settings = settings_for(server).model_copy(update={"providers": {writer(server): "local"}})
+        quotas = provider_quotas(settings, config)
+        outcome = write_script(make_paper(), settings, quotas=quotas)
+        quota = quotas[writer(server)]
+        with quota._engine.connect() as conn:
+            paused_until = conn.scalar(
+                sa.select(providers_table.c.paused_until).where(
+                    providers_table.c.provider == "local"
+                )
+            )
+    assert outcome.passed and outcome.script.writer == writer(server)
+    assert len(server.requests) == 2
+    assert paused_until > 0  # the 429 paused the provider, for every worker
+    with pytest.raises(ShipyardError, match="no quota was given"):  # a caller that forgot
+        write_script(make_paper(), settings)
+
+
+def test_a_writer_whose_provider_stays_busy_hands_over(tmp_path: Path) -> None:
+    with model_server(Status(429, {"Retry-After": "60"})) as server:
+        config = Config(
+            root=tmp_path,
+            providers={"local": ProviderConfig(max_wait_seconds=1)},  # type: ignore[dict-item]
+        )
+        settings = settings_for(server).model_copy(update={"providers": {writer(server): "local"}})
+        settings = settings.model_copy(
+            update={
+                "script": settings.script.model_copy(
+                    update={"writers": [writer(server), "extractive"]}
+                )
+            }
+        )
+        outcome = write_script(make_paper(), settings, quotas=provider_quotas(settings, config))
+    assert outcome.script.writer == "extractive"
+    assert "no free call within 1 s" in (outcome.attempts[0].error or "")
+    assert len(server.requests) == 1  # asked once, then left alone for the minute it asked

@@ -11,6 +11,7 @@ import threading
 import wave
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -18,12 +19,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shipyard import Config, ProviderConfig, provider_quota
 from shipyard._errors import AudioRejected, ConfigError, PermanentError, TransientError
 from shipyard.podcast.audio import Audio, decode_wav, encode_wav
 from shipyard.podcast.dsp import check_clip
 from shipyard.podcast.settings import ShowConfig
 from shipyard.podcast.speakable import normalise_text, number_words, split_text
-from shipyard.podcast.voices import EspeakEngine, load_voice, register_engine, speak
+from shipyard.podcast.voices import (
+    EspeakEngine,
+    KokoroEngine,
+    load_voice,
+    register_engine,
+    speak,
+)
 
 # --- normalisation ----------------------------------------------------------------------
 
@@ -294,10 +302,17 @@ def test_registering_a_taken_engine_name_is_refused() -> None:
 class _FakeSpeechServer(BaseHTTPRequestHandler):
     requests: ClassVar[list[tuple[str, dict[str, str], dict[str, object]]]] = []
     status: ClassVar[int] = 200
+    refuse_next: ClassVar[int] = 0  # answer 429 to this many requests first
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.requests.append((self.path, dict(self.headers), body))
+        if self.refuse_next:
+            type(self).refuse_next -= 1
+            self.send_response(429)
+            self.send_header("Retry-After", "0.2")
+            self.end_headers()
+            return
         if self.status != 200:
             self.send_response(self.status)
             self.end_headers()
@@ -324,6 +339,7 @@ def speech_server() -> Iterator[str]:
     thread.start()
     _FakeSpeechServer.requests.clear()
     _FakeSpeechServer.status = 200
+    _FakeSpeechServer.refuse_next = 0
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
@@ -354,6 +370,18 @@ def test_openai_compatible_engine_posts_speech_requests(
     _FakeSpeechServer.status = 400
     with pytest.raises(PermanentError, match="refused"):
         engine.synthesize("Bad?")
+
+
+def test_a_voice_with_a_provider_waits_out_a_429_instead_of_failing(
+    speech_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("KOKORO_BASE_URL", f"{speech_server}/v1")
+    config = Config(root=tmp_path, providers={"tts": ProviderConfig(concurrency=1)})  # type: ignore[dict-item]
+    engine = KokoroEngine("af_heart")
+    engine.hold_to(provider_quota("tts", config))
+    _FakeSpeechServer.refuse_next = 1  # one 429, with Retry-After
+    assert decode_wav(engine.synthesize("Hi.")).seconds == pytest.approx(1.5)
+    assert len(_FakeSpeechServer.requests) == 2
 
 
 def test_kokoro_and_elevenlabs_engines(speech_server: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import anyio
 import httpx
+import httpx2
 import sqlalchemy as sa
 
 from shipyard._config import Config, ProviderConfig
@@ -116,10 +117,10 @@ class Quota:
         """An httpx client whose every request holds a slot and waits out 429s."""
         return httpx.Client(transport=_Limited(self, httpx.HTTPTransport()), **options)
 
-    def async_http_client(self, **options: Any) -> httpx.AsyncClient:
-        """The same, for asyncio clients (pydantic-ai's providers take one)."""
-        return httpx.AsyncClient(
-            transport=_AsyncLimited(self, httpx.AsyncHTTPTransport()), **options
+    def async_http_client(self, **options: Any) -> httpx2.AsyncClient:
+        """The same, async, in httpx2 (what pydantic-ai's providers take)."""
+        return httpx2.AsyncClient(
+            transport=_AsyncLimited(self, httpx2.AsyncHTTPTransport()), **options
         )
 
     # --- the database's side -------------------------------------------------------------
@@ -214,7 +215,7 @@ class Quota:
         return time.time()
 
 
-def retry_after(response: httpx.Response, tries: int) -> float:
+def retry_after(response: httpx.Response | httpx2.Response, tries: int) -> float:
     """How long a 429 asks to wait: `Retry-After` in seconds or as a date, else 1, 2, 4... s."""
     given = response.headers.get("Retry-After", "").strip()
     try:
@@ -251,11 +252,11 @@ class _Limited(httpx.BaseTransport):
         self.inner.close()
 
 
-class _AsyncLimited(httpx.AsyncBaseTransport):
-    def __init__(self, quota: Quota, inner: httpx.AsyncBaseTransport) -> None:
+class _AsyncLimited(httpx2.AsyncBaseTransport):
+    def __init__(self, quota: Quota, inner: httpx2.AsyncBaseTransport) -> None:
         self.quota, self.inner = quota, inner
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         quota = self.quota
         deadline = quota._deadline(None)
         tries = 0

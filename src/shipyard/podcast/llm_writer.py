@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-import httpx
+import httpx2
 from pydantic import BaseModel, Field
 from pydantic_ai import Agent, NativeOutput, PromptedOutput, ToolOutput
 from pydantic_ai.exceptions import (
@@ -23,7 +23,7 @@ from pydantic_ai.providers import Provider, infer_provider_class
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import RunUsage
 
-from shipyard import BudgetExceeded, ConfigError, Quota, expand_secrets
+from shipyard import BudgetExceeded, ConfigError, Quota, TransientError, expand_secrets
 from shipyard.podcast.checks import (
     WORDS_PER_MINUTE,
     split_sentences,
@@ -56,7 +56,7 @@ __all__ = [
 OPENAI_COMPATIBLE = "openai-compatible:"
 # Local servers ignore the key; a hosted OpenAI-compatible one reads it from this variable.
 OPENAI_COMPATIBLE_KEY_ENV = "SHIPYARD_OPENAI_COMPATIBLE_API_KEY"
-_HTTP_TIMEOUT = httpx.Timeout(600, connect=5)  # pydantic-ai's own; each request sets its own
+_HTTP_TIMEOUT = httpx2.Timeout(600, connect=5)  # pydantic-ai's own; each request sets its own
 _CHARS_PER_TOKEN = 4  # for estimates before a request; the provider's count is what we charge
 _TOKENS_PER_WORD = 1.4
 _Out = TypeVar("_Out", bound=BaseModel)
@@ -107,7 +107,7 @@ def model_for(name: str, quota: Quota | None = None) -> Model:
         ) from None
 
 
-def _with_client(provider: str, name: str, client: httpx.AsyncClient) -> Provider[Any]:
+def _with_client(provider: str, name: str, client: httpx2.AsyncClient) -> Provider[Any]:
     """pydantic-ai's provider for `provider`, sending through `client`."""
     try:
         return infer_provider_class(provider)(http_client=client)  # type: ignore[call-arg]
@@ -120,7 +120,7 @@ def _with_client(provider: str, name: str, client: httpx.AsyncClient) -> Provide
         ) from None
 
 
-def _openai_compatible(name: str, client: httpx.AsyncClient | None = None) -> Model:
+def _openai_compatible(name: str, client: httpx2.AsyncClient | None = None) -> Model:
     """`openai-compatible:MODEL@URL`; `${NAME}`s in the URL are secrets, filled in here, so
     the writer's name (in events, costs and the journal) never carries them."""
     model_name, at, base_url = name.removeprefix(OPENAI_COMPATIBLE).partition("@http")
@@ -457,6 +457,8 @@ class LLMWriter:
             ) from None
         except ModelAPIError as exc:
             raise WriterFailed(f"{type(exc).__name__}: {exc}") from None
+        except TransientError as exc:  # its provider's quota had no call free in time
+            raise WriterFailed(str(exc)) from None
         except UnexpectedModelBehavior as exc:
             raise WriterFailed(f"invalid output: {exc}") from None
         finally:
