@@ -9,6 +9,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,12 +35,23 @@ def corpus() -> Path:
 def postgres_url() -> Iterator[str]:
     """A real PostgreSQL server on loopback for the session (Debian's packages; started here,
     stopped at the end). Skips, saying why, where the server binaries are absent."""
-    binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not binaries:
+    if not postgres_installed():
         pytest.skip(
             "PostgreSQL is not installed: `make test` installs it (apt-get install postgresql)"
         )
-    bin_dir = binaries[-1].parent
+    with postgres_server() as url:
+        yield url
+
+
+def postgres_installed() -> bool:
+    return any(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server of Debian's on loopback, in a folder of its own, for as long as
+    the with-block lasts; yields its URL (the `postgres` database)."""
+    bin_dir = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))[-1].parent
     # Its own folder under /tmp: the server's user cannot enter pytest's root-only folders.
     data = Path(tempfile.mkdtemp(prefix="shipyard-postgres-"))
     as_user: list[str] = []

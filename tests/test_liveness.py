@@ -198,3 +198,18 @@ def test_chaos_workers_killed_at_random_lose_and_repeat_no_run(
     hands = {r.run_id: {s.executor for s in r.steps} for r in runs}
     adopted = [r for r, who in hands.items() if who & set(killed) and who - set(killed)]
     assert adopted, hands
+
+
+
+def test_processes_starting_together_on_a_new_database_all_start(postgres_url: str) -> None:
+    """Each makes the tables it lacks; at the same moment on PostgreSQL, they take turns."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shipyard._ledger import Ledger
+
+    database = fresh_database(postgres_url, "together")
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        ledgers = list(pool.map(lambda _: Ledger(database), range(6)))
+    for ledger in ledgers:
+        assert ledger.runs() == []
+        ledger.close()

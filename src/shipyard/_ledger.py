@@ -202,10 +202,19 @@ def database_engine(database_url: str) -> sa.Engine:
     return engine
 
 
+def create_tables(engine: sa.Engine, meta: sa.MetaData) -> None:
+    """Create `meta`'s tables where missing. Workers that start together on a new PostgreSQL
+    database take turns (an advisory lock), or all but one would fail on the same CREATE."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('shipyard-schema'))"))
+        meta.create_all(conn, checkfirst=True)
+
+
 class Ledger:
     def __init__(self, database_url: str) -> None:
         self.engine = database_engine(database_url)
-        _meta.create_all(self.engine, checkfirst=True)
+        create_tables(self.engine, _meta)
 
     @classmethod
     def existing(cls, database_url: str) -> Ledger:

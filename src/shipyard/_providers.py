@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from shipyard._config import Config, ProviderConfig
 from shipyard._errors import ConfigError, TransientError
-from shipyard._ledger import database_engine
+from shipyard._ledger import create_tables, database_engine
 from shipyard._record import record_event
 
 __all__ = ["Quota", "provider_quota"]
@@ -283,9 +283,6 @@ def _engine(database_url: str) -> sa.Engine:
     with _engines_lock:
         if database_url not in _engines:
             engine = database_engine(database_url)
-            try:
-                _meta.create_all(engine, checkfirst=True)
-            except sa.exc.DatabaseError:  # another process made them at the same moment
-                _meta.create_all(engine, checkfirst=True)
+            create_tables(engine, _meta)
             _engines[database_url] = engine
         return _engines[database_url]
