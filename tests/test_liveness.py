@@ -200,7 +200,6 @@ def test_chaos_workers_killed_at_random_lose_and_repeat_no_run(
     assert adopted, hands
 
 
-
 def test_processes_starting_together_on_a_new_database_all_start(postgres_url: str) -> None:
     """Each makes the tables it lacks; at the same moment on PostgreSQL, they take turns."""
     from concurrent.futures import ThreadPoolExecutor
