@@ -43,6 +43,7 @@ state_dir = "state"
 
 [engine]
 database_url = "{database}"
+application_version = "bench"  # as the workers, whatever this process has imported
 
 [workflows]
 modules = ["tests.provider_workflow"]

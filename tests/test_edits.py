@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from shipyard import Decision, Flag, RunState
+from shipyard import Config, Decision, Flag, RunState
 from shipyard.podcast.extractive import write_extractive
 from shipyard.podcast.models import Script
 from shipyard.podcast.review import script_review
@@ -56,7 +56,8 @@ def test_an_edit_may_not_bring_in_a_host_or_a_voice() -> None:
     assert recheck is not None
 
     def speakers(checked: Script) -> list[Flag]:
-        return [f for f in recheck(checked, (paper, settings)) if f.check == "speakers"]
+        context = (paper, settings, Config())
+        return [f for f in recheck(checked, context) if f.check == "speakers"]
 
     assert speakers(script) == []
     whisper = [h.model_copy(update={"voice": "espeak:en+whisper"}) for h in script.hosts]

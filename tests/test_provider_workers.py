@@ -26,9 +26,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 @contextmanager
 def _project(tmp_path: Path, database: str, limits: str) -> Iterator[Project]:
+    # The version pinned: this test process may have other workflows registered than the
+    # workers have, and runs are queued for the version of the process that queues them.
     extra = f"""
 [engine]
 database_url = "{database}"
+application_version = "provider-test"
 
 [workflows]
 modules = ["tests.provider_workflow"]

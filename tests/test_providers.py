@@ -19,9 +19,7 @@ from shipyard import (
     provider_quota,
 )
 from shipyard._providers import Quota
-from shipyard.podcast.models import Host, Script, Turn
-from shipyard.podcast.settings import PodcastSettings, podcast_settings, provider_quotas
-from shipyard.podcast.synthesize import synthesize_turn
+from shipyard.podcast.settings import podcast_settings, provider_quotas
 from tests.conftest import fresh_database
 from tests.fakeprovider import FakeProvider, fake_provider
 
@@ -183,26 +181,37 @@ prices."{WRITER}" = {{ input_per_mtok = 0, output_per_mtok = 0 }}
 
 
 def test_a_voice_spoken_on_this_machine_takes_no_provider(tmp_path: Path) -> None:
-    config = _config(tmp_path)
-    host = Host(name="Alex", voice="espeak:en-us")
-    script = Script(
-        title="t",
-        show="s",
-        writer="w",
-        hosts=[host],
-        turns=[Turn(speaker="Alex", text="Hi.")],
-        estimated_seconds=1,
-    )
-    settings = PodcastSettings.model_validate(
-        {"show": {"hosts": [host.model_dump()]}, "providers": {"espeak:en-us": "fake"}},
-        context=config.validation_context,
+    hosts = '[[podcast.show.hosts]]\nname = "Alex"\nvoice = "{}"\n'
+    local = _write(
+        tmp_path,
+        "[providers.tts]\n"
+        + hosts.format("espeak:en-us")
+        + '[podcast.providers]\n"espeak:en-us" = "tts"\n',
     )
     with pytest.raises(ConfigError, match="spoken on this machine"):
-        synthesize_turn(
-            script,
-            0,
-            config.artifact_store(),
-            tmp_path / "cache",
-            {},
-            provider_quotas(settings, config),
-        )
+        load_config(local)
+    service = _write(
+        tmp_path,
+        "[providers.tts]\n"
+        + hosts.format("kokoro:af_heart")
+        + '[podcast.providers]\n"kokoro:af_heart" = "tts"\n',
+    )
+    config = load_config(service)
+    assert list(provider_quotas(podcast_settings(config), config)) == ["kokoro:af_heart"]
+
+
+def test_calls_in_flight_and_pauses_are_metrics(tmp_path: Path) -> None:
+    from shipyard._ledger import Ledger
+    from shipyard._prometheus import prometheus_text
+
+    config = _config(tmp_path)
+    quota = provider_quota("fake", config)
+    ledger = Ledger(config.database_url)
+    try:
+        with quota.slot():
+            held = prometheus_text(ledger).decode()
+        after = prometheus_text(ledger).decode()
+    finally:
+        ledger.close()
+    assert 'shipyard_provider_calls_in_flight{provider="fake"} 1.0' in held
+    assert 'shipyard_provider_calls_in_flight{provider="fake"} 0.0' in after

@@ -135,7 +135,7 @@ def _own_queue(concurrency: int) -> None:
     in the database, where the last process to register sets them for every worker (and each
     poll rereads them); a queue held in this process's memory answers only to it. DBOS keeps
     such queues for its own use and has no public call for them: dbos is pinned to 3.4, and
-    tests/test_waiting.py fails if this stops working."""
+    tests/test_provider_workers.py fails if this stops working."""
     from dbos._dbos import _get_dbos_instance
 
     registry = _get_dbos_instance()._registry

@@ -13,6 +13,8 @@ another machine) is counted, even after it exited. No label is a run id.
     shipyard_cost_usd_total{workflow}                   model and API cost the steps recorded
     shipyard_last_verified_timestamp_seconds{workflow}  when the newest verified run ended
     shipyard_drift_detected_total{workflow}             drift checks that found production changed
+    shipyard_provider_calls_in_flight{provider}         calls to a provider under way, all processes
+    shipyard_provider_pauses_total{provider}            429s that paused every call to a provider
 
 `prometheus_text(ledger)` is the exposition text (for `shipyard metrics --prometheus-file`, a
 node_exporter textfile collector's input); `metrics_endpoint(ledger)` answers `/metrics` (the
@@ -22,6 +24,7 @@ console mounts it, and so does `shipyard serve`).
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 
@@ -39,6 +42,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shipyard._ledger import Ledger, RunState, events_table, runs_table, steps_table
+from shipyard._providers import calls_table, providers_table
 
 __all__ = ["LedgerCollector", "metrics_endpoint", "prometheus_text"]
 
@@ -78,6 +82,7 @@ class LedgerCollector(Collector):
             yield from self._runs(conn)
             yield from self._steps(conn)
             yield from self._events(conn)
+            yield from self._providers(conn)
 
     def _runs(self, conn: sa.Connection) -> Iterator[Metric]:
         rows = conn.execute(
@@ -190,12 +195,17 @@ class LedgerCollector(Collector):
                 events_table.c.data,
             )
             .join(runs_table, runs_table.c.run_id == events_table.c.run_id)
-            .where(events_table.c.kind.in_(["review-requested", "review-decided", "drift-check"]))
+            .where(
+                events_table.c.kind.in_(
+                    ["review-requested", "review-decided", "drift-check", "provider-paused"]
+                )
+            )
             .order_by(events_table.c.id)
         ).all()
         asked: dict[str, float] = {}
         waits: dict[tuple[str, ...], list[float]] = defaultdict(list)
         drift: dict[str, int] = defaultdict(int)
+        pauses: dict[str, int] = defaultdict(int)
         for workflow, run_id, kind, at, data in rows:
             details = json.loads(data)
             if kind == "review-requested":
@@ -206,6 +216,8 @@ class LedgerCollector(Collector):
                 asked.pop(run_id)
             elif kind == "drift-check" and not details.get("verified", True):
                 drift[workflow] += 1
+            elif kind == "provider-paused":
+                pauses[details.get("provider", "")] += 1
         yield _histogram(
             "shipyard_review_wait_seconds",
             "From a review request to a person's decision",
@@ -220,6 +232,34 @@ class LedgerCollector(Collector):
         )
         for workflow, n in sorted(drift.items()):
             family.add_metric([workflow], n)
+        yield family
+        paused = CounterMetricFamily(
+            "shipyard_provider_pauses",
+            "429s from a provider that paused every call to it for its Retry-After",
+            labels=["provider"],
+        )
+        for provider, n in sorted(pauses.items()):
+            paused.add_metric([provider], n)
+        yield paused
+
+    def _providers(self, conn: sa.Connection) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "shipyard_provider_calls_in_flight",
+            "Calls to each provider under way now, across every process",
+            labels=["provider"],
+        )
+        if sa.inspect(conn).has_table(providers_table.name):  # made when first used
+            calls = calls_table.c
+            counts: dict[str, int] = {
+                provider: n
+                for provider, n in conn.execute(
+                    sa.select(calls.provider, sa.func.count())
+                    .where(calls.ended_at.is_(None), calls.lease_until > time.time())
+                    .group_by(calls.provider)
+                )
+            }
+            for (provider,) in conn.execute(sa.select(providers_table.c.provider)):
+                family.add_metric([provider], counts.get(provider, 0))
         yield family
 
 

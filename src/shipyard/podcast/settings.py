@@ -222,6 +222,15 @@ class PodcastSettings(_Section):
                     f"providers: {key!r} is neither a model writer of script.writers nor a "
                     "host's voice: name one of them exactly as written there"
                 )
+            if key in voices:
+                from shipyard.podcast.voices import calls_a_service
+
+                if not calls_a_service(key):
+                    raise ValueError(
+                        f"providers: voice {key!r} is spoken on this machine and calls no "
+                        "provider: name providers only for voices of a service (openai-tts, "
+                        "kokoro, elevenlabs)"
+                    )
         return self
 
 

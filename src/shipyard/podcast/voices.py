@@ -61,6 +61,7 @@ from shipyard.podcast.speakable import split_text
 
 __all__ = [
     "VoiceEngine",
+    "calls_a_service",
     "engine_names",
     "load_voice",
     "register_engine",
@@ -514,6 +515,15 @@ def register_engine(name: str, factory: EngineFactory) -> None:
 
 def engine_names() -> list[str]:
     return sorted(_ENGINES)
+
+
+def calls_a_service(spec: str) -> bool:
+    """Whether a voice's engine may call a service (and so hold a provider's quota): every
+    engine but those that speak on this machine."""
+    factory = _ENGINES.get(spec.partition(":")[0])
+    if isinstance(factory, type) and issubclass(factory, VoiceEngine):
+        return factory.hold_to is not VoiceEngine.hold_to
+    return True  # a plugin's factory: its engine says so when the quota is given
 
 
 def load_voice(spec: str) -> VoiceEngine:
