@@ -19,6 +19,7 @@ from shipyard import (
     provider_quota,
 )
 from shipyard._providers import Quota
+from shipyard._workflow import get_workflow
 from shipyard.podcast.settings import podcast_settings, provider_quotas
 from tests.conftest import fresh_database
 from tests.fakeprovider import FakeProvider, fake_provider
@@ -178,6 +179,9 @@ prices."{WRITER}" = {{ input_per_mtok = 0, output_per_mtok = 0 }}
     quotas = provider_quotas(podcast_settings(config), config)
     assert list(quotas) == [WRITER] and isinstance(quotas[WRITER], Quota)
     assert quotas[WRITER].limits.concurrency == 1
+    described = get_workflow("paper-to-podcast", config).describe
+    assert described is not None  # what `shipyard show` prints
+    assert described(config)["providers"] == {WRITER: "local: 1 at once"}
 
 
 def test_a_voice_spoken_on_this_machine_takes_no_provider(tmp_path: Path) -> None:

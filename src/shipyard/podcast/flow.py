@@ -21,6 +21,7 @@ from shipyard import (
     Config,
     FileInput,
     Notice,
+    ProviderConfig,
     Run,
     RunState,
     SourceRejected,
@@ -84,7 +85,21 @@ def _describe(config: Config) -> dict[str, Any]:
         "writers": settings.script.writers,
         "checks": list(CHECKS),
         "voices": {h.name: h.voice for h in settings.show.hosts},
+        "providers": {
+            spec: f"{name}: " + _limits(config.providers[name])
+            for spec, name in settings.providers.items()
+        }
+        or "(none named in podcast.providers)",
     }
+
+
+def _limits(limits: ProviderConfig) -> str:
+    """A provider's limits in words, as `shipyard show` prints them."""
+    said = [
+        *([f"{limits.concurrency} at once"] if limits.concurrency else []),
+        *([f"{limits.requests} per {limits.period_seconds:g} s"] if limits.requests else []),
+    ]
+    return ", ".join(said) or "no limit set"
 
 
 @workflow(
