@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,13 +14,11 @@ from pathlib import Path
 import pytest
 
 from shipyard import RunRecord, RunState, load_config, submit_run
-from tests.conftest import fresh_database
+from tests.conftest import REPO, fresh_database
 from tests.fakeprovider import fake_provider
 from tests.project import Project, kill_group, make_project
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @contextmanager
@@ -61,16 +58,9 @@ def _run_all(project: Project, url: str, runs: int, calls: int) -> list[RunRecor
         ).run_id
         for n in range(runs)
     ]
-    ledger = project.ledger()
-    deadline = time.monotonic() + 180
     try:
-        while time.monotonic() < deadline:
-            if all(ledger.get(r, detail=False).state.finished for r in run_ids):
-                break
-            time.sleep(0.5)
-        return [ledger.get(r) for r in run_ids]
+        return [project.wait_until(r, lambda run: run.state.finished) for r in run_ids]
     finally:
-        ledger.close()
         for worker in project.started:
             kill_group(worker, signal.SIGTERM)
 

@@ -127,21 +127,26 @@ def _write(tmp_path: Path, text: str) -> Path:
     return file
 
 
-def test_a_writer_naming_an_unconfigured_provider_is_refused_at_load(tmp_path: Path) -> None:
-    file = _write(
+def _writer_naming(tmp_path: Path, provider: str) -> Path:
+    """A config whose LLM writer names `provider`; `[providers.local]` allows 1 call at once."""
+    return _write(
         tmp_path,
         f"""
 [providers.local]
-concurrency = 2
+concurrency = 1
 
 [podcast.script]
 writers = ["{WRITER}", "extractive"]
 prices."{WRITER}" = {{ input_per_mtok = 0, output_per_mtok = 0 }}
 
 [podcast.providers]
-"{WRITER}" = "locla"
+"{WRITER}" = "{provider}"
 """,
     )
+
+
+def test_a_writer_naming_an_unconfigured_provider_is_refused_at_load(tmp_path: Path) -> None:
+    file = _writer_naming(tmp_path, "locla")
     with pytest.raises(ConfigError, match="provider 'locla', which is not configured") as err:
         load_config(file)
     assert "podcast.providers" in str(err.value) and "local" in str(err.value)
@@ -161,20 +166,7 @@ def test_provider_names_and_limits_are_checked(tmp_path: Path) -> None:
 
 
 def test_a_configured_writer_and_voice_get_their_quotas(tmp_path: Path) -> None:
-    file = _write(
-        tmp_path,
-        f"""
-[providers.local]
-concurrency = 1
-
-[podcast.script]
-writers = ["{WRITER}", "extractive"]
-prices."{WRITER}" = {{ input_per_mtok = 0, output_per_mtok = 0 }}
-
-[podcast.providers]
-"{WRITER}" = "local"
-""",
-    )
+    file = _writer_naming(tmp_path, "local")
     config = load_config(file)
     quotas = provider_quotas(podcast_settings(config), config)
     assert list(quotas) == [WRITER] and isinstance(quotas[WRITER], Quota)

@@ -92,7 +92,7 @@ async def write_script_async(
 ) -> ScriptOutcome:
     """`write_script` for callers already inside an event loop."""
     budget = Budget(settings.script.max_tokens, settings.script.max_cost_usd)
-    writers = build_writers(settings, models or {}, budget, journal, quotas or {})
+    writers = build_writers(settings, models or {}, budget, journal, quotas)
     attempts: list[Attempt] = []
     drafts: list[tuple[Script, list[Flag]]] = []
     for writer in writers:

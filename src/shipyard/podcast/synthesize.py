@@ -61,7 +61,7 @@ def synthesize(
 ) -> SynthesisResult:
     """Speak every turn of the script; reuse cached clips of unchanged turns. A voice in
     `quotas` holds its provider's limits (`provider_quotas`)."""
-    engines = _engines(script, quotas or {})
+    engines = _engines(script, quotas)
     jobs = [_job(script, index, engines, pronunciations) for index in range(len(script.turns))]
 
     clips: dict[int, Clip] = {}
@@ -113,17 +113,17 @@ def synthesize_turn(
     a turn heard in review is not spoken again when the run goes on."""
     if not 0 <= index < len(script.turns):
         raise ScriptRejected(f"the script has no turn {index}", code="no-such-turn")
-    _, text, engine, key = _job(script, index, _engines(script, quotas or {}), pronunciations)
+    _, text, engine, key = _job(script, index, _engines(script, quotas), pronunciations)
     cached = _cached(cache_dir, key, index, store)
     return cached or _speak_turn(index, text, engine, key, store, cache_dir)
 
 
-def _engines(script: Script, quotas: Mapping[str, Quota]) -> dict[str, VoiceEngine]:
-    """Each host's voice engine, by host name."""
+def _engines(script: Script, quotas: Mapping[str, Quota] | None) -> dict[str, VoiceEngine]:
+    """Each host's voice engine, by host name, holding its provider's quota if it has one."""
     specs = {host.name: host.voice for host in script.hosts}
     loaded = {spec: load_voice(spec) for spec in sorted(set(specs.values()))}
     for spec, engine in loaded.items():
-        if spec in quotas:
+        if quotas and spec in quotas:
             engine.hold_to(quotas[spec])
     return {name: loaded[spec] for name, spec in specs.items()}
 
