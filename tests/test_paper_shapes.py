@@ -83,6 +83,56 @@ def two_page_note(path: Path) -> Path:
     return typeset(path, story)
 
 
+def structured_abstract_headed(path: Path) -> Path:
+    """One page whose structured abstract sets each label on a line of its own."""
+    story: list[Flowable] = [
+        para("Oral Iron Timing and Ferritin Recovery in Adolescents", "Title"),
+        para("Sara Haddad and Tomas Lind"),
+    ]
+    for label, text in {
+        "Aim": "To assess whether taking oral iron on alternate days improves ferritin "
+        "recovery in adolescents with iron deficiency.",
+        "Methodology": "Sixty adolescents were randomised to daily or alternate-day dosing for "
+        "twelve weeks; ferritin was measured at baseline and at the end.",
+        "Results": "Ferritin rose by a median of 21 ng/mL with alternate-day dosing and 14 "
+        "ng/mL with daily dosing; stomach complaints were rarer.",
+        "Conclusions": "Alternate-day dosing was at least as effective and better tolerated.",
+    }.items():
+        story += [para(label, "Heading3"), para(text)]
+    return typeset(path, story)
+
+
+def journal_note(path: Path) -> Path:
+    """Two pages of running text with display equations and a reference list: no abstract,
+    no section headings, no bracketed citations."""
+    story: list[Flowable] = [
+        para("On the Damping of a Pendulum in a Viscous Fluid", "Title"),
+        para("Henrik Aalto"),
+        Spacer(1, 12),
+    ]
+    prose = (
+        "A pendulum swinging in a fluid loses energy to the drag of the fluid around it. "
+        "For small angles the motion obeys a linear equation whose damping term grows with "
+        "the viscosity, and the decay of the amplitude can be measured with a camera. "
+    )
+    equations = ["θ'' + 2γ θ' + ω² θ = 0", "θ(t) = θ₀ e^(−γt) cos(ωt)", "γ = 3πμd / 2m"]
+    for index in range(6):
+        story.append(para(prose * 3))
+        story.append(para(equations[index % 3], "Code"))
+        if index == 3:
+            story.append(PageBreak())
+    story.append(para("References", "Heading2"))
+    for entry in [
+        "Stokes, G. G. (1851). On the effect of the internal friction of fluids on the motion "
+        "of pendulums. Transactions of the Cambridge Philosophical Society, 9, 8-106.",
+        "Nelson, R. A. and Olsson, M. G. (1986). The pendulum: rich physics from a simple "
+        "system. American Journal of Physics, 54, 112-121.",
+        "Lamb, H. (1932). Hydrodynamics. Cambridge University Press.",
+    ]:
+        story.append(para(entry))
+    return typeset(path, story)
+
+
 def placeholder(path: Path) -> Path:
     filler = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor. "
     return typeset(path, [para("Lorem Ipsum", "Title"), *[para(filler * 6)] * 5])
@@ -109,7 +159,11 @@ def form(path: Path) -> Path:
     return typeset(path, [para("Patient Registration Form", "Title"), *lines])
 
 
-@pytest.mark.parametrize("make", [structured_abstract, two_page_note], ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "make",
+    [structured_abstract, structured_abstract_headed, two_page_note, journal_note],
+    ids=lambda f: f.__name__,
+)
 def test_short_research_is_accepted_and_flagged_short(make: object, tmp_path: Path) -> None:
     assert callable(make)
     paper = extract_paper(make(tmp_path / "short.pdf"), SETTINGS.source)

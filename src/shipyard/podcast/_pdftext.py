@@ -47,6 +47,9 @@ class Line:
     size: float  # printed font size: the median of its first, middle and last characters
     bold: bool
     column: int = 0  # 0: spans the page or single column; 1: left; 2: right
+    # Page one's short lines only: the text with each raised run (an affiliation or footnote
+    # marker, "Salem^b^") set off by carets, so names can be told from their markers.
+    marked: str = ""
 
     @property
     def height(self) -> float:
@@ -64,6 +67,7 @@ class PageLines:
     height: float
     lines: list[Line]
     two_columns: bool
+    aside: tuple[str, ...] = ()  # rotated text left out of the flow (an arXiv stamp)
 
 
 def _page_text(textpage: pdfium.PdfTextPage) -> tuple[str, int]:
@@ -111,11 +115,54 @@ class _CharProbe:
             return False
         return bool(_BOLD_NAME.search(self._name.value.decode("latin-1", errors="replace")))
 
+    def raised(self, text_indices: range) -> tuple[list[bool], float]:
+        """Which characters sit above the line's baseline in smaller type (superscript
+        markers), and the size of the line's ordinary characters (their median)."""
+        found = [
+            (self.box(index)[2], self.size(index)) if index >= 0 else None
+            for index in map(self.char_index, text_indices)
+        ]
+        known = [f for f in found if f is not None]
+        if not known:
+            return [False] * len(found), 0.0
+        baseline = sorted(b for b, _ in known)[len(known) // 2]
+        size = sorted(s for _, s in known)[len(known) // 2]
+        flags = [
+            f is not None and f[0] > baseline + 0.2 * size and f[1] < 0.85 * size for f in found
+        ]
+        return flags, size
+
     def char_index(self, text_index: int) -> int:
         return int(pdfium_c.FPDFText_GetCharIndexFromTextIndex(self.handle, text_index))
 
 
-def _raw_lines(textpage: pdfium.PdfTextPage, page: int) -> list[Line]:
+_CAPITALISED = re.compile(r"(?:^|\s)[A-ZÀ-ÞĀ-Ž]")
+
+
+def _may_name_people(text: str) -> bool:
+    """A short line with capitalised words: worth reading character by character for
+    markers (only page one's, so the cost stays at a few hundred characters a paper)."""
+    return len(text) <= 200 and len(_CAPITALISED.findall(text)) >= 2
+
+
+def _mark_raised(text: str, raised: list[bool]) -> str:
+    """`text` with each run of raised characters wrapped in carets. pdfium's text and its
+    characters line up one to one (a generated space has no character: never raised)."""
+    if not any(raised):
+        return ""
+    out: list[str] = []
+    up = False
+    for char, flag in zip(text, raised, strict=True):
+        if flag != up and not char.isspace():
+            out.append("^")
+            up = flag
+        out.append(char)
+    if up:
+        out.append("^")
+    return "".join(out).replace("\ufffe", "")
+
+
+def _raw_lines(textpage: pdfium.PdfTextPage, page: int, aside: list[str]) -> list[Line]:
     text, count = _page_text(textpage)
     probe = _CharProbe(textpage)
     lines: list[Line] = []
@@ -143,18 +190,27 @@ def _raw_lines(textpage: pdfium.PdfTextPage, page: int) -> list[Line]:
         char_height = max(tops[len(tops) // 2] - bottoms[len(bottoms) // 2], 1.0)
         centres_apart = abs((first[2] + first[3]) - (last[2] + last[3])) / 2
         if len(stripped) >= 3 and centres_apart > 2 * char_height and x1 - x0 < centres_apart:
-            continue  # rotated text (arXiv stamps, margin notes): not part of the reading flow
+            aside.append(stripped)  # rotated text (arXiv stamps, margin notes): not in the flow
+            continue
         words = stripped.count(" ") + 1
+        line_size = sorted(probe.size(i) for i in indices)[len(indices) // 2]
+        baseline = bottoms[len(bottoms) // 2]
+        marked = ""
+        if page == 1 and _may_name_people(stripped):
+            raised, all_size = probe.raised(range(start, end))
+            line_size = all_size or line_size
+            marked = _mark_raised(text[start:end], raised)
         lines.append(
             Line(
                 text=stripped,
                 page=page,
                 x0=x0,
                 x1=x1,
-                bottom=bottoms[len(bottoms) // 2],
+                bottom=baseline,
                 top=tops[len(tops) // 2],
-                size=sorted(probe.size(i) for i in indices)[len(indices) // 2],
+                size=line_size,
                 bold=words <= 14 and probe.bold(middle_index),
+                marked=marked,
             )
         )
     return lines
@@ -169,16 +225,28 @@ def _joins(prev: Line, line: Line) -> bool:
 
 
 def _join(prev: Line, line: Line) -> Line:
+    """One visual line from two pieces. Its size is the longer piece's (a drop capital or a
+    marker does not make a line large); a small raised piece is marked as such."""
     joiner = "" if line.x0 - prev.x1 < 0.15 * max(prev.size, 4.0) else " "
     big = prev if prev.height >= line.height else line
+    long = prev if len(prev.text) >= len(line.text) else line
+    marked = ""
+    if prev.page == 1 and (prev.marked or line.marked or _may_name_people(prev.text)):
+        raised = line.bottom > prev.bottom + 0.2 * prev.size and line.size < 0.85 * prev.size
+        marked = (
+            (prev.marked or prev.text)
+            + joiner
+            + (f"^{line.text}^" if raised else line.marked or line.text)
+        )
     return replace(
         prev,
         text=prev.text + joiner + line.text,
         x1=max(prev.x1, line.x1),
         bottom=big.bottom,
         top=big.top,
-        size=big.size,
+        size=long.size,
         bold=prev.bold and line.bold,
+        marked=marked,
     )
 
 
@@ -247,14 +315,15 @@ def read_page(page: pdfium.PdfPage, number: int) -> PageLines:
     """The page's lines in reading order, with geometry."""
     width, height = (float(v) for v in page.get_size())
     textpage = page.get_textpage()
+    aside: list[str] = []
     try:
-        lines = _merge_visual_lines(_raw_lines(textpage, number))
+        lines = _merge_visual_lines(_raw_lines(textpage, number, aside))
     finally:
         textpage.close()
     lines, two_columns = _assign_columns(lines, width)
     if two_columns:
         lines = _reading_order(lines)
-    return PageLines(number, width, height, lines, two_columns)
+    return PageLines(number, width, height, lines, two_columns, tuple(aside))
 
 
 def _shape(text: str) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 import statistics
+from collections import Counter
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from shipyard.podcast._pdftext import Line, PageLines
 from shipyard.podcast._textclean import (
@@ -22,7 +22,7 @@ from shipyard.podcast._textclean import (
 )
 from shipyard.podcast.models import Section
 
-__all__ = ["Extracted", "Layout", "paper_signals", "structure"]
+__all__ = ["AFFILIATION", "Extracted", "Layout", "paper_signals", "structure"]
 
 _NUMBERED = re.compile(
     r"^(?:(?:\d{1,2}(?:\.\d{1,2}){0,3}\.?)|(?:[IVX]{1,6}\.)|(?:[A-H]\.(?:\d{1,2}\.?)?))\s+"
@@ -96,34 +96,14 @@ _REF_MARKER = re.compile(r"^\s*(?:\[\d{1,3}\]|\d{1,3}\.\s)")
 _NUMBERED_LIST_START = re.compile(r"^\s*\[1\]")
 _BRACKET_MARKER = re.compile(r"^\s*\[\d{1,3}\]")
 _TOC_LINE = re.compile(r"\s\.?\s*\d{1,3}$")
-_AFFILIATION = re.compile(
-    r"universi|institut|department|dept\b|laborator|\blab\b|school|college|faculty|"
-    r"cent(?:er|re)\b|academy|inc\b|corporation|research|google|microsoft|facebook|"
-    r"e-?mail|@|http|www\.|received|accepted|published|\bdoi\b|street|avenue|road",
+# Words that mark a line as an institution, an address or a date stamp, not prose or names.
+AFFILIATION = re.compile(
+    r"universi|institut|department|dept\b|laborat|\blab\b|school|college|facult|hospital|"
+    r"clinic|cent(?:er|re|ro)\b|academ|\binc\b|\bltd\b|gmbh|corporation|company|research|"
+    r"ministr|fachbereich|google|microsoft|facebook|e-?mail|@|http|www\.|received|accepted|"
+    r"published|\bdoi\b|street|avenue|road|\bstr\.|\bp\.?o\.? box|\bcedex\b",
     re.I,
 )
-_NAME_PARTICLES = frozenset(
-    {
-        "van",
-        "von",
-        "de",
-        "der",
-        "den",
-        "da",
-        "dos",
-        "das",
-        "del",
-        "la",
-        "le",
-        "di",
-        "du",
-        "bin",
-        "al",
-        "y",
-    }
-)
-_AUTHOR_SPLIT = re.compile(r",|;|\band\b|&|\s{3,}")
-_MARKERS = re.compile(r"[∗*†‡§¶#⋆✉\d]+|\s\(\w\)")
 _CITATION = re.compile(
     r"\[\d{1,3}(?:\s*[,–-]\s*\d{1,3})*\]|\([A-Z][\w'-]+(?: et al\.)?,? (?:19|20)\d\d[a-z]?\)|"
     r"\bet al\.",
@@ -206,7 +186,7 @@ class Layout:
         name = _normal_heading(text)
         known = name in _KNOWN_HEADINGS or bool(_REFERENCES.match(name) or _APPENDIX.match(name))
         if _NUMBERED.match(text + " "):
-            if (text.endswith(".") and len(words) >= 5) or _AFFILIATION.search(text):
+            if (text.endswith(".") and len(words) >= 5) or AFFILIATION.search(text):
                 return None  # a numbered sentence, not a heading
             short = line.x1 < self.right_edge.get((line.page, line.column), 1e9) - 20
             if styled or known or (short and len(words) <= 8):
@@ -214,10 +194,17 @@ class Layout:
             return None
         if known and text[0].isupper() and (styled or not text.endswith(".")):
             return "named"
-        at_margin = line.x0 <= self.left_edge.get((line.page, line.column), 0) + line.size
+        left = self.left_edge.get((line.page, line.column), 0)
+        at_margin = line.x0 <= left + line.size
+        right = self.right_edge.get((line.page, line.column))
+        centred = (
+            right is not None
+            and line.x1 - line.x0 < 0.6 * (right - left)
+            and abs((line.x0 + line.x1) / 2 - (left + right) / 2) < 2 * line.size
+        )
         if (
             styled
-            and at_margin
+            and (at_margin or centred)
             and not text.endswith(".")
             and text[0].isupper()
             and len(words) <= 10
@@ -313,123 +300,17 @@ def _split_references(lines: list[Line]) -> list[str]:
     return [e for e in joined if len(e) > 3]
 
 
-def _title_lines(first_page: list[Line], layout: Layout, page_height: float) -> list[Line]:
-    upper = [
-        ln
-        for ln in first_page[:25]
-        if ln.middle > page_height * 0.45 and letter_share(ln.text) > 0.6 and len(ln.text) > 3
-    ]
-    if not upper:
-        return []
-    biggest = max(ln.size for ln in upper)
-    if biggest < layout.body_size + 1.0:
-        candidates = [ln for ln in upper[:5] if ln.bold and layout.heading_kind(ln) is None]
-        return candidates[:1]
-    start = next(i for i, ln in enumerate(first_page) if ln in upper and ln.size == biggest)
-    title = [first_page[start]]
-    for line in first_page[start + 1 :]:
-        prev = title[-1]
-        if abs(line.size - biggest) > 0.6 or prev.bottom - line.bottom > 2.0 * biggest:
-            break
-        title.append(line)
-    return title
-
-
-def _clean_name(part: str) -> str | None:
-    part = re.sub(r"^(?:dr|prof|mr|ms|mrs)\.?\s+", "", part.strip(), flags=re.I)
-    part = _MARKERS.sub(" ", part)
-    part = re.sub(r"\s+", " ", part).strip(" .")
-    words = part.replace(".", ". ").split()
-    if not 2 <= len(words) <= 6 or len(part) > 45:
-        return None
-    for word in words:
-        if word.lower() in _NAME_PARTICLES:
-            continue
-        if not word[0].isupper() or not all(ch.isalpha() or ch in ".-'’" for ch in word):
-            return None
-        if re.match(r"^[A-Z]{2,}[a-z]|^[A-Z]{3,}$", word):
-            return None  # acronyms and logos, not names
-    if part.isupper() and len(part) > 12:
-        return None
-    return part
-
-
-def _author_lines(
-    stream: list[Line],
-    title: list[Line],
-    abstract: list[Line],
-    blocks: list[_Block],
-    pages: list[PageLines],
-) -> list[Line]:
-    """Page-one lines between the title and the abstract (or the first section)."""
-    if not pages or not title:
-        return []
-    upper = min(ln.bottom for ln in title)
-    starts = [ln.top for ln in abstract if ln.page == 1]
-    if not starts:
-        starts = [ln.top for b in blocks if b.kind == "body" for ln in b.lines[:1] if ln.page == 1]
-    lower = max(starts, default=pages[0].height * 0.6)
-    return [ln for ln in stream if ln.page == 1 and lower < ln.middle < upper][:30]
-
-
-def _authors(lines: list[Line]) -> list[str]:
-    names: list[str] = []
-    for line in lines:
-        if _AFFILIATION.search(line.text) or sum(ch.isdigit() for ch in line.text) > 4:
-            continue
-        for part in _AUTHOR_SPLIT.split(line.text):
-            name = _clean_name(part)
-            if name and name not in names:
-                names.append(name)
-    return names[:30]
-
-
 @dataclass
 class Extracted:
-    title: str
-    authors: list[str]
     abstract: str
     sections: list[Section]
     captions: list[str]
     references: list[str]
     warnings: list[str]
-    headings: int  # numbered or conventionally named body headings
+    headings: int  # body headings: numbered, conventionally named, or one recurring style
     abstract_labelled: bool
-
-
-def _plausible_metadata_title(title: str) -> bool:
-    lowered = title.lower()
-    return (
-        len(title.split()) >= 3
-        and not re.search(r"\.(?:dvi|docx?|tex|pdf|ps)\b", lowered)
-        and not lowered.startswith(("microsoft", "untitled"))
-    )
-
-
-def _title(
-    pages: list[PageLines],
-    layout: Layout,
-    metadata_title: str,
-    removed_furniture: list[str],
-    name: str,
-    warnings: list[str],
-) -> tuple[list[Line], str]:
-    """The title's lines on page one and its text; where page one has none, the metadata
-    title, a running header or the file name (with a warning)."""
-    title_lines = _title_lines(pages[0].lines, layout, pages[0].height) if pages else []
-    title = " ".join(ln.text for ln in title_lines).rstrip("∗*†‡ ")
-    if title:
-        return title_lines, title
-    headers = [re.sub(r"^\d+\s+|\s+\d+$", "", t) for t in removed_furniture]
-    headers = [t for t in headers if len(t.split()) >= 3 and letter_share(t) > 0.8]
-    if _plausible_metadata_title(metadata_title):
-        title = metadata_title
-    elif headers:
-        title = headers[0]
-    else:
-        title = Path(name).stem.replace("_", " ")
-    warnings.append(f"no title on the first page; using {title!r}")
-    return [], title
+    heading_names: list[str] = field(default_factory=list)  # the body's, normalised
+    equations: int = 0  # display equations left out of the voiced text
 
 
 def _heading_block(line: Line, style: str, current: _Block) -> _Block | None:
@@ -485,6 +366,7 @@ def _follow_the_type(blocks: list[_Block], current: _Block, line: Line, body_siz
     return target
 
 
+_EQUATION = re.compile("[=<>≤≥∝≈∼≡]")
 # A table row: text ending in two or more numbers ("Path mismatch 38 0 2").
 _TABLE_ROW = re.compile(r"\S\s+[-+−]?\d[\d.,%]*(?:\s+[-+−]?\d[\d.,%]*)+\s*$")
 
@@ -619,7 +501,7 @@ def _abstract(blocks: list[_Block], layout: Layout) -> tuple[list[Line], bool]:
     paragraphs = _paragraph_lines(front, layout)
     for i, group in enumerate(paragraphs):
         text = " ".join(ln.text for ln in group)
-        if len(text.split()) >= 40 and not _AFFILIATION.search(text[:80]):
+        if len(text.split()) >= 40 and not AFFILIATION.search(text[:80]):
             after = [ln for g in paragraphs[i + 1 :] for ln in g]
             if not has_body and after:
                 blocks.insert(1, _Block("", "body", after))
@@ -638,12 +520,13 @@ def _is_caption_start(line: Line, layout: Layout) -> bool:
 
 def _section(
     block: _Block, layout: Layout, joiner: HyphenJoiner, captions: list[str]
-) -> tuple[Section | None, int]:
+) -> tuple[Section | None, int, int]:
     """A body block's voiced text as a Section (None when nothing is left to voice), and how
-    many words of math, tables and footnotes were left out. Captions go to `captions`."""
+    many words of math, tables and footnotes were left out, and how many of those lines were
+    display equations. Captions go to `captions`."""
     voiced: list[Line] = []
     caption: list[Line] = []
-    dropped = 0
+    dropped = equations = 0
     for line in block.lines:
         if caption:
             prev = caption[-1]
@@ -661,50 +544,50 @@ def _section(
             caption = [line]
         elif line.size < layout.body_size - 1.6 or is_symbol_soup(line.text):
             dropped += len(line.text.split())
+            equations += bool(_EQUATION.search(line.text)) and is_symbol_soup(line.text)
         else:
             voiced.append(line)
     if caption:
         captions.append(" ".join(_paragraphs(caption, layout, joiner)))
     text = "\n\n".join(_paragraphs(voiced, layout, joiner))
     if not text:
-        return None, dropped
+        return None, dropped, equations
     heading = _NUMBERED.sub("", block.heading + " ").strip() if block.heading else ""
-    return Section(
-        heading=heading or "Main text",
-        text=text,
-        first_page=min(ln.page for ln in voiced),
-        last_page=max(ln.page for ln in voiced),
-    ), dropped
+    return (
+        Section(
+            heading=heading or "Main text",
+            text=text,
+            first_page=min(ln.page for ln in voiced),
+            last_page=max(ln.page for ln in voiced),
+        ),
+        dropped,
+        equations,
+    )
 
 
-def structure(
-    pages: list[PageLines],
-    layout: Layout,
-    metadata_title: str,
-    removed_furniture: list[str],
-    name: str,
-) -> Extracted:
+def structure(pages: list[PageLines], layout: Layout, title_lines: list[Line]) -> Extracted:
+    """The body's structure; the title's lines (read by `_frontmatter`) are skipped."""
     warnings: list[str] = []
     stream = [ln for page in pages for ln in page.lines]
     joiner = HyphenJoiner(ln.text for ln in stream)
-    title_lines, title = _title(pages, layout, metadata_title, removed_furniture, name, warnings)
     blocks = _blocks(stream, title_lines, layout)
+    _find_unnamed_references(blocks)
     abstract_lines, labelled = _abstract(blocks, layout)
     abstract = " ".join(_paragraphs(abstract_lines, layout, joiner))
-    authors = _authors(_author_lines(stream, title_lines, abstract_lines, blocks, pages))
 
     sections: list[Section] = []
     captions: list[str] = []
     references: list[str] = []
-    dropped_words = appendix_words = 0
+    dropped_words = appendix_words = equations = 0
     for block in blocks:
         if block.kind == "references":
             references += _split_references(block.lines)
         elif block.kind == "appendix":
             appendix_words += sum(len(ln.text.split()) for ln in block.lines)
         elif block.kind == "body":
-            section, dropped = _section(block, layout, joiner, captions)
+            section, dropped, shown = _section(block, layout, joiner, captions)
             dropped_words += dropped
+            equations += shown
             if section is not None:
                 sections.append(section)
     if appendix_words:
@@ -717,10 +600,15 @@ def structure(
         warnings.append(
             f"{dropped_words} words of math, tables or footnotes left out of the voiced text"
         )
-    headings = sum(1 for b in blocks if b.kind == "body" and b.style in ("numbered", "named"))
+    body = [b for b in blocks if b.kind in ("body", "references") and b.heading_line]
+    headings = sum(1 for b in body if b.style in ("numbered", "named"))
+    styles = Counter(
+        (round(b.heading_line.size), b.heading_line.bold)
+        for b in body
+        if b.heading_line and b.style == "styled"
+    )
+    headings += max((n for n in styles.values() if n >= 3), default=0)
     return Extracted(
-        title,
-        authors,
         abstract,
         sections,
         captions,
@@ -728,7 +616,37 @@ def structure(
         warnings,
         headings,
         abstract_labelled=labelled,
+        heading_names=[_normal_heading(b.heading) for b in blocks if b.heading],
+        equations=equations,
     )
+
+
+# A reference entry in any language: a year, and an author's initials or "et al."
+_ENTRY_YEAR = re.compile(r"(?<!\d)(?:1[89]|20)\d\d[a-z]?(?!\d)")
+_ENTRY_NAME = re.compile(r"\b[A-ZÀ-Þ][\w'’-]+,? (?:[A-ZÀ-Þ]\.\s?)+|\bet al\b|\b[A-ZÀ-Þ]{2,}[,;] ")
+
+
+def _looks_like_references(lines: list[Line]) -> bool:
+    """Whether a block's lines read as a reference list: most entries name authors by
+    initials and carry a year, whatever the language of its heading."""
+    entries = _split_references(lines[:60])
+    if len(entries) < 3:
+        return False
+    cited = sum(bool(_ENTRY_YEAR.search(e) and _ENTRY_NAME.search(e)) for e in entries)
+    return cited >= 0.6 * len(entries)
+
+
+def _find_unnamed_references(blocks: list[_Block]) -> None:
+    """A styled heading in another language ("Referencias", "Literatur") over a list that
+    reads as references opens the references; what follows is not voiced either."""
+    if any(b.kind == "references" for b in blocks):
+        return
+    for index, block in enumerate(blocks):
+        if block.kind == "body" and block.style == "styled" and _looks_like_references(block.lines):
+            block.kind = "references"
+            for later in blocks[index + 1 :]:
+                later.kind = "appendix"
+            return
 
 
 def _paragraph_lines(lines: list[Line], layout: Layout) -> list[list[Line]]:
@@ -749,13 +667,15 @@ def _paragraph_lines(lines: list[Line], layout: Layout) -> list[list[Line]]:
     return groups
 
 
-# A structured abstract: paragraphs that open with these labels ("Aim. ...", "Results: ...").
-_STRUCTURED_LABEL = re.compile(
-    r"(?:^|\n)\s*(aims?|objectives?|purpose|background|introduction|methods?|methodology|"
-    r"design|setting|participants|results|findings|conclusions?|discussion|limitations)"
-    r"\s*[.:]\s+[A-Z]",
-    re.I,
+# The labels of a structured abstract, in the usual heading sets.
+_STRUCTURED_WORDS = (
+    r"aims?|objectives?|purpose|background|introduction|methods?|methodology|design|"
+    r"materials and methods|setting|participants|results|findings|conclusions?|discussion|"
+    r"interpretation|limitations"
 )
+# ... as paragraphs that open with a label ("Aim. ...", "Results: ...")
+_STRUCTURED_LABEL = re.compile(r"(?:^|\n)\s*(" + _STRUCTURED_WORDS + r")\s*[.:]\s+[A-Z]", re.I)
+_STRUCTURED_HEADING = re.compile(r"(" + _STRUCTURED_WORDS + r")", re.I)
 # What research says of itself: "we propose", "this study tested", "our results show".
 _CLAIM = re.compile(
     r"\b(?:we|this (?:paper|study|work|note|article|pilot(?: study)?)|our (?:study|results|"
@@ -783,8 +703,13 @@ def paper_signals(extracted: Extracted, body: str) -> list[str]:
     if extracted.captions:
         signals.append("figure or table captions")
     labels = {m.group(1).lower().rstrip("s") for m in _STRUCTURED_LABEL.finditer(body)}
+    labels |= {
+        name.rstrip("s") for name in extracted.heading_names if _STRUCTURED_HEADING.fullmatch(name)
+    }
     if len(labels) >= 3:
         signals.append("a structured abstract")
     if _CLAIM.search(body):
         signals.append("research claims")
+    if extracted.equations >= 2:
+        signals.append("display equations")
     return signals

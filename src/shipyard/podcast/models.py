@@ -32,6 +32,27 @@ class PaperStats(_Frozen):
     words: int = Field(ge=0)
 
 
+class FrontMatter(_Frozen):
+    """What page one says about the paper beyond its title and authors, and how sure the
+    reading of each is: a source in words and a confidence from 0 to 1.
+
+    `affiliations` runs beside `Paper.authors` (one list per author, empty where none was
+    tied to the name). `doubts` says, for the reviewer, what made a reading less sure.
+    """
+
+    subtitle: str = ""
+    affiliations: list[list[str]] = []
+    venue: str = ""
+    year: int | None = None
+    doi: str = ""
+    arxiv_id: str = ""
+    title_source: str = ""
+    title_confidence: float = Field(default=1.0, ge=0, le=1)
+    authors_source: str = ""
+    authors_confidence: float = Field(default=1.0, ge=0, le=1)
+    doubts: list[str] = []
+
+
 class Paper(_Frozen):
     """A paper's text, cleaned and structured: what the script may draw on.
 
@@ -49,6 +70,7 @@ class Paper(_Frozen):
     language: str = "en"
     stats: PaperStats
     warnings: list[str] = []
+    front: FrontMatter = FrontMatter()
 
     @property
     def body(self) -> str:

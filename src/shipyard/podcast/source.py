@@ -46,6 +46,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from shipyard import ConfigError, SourceRejected, StepTimeout
+from shipyard.podcast._frontmatter import read_front_matter
 from shipyard.podcast._pdftext import PageLines, read_page, strip_page_furniture
 from shipyard.podcast._structure import Layout, paper_signals, structure
 from shipyard.podcast._textclean import clean_line
@@ -404,12 +405,13 @@ def extract_paper(
                     f"raise podcast.source.max_pages in {_CONFIG_FILE} to accept it",
                 )
             raw_pages = list(_pages(document, name))
-            metadata_title = str(document.get_metadata_value("Title") or "").strip()
+            metadata = {
+                key: str(document.get_metadata_value(key) or "").strip()
+                for key in ("Title", "Author")
+            }
         finally:
             document.close()
-    return _paper_from_pages(
-        raw_pages, settings, sha256=sha256, name=name, metadata_title=metadata_title
-    )
+    return _paper_from_pages(raw_pages, settings, sha256=sha256, name=name, metadata=metadata)
 
 
 def _paper_from_pages(
@@ -418,7 +420,7 @@ def _paper_from_pages(
     *,
     sha256: str,
     name: str,
-    metadata_title: str,
+    metadata: dict[str, str],
 ) -> Paper:
     # Characters that carry text: leaders and form blanks ("Name: ______") are not garbage.
     raw_chars = sum(
@@ -438,7 +440,8 @@ def _paper_from_pages(
             text, dropped = clean_line(line.text)
             garbage += dropped
             if text:
-                lines.append(replace(line, text=text))
+                marked = clean_line(line.marked)[0] if line.marked else ""
+                lines.append(replace(line, text=text, marked=marked))
         pages.append(replace(page, lines=lines))
     letters = sum(map(str.isalpha, "".join(ln.text for p in pages for ln in p.lines)))
     if letters < 0.3 * raw_chars or letters < 100:
@@ -450,9 +453,12 @@ def _paper_from_pages(
         )
     layout = Layout(pages)
     pages, furniture = strip_page_furniture(pages, layout.body_size)
-    extracted = structure(pages, layout, metadata_title, furniture, name)
+    front = read_front_matter(pages, layout, metadata, furniture, name)
+    extracted = structure(pages, layout, front.title_lines)
     body = "\n\n".join([extracted.abstract, *(s.text for s in extracted.sections)])
     warnings = list(extracted.warnings)
+    if front.matter.title_confidence < 0.5:
+        warnings.append(f"no title on the first page; using {front.title!r}")
     if garbage > 0.02 * raw_chars:
         warnings.append(
             f"{garbage} characters of extraction garbage removed "
@@ -506,8 +512,8 @@ def _paper_from_pages(
         )
     return Paper(
         source_sha256=sha256,
-        title=extracted.title,
-        authors=extracted.authors,
+        title=front.title,
+        authors=front.authors,
         abstract=extracted.abstract,
         sections=extracted.sections,
         captions=extracted.captions,
@@ -515,6 +521,7 @@ def _paper_from_pages(
         language=language,
         stats=PaperStats(pages=len(raw_pages), words=words),
         warnings=warnings,
+        front=front.matter,
     )
 
 
