@@ -38,7 +38,7 @@ _DEGREES = re.compile(r",\s*(?:Ph\.?\s?D|M\.?D|M\.?Sc|B\.?Sc|MPH|RN|FRCS\w*)\.?(
 _SEPARATORS = re.compile(r"\^[^^]*\^|,|;|\band\b|\bAND\b|&|\bund\b|\bet\b|\s{3,}")
 _MARK_SYMBOLS = re.compile(r"[∗*†‡§¶#⋆✉⊥♯♮]+|\(\s*\)|\s\(\w\)|\d+")
 _PARTICLES = frozenset(
-    "van von de der den da do dos das del della di du la le ter ten zu af al bin ibn".split()
+    "van von de der den da do dos das del della di du la le ter ten zu af al bin ibn".split()  # noqa: SIM905
 )
 _INITIAL = re.compile(r"^(?:[A-Z]\.(?:-?[A-Z]\.)*|[A-Z]\.?-[A-Z]\.?)$")
 _DOI = re.compile(r"\b10\.\d{4,9}/[^\s\"<>]+")
@@ -124,7 +124,7 @@ def _plausible_metadata_title(title: str) -> bool:
 def _agrees(layout_title: str, metadata_title: str) -> bool:
     """The metadata names the same title (publishers append the journal: a prefix counts)."""
     a, b = _normal(layout_title), _normal(metadata_title)
-    return bool(a) and len(a) >= 12 and (b.startswith(a) or a.startswith(b) and len(b) >= 12)
+    return bool(a) and len(a) >= 12 and (b.startswith(a) or (a.startswith(b) and len(b) >= 12))
 
 
 def _title(
@@ -285,12 +285,12 @@ def _affiliations(lines: list[Line]) -> dict[str, str]:
     found: dict[str, str] = {}
     for line in lines:
         text = line.marked or line.text
-        match = re.match(r"^\s*\^?([0-9a-zA-Z*†‡§]{1,4})\^?\s+(?=[A-Z])", text)
-        if match and (
+        match = re.match(r"^\s*\^?\s*([0-9a-zA-Z*†‡§]{1,4})\s*\^?\s*(?=[A-Z])", text)
+        keyed = match is not None and (
             line.marked.startswith("^") or match.group(1).isdigit() or len(match.group(1)) == 1
-        ):
-            if AFFILIATION.search(text) or "," in text:
-                found.setdefault(match.group(1), text[match.end() :].strip())
+        )
+        if match is not None and keyed and (AFFILIATION.search(text) or "," in text):
+            found.setdefault(match.group(1), text[match.end() :].strip())
     return found
 
 

@@ -13,6 +13,8 @@
     injection     text in the paper addressed to a model (a warning: the reviewer sees it), and
                   such text carried into the script (an error)
     language      the script is in the show's language
+    credits       the paper's title and authors were read with confidence (an unsure reading
+                  is a warning, an unreadable one an error); the reviewer corrects them
 
 Error-severity flags make the writer chain retry or fall back; warnings go to the reviewer.
 The estimated duration of any script comes from `WORDS_PER_MINUTE`, here and nowhere else.
@@ -37,6 +39,7 @@ __all__ = [
     "CHECKS",
     "LENGTH_TOLERANCE",
     "PADDING_ALLOWANCE",
+    "PAPER_CHECKS",
     "SHORT_PAPER_FACTOR",
     "WORDS_PER_MINUTE",
     "check_script",
@@ -90,7 +93,14 @@ CHECKS: dict[str, Callable[[_Subject], Iterable[Flag]]] = {
     "language": lambda s: _check_language(s.script, s.settings),
     "listener": lambda s: _check_listener(s.script),
     "paper": lambda s: _check_paper(s.paper),
+    "credits": lambda s: _check_credits(s.paper),
 }
+# Checks about the paper, not the script: no writer can fix them, so they never make the
+# writer chain retry; they hold the run for the reviewer.
+PAPER_CHECKS = frozenset({"paper", "credits"})
+# Below this confidence a title or author list is an error, below SURE a warning.
+UNREADABLE = 0.3
+SURE = 0.8
 
 
 def check_script(script: Script, paper: Paper, settings: PodcastSettings) -> list[Flag]:
@@ -453,6 +463,31 @@ def _check_paper(paper: Paper) -> Iterator[Flag]:
     shown to the reviewer beside the script."""
     for warning in paper.warnings:
         yield Flag(check="paper", severity="warning", message=f"the paper: {warning}")
+
+
+def _check_credits(paper: Paper) -> Iterator[Flag]:
+    """Whether the introduction can name the paper and its authors with confidence."""
+    front = paper.front
+    doubts = f" ({'; '.join(front.doubts)})" if front.doubts else ""
+    for what, value, source, confidence in (
+        ("title", repr(paper.title), front.title_source, front.title_confidence),
+        (
+            "authors",
+            ", ".join(paper.authors) or "no author",
+            front.authors_source,
+            front.authors_confidence,
+        ),
+    ):
+        if confidence >= SURE:
+            continue
+        no_title_page = not paper.authors and "no title page" in doubts
+        severity: Severity = "error" if confidence < UNREADABLE and not no_title_page else "warning"
+        yield Flag(
+            check="credits",
+            severity=severity,
+            message=f"the {what} may be misread: {value}, from {source or 'nowhere'}, "
+            f"{confidence:.0%} sure{doubts}; check the paper's first page and correct it",
+        )
 
 
 def _span_flags(

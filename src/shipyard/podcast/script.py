@@ -32,6 +32,7 @@ from pydantic_ai.usage import RunUsage
 
 from shipyard import BudgetExceeded, Quota, ShipyardError, record_event
 from shipyard.podcast.checks import (
+    PAPER_CHECKS,
     check_script,
 )
 from shipyard.podcast.extractive import EXTRACTIVE, ExtractiveWriter, write_extractive
@@ -117,7 +118,7 @@ async def write_script_async(
             attempts.append(_attempt(writer, number, usage, started, flags, error))
             if script is None:
                 break  # a model failure: the next writer, not the same one again
-            errors = [f for f in flags if f.severity == "error"]
+            errors = [f for f in flags if f.severity == "error" and f.check not in PAPER_CHECKS]
             if not errors:
                 return ScriptOutcome(script=script, flags=flags, attempts=attempts)
             if feedback is not None and script == feedback.script:

@@ -335,8 +335,14 @@ def _language_identifier() -> Any:
 
 
 def detect_language(text: str) -> tuple[str, float]:
-    """The language of a text (ISO 639-1) and the classifier's confidence in it."""
-    sample = " ".join(_WORD.findall(text[:8000]))[:3000]
+    """The language of a text (ISO 639-1) and the classifier's confidence in it.
+
+    The sample is drawn from across the whole text, not its start: many papers open with an
+    abstract in a second language (a Portuguese "Resumo" before an English body)."""
+    step = max(len(text) // 10, 300)
+    sample = " ".join(
+        " ".join(_WORD.findall(text[at : at + 300])) for at in range(0, len(text), step)
+    )[:3000]
     if len(sample) < 20:
         return "und", 0.0
     language, probability = _language_identifier().classify(sample)
@@ -457,8 +463,10 @@ def _paper_from_pages(
     extracted = structure(pages, layout, front.title_lines)
     body = "\n\n".join([extracted.abstract, *(s.text for s in extracted.sections)])
     warnings = list(extracted.warnings)
-    if front.matter.title_confidence < 0.5:
-        warnings.append(f"no title on the first page; using {front.title!r}")
+    if not front.title_lines:
+        warnings.append(
+            f"no title on the first page; using {front.title!r} from {front.matter.title_source}"
+        )
     if garbage > 0.02 * raw_chars:
         warnings.append(
             f"{garbage} characters of extraction garbage removed "
