@@ -131,7 +131,12 @@ _BOUNDARY = re.compile(r"(?<=[.!?])[\"”’)\]]*\s+(?=[\"“(\[]?[A-Z0-9])")
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split prose into sentences, keeping abbreviations ("et al.", "Fig.") and initials whole."""
+    """Split prose into sentences, keeping abbreviations ("et al.", "Fig.") and initials whole.
+    A paragraph's end always ends a sentence: a heading or a label set on a line of its own
+    never runs into the sentence after it ("Security A key selling point...")."""
+    paragraphs = re.split(r"\n\s*\n", text)
+    if len(paragraphs) > 1:
+        return [s for paragraph in paragraphs for s in split_sentences(paragraph)]
     text = re.sub(r"\s+", " ", text).strip()
     if not text:
         return []
