@@ -1,4 +1,5 @@
-"""Extraction: pages per second end to end on the corpus papers, beside the raw engine.
+"""Extraction: pages per second end to end on the corpus papers, beside the raw engine, and
+how right the front matter is against person-written truth.
 
     .venv/bin/python -m benchmarks extract
 
@@ -8,6 +9,9 @@ geometry, columns, cleanup, structure, language). The ratio is the cost of our c
 PyMuPDF and poppler's pdftotext are timed too where installed, and every engine's raw text is
 scored on what the voiced text needs: ligatures left, words split at line ends, and sentences
 that cross a column or page break read whole (docs/extraction.md).
+
+Front matter is scored per corpus folder against tests/truth.py: the share of papers whose
+title and first author are right, and author-list precision, recall and F1 over all names.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 
+from shipyard import SourceRejected
 from shipyard.podcast.settings import SourceConfig
 from shipyard.podcast.source import detect_language, extract_paper
 from tests.test_source import CROSSING  # sentences that cross line, column and page breaks
+from tests.truth import LANGUAGES, Score, f1, read_truth, score
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "papers"
 ROUNDS = 7
@@ -113,6 +119,37 @@ def _quality(read: Callable[[Path], list[str]], papers: list[Path]) -> tuple[int
     return ligatures, splits, f"{found}/{total}"
 
 
+def _front_matter() -> None:
+    """Title, first-author and author-list accuracy per corpus folder, against the truth."""
+    source = SourceConfig(languages=LANGUAGES, max_pages=1000)
+    by_folder: dict[str, list[Score]] = {}
+    refused: dict[str, int] = {}
+    for truth in read_truth():
+        try:
+            paper = extract_paper(truth.path, source)
+        except SourceRejected:
+            refused[truth.folder] = refused.get(truth.folder, 0) + 1
+            continue
+        by_folder.setdefault(truth.folder, []).append(score(truth, paper.title, paper.authors))
+    print(
+        f"{'folder':<14}{'accepted':>10}{'title':>8}{'1st author':>12}"
+        f"{'precision':>11}{'recall':>8}{'F1':>7}"
+    )
+    everything = []
+    for folder, scores in [*by_folder.items(), ("all", None)]:
+        scores = scores if scores is not None else everything
+        if folder != "all":
+            everything += scores
+        total = len(scores) + (sum(refused.values()) if folder == "all" else refused.get(folder, 0))
+        precision, recall, both = f1(scores)
+        print(
+            f"{folder:<14}{f'{len(scores)}/{total}':>10}"
+            f"{sum(s.title_right for s in scores):>5}/{len(scores):<2}"
+            f"{sum(s.first_author_right for s in scores):>9}/{len(scores):<2}"
+            f"{precision:>11.3f}{recall:>8.3f}{both:>7.3f}"
+        )
+
+
 def main() -> None:
     papers = sorted(CORPUS.glob("*.pdf"))
     if not papers:
@@ -140,3 +177,4 @@ def main() -> None:
             f"{label} time: shipyard end to end takes {ratio:.1f}x raw pdfium "
             f"(cleanup and structure cost {ratio - 1:.1f}x the engine's own work)"
         )
+    _front_matter()

@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import mutagen.id3
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer
 
 from shipyard import RunState
 from tests.modelserver import Draft, Reply, Status, model_server
@@ -39,7 +43,7 @@ def browser() -> Iterator[Browser]:
 
 @contextmanager
 def console_project(
-    root: Path, reviewers: tuple[str, ...], *, script: str = ""
+    root: Path, reviewers: tuple[str, ...], *, script: str = "", paper: Path | None = None
 ) -> Iterator[tuple[Project, str, str]]:
     """A project with a run waiting for review, its reviewers signed up, and the console
     serving it: (project, the console's URL, the run's id)."""
@@ -47,7 +51,7 @@ def console_project(
         for name in (*reviewers, "mallory"):
             added = project.run("user", "add", name, "--password-stdin", stdin=PASSWORD + "\n")
             assert added.returncode == 0, added.stderr
-        running = project.start("run", "paper-to-podcast", str(project.paper))
+        running = project.start("run", "paper-to-podcast", str(paper or project.paper))
         console = project.start("console", "--port", "0")
         line = project.wait_for_output(console, "console at ")
         url = re.search(r"http://\S+/", line)
@@ -131,6 +135,95 @@ def test_review_hear_edit_override_approve_and_production_serves_the_edit(
         expect(page.locator("audio")).to_have_attribute("src", run.result["episode_url"])
         expect(page.locator("body")).to_contain_text(run.result["commit"])
         expect(page.locator("table.artifacts")).to_contain_text("episode")
+
+
+def unsure_credits_paper(path: Path) -> Path:
+    """A short paper whose authors stand above its title, as in a sidebar: read, not surely."""
+    styles = getSampleStyleSheet()
+    story: list[Flowable] = [
+        Paragraph("Ana Ferreira and Rui Costa", styles["Normal"]),
+        Spacer(1, 6),
+        Paragraph("Coastal Sea Level from Tide Gauges and Satellites", styles["Title"]),
+        Paragraph("Abstract", styles["Heading2"]),
+        Paragraph(
+            "We compare twelve years of tide gauge records on a northern coast with satellite "
+            "altimetry and find that the two agree within four centimetres once the land "
+            "motion at each gauge is removed.",
+            styles["BodyText"],
+        ),
+    ]
+    sections = {
+        "1 Introduction": "Sea level is measured in two ways that rarely meet. Tide gauges sit "
+        "on piers and measure the water against the land, which itself rises or sinks. "
+        "Satellites measure the sea surface from orbit, far from any coast. Planners need "
+        "one answer for harbours, dikes and marshes, so the two records must agree. ",
+        "2 Methods": "Nine gauges recorded the water level every six minutes from 2008 to "
+        "2020. We averaged each record by month and removed the tides. Satellite passes "
+        "within forty kilometres of a gauge gave the matching sea surface. Receivers on "
+        "the piers measured how the land moved under each gauge over the same years. ",
+        "3 Results": "Before the land motion was removed, the gauges and the satellites "
+        "disagreed by up to eleven centimetres. After it was removed, every gauge agreed "
+        "with the satellites within four centimetres. The largest gap remained at the "
+        "gauge nearest the river mouth, where fresh water piles up after storms. ",
+        "4 Conclusions": "Tide gauges and satellites tell the same story once the land is "
+        "accounted for. Harbour authorities can combine both records with confidence. "
+        "Gauges near river mouths need a correction for fresh water, which we leave to "
+        "future work. A longer record would show whether the rise is speeding up. ",
+    }
+    for heading, text in sections.items():
+        story += [Paragraph(heading, styles["Heading2"]), Paragraph(text, styles["BodyText"])]
+    story.append(Paragraph("References", styles["Heading2"]))
+    for entry in (
+        "[1] Smith, J. (2019). Tide gauges and the sea. Journal of Coasts, 4, 1-10.",
+        "[2] Lee, K. (2020). Altimetry for all. Remote Sensing Letters, 7, 22-30.",
+    ):
+        story.append(Paragraph(entry, styles["BodyText"]))
+    SimpleDocTemplate(str(path), pagesize=A4).build(story)
+    return path
+
+
+def test_a_reviewer_corrects_the_credits_and_everything_published_carries_them(
+    tmp_path: Path, browser: Browser
+) -> None:
+    paper = unsure_credits_paper(tmp_path / "sea-level.pdf")
+    with console_project(tmp_path / "p", ("editor",), paper=paper) as (project, url, run_id):
+        page = browser.new_page()
+        sign_in(page, url, "editor", f"runs/{run_id}/review")
+        # the unsure reading is flagged, and the front matter as read stands beside the script
+        credits = page.locator("ul.flags li.flag.warning", has_text="credits")
+        expect(credits).to_contain_text("Ana Ferreira")
+        expect(page.locator("dl.facts")).to_contain_text("lines beside or above the title")
+        assert "Ana Ferreira" in page.inner_text("section.payload")
+
+        authors = page.locator("#field-credits-authors")
+        authors.locator("textarea").fill("Ana M. Ferreira\nRui Costa")
+        authors.locator("button[type=submit]").click()
+        expect(page.locator(".notice")).to_contain_text("revision 2 saved and checked")
+        expect(page.locator("#field-credits-authors textarea")).to_have_value(
+            "Ana M. Ferreira\nRui Costa"
+        )
+        expect(credits).to_have_count(0)  # corrected by a person: no doubt left
+        intro = page.locator(".segment .text", has_text="Ana M. Ferreira")
+        expect(intro.first).to_be_visible()  # the spoken introduction says the corrected name
+
+        page.click("form.decide button[value=approve]")
+        expect(page.locator(".notice")).to_contain_text("approve sent")
+        run = project.wait_until(run_id, lambda r: r.state.finished, timeout=240)
+        assert run.state is RunState.VERIFIED, run.reason
+
+        release = run.result
+        page_html = httpx.get(release["page_url"], timeout=10).text
+        feed = httpx.get(release["feed_url"], timeout=10).text
+        assert "Ana M. Ferreira" in page_html and "Ana M. Ferreira" in feed
+        audio = tmp_path / "episode.mp3"
+        audio.write_bytes(httpx.get(release["episode_url"], timeout=10).content)
+        tags = mutagen.id3.ID3(audio)
+        assert "Ana M. Ferreira" in str(tags.getall("COMM")[0])
+        transcript_url = re.search(r'<podcast:transcript url="([^"]+)"', feed)
+        assert transcript_url is not None, feed
+        vtt = httpx.get(transcript_url.group(1), timeout=10).text
+        cues = [ln for ln in vtt.splitlines() if ln.startswith("<v ")]  # the words said
+        assert "Ana M. Ferreira" in " ".join(re.sub(r"</?v[^>]*>", "", c) for c in cues)
 
 
 def test_two_reviewers_a_stale_save_request_changes_and_who_may_decide(

@@ -7,7 +7,9 @@ import pytest
 
 from shipyard.podcast.checks import check_script
 from shipyard.podcast.extractive import write_extractive
-from shipyard.podcast.models import FrontMatter, Paper
+from shipyard.podcast.models import Credits, FrontMatter, Paper
+from shipyard.podcast.release import show_notes
+from shipyard.podcast.review import script_review
 from shipyard.podcast.settings import PodcastSettings, SourceConfig
 from shipyard.podcast.source import extract_paper
 from tests.truth import LANGUAGES, Score, Truth, f1, read_truth, score
@@ -102,3 +104,32 @@ def test_a_page_with_no_title_page_is_a_warning_not_an_error(
 ) -> None:
     flags = _credits(scored["docling__2305.03393v1-pg9.pdf"][0])
     assert flags and all(f.startswith("warning:") for f in flags), flags
+
+
+def test_a_reviewers_correction_reaches_the_turns_and_clears_the_flag(
+    scored: dict[str, tuple[Paper, Score]],
+) -> None:
+    paper = scored["grobid__File1.pdf"][0].model_copy(
+        update={"front": FrontMatter(authors_confidence=0.6, authors_source="layout")}
+    )
+    script = write_extractive(paper, SETTINGS)
+    assert _credits(paper) and any("Anne Focke" in t.text for t in script.turns)
+    corrected = Credits(title=script.credits.title, authors=["Anne K. Focke", *paper.authors[1:]])
+    edited = script.model_copy(update={"credits": corrected})
+    assert script_review.amend is not None
+    amended = script_review.amend(script, edited)
+    said = " ".join(t.text for t in amended.turns)
+    assert "Anne K. Focke" in said and "Anne Focke" not in said
+    flags = check_script(amended, paper, SETTINGS)
+    assert not [f for f in flags if f.check == "credits"]
+    assert not [f for f in flags if f.severity == "error"], flags  # the new name is grounded
+    assert "by Anne K. Focke, Christian Stockinger" in show_notes(amended, paper)
+
+
+def test_a_script_without_credits_gives_the_papers(
+    scored: dict[str, tuple[Paper, Score]],
+) -> None:
+    """Scripts written before credits were kept (waiting runs) credit what the paper says."""
+    paper = scored["grobid__File1.pdf"][0]
+    script = write_extractive(paper, SETTINGS).model_copy(update={"credits": Credits()})
+    assert script.credits_for(paper) == Credits(title=paper.title, authors=paper.authors)

@@ -97,13 +97,18 @@ class Decision(BaseModel):
 class Segments:
     """How a payload is shown and edited part by part (the console's review page): the
     field holding the list of parts, each part's editable text field, its label field, the
-    field listing what it draws on, and the flags' field naming a part's index."""
+    field listing what it draws on, and the flags' field naming a part's index.
+
+    `fields` are values a reviewer edits beside the parts, each a dotted path into the
+    payload with its label (`("credits.title", "Title")`); a list is edited one item a line.
+    """
 
     items: str
     text: str
     label: str = ""
     sources: str = ""
     flag_index: str = "turn"
+    fields: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -149,12 +154,17 @@ class ReviewGate(Generic[P]):
         segments: Segments | None = None,
         reference: Callable[[Any], dict[str, Any]] | None = None,
         preview: Callable[[P, int, Config], Path] | None = None,
+        amend: Callable[[P, P], P] | None = None,
     ) -> None:
         """`recheck(payload, context)`: the guardrails on a changed payload. `revise(payload,
         comment, context)`: a new payload as a reviewer asked. `present(payload)`: it as text
         (for diffs). `segments`: its parts, for part-by-part editing. `reference(context)`:
-        what reviewers read beside it (`{"title": ..., "sections": [{"heading", "text"}]}`).
-        `preview(payload, index, config)`: an audio file of one part, made on demand."""
+        what reviewers read beside it (`{"title": ..., "sections": [{"heading", "text"}],
+        "facts": [{"label", "value"}]}`, facts optional).
+        `preview(payload, index, config)`: an audio file of one part, made on demand.
+        `amend(before, edited)`: what else an edit changes, before it is checked (the
+        flagship carries a corrected name into the turns that say it); pure and
+        deterministic, since it runs in the workflow's body."""
         self.name = name
         self.payload = payload
         self.owner = owner
@@ -164,6 +174,7 @@ class ReviewGate(Generic[P]):
         self.segments = segments
         self.reference = reference
         self.preview = preview
+        self.amend = amend
         _GATES[name] = self
 
     def __call__(
@@ -247,6 +258,8 @@ class ReviewGate(Generic[P]):
                     continue
                 try:
                     edited = self.payload.model_validate(decision.payload or {})
+                    if self.amend is not None:
+                        edited = self.amend(payload, edited)
                 except ValidationError as exc:
                     _record_decision(self.name, decision, f"refused: {_first_problem(exc)}")
                     continue

@@ -337,6 +337,44 @@ def _segments(
     return parts
 
 
+def _field_value(payload: dict[str, Any], path: str) -> Any:
+    value: Any = payload
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _fields(gate: ReviewGate[Any], payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The values a reviewer edits beside the parts (the gate's `segments.fields`)."""
+    if gate.segments is None:
+        return []
+    shown = []
+    for path, label in gate.segments.fields:
+        value = _field_value(payload, path)
+        many = isinstance(value, list)
+        text = "\n".join(map(str, value)) if many else str(value or "")
+        shown.append({"path": path, "label": label, "text": text, "many": many})
+    return shown
+
+
+def _set_field(gate: ReviewGate[Any], payload: dict[str, Any], path: str, text: str) -> str:
+    """Put a reviewer's value at `path`; what is wrong with the request, or ""."""
+    if gate.segments is None or path not in dict(gate.segments.fields):
+        return f"{path!r} is not a field a reviewer edits here"
+    *parents, last = path.split(".")
+    holder: Any = payload
+    for key in parents:
+        holder = holder.setdefault(key, {}) if isinstance(holder, dict) else None
+    if not isinstance(holder, dict):
+        return f"{path!r} is not in this payload"
+    text = text.replace("\r\n", "\n")
+    if isinstance(holder.get(last), list):
+        holder[last] = [line.strip() for line in text.split("\n") if line.strip()]
+    else:
+        holder[last] = text.strip()
+    return ""
+
+
 def _review_view(
     console: Console, record: RunRecord, gate: ReviewGate[Any], **extra: Any
 ) -> dict[str, Any]:
@@ -359,6 +397,7 @@ def _review_view(
         "review": current,
         "revisions": revisions,
         "segments": _segments(gate, current["payload"], flags),
+        "fields": _fields(gate, current["payload"]),
         "loose_flags": [f for f in flags if shape is None or f.get(shape.flag_index) is None],
         "errors": sum(f.get("severity") == "error" for f in flags),
         "against_draft": against_draft,
@@ -414,7 +453,12 @@ def review_post(console: Console, request: Request, session: Session, form: Form
     kept: dict[str, str] = {}  # what the reviewer typed, shown again if the save is refused
     if action == "save":
         payload = json.loads(json.dumps(current["payload"]))
-        if gate.segments is not None and "segment" in form:
+        if "field" in form:
+            path, text = str(form["field"]), str(form.get("value", ""))
+            kept = {"field": path, "value": text}
+            if problem := _set_field(gate, payload, path, text):
+                return console.problem(request, session, 400, problem)
+        elif gate.segments is not None and "segment" in form:
             index, text = int(str(form["segment"])), str(form.get("text", ""))
             kept = {"segment": str(index), "text": text}
             items = payload.get(gate.segments.items, [])

@@ -93,7 +93,7 @@ CHECKS: dict[str, Callable[[_Subject], Iterable[Flag]]] = {
     "language": lambda s: _check_language(s.script, s.settings),
     "listener": lambda s: _check_listener(s.script),
     "paper": lambda s: _check_paper(s.paper),
-    "credits": lambda s: _check_credits(s.paper),
+    "credits": lambda s: _check_credits(s.script, s.paper),
 }
 # Checks about the paper, not the script: no writer can fix them, so they never make the
 # writer chain retry; they hold the run for the reviewer.
@@ -105,7 +105,7 @@ SURE = 0.8
 
 def check_script(script: Script, paper: Paper, settings: PodcastSettings) -> list[Flag]:
     """Every check's flags for `script` written from `paper`, errors first, in turn order."""
-    subject = _Subject(script, paper, _PaperIndex.build(paper), settings)
+    subject = _Subject(script, paper, _PaperIndex.build(paper, script), settings)
     flags: list[Flag] = []
     for name, check in CHECKS.items():
         with traced(f"check {name}"):
@@ -341,8 +341,13 @@ class _PaperIndex:
     normalised: str  # the text as lower-case words, for finding quoted passages
 
     @classmethod
-    def build(cls, paper: Paper) -> _PaperIndex:
+    def build(cls, paper: Paper, script: Script | None = None) -> _PaperIndex:
+        """What `paper` says, with the names `script` credits (a reviewer's correction of a
+        misread name is grounded by the reviewer, not by the text layer)."""
+        credits = script.credits_for(paper) if script is not None else None
         parts = [paper.title, *paper.authors, paper.abstract]
+        if credits is not None:
+            parts += [credits.title, *credits.authors]
         for section in paper.sections:
             parts += [section.heading, section.text]
         parts += paper.captions
@@ -470,8 +475,14 @@ def _check_paper(paper: Paper) -> Iterator[Flag]:
         yield Flag(check="paper", severity="warning", message=f"the paper: {warning}")
 
 
-def _check_credits(paper: Paper) -> Iterator[Flag]:
-    """Whether the introduction can name the paper and its authors with confidence."""
+def _check_credits(script: Script, paper: Paper) -> Iterator[Flag]:
+    """Whether the episode names the paper and its authors with confidence: a reading that
+    extraction was unsure of is flagged until a reviewer corrects it."""
+    credits = script.credits_for(paper)
+    if not credits.title.strip():
+        yield Flag(check="credits", severity="error", message="the episode names no title")
+    if credits.title != paper.title or credits.authors != paper.authors:
+        return  # a reviewer's correction: they read the first page
     front = paper.front
     doubts = f" ({'; '.join(front.doubts)})" if front.doubts else ""
     for what, value, source, confidence in (

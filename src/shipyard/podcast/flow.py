@@ -261,6 +261,7 @@ def master(
 ) -> Episode:
     """Mix, level and encode the episode; tags, chapters, transcript; integrity gate."""
     from shipyard.podcast.master import master as mix
+    from shipyard.podcast.release import show_notes
 
     show = settings.show
     cover = config.resolve(show.image).read_bytes() if show.image else None
@@ -272,7 +273,7 @@ def master(
         show,
         settings.audio,
         episode_title=script.title,
-        description=paper.abstract or script.title,
+        description=show_notes(script, paper),
         date=dt.datetime.now(dt.UTC).date(),
         cover=cover,
         assets_root=config.root,

@@ -100,6 +100,16 @@ class Turn(_Frozen):
     spans: list[str] = []  # passages of the paper, verbatim, that this turn draws on
 
 
+class Credits(_Frozen):
+    """Who and what an episode names: the paper's title and its authors in printed order, as
+    the introduction, the episode's page, the feed and the MP3's tags say them. Taken from
+    the paper when the script is written (never from a model's output); a reviewer may
+    correct them."""
+
+    title: str = Field(default="", max_length=500)
+    authors: list[str] = Field(default=[], max_length=200)
+
+
 class Script(_Frozen):
     """A conversation (or a solo presentation) about one paper, by one to four hosts."""
 
@@ -109,10 +119,17 @@ class Script(_Frozen):
     turns: list[Turn] = Field(max_length=MAX_TURNS)
     writer: str  # which writer produced it: "extractive", or a model name
     estimated_seconds: float = Field(ge=0)
+    credits: Credits = Credits()  # empty in scripts written before credits were kept
 
     @property
     def words(self) -> int:
         return sum(len(t.text.split()) for t in self.turns)
+
+    def credits_for(self, paper: Paper) -> Credits:
+        """The credits this script gives `paper`: its own, or the paper's where it has none."""
+        if self.credits.title or self.credits.authors:
+            return self.credits
+        return Credits(title=paper.title, authors=paper.authors)
 
 
 class Flag(CoreFlag):

@@ -266,14 +266,14 @@ def publish_episode(
         run_id=run_id,
         guid=episode_guid(paper.source_sha256),
         title=script.title,
-        description=show_notes(paper),
+        description=show_notes(script, paper),
         published=published or datetime.now(UTC),
         duration_seconds=episode.seconds,
         audio=store.path(episode.audio_sha256),
         transcript=store.path(episode.transcript_sha256),
         chapters=store.path(episode.chapters_sha256),
         cover=cover,
-        paper_title=paper.title,
+        paper_title=script.credits_for(paper).title,
         paper_sha256=paper.source_sha256,
     )
     outcome = release_episode(files, config, GitTarget.from_config(config))
@@ -302,10 +302,12 @@ def episode_guid(paper_sha256: str) -> str:
     return f"urn:shipyard:paper:{paper_sha256}"
 
 
-def show_notes(paper: Paper) -> str:
-    """The episode's description: which paper, by whom, and its abstract."""
-    authors = ", ".join(paper.authors[:6]) + (" et al." if len(paper.authors) > 6 else "")
-    intro = f"A conversation about the paper \u201c{paper.title}\u201d"
+def show_notes(script: Script, paper: Paper) -> str:
+    """The episode's description (the page, the feed item, the MP3's comment): which paper,
+    by whom, as the script credits them, and the paper's abstract."""
+    credits = script.credits_for(paper)
+    authors = ", ".join(credits.authors[:6]) + (" et al." if len(credits.authors) > 6 else "")
+    intro = f"A conversation about the paper \u201c{credits.title}\u201d"
     intro += f" by {authors}." if authors else "."
     return f"{intro}\n\n{paper.abstract}" if paper.abstract else intro
 

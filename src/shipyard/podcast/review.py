@@ -12,7 +12,7 @@ from shipyard import Config, ReviewGate, Segments, record_cost, record_event
 from shipyard.podcast.models import Flag, Paper, Script
 from shipyard.podcast.settings import PodcastSettings, podcast_settings, provider_quotas
 
-__all__ = ["script_review"]
+__all__ = ["front_matter_facts", "script_review"]
 
 
 def _recheck(script: Script, context: tuple[Paper, PodcastSettings, Config]) -> Sequence[Flag]:
@@ -63,12 +63,56 @@ def _present(script: Script) -> str:
 
 
 def _reference(context: tuple[Paper, PodcastSettings, Config]) -> dict[str, Any]:
-    """The paper beside the script: its title, abstract and sections."""
+    """The paper beside the script: its front matter as read (with where each part came
+    from and how sure the reading is), its abstract and its sections."""
     paper, *_ = context
     sections = [{"heading": s.heading, "text": s.text} for s in paper.sections]
     if paper.abstract:
         sections.insert(0, {"heading": "Abstract", "text": paper.abstract})
-    return {"title": paper.title, "sections": sections}
+    return {"title": paper.title, "sections": sections, "facts": front_matter_facts(paper)}
+
+
+def front_matter_facts(paper: Paper) -> list[dict[str, str]]:
+    """The front matter as a reviewer checks it against the paper's first page."""
+    front = paper.front
+    authors = []
+    for index, name in enumerate(paper.authors):
+        places = front.affiliations[index] if index < len(front.affiliations) else []
+        authors.append(f"{index + 1}. {name}" + (f" ({'; '.join(places)})" if places else ""))
+    facts = [
+        ("Title", f"{paper.title} — from {front.title_source}, {front.title_confidence:.0%} sure"),
+        (
+            "Authors",
+            (" ".join(authors) or "none found")
+            + f" — from {front.authors_source}, {front.authors_confidence:.0%} sure",
+        ),
+        ("Venue", front.venue),
+        ("Year", str(front.year or "")),
+        ("DOI", front.doi),
+        ("arXiv", front.arxiv_id),
+        ("Doubts", "; ".join(front.doubts)),
+    ]
+    return [{"label": label, "value": value} for label, value in facts if value]
+
+
+def _amend(before: Script, edited: Script) -> Script:
+    """A correction of the credits reaches everything that says them: each name or title
+    the reviewer changed is replaced in the turns (the spoken introduction), and an episode
+    titled after the paper takes the corrected title."""
+    old, new = before.credits, edited.credits
+    if old == new:
+        return edited
+    changes = [(old.title, new.title)] if old.title and new.title else []
+    changes += list(zip(old.authors, new.authors, strict=False))
+    changes = [(a, b) for a, b in changes if a and b and a != b]
+    turns = []
+    for turn in edited.turns:
+        text = turn.text
+        for was, now in changes:
+            text = text.replace(was, now)
+        turns.append(turn if text == turn.text else turn.model_copy(update={"text": text}))
+    title = new.title if old.title and edited.title == old.title and new.title else edited.title
+    return edited.model_copy(update={"turns": turns, "title": title})
 
 
 def _preview(script: Script, index: int, config: Config) -> Path:
@@ -95,7 +139,14 @@ script_review: ReviewGate[Script] = ReviewGate(
     recheck=_recheck,
     revise=_revise,
     present=_present,
-    segments=Segments(items="turns", text="text", label="speaker", sources="spans"),
+    segments=Segments(
+        items="turns",
+        text="text",
+        label="speaker",
+        sources="spans",
+        fields=(("credits.title", "Title of the paper"), ("credits.authors", "Authors")),
+    ),
     reference=_reference,
     preview=_preview,
+    amend=_amend,
 )

@@ -14,6 +14,7 @@ from shipyard.podcast.checks import (
     estimated_seconds,
 )
 from shipyard.podcast.models import (
+    Credits,
     Flag,
     Host,
     Paper,
@@ -94,4 +95,5 @@ def assemble_script(
         turns=turns,
         writer=writer,
         estimated_seconds=estimated_seconds(words),
+        credits=Credits(title=paper.title, authors=paper.authors),
     )
