@@ -65,6 +65,9 @@ def test_identifiers_where_printed(scored: dict[str, tuple[Paper, Score]]) -> No
     assert chem.doi == "10.1002/zaac.200700576" and chem.year == 2008
     physics = scored["grobid__0807.3577.pdf"][0].front
     assert physics.affiliations[0][0].startswith("School of Physics, University of Melbourne")
+    acm = scored["science-parse__c0690a1d74ab781bd54f9fa7e67267cce656.pdf"][0].front
+    assert "University of Southern California, Los Angeles" in acm.affiliations[0]  # no marks
+    assert "University of Maryland, College Park" in acm.affiliations[2]
 
 
 def _credits(paper: Paper) -> list[str]:

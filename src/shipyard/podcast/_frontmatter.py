@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,7 @@ _INITIAL = re.compile(r"^(?:[A-Z]\.(?:-?[A-Z]\.)*|[A-Z]\.?-[A-Z]\.?)$")
 _DOI = re.compile(r"\b10\.\d{4,9}/[^\s\"<>]+")
 _ARXIV = re.compile(r"\barXiv:\s?(\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?", re.I)
 _YEAR = re.compile(r"(?<!\d)(19[5-9]\d|20[0-4]\d)(?!\d)")
+_COPYRIGHT = re.compile(r"©|\(c\)|^c \d{4}|copyright|licen[cs]e", re.I)
 _DATE_LINE = re.compile(r"received|accepted|published|revised|recebido|aprovado|recibido", re.I)
 
 # How sure a reading is, in words a reviewer can act on.
@@ -294,6 +296,33 @@ def _affiliations(lines: list[Line]) -> dict[str, str]:
     return found
 
 
+def _affiliations_beneath(lines: list[Line], found: list[_NameLine]) -> dict[str, list[str]]:
+    """Where names carry no markers, the institution lines under a name line, up to the
+    next name line, belong to its names (in a grid, those under the same column)."""
+    name_lines = {id(r.line): r for r in found}
+    owned: dict[str, list[str]] = {}
+    current: _NameLine | None = None
+    for line in lines:
+        if id(line) in name_lines:
+            current = name_lines[id(line)]
+            continue
+        if (
+            current is None
+            or not AFFILIATION.search(line.text)
+            or "@" in line.text
+            or _DATE_LINE.search(line.text)
+        ):
+            continue
+        overlap = min(line.x1, current.line.x1) - max(line.x0, current.line.x0)
+        if overlap <= 0:
+            continue
+        for person in current.names:
+            places = owned.setdefault(person, [])
+            if line.text not in places:
+                places.append(line.text)
+    return owned
+
+
 def _authors(
     first: PageLines, title_lines: list[Line], layout: Layout, metadata_author: str
 ) -> tuple[list[str], list[list[str]], str, float, list[str]]:
@@ -337,6 +366,9 @@ def _authors(
             confidence -= 0.25
     by_marker = _affiliations(used)
     affiliations = [[by_marker[k] for k in marks if k in by_marker] for marks in keys]
+    if not any(affiliations):  # no markers: each name line's own block, under it
+        beneath = _affiliations_beneath(used, found)
+        affiliations = [beneath.get(name, []) for name in names]
     if (
         metadata_author
         and len(metadata_author.split()) >= 2
@@ -353,7 +385,7 @@ def _authors(
 
 
 def _identifiers(
-    first: PageLines, furniture: list[str], title: str
+    first: PageLines, furniture: list[str], title: str, title_top: float | None
 ) -> tuple[str, int | None, str, str]:
     """Venue, year, DOI and arXiv id where page one (or a running header) prints them."""
     texts = [ln.text for ln in first.lines] + list(first.aside) + furniture
@@ -362,18 +394,28 @@ def _identifiers(
     arxiv_match = _ARXIV.search(joined)
     arxiv = arxiv_match.group(1) if arxiv_match else ""
     venue = ""
+    years: list[int] = []
     title_key = _normal(title)[:20]
-    for text in [*furniture, *(ln.text for ln in first.lines[:6])]:
+    above = [ln.text for ln in first.lines if title_top is not None and ln.bottom > title_top]
+    shapes = Counter(re.sub(r"\d+", "#", t) for t in furniture)
+    running = [t for t in furniture if shapes[re.sub(r"\d+", "#", t)] >= 2]
+    for text in [*above, *running]:  # a banner over the title, or a running header
         if (
             _YEAR.search(text)
             and letter_share(text) > 0.4
             and not _DATE_LINE.search(text)
+            and not _COPYRIGHT.search(text)
             and (not title_key or title_key not in _normal(text))
             and len(text) <= 160
+            and sum(w[:1].islower() for w in text.split()) * 2 < len(text.split())
         ):
-            venue = re.sub(r"\s*(?:doi:?\s*)?10\.\d{4,9}/\S+", "", text).strip(" .,;")
+            venue = re.sub(r"\s*(?:doi:?\s*)?10\.\d{4,9}/\S+", "", text)
+            venue = re.sub(r"^\d{1,5}\s+|\s+\d{1,5}$", "", venue).strip(" .,;")
+            years = [int(y) for y in _YEAR.findall(text)]
             break
-    years = [int(y) for y in _YEAR.findall(venue)]
+    else:
+        printed = [t for t in [*above, *furniture] if _COPYRIGHT.search(t)]
+        years = [int(y) for t in printed for y in _YEAR.findall(t)]
     if not years and arxiv and arxiv[:2].isdigit():
         years = [2000 + int(arxiv[:2])]
     return venue, (years[0] if years else None), doi, arxiv
@@ -397,7 +439,8 @@ def read_front_matter(
     authors, affiliations, authors_source, authors_confidence, author_doubts = _authors(
         first, title_lines, layout, metadata.get("Author", "").strip()
     )
-    venue, year, doi, arxiv = _identifiers(first, furniture, title)
+    title_top = max((ln.top for ln in title_lines), default=None)
+    venue, year, doi, arxiv = _identifiers(first, furniture, title, title_top)
     subtitle = title.split(": ", 1)[1] if ": " in title else ""
     matter = FrontMatter(
         subtitle=subtitle,

@@ -83,7 +83,7 @@ def front_matter_facts(paper: Paper) -> list[dict[str, str]]:
         ("Title", f"{paper.title} — from {front.title_source}, {front.title_confidence:.0%} sure"),
         (
             "Authors",
-            (" ".join(authors) or "none found")
+            ("; ".join(authors) or "none found")
             + f" — from {front.authors_source}, {front.authors_confidence:.0%} sure",
         ),
         ("Venue", front.venue),

@@ -24,13 +24,16 @@ def extract(
     password: PasswordOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Extract and validate a paper: title, authors, abstract, sections, warnings.
+    """Extract and validate a paper: its front matter (title, authors with affiliations,
+    venue, year, DOI, arXiv id, each with its source and certainty), abstract, sections and
+    warnings.
 
     A file the workflow would refuse (encrypted, scanned, not a paper...) exits 1, saying why.
     """
     from rich.console import Console
 
     from shipyard import load_config
+    from shipyard.podcast.review import front_matter_facts
     from shipyard.podcast.settings import podcast_settings
     from shipyard.podcast.source import extract_paper_isolated
 
@@ -41,8 +44,8 @@ def extract(
         return
     console = Console(highlight=False)
     console.print(result.title, style="bold", markup=False)
-    if result.authors:
-        console.print(", ".join(result.authors), markup=False)
+    for fact in front_matter_facts(result):  # each with where it came from, how sure
+        console.print(f"{fact['label']}: {fact['value']}", markup=False)
     console.print(
         f"{result.stats.pages} pages, {result.stats.words} voiced words, "
         f"language {result.language}, {len(result.references)} references, "
