@@ -216,6 +216,7 @@ class _NameLine:
     keys: list[list[str]]  # each name's affiliation markers
     rejected: list[str]  # parts that read as no name
     open_end: bool  # ends without a separator: the last name may go on below
+    place: str = ""  # an institution on the names' own line
 
 
 def _keys(marker: str) -> list[str]:
@@ -223,22 +224,28 @@ def _keys(marker: str) -> list[str]:
 
 
 def _read_names(line: Line) -> _NameLine | None:
+    """The names a line holds, with their markers; None when it is no author line. An
+    institution may share the line ("Maria Lopez, Department of Nursing, University of
+    Leeds"): from the first part that names one, what is not a name is its address."""
     text = line.marked or line.text
     text = _DEGREES.sub("", _MEMBERSHIP.sub("", text))
-    if AFFILIATION.search(line.text) or sum(ch.isdigit() for ch in text) > 40:
+    if sum(ch.isdigit() for ch in text) > 40:
         return None
     names: list[str] = []
     keys: list[list[str]] = []
     rejected: list[str] = []
+    places: list[str] = []
     position = 0
     for match in [*_SEPARATORS.finditer(text), None]:
         end = match.start() if match else len(text)
         chunk = text[position:end]
         if _MARK_SYMBOLS.sub("", chunk).strip(" ,;.:"):
-            person = _person(chunk)
+            person = None if places or AFFILIATION.search(chunk) else _person(chunk)
             if person:
                 names.append(person)
                 keys.append([])
+            elif places or AFFILIATION.search(chunk):
+                places.append(chunk.strip(" ,;"))
             else:
                 rejected.append(chunk.strip())
         if match is not None and match.group().startswith("^") and keys:
@@ -247,8 +254,8 @@ def _read_names(line: Line) -> _NameLine | None:
     if not names or len(rejected) > len(names) or any(len(r.split()) >= 7 for r in rejected):
         return None
     stripped = text.rstrip()
-    open_end = not re.search(r"(?:[,;&^]|\band)$", stripped)
-    return _NameLine(line, names, keys, rejected, open_end)
+    open_end = not places and not re.search(r"(?:[,;&^]|\band)$", stripped)
+    return _NameLine(line, names, keys, rejected, open_end, ", ".join(places))
 
 
 def _is_prose(line: Line) -> bool:
@@ -366,9 +373,12 @@ def _authors(
             confidence -= 0.25
     by_marker = _affiliations(used)
     affiliations = [[by_marker[k] for k in marks if k in by_marker] for marks in keys]
-    if not any(affiliations):  # no markers: each name line's own block, under it
+    if not any(affiliations):  # no markers: the institution on or under each name line
         beneath = _affiliations_beneath(used, found)
-        affiliations = [beneath.get(name, []) for name in names]
+        on_line = {person: r.place for r in found for person in r.names if r.place}
+        affiliations = [
+            [on_line[name]] if name in on_line else beneath.get(name, []) for name in names
+        ]
     if (
         metadata_author
         and len(metadata_author.split()) >= 2

@@ -117,18 +117,19 @@ class _CharProbe:
 
     def raised(self, text_indices: range) -> tuple[list[bool], float]:
         """Which characters sit above the line's baseline in smaller type (superscript
-        markers), and the size of the line's ordinary characters (their median)."""
-        found = [
-            (self.box(index)[2], self.size(index)) if index >= 0 else None
-            for index in map(self.char_index, text_indices)
-        ]
-        known = [f for f in found if f is not None]
+        markers), and the size of the line's ordinary characters (the median of a sample:
+        markers are few)."""
+        indices = [self.char_index(t) for t in text_indices]
+        known = [i for i in indices if i >= 0]
         if not known:
-            return [False] * len(found), 0.0
-        baseline = sorted(b for b, _ in known)[len(known) // 2]
-        size = sorted(s for _, s in known)[len(known) // 2]
+            return [False] * len(indices), 0.0
+        bottoms = {i: self.box(i)[2] for i in known}
+        baseline = sorted(bottoms.values())[len(known) // 2]
+        sample = sorted(self.size(i) for i in known[::3])
+        size = sample[len(sample) // 2]
         flags = [
-            f is not None and f[0] > baseline + 0.2 * size and f[1] < 0.85 * size for f in found
+            i >= 0 and bottoms[i] > baseline + 0.2 * size and self.size(i) < 0.85 * size
+            for i in indices
         ]
         return flags, size
 
@@ -140,9 +141,13 @@ _CAPITALISED = re.compile(r"(?:^|\s)[A-ZÀ-ÞĀ-Ž]")
 
 
 def _may_name_people(text: str) -> bool:
-    """A short line with capitalised words: worth reading character by character for
-    markers (only page one's, so the cost stays at a few hundred characters a paper)."""
-    return len(text) <= 200 and len(_CAPITALISED.findall(text)) >= 2
+    """A short line of mostly capitalised words (as names are): worth reading character by
+    character for markers (only page one's, so the cost stays at a few hundred characters a
+    paper)."""
+    if len(text) > 200:
+        return False
+    capitalised = len(_CAPITALISED.findall(text))
+    return capitalised >= 2 and capitalised * 5 >= 2 * (text.count(" ") + 1)
 
 
 def _mark_raised(text: str, raised: list[bool]) -> str:

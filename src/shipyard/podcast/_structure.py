@@ -98,7 +98,7 @@ _BRACKET_MARKER = re.compile(r"^\s*\[\d{1,3}\]")
 _TOC_LINE = re.compile(r"\s\.?\s*\d{1,3}$")
 # Words that mark a line as an institution, an address or a date stamp, not prose or names.
 AFFILIATION = re.compile(
-    r"universi|institut|department|dept\b|laborat|\blab\b|school|college|facult|hospital|"
+    r"universi|institut|d[eé]part[ae]?ment|dept\b|laborat|\blab\b|school|college|facult|hospital|"
     r"clinic|cent(?:er|re|ro)\b|academ|\binc\b|\bltd\b|gmbh|corporation|company|research|"
     r"ministr|fachbereich|google|microsoft|facebook|e-?mail|@|http|www\.|received|accepted|"
     r"published|\bdoi\b|street|avenue|road|\bstr\.|\bp\.?o\.? box|\bcedex\b",

@@ -29,6 +29,7 @@ the settings: calling it twice gives the same Paper.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import multiprocessing
 import re
@@ -327,14 +328,22 @@ _WORD = re.compile(r"[^\W\d_]+")
 
 
 def _language_identifier() -> Any:
-    """Loaded for each detection (0.3 s) and let go: kept, its 70 MB would stay resident in
+    """Loaded for each detection (0.3 s) and let go: kept, its 86 MB would stay resident in
     a worker all through synthesis, the run's peak."""
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
-def detect_language(text: str) -> tuple[str, float]:
+@functools.cache
+def _kept_language_identifier() -> Any:
+    """Extraction's: it runs in a child process of its own that ends with it
+    (`extract_paper_isolated`), or many times over in one (a benchmark, an evaluation), where
+    loading the model for each paper would cost more than reading the paper."""
+    return _language_identifier()
+
+
+def detect_language(text: str, *, keep_model: bool = False) -> tuple[str, float]:
     """The language of a text (ISO 639-1) and the classifier's confidence in it.
 
     The sample is drawn from across the whole text, not its start: many papers open with an
@@ -345,7 +354,8 @@ def detect_language(text: str) -> tuple[str, float]:
     )[:3000]
     if len(sample) < 20:
         return "und", 0.0
-    language, probability = _language_identifier().classify(sample)
+    identifier = _kept_language_identifier() if keep_model else _language_identifier()
+    language, probability = identifier.classify(sample)
     return str(language), float(probability)
 
 
@@ -481,7 +491,7 @@ def _paper_from_pages(
             "give the paper itself; a template's filler text has nothing to discuss",
         )
     language, confidence = detect_language(
-        body or " ".join(ln.text for p in pages for ln in p.lines)
+        body or " ".join(ln.text for p in pages for ln in p.lines), keep_model=True
     )
     if language not in settings.languages and confidence >= 0.9:
         spoken = LANGUAGE_NAMES.get(language, language)
