@@ -587,7 +587,10 @@ def test_extract_prints_the_paper(runner: CliRunner) -> None:
     result = runner.invoke(app, ["extract", str(PAPERS["grobid__gadr.pdf"])])
     assert result.exit_code == 0, result.output
     assert "Generalized Markdown Architectural Decision Records" in result.output
-    assert "Oliver Kopp, Anita Armbruster" in result.output
+    assert "Authors: 1. Oliver Kopp (IAAS, University of Stuttgart); 2. Anita Armbruster" in (
+        " ".join(result.output.split())
+    )
+    assert "from layout: the lines under the title, 90% sure" in " ".join(result.output.split())
     assert re.search(r"Introduction\s+\(pp\. 1-2, \d+ words\)", result.output)
 
 

@@ -230,10 +230,10 @@ def _joins(prev: Line, line: Line) -> bool:
 
 
 def _join(prev: Line, line: Line) -> Line:
-    """One visual line from two pieces. Its size is the longer piece's (a drop capital or a
-    marker does not make a line large); a small raised piece is marked as such."""
+    """One visual line from two pieces. Its size and baseline are the longer piece's (a drop
+    capital, a marker or a tall bracket does not move the line); a small raised piece is
+    marked as such."""
     joiner = "" if line.x0 - prev.x1 < 0.15 * max(prev.size, 4.0) else " "
-    big = prev if prev.height >= line.height else line
     long = prev if len(prev.text) >= len(line.text) else line
     marked = ""
     if prev.page == 1 and (prev.marked or line.marked or _may_name_people(prev.text)):
@@ -247,8 +247,8 @@ def _join(prev: Line, line: Line) -> Line:
         prev,
         text=prev.text + joiner + line.text,
         x1=max(prev.x1, line.x1),
-        bottom=big.bottom,
-        top=big.top,
+        bottom=long.bottom,
+        top=long.top,
         size=long.size,
         bold=prev.bold and line.bold,
         marked=marked,
