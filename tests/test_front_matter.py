@@ -66,8 +66,14 @@ def test_identifiers_where_printed(scored: dict[str, tuple[Paper, Score]]) -> No
     physics = scored["grobid__0807.3577.pdf"][0].front
     assert physics.affiliations[0][0].startswith("School of Physics, University of Melbourne")
     acm = scored["science-parse__c0690a1d74ab781bd54f9fa7e67267cce656.pdf"][0].front
-    assert "University of Southern California, Los Angeles" in acm.affiliations[0]  # no marks
-    assert "University of Maryland, College Park" in acm.affiliations[2]
+    assert acm.affiliations[0] == [  # no markers: the block under the name
+        "Department of Computer Science, University of Southern California, Los Angeles"
+    ]
+    assert "University of Maryland, College Park" in acm.affiliations[2][0]
+    grid = scored["grobid__sample.pdf"][0].front  # 2 x 2, read across
+    assert grid.affiliations[3] == [
+        "ID-IMAG, 51 avenue Jean Kuntzmann, 38330 Montbonnot Saint-Martin, France"
+    ]
 
 
 def _credits(paper: Paper) -> list[str]:

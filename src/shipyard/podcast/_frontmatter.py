@@ -38,8 +38,10 @@ _MEMBERSHIP = re.compile(
 _DEGREES = re.compile(r",\s*(?:Ph\.?\s?D|M\.?D|M\.?Sc|B\.?Sc|MPH|RN|FRCS\w*)\.?(?=\s*(?:[,;^]|$))")
 _SEPARATORS = re.compile(r"\^[^^]*\^|,|;|\band\b|\bAND\b|&|\bund\b|\bet\b|\s{3,}")
 _MARK_SYMBOLS = re.compile(r"[∗*†‡§¶#⋆✉⊥♯♮]+|\(\s*\)|\s\(\w\)|\d+")
+# Lower-case words inside a name ("Igor do Vale", "Ludwig van Beethoven").
 _PARTICLES = frozenset(
-    "van von de der den da do dos das del della di du la le ter ten zu af al bin ibn".split()  # noqa: SIM905
+    {"van", "von", "de", "der", "den", "da", "do", "dos", "das", "del", "della", "di", "du"}
+    | {"la", "le", "ter", "ten", "zu", "af", "al", "bin", "ibn"}
 )
 _INITIAL = re.compile(r"^(?:[A-Z]\.(?:-?[A-Z]\.)*|[A-Z]\.?-[A-Z]\.?)$")
 _DOI = re.compile(r"\b10\.\d{4,9}/[^\s\"<>]+")
@@ -47,10 +49,6 @@ _ARXIV = re.compile(r"\barXiv:\s?(\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})(v
 _YEAR = re.compile(r"(?<!\d)(19[5-9]\d|20[0-4]\d)(?!\d)")
 _COPYRIGHT = re.compile(r"©|\(c\)|^c \d{4}|copyright|licen[cs]e", re.I)
 _DATE_LINE = re.compile(r"received|accepted|published|revised|recebido|aprovado|recibido", re.I)
-
-# How sure a reading is, in words a reviewer can act on.
-SURE = 0.85
-UNSURE = 0.5
 
 
 @dataclass
@@ -304,29 +302,37 @@ def _affiliations(lines: list[Line]) -> dict[str, str]:
 
 
 def _affiliations_beneath(lines: list[Line], found: list[_NameLine]) -> dict[str, list[str]]:
-    """Where names carry no markers, the institution lines under a name line, up to the
-    next name line, belong to its names (in a grid, those under the same column)."""
+    """Where names carry no markers, the block under a row of name lines, up to the next row
+    of names, belongs to the names above it (in a grid, the same column), when it names an
+    institution: "ID-IMAG, 51 avenue Jean Kuntzmann, 38330 Montbonnot Saint-Martin, France".
+    E-mail addresses and date stamps are left out."""
     name_lines = {id(r.line): r for r in found}
-    owned: dict[str, list[str]] = {}
-    current: _NameLine | None = None
+    blocks: dict[int, list[str]] = {}
+    above: list[_NameLine] = []  # the latest row of name lines
+    in_names = False
     for line in lines:
         if id(line) in name_lines:
-            current = name_lines[id(line)]
+            above = [*above, name_lines[id(line)]] if in_names else [name_lines[id(line)]]
+            in_names = True
             continue
+        in_names = False
         if (
-            current is None
-            or not AFFILIATION.search(line.text)
-            or "@" in line.text
+            "@" in line.text
             or _DATE_LINE.search(line.text)
+            or letter_share(line.text) < 0.5
+            or _SEPARATORS.fullmatch(line.text.strip())  # the "and" between two authors
         ):
             continue
-        overlap = min(line.x1, current.line.x1) - max(line.x0, current.line.x0)
-        if overlap <= 0:
-            continue
-        for person in current.names:
-            places = owned.setdefault(person, [])
-            if line.text not in places:
-                places.append(line.text)
+        overlaps = [(min(line.x1, r.line.x1) - max(line.x0, r.line.x0), r) for r in above]
+        overlap, owner = max(overlaps, key=lambda o: o[0], default=(0.0, None))
+        if owner is not None and overlap > 0:
+            blocks.setdefault(id(owner), []).append(line.text.strip(" ,;"))
+    owned: dict[str, list[str]] = {}
+    for reading in found:
+        block = blocks.get(id(reading), [])
+        if any(AFFILIATION.search(text) for text in block):
+            for person in reading.names:
+                owned[person] = [", ".join(block)]
     return owned
 
 
