@@ -344,10 +344,21 @@ def _field_value(payload: dict[str, Any], path: str) -> Any:
     return value
 
 
+def _complete(gate: ReviewGate[Any], payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload with its model's defaults filled in (a run that waited through an
+    upgrade has a payload written before a field existed)."""
+    try:
+        completed: dict[str, Any] = gate.payload.model_validate(payload).model_dump(mode="json")
+    except ValueError:
+        return payload
+    return completed
+
+
 def _fields(gate: ReviewGate[Any], payload: dict[str, Any]) -> list[dict[str, Any]]:
     """The values a reviewer edits beside the parts (the gate's `segments.fields`)."""
-    if gate.segments is None:
+    if gate.segments is None or not gate.segments.fields:
         return []
+    payload = _complete(gate, payload)
     shown = []
     for path, label in gate.segments.fields:
         value = _field_value(payload, path)
@@ -454,6 +465,7 @@ def review_post(console: Console, request: Request, session: Session, form: Form
     if action == "save":
         payload = json.loads(json.dumps(current["payload"]))
         if "field" in form:
+            payload = _complete(gate, payload)
             path, text = str(form["field"]), str(form.get("value", ""))
             kept = {"field": path, "value": text}
             if problem := _set_field(gate, payload, path, text):
