@@ -4,11 +4,14 @@ placeholder text, a slide deck and a form are still refused, each with its reaso
 
 from __future__ import annotations
 
+import re
+import textwrap
 from pathlib import Path
 
 import pytest
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.pdfgen import canvas
 from reportlab.platypus import Flowable, PageBreak, Paragraph, SimpleDocTemplate, Spacer
 
 from shipyard import SourceRejected
@@ -189,3 +192,53 @@ def test_what_is_not_research_is_still_refused(make: object, reason: str, tmp_pa
     with pytest.raises(SourceRejected) as caught:
         extract_paper(make(tmp_path / "not-a-paper.pdf"), SETTINGS.source)
     assert caught.value.code == "not-a-paper" and reason in caught.value.message
+
+
+def line_numbered_manuscript(path: Path) -> Path:
+    """A submitted manuscript: every line numbered in the margin, counting on across pages."""
+    sheet = canvas.Canvas(str(path), pagesize=A4)
+    sentences = (
+        "Glaciers in the southern Alps lost a third of their volume between 1990 and 2020. "
+        "We measured the thickness of twelve glaciers with ground radar and compared it with "
+        "aerial surveys. The loss was fastest below 2500 metres, where summer melt now exceeds "
+        "winter snowfall in most years. Our results show that small glaciers respond within a "
+        "decade. "
+    )
+    number = 1
+    pages = [
+        ["1 Introduction", "2 Methods", "3 Results"],
+        ["4 Discussion", "5 Conclusions"],
+    ]
+    for page, headings in enumerate(pages):
+        y = A4[1] - 72
+        if page == 0:
+            sheet.setFont("Helvetica-Bold", 18)
+            sheet.drawString(72, y, "Thinning Glaciers in the Southern Alps")
+            sheet.setFont("Helvetica", 11)
+            sheet.drawString(72, y - 24, "Lena Moser and Paul Huber")
+            y -= 54
+        for heading in headings:
+            lines = [heading, *textwrap.wrap(sentences * 3, 85)[:10]]
+            for index, text in enumerate(lines):
+                sheet.setFont("Helvetica-Bold" if index == 0 else "Helvetica", 10)
+                sheet.drawString(72, y, text)
+                sheet.setFont("Helvetica", 7)
+                sheet.drawRightString(60, y, str(number))
+                number, y = number + 1, y - 13
+            y -= 8
+        sheet.showPage()
+    sheet.save()
+    return path
+
+
+def test_a_manuscripts_line_numbers_are_not_voiced(tmp_path: Path) -> None:
+    paper = extract_paper(line_numbered_manuscript(tmp_path / "manuscript.pdf"), SETTINGS.source)
+    assert [s.heading for s in paper.sections] == [
+        "Introduction",
+        "Methods",
+        "Results",
+        "Discussion",
+        "Conclusions",
+    ]
+    assert paper.authors == ["Lena Moser", "Paul Huber"]
+    assert not re.search(r"(?<![\d.,])\d{1,2}(?![\d.,%])", paper.body), "a line number voiced"

@@ -10,6 +10,7 @@ Running headers, footers and page numbers are removed across pages by `strip_pag
 from __future__ import annotations
 
 import ctypes
+import itertools
 import math
 import re
 from collections import Counter
@@ -316,13 +317,46 @@ def _reading_order(lines: list[Line]) -> list[Line]:
     return ordered
 
 
+_LEADING_NUMBER = re.compile(r"^(\d{1,5})(?:\s+|$)")
+
+
+def _without_line_numbers(lines: list[Line]) -> list[Line]:
+    """A manuscript's line numbers gone: integers that start lines at one left edge (a column
+    of their own in the margin, or run into the line by pdfium), counting down the page in a
+    fixed step, on at least five lines and a third of the page's. A lone page number or a
+    short numbered list is no such column."""
+    numbered = [ln for ln in lines if _LEADING_NUMBER.match(ln.text)]
+    if len(numbered) < 5:
+        return lines
+    edge = sorted(ln.x0 for ln in numbered)[len(numbered) // 2]
+    column = sorted(  # right-aligned numbers start further right as they get shorter
+        (ln for ln in numbered if abs(ln.x0 - edge) < 1.5 * max(ln.size, 4.0)),
+        key=lambda ln: -ln.middle,
+    )
+    values = [int(_LEADING_NUMBER.match(ln.text).group(1)) for ln in column]  # type: ignore[union-attr]
+    steps = Counter(b - a for a, b in itertools.pairwise(values))
+    step, count = steps.most_common(1)[0] if steps else (0, 0)
+    if len(column) < max(5, len(lines) // 3) or step <= 0 or count < 0.8 * (len(column) - 1):
+        return lines
+    in_column = {id(ln) for ln in column}
+    kept = []
+    for line in lines:
+        if id(line) in in_column:
+            text = _LEADING_NUMBER.sub("", line.text, count=1)
+            if not text:
+                continue
+            line = replace(line, text=text, marked="")
+        kept.append(line)
+    return kept
+
+
 def read_page(page: pdfium.PdfPage, number: int) -> PageLines:
     """The page's lines in reading order, with geometry."""
     width, height = (float(v) for v in page.get_size())
     textpage = page.get_textpage()
     aside: list[str] = []
     try:
-        lines = _merge_visual_lines(_raw_lines(textpage, number, aside))
+        lines = _merge_visual_lines(_without_line_numbers(_raw_lines(textpage, number, aside)))
     finally:
         textpage.close()
     lines, two_columns = _assign_columns(lines, width)
