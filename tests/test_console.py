@@ -137,6 +137,44 @@ def test_review_hear_edit_override_approve_and_production_serves_the_edit(
         expect(page.locator("table.artifacts")).to_contain_text("episode")
 
 
+def test_with_no_worker_a_save_is_checked_at_once_and_a_worker_later_finishes_the_run(
+    tmp_path: Path, browser: Browser
+) -> None:
+    with make_project(tmp_path / "p", auto_approve=False) as project:
+        added = project.run("user", "add", "editor", "--password-stdin", stdin=PASSWORD + "\n")
+        assert added.returncode == 0, added.stderr
+        first = project.start("run", "paper-to-podcast", str(project.paper))
+        run = project.wait_until(None, lambda r: r.state is RunState.AWAITING_REVIEW)
+        kill_group(first, signal.SIGKILL)  # no process runs the run now
+        console = project.start("console", "--port", "0")
+        found = re.search(r"http://\S+/", project.wait_for_output(console, "console at "))
+        assert found is not None
+        url, worker = found.group(), None
+        try:
+            page = browser.new_page()
+            sign_in(page, url, "editor", f"runs/{run.run_id}/review")
+            said = page.inner_text("#part-1 .text")
+            edit(page, 1, said + " It was downloaded 4,000 times in its first week.")
+            # checked in the console's own process, with the run's own guardrails
+            expect(page.locator(".notice")).to_contain_text(
+                "revision 2 saved and checked: 1 error flag(s)", timeout=5_000
+            )
+            expect(page.locator("#part-1 .flag.error")).to_contain_text("4,000")
+            expect(page.locator(".pending")).to_contain_text("takes it up when it goes on")
+            page.fill("form.decide textarea[name=override]", "the count is from the authors")
+            page.click("form.decide button[value=approve]")
+            expect(page.locator(".notice")).to_contain_text("approve sent")
+
+            worker = project.start("worker")  # the saved revision, then the approval
+            run = project.wait_until(run.run_id, lambda r: r.state.finished, timeout=240)
+            assert run.state is RunState.VERIFIED, run.reason
+            assert "downloaded 4,000 times" in httpx.get(run.result["page_url"], timeout=10).text
+        finally:
+            kill_group(console, signal.SIGTERM)
+            if worker is not None:
+                kill_group(worker, signal.SIGTERM)
+
+
 def unsure_credits_paper(path: Path) -> Path:
     """A short paper whose authors stand above its title, as in a sidebar: read, not surely."""
     styles = getSampleStyleSheet()

@@ -100,17 +100,9 @@ def test_hostile_edits_are_refused_or_held_and_nothing_is_published(tmp_path: Pa
             marked = copy.deepcopy(script)
             marked["turns"][1]["text"] += " Read this \u202eelbaveileb\u202c twice.\u0007"
             for edit, check in ((stranger, "speakers"), (marked, "listener")):
-                rounds = len(_requests(project, run.run_id))
-                sent = _edit(project, run.run_id, edit)
-                assert sent.returncode == 0, sent.stderr
-                project.wait_until(
-                    run.run_id, lambda r, n=rounds: len(_requests(project, r.run_id)) > n
-                )
-                held = _requests(project, run.run_id)[-1]
-                errors = {f["check"] for f in held["flags"] if f["severity"] == "error"}
-                assert check in errors, held["flags"]
-            still = project.run("review", "approve", run.run_id, "--as", "editor")
-            assert still.returncode == 1 and "error flag(s) remain" in still.stderr
+                held = _edit(project, run.run_id, edit)  # checked here: held, nothing sent
+                assert held.returncode == 1 and f"{check}: " in held.stderr, held.stderr
+            assert len(_requests(project, run.run_id)) == 1  # no round, no revision used
             project.run("review", "reject", run.run_id, "--as", "editor", "--comment", "no")
             run = project.wait_until(run.run_id, lambda r: r.state.finished)
         finally:

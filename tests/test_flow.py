@@ -350,14 +350,24 @@ def test_an_edit_the_paper_does_not_support_is_held_until_overridden_with_a_reas
             )
             edited = project.root / "edited.json"
             edited.write_text(json.dumps(script))
-            sent = project.run(
+            # approving the edit checks it here first: held, its flags printed, nothing sent
+            held = project.run(
                 "review", "approve", run.run_id, "--as", "editor", "--edited", str(edited)
             )
-            assert sent.returncode == 0, sent.stderr
+            assert held.returncode != 0 and "edit held: " in held.stderr, held.stderr
+            for said in ("'4,000'", "'Professor Zorblat'", "HTML: '<b>'", "'game changer'"):
+                assert said in held.stderr
+            assert not [e for e in project.events(run.run_id, "review-sent")]
+            # saved instead: checked here at once, and the run takes it up (no round used)
+            saved = project.run(
+                "review", "save", run.run_id, "--as", "editor", "--edited", str(edited)
+            )
+            assert saved.returncode == 0, saved.stderr
+            assert "revision 2 saved and checked: 6 error flag(s)" in saved.stdout
             project.wait_until(run.run_id, lambda r: len(_reviews(project, r.run_id)) == 2)
-            held = _reviews(project, run.run_id)[-1]
-            assert held["round"] == 2 and "4,000" in held["diff"]
-            errors = {(f["check"], f["span"]) for f in held["flags"] if f["severity"] == "error"}
+            shown = _reviews(project, run.run_id)[-1]
+            assert shown["round"] == 1 and "4,000" in shown["diff"]
+            errors = {(f["check"], f["span"]) for f in shown["flags"] if f["severity"] == "error"}
             assert {c for c, _ in errors} >= {"grounding", "unspeakable", "brand"}, errors
             assert ("grounding", "4,000") in errors and ("grounding", "Professor Zorblat") in errors
 
@@ -373,7 +383,7 @@ def test_an_edit_the_paper_does_not_support_is_held_until_overridden_with_a_reas
             kill_group(running, signal.SIGTERM)
         assert run.state is RunState.VERIFIED, run.reason
         decided = [e for e in run.events if e["kind"] == "review-decided"]
-        assert "error flag(s) remain; back to review" in decided[0]["message"]
+        assert "saved as revision 2" in decided[0]["message"]
         assert decided[-1]["data"]["override"] == reason
         transcript = httpx.get(run.result["page_url"], timeout=10).text
         assert "4,000 times" in transcript  # the edit, not the draft, was published

@@ -155,6 +155,8 @@ class ReviewGate(Generic[P]):
         reference: Callable[[Any], dict[str, Any]] | None = None,
         preview: Callable[[P, int, Config], Path] | None = None,
         amend: Callable[[P, P], P] | None = None,
+        keep_context: Callable[[Any], dict[str, Any]] | None = None,
+        restore_context: Callable[[dict[str, Any], Config], Any] | None = None,
     ) -> None:
         """`recheck(payload, context)`: the guardrails on a changed payload. `revise(payload,
         comment, context)`: a new payload as a reviewer asked. `present(payload)`: it as text
@@ -164,7 +166,10 @@ class ReviewGate(Generic[P]):
         `preview(payload, index, config)`: an audio file of one part, made on demand.
         `amend(before, edited)`: what else an edit changes, before it is checked (the
         flagship carries a corrected name into the turns that say it); pure and
-        deterministic, since it runs in the workflow's body."""
+        deterministic, since it runs in the workflow's body. `keep_context(context)` and
+        `restore_context(kept, config)`: the context as JSON and back, so that an edit is
+        checked where the reviewer is (the console's or the CLI's process) before it is sent,
+        the same way the run checks it, even while no worker runs the run."""
         self.name = name
         self.payload = payload
         self.owner = owner
@@ -175,6 +180,8 @@ class ReviewGate(Generic[P]):
         self.reference = reference
         self.preview = preview
         self.amend = amend
+        self.keep_context = keep_context
+        self.restore_context = restore_context
         _GATES[name] = self
 
     def __call__(
@@ -206,6 +213,7 @@ class ReviewGate(Generic[P]):
         shown: dict[str, Any] | None = None  # the payload the previous round showed
         rounds, revision, author = 1, 1, "writer"
         reference = self.reference(context) if self.reference is not None else None
+        kept = self.keep_context(context) if self.keep_context is not None else None
         while True:
             deciders = [*review.reviewers, review.escalate_to] if escalated else review.reviewers
             current = payload.model_dump(mode="json")
@@ -219,6 +227,7 @@ class ReviewGate(Generic[P]):
                 found,
                 deciders,
                 reference if shown is None else None,
+                kept if shown is None else None,
             )
             deadline, wait = _open_review(round_, review, deadline)
             shown = current
@@ -268,6 +277,10 @@ class ReviewGate(Generic[P]):
                 if decision.action == "save":
                     _record_decision(self.name, decision, f"saved as revision {revision}")
                     continue
+                if _errors(found) and not decision.override:  # held: it uses no round
+                    held = f"held: {_errors(found)} error flag(s) remain; back to review"
+                    _record_decision(self.name, decision, held)
+                    continue
                 rounds += 1
             elif decision.action == "request_changes":
                 revised = _revise(
@@ -285,6 +298,21 @@ class ReviewGate(Generic[P]):
                 _record_decision(self.name, decision, held)
                 continue
             return Reviewed(_record_decision(self.name, decision), payload, found)
+
+    def checked_here(
+        self, decision: Decision, request: dict[str, Any], kept: dict[str, Any], config: Config
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """An edit amended and checked in this process, as the run will check it: the payload
+        the run would hold, and its flags. `kept` is what `keep_context` recorded."""
+        before = self.payload.model_validate(request["payload"])
+        edited = self.payload.model_validate(decision.payload or {})
+        if self.amend is not None:
+            edited = self.amend(before, edited)
+        flags: list[dict[str, Any]] = []
+        if self.recheck is not None and self.restore_context is not None:
+            context = self.restore_context(kept, config)
+            flags = [f.model_dump(mode="json") for f in self.recheck(edited, context)]
+        return edited.model_dump(mode="json"), flags
 
     def text_of(self, payload: dict[str, Any]) -> str:
         """A payload (as JSON) as a reviewer reads it: `present`, else indented JSON."""
@@ -391,6 +419,7 @@ class _Round:
     flags: list[dict[str, Any]]
     deciders: list[str]
     reference: dict[str, Any] | None = None  # what reviewers read beside it (first round)
+    context: dict[str, Any] | None = None  # the context kept as JSON (first round)
 
     def text(self, payload: dict[str, Any]) -> str:
         chosen = _GATES.get(self.gate)
@@ -401,11 +430,15 @@ class _Round:
     def diff(self) -> str:
         if self.previous is None or self.previous == self.payload:
             return ""
-        before, after = self.text(self.previous), self.text(self.payload)
-        lines = difflib.unified_diff(
-            before.splitlines(), after.splitlines(), "before", "after", lineterm=""
-        )
-        return "\n".join(lines)
+        return text_diff(self.text(self.previous), self.text(self.payload))
+
+
+def text_diff(before: str, after: str) -> str:
+    """What changed between two revisions as a reviewer reads them, as a unified diff."""
+    lines = difflib.unified_diff(
+        before.splitlines(), after.splitlines(), "before", "after", lineterm=""
+    )
+    return "\n".join(lines)
 
 
 @step(name="review-open", owner="reviewer", kind="gate", attempts=1)
@@ -431,6 +464,12 @@ def _open_review(
     if round_.reference is not None:
         title = str(round_.reference.get("title", ""))
         record_event("review-reference", f"{round_.gate} review: {title}", round_.reference)
+    if round_.context is not None:
+        record_event(
+            "review-context",
+            f"{round_.gate} review: what edits are checked against",
+            round_.context,
+        )
     record_event(
         "review-requested",
         f"{round_.gate} review requested (round {round_.number}, revision {round_.revision})",

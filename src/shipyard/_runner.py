@@ -25,7 +25,7 @@ from shipyard._engine import QUEUE, application_version, current
 from shipyard._errors import ConfigError, RunNotFound, ShipyardError
 from shipyard._inputs import read_input, summary
 from shipyard._ledger import Ledger, RunRecord, RunState
-from shipyard._review import REVIEW_TOPIC, Decision, gate_named
+from shipyard._review import REVIEW_TOPIC, Decision, gate_named, text_diff
 from shipyard._verify import Verification
 from shipyard._workflow import WorkflowSpec, get_workflow, workflows
 
@@ -37,6 +37,7 @@ __all__ = [
     "migrate",
     "recheck",
     "review_request",
+    "review_revisions",
     "run_id_for",
     "start_run",
     "stranded_runs",
@@ -208,7 +209,8 @@ def decide(config: Config, run_id: str, decision: dict[str, Any]) -> RunRecord:
                 hint=f"its gate names {', '.join(sorted(allowed))} (review.reviewers)",
             )
         get_workflow(record.workflow, config)  # registers the run's gates in this process
-        problems = gate_named(request["gate"]).check_decision(checked, request)
+        gate = gate_named(request["gate"])
+        problems = gate.check_decision(checked, request)
         if problems:
             raise ShipyardError(
                 f"{checked.action.replace('_', ' ')} refused: " + "; ".join(problems),
@@ -216,23 +218,78 @@ def decide(config: Config, run_id: str, decision: dict[str, Any]) -> RunRecord:
                 run_id=record.run_id,
                 hint="`shipyard review show " + record.run_id + "` shows the flags",
             )
+        saved: dict[str, Any] | None = None
+        kept = _latest_data(record, "review-context")
+        if checked.action in ("edit", "save") and kept is not None:
+            payload, flags = gate.checked_here(checked, request, kept, config)
+            errors = [f for f in flags if f.get("severity") == "error"]
+            if checked.action == "edit" and errors and not checked.override:
+                raise ShipyardError(
+                    f"edit held: {len(errors)} error flag(s); nothing was sent: "
+                    + "; ".join(f"{f['check']}: {f['message']}" for f in errors),
+                    code="edit-held",
+                    run_id=record.run_id,
+                    hint="fix them and send the edit again, or give a written reason to "
+                    "override them",
+                )
+            revision = int(request.get("revision", 1)) + 1
+            saved = {
+                "revision": revision,
+                "author": checked.reviewer,
+                "payload": payload,
+                "flags": flags,
+                "text": gate.text_of(payload),
+            }
         with _client(config) as client:
             client.send(record.run_id, checked.model_dump(mode="json"), REVIEW_TOPIC)
         ledger.event(record.run_id, "review-sent", f"{checked.action} sent by {checked.reviewer}")
-        return record
+        if saved is not None and checked.action == "save":
+            errors = sum(f.get("severity") == "error" for f in saved["flags"])
+            ledger.event(
+                record.run_id,
+                "review-saved",
+                f"revision {saved['revision']} saved by {checked.reviewer} and checked: "
+                f"{errors} error flag(s)",
+                saved,
+            )
+        return ledger.get(run_id)
+
+
+def review_revisions(record: RunRecord) -> list[dict[str, Any]]:
+    """Every revision a run's review has shown, oldest first, each with its time: the rounds
+    the run asked for, and after the latest one the revisions saved and checked by reviewers
+    that the run has not taken up yet (no worker had it, or it is busy)."""
+    revisions: list[dict[str, Any]] = []
+    for event in record.events:
+        if event["kind"] == "review-requested":
+            revisions.append({**event["data"], "at": event["at"], "pending": False})
+        elif event["kind"] == "review-saved" and revisions:
+            latest = revisions[-1]
+            if event["data"].get("revision", 0) > latest.get("revision", 1):
+                diff = text_diff(latest.get("text", ""), str(event["data"].get("text", "")))
+                revisions.append(
+                    {**latest, **event["data"], "diff": diff, "at": event["at"], "pending": True}
+                )
+    return revisions
 
 
 def review_request(record: RunRecord) -> dict[str, Any]:
-    """The latest round of review a run asked for: gate, reviewers, deadline, payload, flags."""
-    requests = [e for e in record.events if e["kind"] == "review-requested"]
-    if not requests:
+    """The latest round of review a run asked for (or the revision a reviewer saved since):
+    gate, reviewers, deadline, revision, payload, flags."""
+    revisions = review_revisions(record)
+    if not revisions:
         raise ShipyardError(
             f"run {record.run_id} has not asked for a review",
             code="no-review",
             run_id=record.run_id,
             hint="`shipyard review list` shows those that did",
         )
-    return dict(requests[-1]["data"])
+    return revisions[-1]
+
+
+def _latest_data(record: RunRecord, kind: str) -> dict[str, Any] | None:
+    found = [e["data"] for e in record.events if e["kind"] == kind]
+    return dict(found[-1]) if found else None
 
 
 def recheck(config: Config, record: RunRecord, deadline_seconds: float) -> Verification:

@@ -165,9 +165,19 @@ def review_reject(
 
 
 def _decide(config_file: Path | None, run_id: str, decision: dict[str, Any]) -> None:
-    from shipyard._runner import decide
+    from shipyard._runner import decide, review_request
 
     record = decide(load_config(config_file), run_id, decision)
+    if decision["action"] in ("save", "edit"):
+        checked = review_request(record)
+        flags = checked["flags"] if decision["action"] == "save" else []
+        for flag in flags:
+            console.print(f"  {flag['severity']} {flag['check']}: {flag['message']}", markup=False)
+        if decision["action"] == "save":
+            errors = sum(f["severity"] == "error" for f in flags)
+            console.print(
+                f"revision {checked['revision']} saved and checked: {errors} error flag(s)"
+            )
     console.print(
         f"{decision['action'].replace('_', ' ')} sent to {record.run_id}; it goes on in the "
         "process that runs it (or the next `shipyard worker`)"

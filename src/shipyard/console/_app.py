@@ -33,7 +33,7 @@ from shipyard._errors import ShipyardError
 from shipyard._ledger import Ledger, RunRecord, RunState
 from shipyard._prometheus import metrics_endpoint
 from shipyard._review import ReviewGate, gate_named
-from shipyard._runner import decide, review_request
+from shipyard._runner import decide, review_request, review_revisions
 from shipyard._workflow import get_workflow
 from shipyard.console._accounts import Accounts, Session
 
@@ -312,10 +312,6 @@ def _gate(console: Console, record: RunRecord, request: dict[str, Any]) -> Revie
     return gate_named(request["gate"])
 
 
-def _revisions(record: RunRecord) -> list[dict[str, Any]]:
-    return [{**e["data"], "at": e["at"]} for e in record.events if e["kind"] == "review-requested"]
-
-
 def _segments(
     gate: ReviewGate[Any], payload: dict[str, Any], flags: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -389,7 +385,7 @@ def _set_field(gate: ReviewGate[Any], payload: dict[str, Any], path: str, text: 
 def _review_view(
     console: Console, record: RunRecord, gate: ReviewGate[Any], **extra: Any
 ) -> dict[str, Any]:
-    revisions = _revisions(record)
+    revisions = review_revisions(record)
     current = revisions[-1]
     against_draft = "\n".join(
         difflib.unified_diff(
@@ -487,12 +483,16 @@ def review_post(console: Console, request: Request, session: Session, form: Form
     elif action not in ("approve", "reject", "request_changes"):
         return console.problem(request, session, 400, f"{action!r} is not a review action")
     try:
-        decide(console.config, record.run_id, decision)
+        after = decide(console.config, record.run_id, decision)
     except ShipyardError as exc:
         status = 403 if exc.code == "not-a-reviewer" else 409
         return _refused(console, request, session, record, gate, str(exc), kept, status)
     sent_at = time.time()
-    if action in ("save", "request_changes"):
+    latest = review_revisions(after)[-1]
+    if action == "save" and latest.get("revision", 1) > current.get("revision", 1):
+        errors = sum(f.get("severity") == "error" for f in latest["flags"])
+        notice = f"revision {latest['revision']} saved and checked: {errors} error flag(s)"
+    elif action in ("save", "request_changes"):
         notice = _wait_for_revision(console, record.run_id, current, sent_at)
     else:
         notice = f"{action.replace('_', ' ')} sent; the run goes on"
@@ -533,7 +533,7 @@ def _wait_for_revision(
         ]
         if refusals:
             return f"not saved: {refusals[-1]['data']['outcome']}"
-        latest = _revisions(record)[-1]
+        latest = review_revisions(record)[-1]
         if latest.get("revision", 1) > before.get("revision", 1):
             errors = sum(f.get("severity") == "error" for f in latest["flags"])
             return f"revision {latest['revision']} saved and checked: {errors} error flag(s)"

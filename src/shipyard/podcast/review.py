@@ -132,6 +132,15 @@ def _preview(script: Script, index: int, config: Config) -> Path:
     return store.path(clip.sha256)
 
 
+def _keep_context(context: tuple[Paper, PodcastSettings, Config]) -> dict[str, Any]:
+    paper, *_ = context
+    return {"paper": paper.model_dump(mode="json")}
+
+
+def _restore_context(kept: dict[str, Any], config: Config) -> tuple[Paper, PodcastSettings, Config]:
+    return Paper.model_validate(kept["paper"]), podcast_settings(config), config
+
+
 script_review: ReviewGate[Script] = ReviewGate(
     "script",
     Script,
@@ -149,4 +158,6 @@ script_review: ReviewGate[Script] = ReviewGate(
     reference=_reference,
     preview=_preview,
     amend=_amend,
+    keep_context=_keep_context,
+    restore_context=_restore_context,
 )
