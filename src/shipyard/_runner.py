@@ -36,6 +36,7 @@ __all__ = [
     "decide",
     "migrate",
     "recheck",
+    "review_open",
     "review_request",
     "review_revisions",
     "run_id_for",
@@ -192,7 +193,7 @@ def decide(config: Config, run_id: str, decision: dict[str, Any]) -> RunRecord:
     checked = Decision.model_validate(decision)
     with _ledger(config) as ledger:
         record = ledger.get(run_id)
-        if record.state is not RunState.AWAITING_REVIEW:
+        if not review_open(record):
             raise ShipyardError(
                 f"run {record.run_id} is {record.state.value}, not awaiting review",
                 code="not-awaiting-review",
@@ -242,7 +243,12 @@ def decide(config: Config, run_id: str, decision: dict[str, Any]) -> RunRecord:
             }
         with _client(config) as client:
             client.send(record.run_id, checked.model_dump(mode="json"), REVIEW_TOPIC)
-        ledger.event(record.run_id, "review-sent", f"{checked.action} sent by {checked.reviewer}")
+        ledger.event(
+            record.run_id,
+            "review-sent",
+            f"{checked.action} sent by {checked.reviewer}",
+            {"action": checked.action},
+        )
         if saved is not None and checked.action == "save":
             errors = sum(f.get("severity") == "error" for f in saved["flags"])
             ledger.event(
@@ -285,6 +291,20 @@ def review_request(record: RunRecord) -> dict[str, Any]:
             hint="`shipyard review list` shows those that did",
         )
     return revisions[-1]
+
+
+def review_open(record: RunRecord) -> bool:
+    """Whether a run takes review decisions now: it waits for one, or it is taking up a
+    revision a reviewer saved (its review stays open: a decision sent meanwhile waits)."""
+    if record.state is RunState.AWAITING_REVIEW:
+        return True
+    sent = _latest_data(record, "review-sent")
+    return (
+        record.state is RunState.RUNNING
+        and record.step == "review"
+        and sent is not None
+        and sent.get("action") == "save"
+    )
 
 
 def _latest_data(record: RunRecord, kind: str) -> dict[str, Any] | None:

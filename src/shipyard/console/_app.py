@@ -33,7 +33,7 @@ from shipyard._errors import ShipyardError
 from shipyard._ledger import Ledger, RunRecord, RunState
 from shipyard._prometheus import metrics_endpoint
 from shipyard._review import ReviewGate, gate_named
-from shipyard._runner import decide, review_request, review_revisions
+from shipyard._runner import decide, review_open, review_request, review_revisions
 from shipyard._workflow import get_workflow
 from shipyard.console._accounts import Accounts, Session
 
@@ -412,7 +412,7 @@ def _review_view(
         "payload_json": json.dumps(current["payload"], indent=2, ensure_ascii=False),
         "can_preview": gate.preview is not None,
         "can_revise": gate.revise is not None,
-        "awaiting": record.state is RunState.AWAITING_REVIEW,
+        "awaiting": review_open(record),
         "deciders": {*current["reviewers"], current.get("escalate_to", "")} - {""},
         **extra,
     }
