@@ -175,6 +175,34 @@ def test_with_no_worker_a_save_is_checked_at_once_and_a_worker_later_finishes_th
                 kill_group(worker, signal.SIGTERM)
 
 
+def test_unsaved_text_comes_back_after_a_reload_and_goes_out_with_the_approval(
+    tmp_path: Path, browser: Browser
+) -> None:
+    with console_project(tmp_path / "p", ("editor",)) as (project, url, run_id):
+        page = browser.new_page()
+        page.on("dialog", lambda dialog: dialog.accept())  # "leave the page?": yes
+        sign_in(page, url, "editor", f"runs/{run_id}/review")
+        typed = page.inner_text("#part-2 .text") + " Kept through a reload."
+        page.click("#part-2 button.edit")
+        page.locator("#part-2 textarea").press_sequentially(" Kept through a reload.")
+        page.reload()
+        expect(page.locator("#part-2 textarea")).to_have_value(typed)  # the draft is back
+        expect(page.locator("#part-2 .draft-note")).to_be_visible()
+
+        page.click("form.decide button[value=approve]")  # with the draft still unsaved
+        expect(page.locator("dialog.unsent")).to_be_visible()
+        expect(page.locator("dialog.unsent .count")).to_have_text("1")
+        page.click("dialog.unsent button[value=save]")
+        expect(page.locator(".notice")).to_contain_text(
+            "revision 2 saved and checked; approve sent"
+        )
+        run = project.wait_until(run_id, lambda r: r.state.finished, timeout=240)
+        assert run.state is RunState.VERIFIED, run.reason
+        assert "Kept through a reload." in httpx.get(run.result["page_url"], timeout=10).text
+        page.goto(f"{url}runs/{run_id}/review")
+        assert page.evaluate("localStorage.length") == 0  # sent: no draft left behind
+
+
 def unsure_credits_paper(path: Path) -> Path:
     """A short paper whose authors stand above its title, as in a sidebar: read, not surely."""
     styles = getSampleStyleSheet()

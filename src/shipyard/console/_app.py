@@ -14,7 +14,7 @@ import hmac
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit
 from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, ImmutableMultiDict
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -43,7 +44,7 @@ HERE = Path(__file__).parent
 SESSION_COOKIE = "shipyard_session"
 LOGIN_COOKIE = "shipyard_login"  # double-submit token for the sign-in form
 SAVE_WAIT_S = 60.0  # how long a save waits for the run to check the new revision
-Form = Mapping[str, str]
+Form = ImmutableMultiDict[str, str]  # a form's fields, a name possibly repeated
 Page = Callable[["Console", Request, Session, Form], Response]  # runs in a worker thread
 
 
@@ -442,6 +443,34 @@ def review_page(console: Console, request: Request, session: Session, form: Form
     )
 
 
+def _edited(
+    gate: ReviewGate[Any], current: dict[str, Any], form: Form, prefix: str = ""
+) -> tuple[dict[str, Any] | None, dict[str, str], str]:
+    """The current payload with the parts and fields a form edits (`prefix` for edits that
+    travel with a decision): the payload (None when the form edits nothing), what was typed
+    (shown again if the save is refused), and what is wrong with the form, if anything."""
+    segments = list(
+        zip(form.getlist(prefix + "segment"), form.getlist(prefix + "text"), strict=False)
+    )
+    fields = list(zip(form.getlist(prefix + "field"), form.getlist(prefix + "value"), strict=False))
+    if not segments and not fields:
+        return None, {}, ""
+    payload = _complete(gate, json.loads(json.dumps(current["payload"])))
+    kept: dict[str, str] = {}
+    for path, text in fields:
+        kept = {"field": str(path), "value": str(text)}
+        if problem := _set_field(gate, payload, str(path), str(text)):
+            return None, kept, problem
+    for index, text in segments:
+        kept = {"segment": str(index), "text": str(text)}
+        items = payload.get(gate.segments.items, []) if gate.segments is not None else []
+        if not str(index).isdigit() or not 0 <= int(str(index)) < len(items):
+            return None, kept, f"there is no part {index}"
+        assert gate.segments is not None
+        items[int(str(index))][gate.segments.text] = str(text).replace("\r\n", "\n").strip()
+    return payload, kept, ""
+
+
 def review_post(console: Console, request: Request, session: Session, form: Form) -> Response:
     if (refused := console.guarded(request, session, form)) is not None:
         return refused
@@ -450,43 +479,48 @@ def review_post(console: Console, request: Request, session: Session, form: Form
         return console.problem(request, session, 404, "this run has nothing to review")
     record, current, gate = found
     action = str(form.get("action", ""))
+    revision = str(form.get("revision") or "0")
+    if not revision.isdigit():
+        return console.problem(request, session, 400, f"revision {revision!r} is not a number")
     decision: dict[str, Any] = {
         "action": action,
         "reviewer": session.user.name,
         "comment": str(form.get("comment", "")).strip(),
         "override": str(form.get("override", "")).strip(),
-        "revision": int(str(form.get("revision") or 0)) or None,
+        "revision": int(revision) or None,
     }
+    if action not in ("save", "approve", "reject", "request_changes"):
+        return console.problem(request, session, 400, f"{action!r} is not a review action")
     kept: dict[str, str] = {}  # what the reviewer typed, shown again if the save is refused
     if action == "save":
-        payload = json.loads(json.dumps(current["payload"]))
-        if "field" in form:
-            payload = _complete(gate, payload)
-            path, text = str(form["field"]), str(form.get("value", ""))
-            kept = {"field": path, "value": text}
-            if problem := _set_field(gate, payload, path, text):
-                return console.problem(request, session, 400, problem)
-        elif gate.segments is not None and "segment" in form:
-            index, text = int(str(form["segment"])), str(form.get("text", ""))
-            kept = {"segment": str(index), "text": text}
-            items = payload.get(gate.segments.items, [])
-            if not 0 <= index < len(items):
-                return console.problem(request, session, 400, f"there is no part {index}")
-            items[index][gate.segments.text] = text.replace("\r\n", "\n").strip()
-        else:
+        payload, kept, problem = _edited(gate, current, form)
+        if problem:
+            return console.problem(request, session, 400, problem)
+        if payload is None:  # the whole payload, as JSON
             kept = {"payload": str(form.get("payload", ""))}
             try:
                 payload = json.loads(kept["payload"])
             except ValueError as exc:
                 return _refused(console, request, session, record, gate, f"not JSON: {exc}", kept)
         decision["payload"] = payload
-    elif action not in ("approve", "reject", "request_changes"):
-        return console.problem(request, session, 400, f"{action!r} is not a review action")
+    else:  # unsaved edits sent with a decision: saved and checked first, then decided on
+        payload, kept, problem = _edited(gate, current, form, prefix="edit_")
+        if problem:
+            return console.problem(request, session, 400, problem)
+        if payload is not None:
+            save = {**decision, "action": "save", "payload": payload, "comment": ""}
+            try:
+                saved = review_revisions(decide(console.config, record.run_id, save))[-1]
+            except ShipyardError as exc:
+                status = 403 if exc.code == "not-a-reviewer" else 409
+                return _refused(console, request, session, record, gate, str(exc), kept, status)
+            decision["revision"] = saved.get("revision")
+            current = saved
     try:
         after = decide(console.config, record.run_id, decision)
     except ShipyardError as exc:
         status = 403 if exc.code == "not-a-reviewer" else 409
-        return _refused(console, request, session, record, gate, str(exc), kept, status)
+        return _refused(console, request, session, record, gate, str(exc), {}, status)
     sent_at = time.time()
     latest = review_revisions(after)[-1]
     if action == "save" and latest.get("revision", 1) > current.get("revision", 1):
@@ -495,7 +529,8 @@ def review_post(console: Console, request: Request, session: Session, form: Form
     elif action in ("save", "request_changes"):
         notice = _wait_for_revision(console, record.run_id, current, sent_at)
     else:
-        notice = f"{action.replace('_', ' ')} sent; the run goes on"
+        edits = f"revision {current['revision']} saved and checked; " if payload else ""
+        notice = f"{edits}{action.replace('_', ' ')} sent; the run goes on"
     return RedirectResponse(
         f"{_base(request)}/runs/{quote(record.run_id)}/review?notice={quote(notice)}",
         status_code=303,
@@ -559,6 +594,10 @@ def preview(console: Console, request: Request, session: Session, form: Form) ->
     return FileResponse(path, media_type="audio/wav")
 
 
+def _text_fields(form: FormData) -> Form:
+    return ImmutableMultiDict([(key, str(value)) for key, value in form.multi_items()])
+
+
 def create_app(config: Config) -> Starlette:
     """The console as an ASGI app (`shipyard console` serves it with uvicorn)."""
     console = Console(config)
@@ -568,7 +607,7 @@ def create_app(config: Config) -> Starlette:
         which reads the database and may wait for a run, runs in a worker thread."""
 
         async def endpoint(request: Request) -> Response:
-            form = {k: str(v) for k, v in (await request.form()).items()}
+            form = _text_fields(await request.form())
             return await run_in_threadpool(dispatch, page, request, form)
 
         return endpoint
@@ -589,7 +628,7 @@ def create_app(config: Config) -> Starlette:
         page: Callable[[Console, Request, Form], Response],
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            form = {k: str(v) for k, v in (await request.form()).items()}
+            form = _text_fields(await request.form())
             return await run_in_threadpool(page, console, request, form)
 
         return endpoint
