@@ -515,12 +515,12 @@ def review_post(console: Console, request: Request, session: Session, form: Form
                 status = 403 if exc.code == "not-a-reviewer" else 409
                 return _refused(console, request, session, record, gate, str(exc), kept, status)
             decision["revision"] = saved.get("revision")
-            current = saved
+            current, kept = saved, {}  # saved: nothing typed is left to keep
     try:
         after = decide(console.config, record.run_id, decision)
     except ShipyardError as exc:
         status = 403 if exc.code == "not-a-reviewer" else 409
-        return _refused(console, request, session, record, gate, str(exc), {}, status)
+        return _refused(console, request, session, record, gate, str(exc), kept, status)
     sent_at = time.time()
     latest = review_revisions(after)[-1]
     if action == "save" and latest.get("revision", 1) > current.get("revision", 1):

@@ -5,7 +5,8 @@ const review = document.querySelector("[data-run]");
 const draftKey = (form) => `shipyard-draft:${review.dataset.run}:${form.dataset.draft}`;
 const editors = () => [...document.querySelectorAll("form[data-draft]")];
 const typed = (form) => form.querySelector("textarea, input[name=value]");
-const unsent = () => editors().filter((form) => typed(form).value !== typed(form).defaultValue);
+// unsent: what the form holds is not what the revision says (a refused save's text included)
+const unsent = () => editors().filter((form) => typed(form).value !== form.dataset.saved);
 let leaving = false;
 
 document.addEventListener("click", (event) => {
