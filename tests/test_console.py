@@ -73,13 +73,16 @@ def sign_in(page: Page, url: str, name: str, where: str) -> None:
 
 
 def play(page: Page, part: int) -> float:
-    """Press a part's ▶ and wait until its audio has loaded; its duration in seconds."""
+    """Press a part's ▶ and wait (90 s at most) until its audio has loaded; its duration in
+    seconds. Polled from here: the console's CSP rightly forbids evaluating strings."""
     page.click(f"#part-{part} button.play")
-    page.wait_for_function(
-        f"document.querySelector('#part-{part} audio').duration > 0", timeout=90_000
-    )
-    duration: float = page.evaluate(f"document.querySelector('#part-{part} audio').duration")
-    return duration
+    audio = page.locator(f"#part-{part} audio")
+    for _ in range(900):
+        duration: float = audio.evaluate("audio => audio.duration") or 0.0
+        if duration > 0:
+            return duration
+        page.wait_for_timeout(100)
+    raise AssertionError(f"part {part}'s preview never loaded")
 
 
 def edit(page: Page, part: int, text: str) -> None:
@@ -201,6 +204,54 @@ def test_unsaved_text_comes_back_after_a_reload_and_goes_out_with_the_approval(
         assert "Kept through a reload." in httpx.get(run.result["page_url"], timeout=10).text
         page.goto(f"{url}runs/{run_id}/review")
         assert page.evaluate("localStorage.length") == 0  # sent: no draft left behind
+
+
+def _signed_in(url: str, name: str, next_page: str = "") -> tuple[httpx.Client, str]:
+    """A client signed in over HTTP, and where the sign-in sent it."""
+    http = httpx.Client(base_url=url, follow_redirects=False, timeout=30)
+    form = http.get("login", params={"next": next_page} if next_page else None).text
+    token = re.search(r'name="login_token" value="([^"]+)"', form)
+    nxt = re.search(r'name="next" value="([^"]*)"', form)
+    assert token is not None and nxt is not None
+    fields = {"name": name, "password": PASSWORD, "login_token": token[1], "next": nxt[1]}
+    signed = http.post("login", data=fields, headers={"Origin": url.rstrip("/")})
+    assert signed.status_code == 303, signed.text
+    return http, signed.headers["location"]
+
+
+def test_console_answers_with_security_headers_safe_redirects_and_400s(
+    tmp_path: Path,
+) -> None:
+    with console_project(tmp_path / "p", ("editor",)) as (_, url, run_id):
+        for page in ("login", "static/console.js", "nowhere"):
+            headers = httpx.get(url + page, timeout=30).headers
+            policy = headers["content-security-policy"]
+            assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+            assert headers["x-content-type-options"] == "nosniff"
+            assert headers["referrer-policy"] == "same-origin"
+            assert headers["x-frame-options"] == "DENY"
+
+        # after signing in, only a console page: not a site's file, not another site
+        for elsewhere in ("/episodes/page.html", "//evil.example/", "https://evil.example/"):
+            http, went = _signed_in(url, "editor", elsewhere)
+            assert went == "/", (elsewhere, went)
+            http.close()
+        http, went = _signed_in(url, "editor", f"/runs/{run_id}/review")
+        assert went == f"/runs/{run_id}/review"
+
+        csrf = re.search(r'name="csrf" value="([^"]+)"', http.get(went).text)
+        assert csrf is not None
+        origin = {"Origin": url.rstrip("/")}
+        for malformed, says in (
+            ({"action": "approve", "revision": "two"}, "not a number"),
+            ({"action": "save", "revision": "1", "payload": "[" * 100_000}, "nested too deep"),
+            ({"action": "save", "revision": "1", "payload": "[1, 2]"}, "not an object"),
+            ({"action": "save", "revision": "1", "segment": "x", "text": "hi"}, "no part x"),
+            ({"action": "publish", "revision": "1"}, "not a review action"),
+        ):
+            answer = http.post(went, data={**malformed, "csrf": csrf[1]}, headers=origin)
+            assert answer.status_code == 400 and says in answer.text, (malformed, answer.text)
+        http.close()
 
 
 def unsure_credits_paper(path: Path) -> Path:

@@ -12,6 +12,7 @@ import contextlib
 import difflib
 import hmac
 import json
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,6 +24,7 @@ from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, ImmutableMultiDict
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -187,10 +189,51 @@ def _base(request: Request) -> str:
     return str(request.scope.get("root_path", "")).rstrip("/")
 
 
+_CONSOLE_PATH = re.compile(r"/(?:runs/[\w.-]+(?:/review)?)?(?:\?[^#]*)?")
+
+
 def _next(request: Request, params: Any) -> str:
-    """Where to go after signing in: a path of this site, never another's."""
-    where = str(params.get("next") or "")
-    return where if where.startswith("/") and not where.startswith("//") else _base(request) + "/"
+    """Where to go after signing in: a page of the console, never another site's, nor a file
+    of the site the console may share an origin with (`shipyard serve`)."""
+    base, where = _base(request), str(params.get("next") or "")
+    inside = where[len(base) :] if where.startswith(base + "/") else ""
+    return where if _CONSOLE_PATH.fullmatch(inside) else base + "/"
+
+
+# Every console response: no script but the console's own file, no framing, no sniffing, no
+# referrer to other sites. Media may come from the site that serves the episodes.
+SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        b"media-src 'self' http: https:; frame-ancestors 'none'; base-uri 'none'; "
+        b"form-action 'self'; object-src 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+]
+
+
+class _SecurityHeaders:
+    """ASGI middleware: SECURITY_HEADERS on every HTTP response of the console."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                names = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in names]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def login(console: Console, request: Request, form: Form) -> Response:
@@ -500,8 +543,11 @@ def review_post(console: Console, request: Request, session: Session, form: Form
             kept = {"payload": str(form.get("payload", ""))}
             try:
                 payload = json.loads(kept["payload"])
-            except ValueError as exc:
-                return _refused(console, request, session, record, gate, f"not JSON: {exc}", kept)
+            except (ValueError, RecursionError) as exc:  # a payload nested past reason
+                why = f"not JSON: {exc}" if isinstance(exc, ValueError) else "nested too deep"
+                return console.problem(request, session, 400, f"the payload is {why}")
+            if not isinstance(payload, dict):
+                return console.problem(request, session, 400, "the payload is not an object")
         decision["payload"] = payload
     else:  # unsaved edits sent with a decision: saved and checked first, then decided on
         payload, kept, problem = _edited(gate, current, form, prefix="edit_")
@@ -651,6 +697,6 @@ def create_app(config: Config) -> Starlette:
         yield
         console.ledger.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(_SecurityHeaders)])
     app.state.console = console
     return app
