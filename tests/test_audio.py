@@ -455,7 +455,7 @@ def test_master_rechecks_clips_it_is_given(tmp_path: Path) -> None:
         Clip(turn=0, sha256=good.sha256, seconds=3.0),
         Clip(turn=1, sha256=silent.sha256, seconds=3.0),
     ]
-    with pytest.raises(AudioRejected, match=r"turn 1 .*silent") as caught:
+    with pytest.raises(AudioRejected, match=r"turn 2 .*silent") as caught:
         _master(script, clips, store)
     assert caught.value.code == "silent"
 

@@ -254,6 +254,31 @@ def test_console_answers_with_security_headers_safe_redirects_and_400s(
         http.close()
 
 
+def test_turns_count_from_one_and_a_request_that_changes_nothing_uses_no_round(
+    tmp_path: Path, browser: Browser
+) -> None:
+    with console_project(tmp_path / "p", ("editor",)) as (_, url, run_id):
+        page = browser.new_page()
+        sign_in(page, url, "editor", f"runs/{run_id}/review")
+        expect(page.locator(".segment .number").first).to_have_text("1")
+        second = page.inner_text("#part-1 .text")  # shown as turn 2
+
+        page.fill("form.decide textarea[name=comment] >> nth=0", "Drop the second turn.")
+        page.click("form.decide button[value=request_changes]")
+        expect(page.locator(".notice")).to_contain_text("revision 2 saved and checked")
+        expect(page.locator(".segment .text", has_text=second)).to_have_count(0)  # gone
+        expect(page.locator(".meta")).to_contain_text("round 2")
+
+        page.fill("form.decide textarea[name=comment] >> nth=0", "Make it wittier.")
+        page.click("form.decide button[value=request_changes]")
+        expect(page.locator(".notice")).to_contain_text("the request changed nothing")
+        page.goto(f"{url}runs/{run_id}/review")
+        expect(page.locator("ul.flags li", has_text="request")).to_contain_text(
+            "'Make it wittier.': nothing in it could be applied"
+        )
+        expect(page.locator(".meta")).to_contain_text("round 2")  # no round used
+
+
 def unsure_credits_paper(path: Path) -> Path:
     """A short paper whose authors stand above its title, as in a sidebar: read, not surely."""
     styles = getSampleStyleSheet()

@@ -396,7 +396,7 @@ def test_request_changes_revises_the_script_and_the_run_goes_on(tmp_path: Path) 
         running = project.start("run", "paper-to-podcast", str(project.paper))
         try:
             run = project.wait_until(None, lambda r: r.state is RunState.AWAITING_REVIEW)
-            dropped = _reviews(project, run.run_id)[-1]["payload"]["turns"][2]["text"]
+            dropped = _reviews(project, run.run_id)[-1]["payload"]["turns"][1]["text"]
             asked = project.run(
                 "review", "request-changes", run.run_id, "--as", "editor",
                 "--comment", "drop turn 2",

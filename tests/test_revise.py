@@ -42,7 +42,7 @@ def test_a_dropped_turn_is_gone_and_a_shortened_one_shorter() -> None:
     script = written()
     revision = revise_script(script, "Drop turn 2. Shorten turn 3", make_paper(), make_config())
     texts = " ".join(t.text for t in revision.script.turns)
-    assert script.turns[2].text not in texts
+    assert script.turns[1].text not in texts  # turns are numbered as people count, from 1
     speakers = [t.speaker for t in revision.script.turns]
     assert all(a != b for a, b in itertools.pairwise(speakers))  # joined, not twice
     assert revision.script.words < script.words
@@ -66,3 +66,13 @@ def test_what_cannot_be_applied_is_reported_not_ignored() -> None:
     said = " ".join(revision.not_applied)
     assert "'make it wittier': not understood without a model" in said
     assert "not [99]" in said and "no section matches 'zebras'" in said
+
+
+def test_turns_named_in_words_count_from_one() -> None:
+    script = written()
+    revision = revise_script(script, "drop the second turn", make_paper(), make_config())
+    assert revision.applied == ["dropped turn 2"]
+    texts = [t.text for t in revision.script.turns]
+    assert script.turns[1].text not in texts and script.turns[0].text in texts
+    last = revise_script(script, "remove the last turn", make_paper(), make_config())
+    assert last.applied == [f"dropped turn {len(script.turns)}"]

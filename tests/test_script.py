@@ -245,7 +245,7 @@ def test_a_grounding_failure_is_retried_with_the_failures_as_feedback() -> None:
     assert outcome.script.turns[5].spans == [REAL_QUOTE]
     feedback = prompts[1]
     assert "failed these checks" in feedback
-    assert "[grounding] turn 5:" in feedback and "'47.5%'" in feedback
+    assert "[grounding] turn 6:" in feedback and "'47.5%'" in feedback
     assert "closest in the paper: '37.5'" in feedback
     assert "Professor Hale" in feedback
     assert second.flags == [] or all(f.severity == "warning" for f in second.flags)

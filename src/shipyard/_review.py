@@ -286,6 +286,18 @@ class ReviewGate(Generic[P]):
                 revised = _revise(
                     self.name, payload.model_dump(mode="json"), decision.comment, context
                 )
+                if revised == payload.model_dump(mode="json"):  # nothing it could apply
+                    unapplied = Flag(
+                        check="request",
+                        severity="warning",
+                        message=f"{decision.reviewer} asked {decision.comment!r}: nothing in "
+                        "it could be applied, so nothing changed and no round was used; edit "
+                        "the turns instead, or ask in other words",
+                    )
+                    found = [*found, unapplied.model_dump(mode="json")]
+                    outcome = "refused: the request changed nothing; no round used"
+                    _record_decision(self.name, decision, outcome)
+                    continue
                 payload = self.payload.model_validate(revised)
                 found = _recheck(self.name, revised, context)
                 rounds, revision = rounds + 1, revision + 1

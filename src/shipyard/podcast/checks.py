@@ -436,18 +436,18 @@ def _check_speakers(script: Script) -> Iterator[Flag]:
                 severity="error",
                 turn=i,
                 span=turn.speaker,
-                message=f"turn {i} is spoken by {turn.speaker!r}, not one of {names}",
+                message=f"turn {i + 1} is spoken by {turn.speaker!r}, not one of {names}",
             )
         spoken.add(turn.speaker)
         if not turn.text.strip():
-            yield Flag(check="speakers", severity="error", turn=i, message=f"turn {i} is empty")
+            yield Flag(check="speakers", severity="error", turn=i, message=f"turn {i + 1} is empty")
         if i and len(names) > 1 and turn.speaker == script.turns[i - 1].speaker:
             yield Flag(
                 check="speakers",
                 severity="error",
                 turn=i,
                 span=turn.text[:60],
-                message=f"turn {i} has {turn.speaker} speaking twice in a row",
+                message=f"turn {i + 1} has {turn.speaker} speaking twice in a row",
             )
         label = re.match(r"\s*([A-Z][\w .'-]{0,30}):\s", turn.text)
         if label and label.group(1).strip() in names:
@@ -456,7 +456,7 @@ def _check_speakers(script: Script) -> Iterator[Flag]:
                 severity="error",
                 turn=i,
                 span=label.group(0).strip(),
-                message=f"turn {i} starts with a speaker label, which would be read aloud",
+                message=f"turn {i + 1} starts with a speaker label, which would be read aloud",
             )
     silent = [n for n in names if n not in spoken]
     if script.turns and silent:
@@ -517,7 +517,7 @@ def _span_flags(
                 severity=span.severity,
                 turn=i,
                 span=span.text,
-                message=f"turn {i} {verb} {span.why}: {span.text!r}",
+                message=f"turn {i + 1} {verb} {span.why}: {span.text!r}",
             )
 
 
@@ -530,7 +530,7 @@ def _check_listener(script: Script) -> Iterator[Flag]:
                 check="listener",
                 severity="warning",
                 turn=i,
-                message=f"turn {i} is a monologue of {words} words (more than "
+                message=f"turn {i + 1} is a monologue of {words} words (more than "
                 f"{MONOLOGUE_WORDS}): a listener stops following one voice that long",
             )
 
@@ -636,7 +636,7 @@ def _check_grounding(
                     evidence=f"closest in the paper: {close[0]!r}"
                     if close
                     else "nothing like it in the paper",
-                    message=f"turn {i} quotes a passage that is not in the paper",
+                    message=f"turn {i + 1} quotes a passage that is not in the paper",
                 )
 
 
@@ -656,7 +656,7 @@ def _ground_numbers(
             severity="error",
             turn=i,
             span=raw.strip(),
-            message=f"turn {i} says {raw.strip()!r}, a number that does not occur in the paper",
+            message=f"turn {i + 1} says {raw.strip()!r}, a number that does not occur in the paper",
             evidence=_closest_number(canonical, index),
         )
     for match in _SPELLED.finditer(text):
@@ -673,7 +673,7 @@ def _ground_numbers(
             severity="error",
             turn=i,
             span=phrase,
-            message=f"turn {i} says {phrase!r} ({value}), a number that does not occur "
+            message=f"turn {i + 1} says {phrase!r} ({value}), a number that does not occur "
             "in the paper",
             evidence=_closest_number(str(value), index),
         )
@@ -748,7 +748,7 @@ def _flush_names(i: int, pending: list[tuple[str, Severity]], index: _PaperIndex
         turn=i,
         span=span,
         evidence=evidence,
-        message=f"turn {i} mentions {span!r}, {what} that does not occur in the paper",
+        message=f"turn {i + 1} mentions {span!r}, {what} that does not occur in the paper",
     )
 
 
@@ -774,7 +774,7 @@ def _check_repetition(script: Script) -> Iterator[Flag]:
                     severity="error",
                     turn=i,
                     span=sentence,
-                    message=f"turn {i} repeats a sentence first said in turn {seen[key]}",
+                    message=f"turn {i + 1} repeats a sentence first said in turn {seen[key] + 1}",
                 )
                 continue
             seen[key] = i
@@ -788,7 +788,7 @@ def _check_repetition(script: Script) -> Iterator[Flag]:
                             turn=i,
                             span=sentence,
                             evidence=first,
-                            message=f"turn {i} nearly repeats a sentence from turn {j}",
+                            message=f"turn {i + 1} nearly repeats a sentence from turn {j + 1}",
                         )
                         break
                 bags.append((bag, i, sentence))
@@ -818,7 +818,7 @@ def _check_brand(script: Script, settings: PodcastSettings) -> Iterator[Flag]:
                         severity="warning",
                         turn=i,
                         span=window,
-                        message=f"turn {i} writes {window!r}; the name is {name!r}",
+                        message=f"turn {i + 1} writes {window!r}; the name is {name!r}",
                     )
                 elif (
                     len(name) >= 4
@@ -830,7 +830,7 @@ def _check_brand(script: Script, settings: PodcastSettings) -> Iterator[Flag]:
                         severity="error",
                         turn=i,
                         span=window,
-                        message=f"turn {i} misspells {name!r} as {window!r}",
+                        message=f"turn {i + 1} misspells {name!r} as {window!r}",
                     )
         for phrase in show.banned_phrases:
             at = lowered.find(phrase.lower())
@@ -840,7 +840,7 @@ def _check_brand(script: Script, settings: PodcastSettings) -> Iterator[Flag]:
                     severity="error",
                     turn=i,
                     span=turn.text[at : at + len(phrase)],
-                    message=f"turn {i} uses the banned phrase {phrase!r}",
+                    message=f"turn {i + 1} uses the banned phrase {phrase!r}",
                 )
         for written, spoken in show.pronunciations.items():
             yield from _check_pronunciation(i, turn.text, written, spoken)
@@ -869,7 +869,7 @@ def _check_pronunciation(i: int, text: str, written: str, spoken: str) -> Iterat
                 severity="warning",
                 turn=i,
                 span=match.group(0),
-                message=f"turn {i} writes {match.group(0)!r}; the pronunciation lexicon "
+                message=f"turn {i + 1} writes {match.group(0)!r}; the pronunciation lexicon "
                 f"has {written!r}, so spell it that way for it to apply",
             )
     if spoken.lower() != written.lower() and re.search(
@@ -880,7 +880,7 @@ def _check_pronunciation(i: int, text: str, written: str, spoken: str) -> Iterat
             severity="warning",
             turn=i,
             span=spoken,
-            message=f"turn {i} spells out the pronunciation {spoken!r}; write {written!r} "
+            message=f"turn {i + 1} spells out the pronunciation {spoken!r}; write {written!r} "
             "and let the lexicon say it",
         )
 
@@ -926,7 +926,7 @@ def _check_injection(script: Script, paper: Paper) -> Iterator[Flag]:
                 severity="error",
                 turn=i,
                 span=span,
-                message=f"turn {i} carries an instruction addressed to a model",
+                message=f"turn {i + 1} carries an instruction addressed to a model",
             )
 
 

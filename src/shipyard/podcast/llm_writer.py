@@ -261,7 +261,7 @@ def _paper_block(
 def _describe(flags: Sequence[Flag]) -> str:
     lines = []
     for f in flags:
-        where = f"turn {f.turn}: " if f.turn is not None else ""
+        where = f"turn {f.turn + 1}: " if f.turn is not None else ""
         evidence = f" ({f.evidence})" if f.evidence else ""
         lines.append(f"- [{f.check}] {where}{f.message}{evidence}")
     return "\n".join(lines)

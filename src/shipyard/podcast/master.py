@@ -494,7 +494,7 @@ def master(
     if [clip.turn for clip in clips] != list(range(len(script.turns))):
         raise PermanentError(
             f"mastering needs one clip per turn in order: {len(script.turns)} turns, clips for "
-            f"turns {[clip.turn for clip in clips]}",
+            f"turns {[clip.turn + 1 for clip in clips]}",
             code="clips-mismatch",
             hint="synthesize the script again",
         )
@@ -558,7 +558,7 @@ def _checked_clips(script: Script, clips: Sequence[Clip], store: ArtifactStore) 
     """Each clip read from the store and checked again, one at a time."""
     for clip, turn in zip(clips, script.turns, strict=True):
         decoded = decode_wav(store.read_bytes(clip.sha256), source=f"clip of turn {clip.turn}")
-        check_clip(decoded, turn.text, source=f"turn {clip.turn} ({turn.speaker})")
+        check_clip(decoded, turn.text, source=f"turn {clip.turn + 1} ({turn.speaker})")
         yield decoded
 
 

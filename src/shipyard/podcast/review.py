@@ -55,10 +55,11 @@ def _revise(script: Script, comment: str, context: tuple[Paper, PodcastSettings,
 
 
 def _present(script: Script) -> str:
-    """The script as a reviewer reads it: one numbered line a turn."""
+    """The script as a reviewer reads it: one line a turn, numbered as people count (from 1;
+    request-changes commands use these numbers)."""
     minutes = script.estimated_seconds / 60
     lines = [f"{script.title} — {script.show} (writer: {script.writer}, ~{minutes:.1f} min)"]
-    lines += [f"{i:3} {turn.speaker}: {turn.text}" for i, turn in enumerate(script.turns)]
+    lines += [f"{i:3} {turn.speaker}: {turn.text}" for i, turn in enumerate(script.turns, 1)]
     return "\n".join(lines)
 
 

@@ -5,12 +5,13 @@ has, and return it revised; the first revision that passes every check is taken.
 does (or no LLM writer is configured), the request is applied deterministically, clause by
 clause, as far as it can be:
 
-    drop turn 3            (also: remove, cut, delete; "turns 3 and 5")
+    drop turn 3            (also: remove, cut, delete; "turns 3 and 5", "the second turn",
+                           "the last turn")
     shorten turn 4         keep its first half, at least one sentence
     focus on Results       write the script again from the sections whose headings match
 
-Turn numbers are the ones `shipyard review show` prints. What could not be applied is reported
-with the revision, never silently ignored.
+Turns are numbered as people count, from 1: the numbers the console and `shipyard review
+show` print. What could not be applied is reported with the revision, never silently ignored.
 """
 
 from __future__ import annotations
@@ -34,6 +35,31 @@ from shipyard.podcast.writing import Budget, Feedback, Writer, WriterFailed
 __all__ = ["Revision", "revise_script"]
 
 _TURNS = re.compile(r"\bturns?\s+((?:\d+)(?:\s*(?:,|and|&)\s*\d+)*)", re.I)
+_ORDINALS = [
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "tenth",
+    "eleventh",
+    "twelfth",
+    "thirteenth",
+    "fourteenth",
+    "fifteenth",
+    "sixteenth",
+    "seventeenth",
+    "eighteenth",
+    "nineteenth",
+    "twentieth",
+]
+_ORDINAL_TURN = re.compile(
+    r"\b(" + "|".join([*_ORDINALS, "last", r"\d+(?:st|nd|rd|th)"]) + r")\s+turn\b", re.I
+)
 _DROP = re.compile(r"\b(drop|remove|cut|delete)\b", re.I)
 _SHORTEN = re.compile(r"\b(shorten|trim|tighten)\b", re.I)
 _FOCUS = re.compile(r"\bfocus(?:\s+more)?\s+on\s+(?:the\s+)?(.+)", re.I)
@@ -117,7 +143,7 @@ def _apply_request(
     focus: list[str] = []
     for clause in (c.strip() for c in re.split(r"[.;\n]+", comment) if c.strip()):
         wanted = _FOCUS.search(clause)
-        turns = _turn_numbers(clause)
+        turns = _turn_numbers(clause, len(script.turns))
         if wanted is not None:
             focus.append(wanted.group(1).strip(" ,"))
         elif turns and _DROP.search(clause):
@@ -135,23 +161,36 @@ def _apply_request(
         return revision
     if drop or shorten:
         revision.script = _edited(script, drop, shorten)
-        revision.applied += [f"dropped turn {i}" for i in sorted(drop)]
-        revision.applied += [f"shortened turn {i}" for i in sorted(shorten - drop)]
+        revision.applied += [f"dropped turn {i + 1}" for i in sorted(drop)]
+        revision.applied += [f"shortened turn {i + 1}" for i in sorted(shorten - drop)]
     return revision
 
 
-def _turn_numbers(clause: str) -> list[int]:
+def _turn_numbers(clause: str, turns: int) -> list[int]:
+    """The turns a clause names, as people count them (from 1): "turns 3 and 5", "the
+    second turn", "the last turn"."""
     found = _TURNS.search(clause)
-    return [int(n) for n in re.findall(r"\d+", found.group(1))] if found else []
+    if found:
+        return [int(n) for n in re.findall(r"\d+", found.group(1))]
+    named = [m.group(1).lower() for m in _ORDINAL_TURN.finditer(clause)]
+    return [
+        turns
+        if word == "last"
+        else _ORDINALS.index(word) + 1
+        if word in _ORDINALS
+        else int(re.sub(r"\D", "", word))
+        for word in named
+    ]
 
 
 def _valid(turns: list[int], script: Script, revision: Revision, clause: str) -> set[int]:
-    wrong = [n for n in turns if not 0 <= n < len(script.turns)]
+    """The 0-based indices of the turns numbered in `turns` (from 1); others are reported."""
+    wrong = [n for n in turns if not 1 <= n <= len(script.turns)]
     if wrong:
         revision.not_applied.append(
-            f"{clause!r}: the script has turns 0-{len(script.turns) - 1}, not {wrong}"
+            f"{clause!r}: the script has turns 1-{len(script.turns)}, not {wrong}"
         )
-    return {n for n in turns if n not in wrong}
+    return {n - 1 for n in turns if n not in wrong}
 
 
 def _focus(revision: Revision, wanted: str, paper: Paper, settings: PodcastSettings) -> bool:

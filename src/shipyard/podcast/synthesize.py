@@ -112,7 +112,7 @@ def synthesize_turn(
     """Speak one turn (a reviewer's preview) through the same cache `synthesize` reads, so
     a turn heard in review is not spoken again when the run goes on."""
     if not 0 <= index < len(script.turns):
-        raise ScriptRejected(f"the script has no turn {index}", code="no-such-turn")
+        raise ScriptRejected(f"the script has no turn {index + 1}", code="no-such-turn")
     _, text, engine, key = _job(script, index, _engines(script, quotas), pronunciations)
     cached = _cached(cache_dir, key, index, store)
     return cached or _speak_turn(index, text, engine, key, store, cache_dir)
@@ -138,14 +138,15 @@ def _job(
     turn = script.turns[index]
     if turn.speaker not in engines:
         raise ScriptRejected(
-            f"turn {index} is spoken by {turn.speaker!r}, who is not a host ({', '.join(engines)})",
+            f"turn {index + 1} is spoken by {turn.speaker!r}, who is not a host "
+            f"({', '.join(engines)})",
             code="unknown-speaker",
             hint="give the turn to one of the script's hosts",
         )
     text = normalise_text(turn.text, pronunciations)
     if not text.strip(" .,;:!?"):
         raise ScriptRejected(
-            f"turn {index} has nothing to say: {turn.text!r}",
+            f"turn {index + 1} has nothing to say: {turn.text!r}",
             code="empty-turn",
             hint="remove the turn or give it words",
         )
@@ -172,7 +173,7 @@ def _speak_turn(
 ) -> Clip:
     with span("speak turn", turn=index, voice=engine.spec):
         audio = speak(engine, text)
-    check_clip(audio, text, source=f"turn {index} ({engine.spec})")
+    check_clip(audio, text, source=f"turn {index + 1} ({engine.spec})")
     artifact = store.put_bytes(encode_wav(audio), suffix=".wav")
     seconds = round(audio.seconds, 3)
     path = _entry_path(cache_dir, key)
