@@ -73,6 +73,6 @@ def test_turns_named_in_words_count_from_one() -> None:
     revision = revise_script(script, "drop the second turn", make_paper(), make_config())
     assert revision.applied == ["dropped turn 2"]
     texts = [t.text for t in revision.script.turns]
-    assert script.turns[1].text not in texts and script.turns[0].text in texts
+    assert script.turns[1].text not in texts and texts[0].startswith(script.turns[0].text)
     last = revise_script(script, "remove the last turn", make_paper(), make_config())
     assert last.applied == [f"dropped turn {len(script.turns)}"]
