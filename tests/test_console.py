@@ -23,6 +23,7 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer
 
 from shipyard import RunState
+from tests.fakeprovider import fake_provider
 from tests.modelserver import Draft, Reply, Status, model_server
 from tests.project import SHIPYARD, Project, kill_group, make_project
 
@@ -277,6 +278,50 @@ def test_turns_count_from_one_and_a_request_that_changes_nothing_uses_no_round(
             "'Make it wittier.': nothing in it could be applied"
         )
         expect(page.locator(".meta")).to_contain_text("round 2")  # no round used
+
+
+def test_previews_speak_only_declared_voices_for_reviewers_within_their_bound(
+    tmp_path: Path,
+) -> None:
+    bound = "[console]\npreviews_per_hour = 3\n"
+    with (
+        fake_provider(seconds=0.0) as provider,
+        make_project(tmp_path / "p", auto_approve=False, extra=bound) as project,
+    ):
+        for name in ("editor", "mallory"):
+            added = project.run("user", "add", name, "--password-stdin", stdin=PASSWORD + "\n")
+            assert added.returncode == 0, added.stderr
+        running = project.start("run", "paper-to-podcast", str(project.paper))
+        console = project.start(
+            "console", "--port", "0", env={"OPENAI_BASE_URL": provider.url, "OPENAI_API_KEY": "k"}
+        )
+        try:
+            run = project.wait_until(None, lambda r: r.state is RunState.AWAITING_REVIEW)
+            found = re.search(r"http://\S+/", project.wait_for_output(console, "console at "))
+            assert found is not None
+            url = found.group()
+            script = project.events(run.run_id, "review-requested")[-1]["data"]["payload"]
+            script["hosts"][0]["voice"] = "openai-tts:gpt-4o-mini-tts/alloy"  # the operator's key
+            edited = project.root / "edited.json"
+            edited.write_text(json.dumps(script))
+            saved = project.run(
+                "review", "save", run.run_id, "--as", "editor", "--edited", str(edited)
+            )
+            assert saved.returncode == 0 and "speakers" in saved.stdout, saved.stdout
+
+            stranger, _ = _signed_in(url, "mallory")
+            assert stranger.get(f"runs/{run.run_id}/review/preview/0").status_code == 403
+            stranger.close()
+            http, _ = _signed_in(url, "editor")
+            answers = [http.get(f"runs/{run.run_id}/review/preview/0") for _ in range(4)]
+            http.close()
+            assert [a.status_code for a in answers] == [422, 422, 422, 429]
+            assert "does not declare" in answers[0].text
+            assert "console.previews_per_hour is 3" in answers[3].text
+            assert provider.arrivals == []  # the undeclared voice was never called
+        finally:
+            kill_group(console, signal.SIGTERM)
+            kill_group(running, signal.SIGTERM)
 
 
 def unsure_credits_paper(path: Path) -> Path:

@@ -125,6 +125,10 @@ class ConsoleConfig(_Section):
     proxy_addresses: list[str] = []
     sso_header: str = ""  # e.g. "X-Forwarded-User": a user signed in by the proxy
     url: str = ""  # where people reach it, for links in notices (default: host and port)
+    # Previews a reviewer may ask for in an hour, and the characters they may have spoken,
+    # per person and per run: a preview may call a paid voice with the operator's key.
+    previews_per_hour: int = Field(default=120, ge=1)
+    preview_chars_per_hour: int = Field(default=30_000, ge=1)
 
     @field_validator("trusted_origins")
     @classmethod

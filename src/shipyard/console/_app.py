@@ -14,6 +14,7 @@ import hmac
 import json
 import re
 import secrets
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -84,6 +85,29 @@ class Console:
         config.state_folder()  # a SQLite database needs its folder
         self.ledger = Ledger(config.database_url)
         self.accounts = Accounts(self.ledger.engine)
+        self.previews: dict[str, list[tuple[float, int]]] = {}  # (when, characters) by whom
+        self._previews_lock = threading.Lock()
+
+    def preview_allowed(self, keys: list[str], characters: int) -> str:
+        """Count a preview against each bound (a person, a run) for the past hour: "" when
+        it may go ahead, else why not. Held in this process (each console its own)."""
+        now = time.time()
+        limits = self.settings
+        with self._previews_lock:
+            for key in keys:
+                recent = [(t, n) for t, n in self.previews.get(key, []) if now - t < 3600]
+                self.previews[key] = recent
+                if len(recent) >= limits.previews_per_hour:
+                    return f"{len(recent)} previews in the past hour ({key}); " + (
+                        f"console.previews_per_hour is {limits.previews_per_hour}"
+                    )
+                if sum(n for _, n in recent) + characters > limits.preview_chars_per_hour:
+                    return f"over {limits.preview_chars_per_hour:,} characters spoken in the " + (
+                        f"past hour ({key}); console.preview_chars_per_hour sets it"
+                    )
+            for key in keys:
+                self.previews[key].append((now, characters))
+        return ""
 
     # --- who is asking -------------------------------------------------------------------
 
@@ -628,11 +652,18 @@ def preview(console: Console, request: Request, session: Session, form: Form) ->
     found = _reviewed(console, request.path_params["run_id"])
     if found is None:
         return console.problem(request, session, 404, "this run has nothing to review")
-    _, current, gate = found
+    record, current, gate = found
     if gate.preview is None:
         return console.problem(request, session, 404, "this review has no audio preview")
+    if session.user.name not in {*current["reviewers"], current.get("escalate_to", "")} - {""}:
+        return console.problem(request, session, 403, "previews are for the run's reviewers")
     index = int(request.path_params["index"])
     payload = gate.payload.model_validate(current["payload"])
+    parts = _segments(gate, current["payload"], [])
+    characters = len(parts[index]["text"]) if 0 <= index < len(parts) else 0
+    keys = [f"reviewer {session.user.name}", f"run {record.run_id}"]
+    if refused := console.preview_allowed(keys, characters):
+        return console.problem(request, session, 429, f"no more previews for now: {refused}")
     try:
         path = gate.preview(payload, index, console.config)
     except (ShipyardError, IndexError) as exc:

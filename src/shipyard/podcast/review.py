@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from shipyard import Config, ReviewGate, Segments, record_cost, record_event
+from shipyard import Config, ReviewGate, ScriptRejected, Segments, record_cost, record_event
 from shipyard.podcast.models import Flag, Paper, Script
 from shipyard.podcast.settings import PodcastSettings, podcast_settings, provider_quotas
 
@@ -122,6 +122,14 @@ def _preview(script: Script, index: int, config: Config) -> Path:
 
     store = config.artifact_store()
     settings = podcast_settings(config)
+    declared = {h.name: h.voice for h in settings.show.hosts}
+    undeclared = [f"{h.name}: {h.voice}" for h in script.hosts if declared.get(h.name) != h.voice]
+    if undeclared:  # a revision may name any voice; only the configuration's may be called
+        raise ScriptRejected(
+            f"this revision names voices the show does not declare ({'; '.join(undeclared)})",
+            code="undeclared-voice",
+            hint="previews speak with podcast.show.hosts only; fix the revision's hosts",
+        )
     clip = synthesize_turn(
         script,
         index,
