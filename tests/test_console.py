@@ -110,6 +110,7 @@ def test_review_hear_edit_override_approve_and_production_serves_the_edit(
         # the number the paper never states is flagged beside its turn, and marked in it
         expect(page.locator("#part-1 .flag.error")).to_contain_text("grounding")
         expect(page.locator("#part-1 mark")).to_contain_text("4,000")
+        expect(page.locator("#part-1")).to_be_focused()  # back at the turn just saved
         assert play(page, 1) > 0.5  # the edited turn, heard before approving
 
         page.click("form.decide button[value=approve]")
@@ -262,6 +263,8 @@ def test_turns_count_from_one_and_a_request_that_changes_nothing_uses_no_round(
         page = browser.new_page()
         sign_in(page, url, "editor", f"runs/{run_id}/review")
         expect(page.locator(".segment .number").first).to_have_text("1")
+        deadline = re.compile(r"deadline \d{4}-\d\d-\d\d \d\d:\d\d:\d\d [A-Z]{2,5}\b")
+        expect(page.locator(".meta")).to_contain_text(deadline)  # with its time zone
         second = page.inner_text("#part-1 .text")  # shown as turn 2
 
         page.fill("form.decide textarea[name=comment] >> nth=0", "Drop the second turn.")
@@ -421,6 +424,7 @@ def test_two_reviewers_a_stale_save_request_changes_and_who_may_decide(
         chief = browser.new_context().new_page()
         sign_in(editor, url, "editor", "")
         expect(editor.locator(".yours")).to_contain_text(run_id)  # the runs that wait for you
+        expect(editor.locator(".yours a")).to_contain_text("Verified Publishing")  # its paper
         editor.goto(f"{url}?state=awaiting_review&workflow=paper-to-podcast")
         expect(editor.locator("table.runs")).to_contain_text(run_id)
         editor.goto(f"{url}?state=verified")

@@ -52,7 +52,14 @@ Page = Callable[["Console", Request, Session, Form], Response]  # runs in a work
 
 
 def _when(epoch: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch)) if epoch else ""
+    """A time as people read it, with its time zone (a deadline means nothing without one)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(epoch)) if epoch else ""
+
+
+def _title(record: RunRecord) -> str:
+    """What a run is about, as its review showed it (a paper's title), where it has one."""
+    shown = [e["data"].get("title", "") for e in record.events if e["kind"] == "review-reference"]
+    return str(shown[-1]) if shown else ""
 
 
 def _age(epoch: float) -> str:
@@ -335,6 +342,7 @@ def runs_page(console: Console, request: Request, session: Session, form: Form) 
         workflow=workflow,
         states=[s.value for s in RunState],
         yours=yours,
+        titles={r.run_id: _title(r) for r in [*records, *yours]},
     )
 
 
@@ -601,8 +609,9 @@ def review_post(console: Console, request: Request, session: Session, form: Form
     else:
         edits = f"revision {current['revision']} saved and checked; " if payload else ""
         notice = f"{edits}{action.replace('_', ' ')} sent; the run goes on"
-    return RedirectResponse(
-        f"{_base(request)}/runs/{quote(record.run_id)}/review?notice={quote(notice)}",
+    where = f"#part-{form['segment']}" if action == "save" and "segment" in form else ""
+    return RedirectResponse(  # back to the turn just saved, which the page focuses
+        f"{_base(request)}/runs/{quote(record.run_id)}/review?notice={quote(notice)}{where}",
         status_code=303,
     )
 

@@ -31,6 +31,9 @@ document.addEventListener("click", (event) => {
 });
 
 if (review) {
+  // back from a save: focus stays on the turn just saved, not the top of the page
+  if (location.hash.startsWith("#part-")) document.querySelector(location.hash)?.focus();
+
   for (const form of editors()) {  // a draft left by a reload, a crash or a closed tab
     const draft = localStorage.getItem(draftKey(form));
     if (draft !== null && draft !== typed(form).value) {
