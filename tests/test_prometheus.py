@@ -139,7 +139,7 @@ def _counted(tmp_path: Path, console: str) -> tuple[float | None, float | None]:
                     _query(prometheus, 'sum(shipyard_runs_total{state="verified"})'),
                     _query(prometheus, 'sum(shipyard_runs_total{state="failed"})'),
                 )
-            except httpx.HTTPError:
+            except (httpx.HTTPError, ValueError):  # not up yet, or not ready: no JSON yet
                 found = (None, None)
             if None not in found:
                 return found

@@ -467,12 +467,8 @@ def _open_review(
         if review.auto_approve and _errors(round_.flags)
         else ""
     )
-    current().ledger.set_state(
-        run_id,
-        RunState.AWAITING_REVIEW,
-        step="review",
-        reason=f"waiting for {', '.join(round_.deciders)}" + withheld,
-    )
+    # What reviewers read is on the record before the run says it waits for them: a process
+    # that sees `awaiting_review` always finds the review it asks for.
     if round_.reference is not None:
         title = str(round_.reference.get("title", ""))
         record_event("review-reference", f"{round_.gate} review: {title}", round_.reference)
@@ -501,6 +497,12 @@ def _open_review(
             "text": round_.text(round_.payload),
             "diff": round_.diff(),
         },
+    )
+    current().ledger.set_state(
+        run_id,
+        RunState.AWAITING_REVIEW,
+        step="review",
+        reason=f"waiting for {', '.join(round_.deciders)}" + withheld,
     )
     return deadline, deadline - time.time()
 
