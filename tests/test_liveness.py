@@ -132,7 +132,8 @@ def test_health_names_a_lease_that_stopped_answering(tmp_path: Path, postgres_ur
     finally:
         _engine.shutdown()
     assert not ok
-    assert report["problems"] == ["the lease's connection has not answered for 60 s"]
+    [problem] = report["problems"]  # a second may pass on a busy machine: 60 or 61 s
+    assert re.fullmatch(r"the lease's connection has not answered for 6[01] s", problem), problem
 
 
 def test_chaos_workers_killed_at_random_lose_and_repeat_no_run(
