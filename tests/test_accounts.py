@@ -13,7 +13,13 @@ from starlette.testclient import TestClient
 
 from shipyard import Config, ShipyardError
 from shipyard.console import Accounts, create_app
-from shipyard.console._accounts import MAX_FAILURES, sessions_table, users_table
+from shipyard.console._accounts import (
+    KNOWN_CLIENT_WAIT_S,
+    MAX_FAILURES,
+    NAME_CEILING,
+    sessions_table,
+    users_table,
+)
 from tests.project import SHIPYARD
 
 PASSWORD = "a long enough passphrase"
@@ -74,13 +80,28 @@ def test_a_bad_user_is_refused_with_the_rule(
         accounts.add(name, role, password)
 
 
-def test_guessing_is_slowed_down_after_five_wrong_passwords(accounts: Accounts) -> None:
+def test_guessing_waits_by_address_so_a_stranger_cannot_lock_a_reviewer_out(
+    accounts: Accounts,
+) -> None:
     accounts.add("editor", "reviewer", PASSWORD)
+    home, stranger = "10.0.0.1", "203.0.113.9"
+    assert accounts.sign_in("editor", PASSWORD, hours=1, address=home)  # a known client
     for _ in range(MAX_FAILURES):
-        assert accounts.retry_after("editor") == 0
-        assert accounts.sign_in("editor", "wrong", hours=1) is None
-    assert accounts.retry_after("editor") > 20
-    assert accounts.retry_after("someone-else") == 0  # per name
+        assert accounts.retry_after("editor", stranger) == 0
+        assert accounts.sign_in("editor", "wrong", hours=1, address=stranger) is None
+    assert accounts.retry_after("editor", stranger) > 20  # the guesser waits
+    assert accounts.retry_after("anyone", stranger) > 20  # whatever name it tries next
+    assert accounts.retry_after("editor", home) == 0  # the reviewer does not
+    assert accounts.sign_in("editor", PASSWORD, hours=1, address=home)
+
+    # guesses from many addresses reach the name's ceiling: strangers wait, the known
+    # client is slowed (a try every few seconds) and its right password still works
+    for n in range(NAME_CEILING):
+        accounts.sign_in("editor", "wrong", hours=1, address=f"198.51.100.{n}")
+    assert accounts.retry_after("editor", "192.0.2.1") > 20
+    assert 0 < accounts.retry_after("editor", home) <= KNOWN_CLIENT_WAIT_S
+    assert accounts.sign_in("editor", PASSWORD, hours=1, address=home)
+    assert accounts.retry_after("someone-else", "192.0.2.1") == 0
 
 
 def test_single_sign_on_is_believed_only_from_a_configured_proxy(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import mutagen.id3
@@ -23,6 +24,7 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer
 
 from shipyard import RunState
+from shipyard._localprod import LocalProduction
 from tests.fakeprovider import fake_provider
 from tests.modelserver import Draft, Reply, Status, model_server
 from tests.project import SHIPYARD, Project, kill_group, make_project
@@ -536,7 +538,7 @@ def test_request_changes_reaches_an_llm_writer_with_the_reviewers_words(
             assert revision_event["message"].startswith(f"{writer}: revised by")
 
 
-def test_serve_answers_the_site_and_the_console_on_one_port(tmp_path: Path) -> None:
+def test_serve_answers_the_site_and_the_console_on_separate_origins(tmp_path: Path) -> None:
     project = tmp_path / "show"
     made = subprocess.run(
         [*SHIPYARD, "init", str(project), "--local-production"],
@@ -547,7 +549,7 @@ def test_serve_answers_the_site_and_the_console_on_one_port(tmp_path: Path) -> N
     )
     assert made.returncode == 0, made.stderr
     serving = subprocess.Popen(
-        [*SHIPYARD, "serve", "--port", "0"],
+        [*SHIPYARD, "serve", "--port", "0", "--console-port", "0"],
         cwd=project,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -557,9 +559,10 @@ def test_serve_answers_the_site_and_the_console_on_one_port(tmp_path: Path) -> N
     try:
         assert serving.stdout is not None
         line = serving.stdout.readline()
-        found = re.search(r"at (http://\S+/),", line)
+        found = re.search(r"at (http://\S+/),.*the console at (http://\S+/)", line)
         assert found is not None, line
-        url = found[1]
+        url, console_url = found[1], found[2]
+        assert urlsplit(url).port != urlsplit(console_url).port  # two origins
         with httpx.Client(base_url=url, timeout=30, follow_redirects=False) as http:
             readme = http.get("README.md")  # what a fresh local production serves
             assert readme.status_code == 200 and readme.content
@@ -567,12 +570,52 @@ def test_serve_answers_the_site_and_the_console_on_one_port(tmp_path: Path) -> N
             assert part.status_code == 206 and part.content == readme.content[:10]
             assert http.head("README.md").headers["content-length"] == str(len(readme.content))
             assert http.get("no-such-file").status_code == 404
-            signed_out = http.get("console/")
-            assert signed_out.status_code == 303
-            assert signed_out.headers["location"] == "/console/login?next=/console/"
-            login = http.get("console/login")
-            assert login.status_code == 200 and 'action="/console/login"' in login.text
+            assert http.get("console/").status_code == 404  # not on the site's origin
             metrics = http.get("metrics")  # for Prometheus, beside the site
             assert metrics.status_code == 200 and "shipyard_runs_total" in metrics.text
+        with httpx.Client(base_url=console_url, timeout=30, follow_redirects=False) as http:
+            signed_out = http.get("")
+            assert signed_out.status_code == 303
+            assert signed_out.headers["location"] == "/login?next=/"
     finally:
         kill_group(serving, signal.SIGTERM)
+
+
+ATTACK = """<!doctype html><title>attack</title><body>
+<form method="post" action="CONSOLE/runs/RUN/review"><input name="action" value="reject">
+<input name="comment" value="rejected by a page on the site"><input name="revision" value="1">
+</form><script>
+(async () => {
+  let said = "read nothing";
+  try {  // read the review page, with its CSRF token, as the signed-in reviewer
+    const page = await (await fetch("CONSOLE/runs/RUN/review", {credentials: "include"})).text();
+    const csrf = page.match(/name="csrf" value="([^"]+)"/)[1];
+    await fetch("CONSOLE/runs/RUN/review", {method: "POST", credentials: "include",
+      body: new URLSearchParams({csrf, action: "reject", comment: "gone", revision: "1"})});
+    said = "read the token";
+  } catch (e) { said = "refused: " + e; }
+  document.title = said;
+  document.forms[0].submit();  // and a plain cross-site form, without the token
+})();
+</script>"""
+
+
+def test_a_page_pushed_to_the_site_cannot_act_for_a_signed_in_reviewer(
+    tmp_path: Path, browser: Browser
+) -> None:
+    with console_project(tmp_path / "p", ("editor",)) as (project, url, run_id):
+        page = browser.new_page()
+        sign_in(page, url, "editor", f"runs/{run_id}/review")
+        site = LocalProduction(project.root / "production")
+        attack = ATTACK.replace("CONSOLE/", url).replace("RUN", run_id)
+        (site.webroot / "attack.html").write_text(attack, encoding="utf-8")
+        site_url = project.config().publish.base_url
+        page.goto(site_url + "attack.html")
+        page.wait_for_load_state()
+        for _ in range(100):  # the page's script runs, then its form leaves
+            if page.url != site_url + "attack.html" or page.title().startswith("refused"):
+                break
+            page.wait_for_timeout(100)
+        page.wait_for_timeout(1000)
+        assert events(project, run_id, "review-decided") == []
+        assert project.ledger().get(run_id).state is RunState.AWAITING_REVIEW

@@ -94,10 +94,15 @@ def _tell_of_drift(config: Config, ledger: Ledger, record: RunRecord, problem: s
 @app.command()
 def serve(
     port: Annotated[int | None, typer.Option(help="Port (default: publish.base_url's).")] = None,
+    console_port: Annotated[
+        int | None, typer.Option(help="The console's port (default: console.port; 0: any).")
+    ] = None,
     config_file: ConfigOption = None,
 ) -> None:
-    """Serve the local production's web root, the review console under /console/ and the
-    Prometheus metrics at /metrics, on loopback until stopped."""
+    """Serve the local production's web root with the Prometheus metrics at /metrics, and the
+    review console on a port of its own, on loopback until stopped. The site's files are
+    untrusted (anyone who can push to the site repository writes them), so they never share
+    an origin with the console, whose pages hold a reviewer's session."""
     from urllib.parse import urlparse
 
     from starlette.applications import Starlette
@@ -105,7 +110,7 @@ def serve(
 
     from shipyard._localprod import LocalProduction, site_app
     from shipyard._prometheus import metrics_endpoint
-    from shipyard._serving import listen
+    from shipyard._serving import listen, serve_in_thread
     from shipyard._serving import serve as serve_app
     from shipyard.console import create_app
 
@@ -120,16 +125,17 @@ def serve(
     listener = listen("127.0.0.1", chosen)
     url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
     console_app = create_app(config)
+    wanted = config.console.port if console_port is None else console_port
+    *_, bound = serve_in_thread(console_app, "127.0.0.1", wanted)
     app = Starlette(
         routes=[
-            Mount("/console", console_app),
             Route("/metrics", metrics_endpoint(console_app.state.console.ledger)),
             Mount("/", site_app(production.serving_root)),
         ]
     )
     console.print(
-        f"serving {production.webroot} at {url}, the console at {url}console/, "
-        f"metrics at {url}metrics"
+        f"serving {production.webroot} at {url}, metrics at {url}metrics, "
+        f"the console at http://127.0.0.1:{bound}/"
     )
     console.print("(Ctrl-C stops)")
     sys.stdout.flush()

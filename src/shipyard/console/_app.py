@@ -135,6 +135,16 @@ class Console:
         peer = request.client.host if request.client else ""
         return peer in self.settings.proxy_addresses
 
+    def client_address(self, request: Request) -> str:
+        """Who is asking, as an address: the nearest one a configured proxy forwarded for
+        (X-Forwarded-For), else the peer's. Sign-in throttling counts by it."""
+        peer = request.client.host if request.client else ""
+        if not self.from_proxy(request):
+            return peer
+        chain = [a.strip() for a in request.headers.get("x-forwarded-for", "").split(",")]
+        outside = [a for a in chain if a and a not in self.settings.proxy_addresses]
+        return outside[-1] if outside else peer
+
     def scheme(self, request: Request) -> str:
         """The scheme people use: a configured proxy's X-Forwarded-Proto, else the request's."""
         forwarded = request.headers.get("x-forwarded-proto", "") if self.from_proxy(request) else ""
@@ -274,7 +284,8 @@ def login(console: Console, request: Request, form: Form) -> Response:
         return console.problem(request, None, 403, "the sign-in form is stale: reload it")
     if not console.origin_ok(request):
         return console.problem(request, None, 403, "sign in from the console's own page")
-    wait = console.accounts.retry_after(name)
+    address = console.client_address(request)
+    wait = console.accounts.retry_after(name, address)
     if wait > 0:
         response = console.page(
             request,
@@ -283,11 +294,13 @@ def login(console: Console, request: Request, form: Form) -> Response:
             429,
             login_token=token,
             next=_next(request, form),
-            error=f"too many wrong passwords for {name}: try again in {wait:.0f} s",
+            error=f"too many wrong passwords: try again in {wait:.0f} s",
         )
         response.headers["Retry-After"] = str(int(wait) + 1)
         return response
-    signed = console.accounts.sign_in(name, password, hours=console.settings.session_hours)
+    signed = console.accounts.sign_in(
+        name, password, hours=console.settings.session_hours, address=address
+    )
     if signed is None:
         return console.page(
             request,
