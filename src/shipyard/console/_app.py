@@ -234,8 +234,8 @@ _CONSOLE_PATH = re.compile(r"/(?:runs/[\w.-]+(?:/review)?)?(?:\?[^#]*)?")
 
 
 def _next(request: Request, params: Any) -> str:
-    """Where to go after signing in: a page of the console, never another site's, nor a file
-    of the site the console may share an origin with (`shipyard serve`)."""
+    """Where to go after signing in: a page of the console, never another site's, nor
+    anything else a proxy may serve beside it on the same host."""
     base, where = _base(request), str(params.get("next") or "")
     inside = where[len(base) :] if where.startswith(base + "/") else ""
     return where if _CONSOLE_PATH.fullmatch(inside) else base + "/"
