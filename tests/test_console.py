@@ -104,6 +104,7 @@ def test_review_hear_edit_override_approve_and_production_serves_the_edit(
     with console_project(tmp_path / "p", ("editor",)) as (project, url, run_id):
         page = browser.new_page()
         sign_in(page, url, "editor", f"runs/{run_id}/review")
+        expect(page.locator(".holder")).to_contain_text("A running process holds this run")
         assert play(page, 0) > 0.5
 
         said = page.inner_text("#part-1 .text")
@@ -160,6 +161,7 @@ def test_with_no_worker_a_save_is_checked_at_once_and_a_worker_later_finishes_th
         try:
             page = browser.new_page()
             sign_in(page, url, "editor", f"runs/{run.run_id}/review")
+            expect(page.locator(".holder")).to_contain_text("No process runs this run now")
             said = page.inner_text("#part-1 .text")
             edit(page, 1, said + " It was downloaded 4,000 times in its first week.")
             # checked in the console's own process, with the run's own guardrails

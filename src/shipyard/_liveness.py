@@ -15,17 +15,25 @@ SQLite is one machine's database: there the executor's lock file does this work 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from shipyard._errors import ShipyardError
 
-__all__ = ["Adoption", "ExecutorLease", "adopt_dead_executors", "on_postgresql"]
+__all__ = [
+    "Adoption",
+    "ExecutorLease",
+    "adopt_dead_executors",
+    "executor_alive",
+    "on_postgresql",
+]
 
 log = logging.getLogger("shipyard.liveness")
 
@@ -44,6 +52,32 @@ LEASE_KEY = "hashtextextended('shipyard-executor:' || %s, 0)"
 
 def on_postgresql(database_url: str) -> bool:
     return database_url.startswith(("postgresql:", "postgresql+", "postgres:"))
+
+
+def executor_alive(database_url: str, state: Path, executor_id: str) -> bool:
+    """Whether a process of executor `executor_id` runs now: on PostgreSQL, someone holds its
+    lease; on SQLite, the process its lock file names is alive."""
+    if on_postgresql(database_url):
+        with contextlib.closing(_connect(database_url)) as connection:
+            free = connection.execute(
+                f"SELECT pg_try_advisory_lock({LEASE_KEY})", (executor_id,)
+            ).fetchone()[0]
+            if free:  # taken for a moment only: a process launching now waits for it
+                connection.execute(f"SELECT pg_advisory_unlock({LEASE_KEY})", (executor_id,))
+            return not free
+    try:
+        pid = int((state / f"executor-{executor_id}.lock").read_text().strip() or 0)
+    except (OSError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, and someone else's
+        return True
+    return True
 
 
 def _connect(database_url: str) -> Any:

@@ -31,7 +31,6 @@ policy decided.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -43,6 +42,7 @@ from dbos import DBOS
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shipyard._config import Config, ReviewConfig
+from shipyard._diff import PartChange, part_changes, text_diff
 from shipyard._engine import current, waiting_for_a_person
 from shipyard._errors import ShipyardError
 from shipyard._ledger import RunState
@@ -60,6 +60,7 @@ __all__ = [
     "Segments",
     "Severity",
     "gate_named",
+    "value_at",
 ]
 
 REVIEW_TOPIC = "review"
@@ -101,6 +102,9 @@ class Segments:
 
     `fields` are values a reviewer edits beside the parts, each a dotted path into the
     payload with its label (`("credits.title", "Title")`); a list is edited one item a line.
+    `labels` is the dotted path to the labels a part may be given (`"hosts.name"`: each
+    host's name); `opens` a part's field that marks it as opening a section (a chapter),
+    which the first half keeps when the part is split.
     """
 
     items: str
@@ -109,6 +113,9 @@ class Segments:
     sources: str = ""
     flag_index: str = "turn"
     fields: tuple[tuple[str, str], ...] = ()
+    noun: str = "part"  # what people call a part ("turn"), in diffs and on the page
+    labels: str = ""
+    opens: str = ""
 
 
 @dataclass(frozen=True)
@@ -326,6 +333,37 @@ class ReviewGate(Generic[P]):
             flags = [f.model_dump(mode="json") for f in self.recheck(edited, context)]
         return edited.model_dump(mode="json"), flags
 
+    def parts_of(self, payload: dict[str, Any]) -> list[tuple[str, str]]:
+        """A payload's parts (its `segments`), each as (label, text)."""
+        if self.segments is None:
+            return []
+        shape = self.segments
+        return [
+            (str(item.get(shape.label, "")) if shape.label else "", str(item.get(shape.text, "")))
+            for item in payload.get(shape.items, [])
+            if isinstance(item, dict)
+        ]
+
+    def changes(self, before: dict[str, Any], after: dict[str, Any]) -> list[PartChange]:
+        """What became of each part between two payloads (as JSON), by the parts' identity."""
+        return part_changes(self.parts_of(before), self.parts_of(after))
+
+    def diff(self, before: dict[str, Any], after: dict[str, Any]) -> str:
+        """What changed between two payloads as text: part by part, numbered from 1, with
+        the changed words marked (a gate without `segments`: line by line)."""
+        if self.segments is None:
+            return text_diff(self.text_of(before), self.text_of(after))
+        noun = self.segments.noun
+        lines = [c.describe(noun) for c in self.changes(before, after) if c.kind != "same"]
+        for path, label in self.segments.fields:
+            was, now = value_at(before, path), value_at(after, path)
+            if was != now:
+                lines.append(f"~ {label}: {was} → {now}")
+        rest = {k: v for k, v in after.items() if k != self.segments.items}
+        if not lines and rest != {k: v for k, v in before.items() if k != self.segments.items}:
+            lines.append(text_diff(self.text_of(before), self.text_of(after)))
+        return "\n".join(lines)
+
     def text_of(self, payload: dict[str, Any]) -> str:
         """A payload (as JSON) as a reviewer reads it: `present`, else indented JSON."""
         if self.present is not None:
@@ -405,6 +443,14 @@ class ReviewGate(Generic[P]):
         return []
 
 
+def value_at(payload: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path of a payload (None where there is none)."""
+    value: Any = payload
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
 def _errors(flags: Sequence[dict[str, Any]]) -> int:
     return sum(f.get("severity") == "error" for f in flags)
 
@@ -442,15 +488,10 @@ class _Round:
     def diff(self) -> str:
         if self.previous is None or self.previous == self.payload:
             return ""
-        return text_diff(self.text(self.previous), self.text(self.payload))
-
-
-def text_diff(before: str, after: str) -> str:
-    """What changed between two revisions as a reviewer reads them, as a unified diff."""
-    lines = difflib.unified_diff(
-        before.splitlines(), after.splitlines(), "before", "after", lineterm=""
-    )
-    return "\n".join(lines)
+        chosen = _GATES.get(self.gate)
+        if chosen is None:
+            return text_diff(self.text(self.previous), self.text(self.payload))
+        return chosen.diff(self.previous, self.payload)
 
 
 @step(name="review-open", owner="reviewer", kind="gate", attempts=1)

@@ -21,11 +21,13 @@ from dbos import DBOS, DBOSClient, EnqueueOptions, SetWorkflowID
 from dbos._serialization import DBOSPortableJSON
 
 from shipyard._config import CONFIG_FILE, Config
+from shipyard._diff import text_diff
 from shipyard._engine import QUEUE, application_version, current
 from shipyard._errors import ConfigError, RunNotFound, ShipyardError
 from shipyard._inputs import read_input, summary
 from shipyard._ledger import Ledger, RunRecord, RunState
-from shipyard._review import REVIEW_TOPIC, Decision, gate_named, text_diff
+from shipyard._liveness import executor_alive
+from shipyard._review import REVIEW_TOPIC, Decision, gate_named
 from shipyard._verify import Verification
 from shipyard._workflow import WorkflowSpec, get_workflow, workflows
 
@@ -240,6 +242,7 @@ def decide(config: Config, run_id: str, decision: dict[str, Any]) -> RunRecord:
                 "payload": payload,
                 "flags": flags,
                 "text": gate.text_of(payload),
+                "diff": gate.diff(request["payload"], payload),
             }
         with _client(config) as client:
             client.send(record.run_id, checked.model_dump(mode="json"), REVIEW_TOPIC)
@@ -272,7 +275,9 @@ def review_revisions(record: RunRecord) -> list[dict[str, Any]]:
         elif event["kind"] == "review-saved" and revisions:
             latest = revisions[-1]
             if event["data"].get("revision", 0) > latest.get("revision", 1):
-                diff = text_diff(latest.get("text", ""), str(event["data"].get("text", "")))
+                diff = event["data"].get("diff") or text_diff(
+                    latest.get("text", ""), str(event["data"].get("text", ""))
+                )
                 revisions.append(
                     {**latest, **event["data"], "diff": diff, "at": event["at"], "pending": True}
                 )
@@ -365,6 +370,16 @@ class StrandedRun:
     version: str  # the application version it is recorded under
     movable: bool  # its workflow's steps are those installed: `migrate` can move it
     why: str
+
+
+def run_holder(config: Config, run_id: str) -> tuple[str, bool]:
+    """The executor a run belongs to ("" for none), and whether a process of it runs now:
+    if not, the run waits (a decision sent to it included) until one starts."""
+    with _client(config) as client:
+        found = client.list_workflows(workflow_ids=[run_id], load_input=False, load_output=False)
+    executor = str(found[0].executor_id or "") if found else ""
+    alive = bool(executor) and executor_alive(config.database_url, config.state, executor)
+    return executor, alive
 
 
 def stranded_runs(config: Config) -> list[StrandedRun]:

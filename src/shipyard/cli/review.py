@@ -75,7 +75,7 @@ def review_show(run_id: str, config_file: ConfigOption = None, as_json: JsonOpti
         console.print("changes since the last round:")
         console.print(request["diff"], markup=False)
     for flag in request["flags"]:
-        where = f" (turn {flag['turn']})" if flag.get("turn") is not None else ""
+        where = f" (turn {flag['turn'] + 1})" if flag.get("turn") is not None else ""
         console.print(
             f"[yellow]{flag['severity']}[/] {flag['check']}{where}: {escape(flag['message'])}"
         )

@@ -9,7 +9,6 @@ gate's rules (who may decide, error flags, stale revisions) are the same everywh
 from __future__ import annotations
 
 import contextlib
-import difflib
 import hmac
 import json
 import re
@@ -33,13 +32,21 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from shipyard._config import Config
+from shipyard._diff import text_diff
 from shipyard._errors import ShipyardError
 from shipyard._ledger import Ledger, RunRecord, RunState
 from shipyard._prometheus import metrics_endpoint
-from shipyard._review import ReviewGate, gate_named
-from shipyard._runner import decide, review_open, review_request, review_revisions
+from shipyard._review import ReviewGate, gate_named, value_at
+from shipyard._runner import (
+    decide,
+    review_open,
+    review_request,
+    review_revisions,
+    run_holder,
+)
 from shipyard._workflow import get_workflow
 from shipyard.console._accounts import Accounts, Session
+from shipyard.console._editing import Form, edited, fields, labels, parts
 
 __all__ = ["create_app"]
 
@@ -47,7 +54,6 @@ HERE = Path(__file__).parent
 SESSION_COOKIE = "shipyard_session"
 LOGIN_COOKIE = "shipyard_login"  # double-submit token for the sign-in form
 SAVE_WAIT_S = 60.0  # how long a save waits for the run to check the new revision
-Form = ImmutableMultiDict[str, str]  # a form's fields, a name possibly repeated
 Page = Callable[["Console", Request, Session, Form], Response]  # runs in a worker thread
 
 
@@ -401,90 +407,12 @@ def _gate(console: Console, record: RunRecord, request: dict[str, Any]) -> Revie
     return gate_named(request["gate"])
 
 
-def _segments(
-    gate: ReviewGate[Any], payload: dict[str, Any], flags: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """The payload part by part, each with its flags (the gate's `segments` say which)."""
-    if gate.segments is None:
-        return []
-    shape = gate.segments
-    parts = []
-    for index, item in enumerate(payload.get(shape.items, [])):
-        parts.append(
-            {
-                "index": index,
-                "label": str(item.get(shape.label, "")) if shape.label else "",
-                "text": str(item.get(shape.text, "")),
-                "sources": [str(s) for s in item.get(shape.sources, [])] if shape.sources else [],
-                "flags": [f for f in flags if f.get(shape.flag_index) == index],
-            }
-        )
-    return parts
-
-
-def _field_value(payload: dict[str, Any], path: str) -> Any:
-    value: Any = payload
-    for key in path.split("."):
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
-
-
-def _complete(gate: ReviewGate[Any], payload: dict[str, Any]) -> dict[str, Any]:
-    """The payload with its model's defaults filled in (a run that waited through an
-    upgrade has a payload written before a field existed)."""
-    try:
-        completed: dict[str, Any] = gate.payload.model_validate(payload).model_dump(mode="json")
-    except ValueError:
-        return payload
-    return completed
-
-
-def _fields(gate: ReviewGate[Any], payload: dict[str, Any]) -> list[dict[str, Any]]:
-    """The values a reviewer edits beside the parts (the gate's `segments.fields`)."""
-    if gate.segments is None or not gate.segments.fields:
-        return []
-    payload = _complete(gate, payload)
-    shown = []
-    for path, label in gate.segments.fields:
-        value = _field_value(payload, path)
-        many = isinstance(value, list)
-        text = "\n".join(map(str, value)) if many else str(value or "")
-        shown.append({"path": path, "label": label, "text": text, "many": many})
-    return shown
-
-
-def _set_field(gate: ReviewGate[Any], payload: dict[str, Any], path: str, text: str) -> str:
-    """Put a reviewer's value at `path`; what is wrong with the request, or ""."""
-    if gate.segments is None or path not in dict(gate.segments.fields):
-        return f"{path!r} is not a field a reviewer edits here"
-    *parents, last = path.split(".")
-    holder: Any = payload
-    for key in parents:
-        holder = holder.setdefault(key, {}) if isinstance(holder, dict) else None
-    if not isinstance(holder, dict):
-        return f"{path!r} is not in this payload"
-    text = text.replace("\r\n", "\n")
-    if isinstance(holder.get(last), list):
-        holder[last] = [line.strip() for line in text.split("\n") if line.strip()]
-    else:
-        holder[last] = text.strip()
-    return ""
-
-
 def _review_view(
     console: Console, record: RunRecord, gate: ReviewGate[Any], **extra: Any
 ) -> dict[str, Any]:
     revisions = review_revisions(record)
     current = revisions[-1]
-    against_draft = "\n".join(
-        difflib.unified_diff(
-            gate.text_of(revisions[0]["payload"]).splitlines(),
-            gate.text_of(current["payload"]).splitlines(),
-            "writer's draft",
-            f"revision {current.get('revision', 1)}",
-            lineterm="",
-        )
-    )
+    previous = revisions[-2]["payload"] if len(revisions) > 1 else current["payload"]
     references = [e["data"] for e in record.events if e["kind"] == "review-reference"]
     flags: list[dict[str, Any]] = current["flags"]
     shape = gate.segments
@@ -492,18 +420,42 @@ def _review_view(
         "run": record,
         "review": current,
         "revisions": revisions,
-        "segments": _segments(gate, current["payload"], flags),
-        "fields": _fields(gate, current["payload"]),
+        "segments": parts(gate, current["payload"], flags),
+        "fields": fields(gate, current["payload"]),
+        "labels": labels(gate, current["payload"]),
+        "noun": shape.noun if shape is not None else "part",
+        "label_name": shape.label if shape is not None else "",
         "loose_flags": [f for f in flags if shape is None or f.get(shape.flag_index) is None],
         "errors": sum(f.get("severity") == "error" for f in flags),
-        "against_draft": against_draft,
+        "since_last": _changes(gate, previous, current["payload"]),
+        "since_draft": _changes(gate, revisions[0]["payload"], current["payload"]),
         "reference": references[-1] if references else None,
         "payload_json": json.dumps(current["payload"], indent=2, ensure_ascii=False),
         "can_preview": gate.preview is not None,
         "can_revise": gate.revise is not None,
         "awaiting": review_open(record),
+        "held": run_holder(console.config, record.run_id) if review_open(record) else ("", False),
         "deciders": {*current["reviewers"], current.get("escalate_to", "")} - {""},
         **extra,
+    }
+
+
+def _changes(
+    gate: ReviewGate[Any], before: dict[str, Any], after: dict[str, Any]
+) -> dict[str, Any]:
+    """What changed between two revisions, for the page: part by part where the gate shows
+    parts (the unchanged ones left out), else as a text diff; and the fields that changed."""
+    if gate.segments is None:
+        return {"parts": [], "text": text_diff(gate.text_of(before), gate.text_of(after))}
+    changed = [
+        {"label": label, "was": value_at(before, path), "now": value_at(after, path)}
+        for path, label in gate.segments.fields
+        if value_at(before, path) != value_at(after, path)
+    ]
+    return {
+        "parts": [c for c in gate.changes(before, after) if c.kind != "same"],
+        "fields": changed,
+        "text": "",
     }
 
 
@@ -531,34 +483,6 @@ def review_page(console: Console, request: Request, session: Session, form: Form
     )
 
 
-def _edited(
-    gate: ReviewGate[Any], current: dict[str, Any], form: Form, prefix: str = ""
-) -> tuple[dict[str, Any] | None, dict[str, str], str]:
-    """The current payload with the parts and fields a form edits (`prefix` for edits that
-    travel with a decision): the payload (None when the form edits nothing), what was typed
-    (shown again if the save is refused), and what is wrong with the form, if anything."""
-    segments = list(
-        zip(form.getlist(prefix + "segment"), form.getlist(prefix + "text"), strict=False)
-    )
-    fields = list(zip(form.getlist(prefix + "field"), form.getlist(prefix + "value"), strict=False))
-    if not segments and not fields:
-        return None, {}, ""
-    payload = _complete(gate, json.loads(json.dumps(current["payload"])))
-    kept: dict[str, str] = {}
-    for path, text in fields:
-        kept = {"field": str(path), "value": str(text)}
-        if problem := _set_field(gate, payload, str(path), str(text)):
-            return None, kept, problem
-    for index, text in segments:
-        kept = {"segment": str(index), "text": str(text)}
-        items = payload.get(gate.segments.items, []) if gate.segments is not None else []
-        if not str(index).isdigit() or not 0 <= int(str(index)) < len(items):
-            return None, kept, f"there is no part {index}"
-        assert gate.segments is not None
-        items[int(str(index))][gate.segments.text] = str(text).replace("\r\n", "\n").strip()
-    return payload, kept, ""
-
-
 def review_post(console: Console, request: Request, session: Session, form: Form) -> Response:
     if (refused := console.guarded(request, session, form)) is not None:
         return refused
@@ -581,7 +505,7 @@ def review_post(console: Console, request: Request, session: Session, form: Form
         return console.problem(request, session, 400, f"{action!r} is not a review action")
     kept: dict[str, str] = {}  # what the reviewer typed, shown again if the save is refused
     if action == "save":
-        payload, kept, problem = _edited(gate, current, form)
+        payload, kept, problem = edited(gate, current, form)
         if problem:
             return console.problem(request, session, 400, problem)
         if payload is None:  # the whole payload, as JSON
@@ -595,7 +519,7 @@ def review_post(console: Console, request: Request, session: Session, form: Form
                 return console.problem(request, session, 400, "the payload is not an object")
         decision["payload"] = payload
     else:  # unsaved edits sent with a decision: saved and checked first, then decided on
-        payload, kept, problem = _edited(gate, current, form, prefix="edit_")
+        payload, kept, problem = edited(gate, current, form, prefix="edit_")
         if problem:
             return console.problem(request, session, 400, problem)
         if payload is not None:
@@ -622,11 +546,21 @@ def review_post(console: Console, request: Request, session: Session, form: Form
     else:
         edits = f"revision {current['revision']} saved and checked; " if payload else ""
         notice = f"{edits}{action.replace('_', ' ')} sent; the run goes on"
-    where = f"#part-{form['segment']}" if action == "save" and "segment" in form else ""
+    where = _landing(form) if action == "save" else ""
     return RedirectResponse(  # back to the turn just saved, which the page focuses
         f"{_base(request)}/runs/{quote(record.run_id)}/review?notice={quote(notice)}{where}",
         status_code=303,
     )
+
+
+def _landing(form: Form) -> str:
+    """The part a save lands on, which the page focuses: the one edited, or where an
+    operation left it (an inserted part, the half after a split...)."""
+    index = str(form.get("segment", ""))
+    if not index.isdigit():
+        return ""
+    moved = {"insert": 1, "down": 1, "up": -1}.get(str(form.get("op", "")), 0)
+    return f"#part-{max(0, int(index) + moved)}"
 
 
 def _refused(
@@ -681,8 +615,8 @@ def preview(console: Console, request: Request, session: Session, form: Form) ->
         return console.problem(request, session, 403, "previews are for the run's reviewers")
     index = int(request.path_params["index"])
     payload = gate.payload.model_validate(current["payload"])
-    parts = _segments(gate, current["payload"], [])
-    characters = len(parts[index]["text"]) if 0 <= index < len(parts) else 0
+    shown = parts(gate, current["payload"], [])
+    characters = len(shown[index]["text"]) if 0 <= index < len(shown) else 0
     keys = [f"reviewer {session.user.name}", f"run {record.run_id}"]
     if refused := console.preview_allowed(keys, characters):
         return console.problem(request, session, 429, f"no more previews for now: {refused}")

@@ -13,6 +13,14 @@ document.addEventListener("click", (event) => {
   const button = event.target.closest("button");
   if (!button) return;
   const part = button.closest(".segment");
+  if (button.name === "op" && part) {  // an operation on the turn as a whole
+    const text = part.querySelector("form.save textarea");
+    part.querySelector("form.save input[name=at]").value = String(text.selectionStart);
+    if (button.value === "delete" && !confirm("Delete this part? It is kept in the revisions.")) {
+      event.preventDefault();
+      return;
+    }
+  }
   if (button.classList.contains("edit") && part) {
     const form = part.querySelector("form.save");
     form.hidden = !form.hidden;
@@ -32,7 +40,15 @@ document.addEventListener("click", (event) => {
 
 if (review) {
   // back from a save: focus stays on the turn just saved, not the top of the page
-  if (location.hash.startsWith("#part-")) document.querySelector(location.hash)?.focus();
+  const landed = location.hash.startsWith("#part-") && document.querySelector(location.hash);
+  if (landed) {
+    landed.focus();
+    const form = landed.querySelector("form.save");
+    if (form && !form.dataset.saved) {  // a part just inserted: ready to be written
+      form.hidden = false;
+      form.querySelector("textarea").focus();
+    }
+  }
 
   for (const form of editors()) {  // a draft left by a reload, a crash or a closed tab
     const draft = localStorage.getItem(draftKey(form));
