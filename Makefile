@@ -4,10 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+AXE := node_modules/axe-core/axe.min.js
 
 .PHONY: setup system-deps demo test test-hostile check lint typecheck bench clean
 
-setup: system-deps $(STAMP)
+setup: system-deps $(STAMP) $(AXE)
 
 system-deps:
 	@scripts/install-system-deps
@@ -17,6 +18,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# axe-core, which the browser tests run in the console's pages (package-lock.json pins it)
+$(AXE): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(AXE)
 
 demo: setup
 	$(BIN)/shipyard demo

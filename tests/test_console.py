@@ -32,6 +32,7 @@ from tests.project import SHIPYARD, Project, kill_group, make_project
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 CHROMIUM = Path("/usr/bin/chromium")
+AXE = Path(__file__).parents[1] / "node_modules" / "axe-core" / "axe.min.js"
 PASSWORD = "a long enough passphrase"
 
 
@@ -46,11 +47,18 @@ def browser() -> Iterator[Browser]:
 
 @contextmanager
 def console_project(
-    root: Path, reviewers: tuple[str, ...], *, script: str = "", paper: Path | None = None
+    root: Path,
+    reviewers: tuple[str, ...],
+    *,
+    script: str = "",
+    review: str = "",
+    paper: Path | None = None,
 ) -> Iterator[tuple[Project, str, str]]:
     """A project with a run waiting for review, its reviewers signed up, and the console
     serving it: (project, the console's URL, the run's id)."""
-    with make_project(root, auto_approve=False, reviewers=reviewers, script=script) as project:
+    with make_project(
+        root, auto_approve=False, reviewers=reviewers, script=script, review=review
+    ) as project:
         for name in (*reviewers, "mallory"):
             added = project.run("user", "add", name, "--password-stdin", stdin=PASSWORD + "\n")
             assert added.returncode == 0, added.stderr
@@ -90,8 +98,23 @@ def play(page: Page, part: int) -> float:
 
 def edit(page: Page, part: int, text: str) -> None:
     page.click(f"#part-{part} button.edit")
-    page.fill(f"#part-{part} textarea", text)
-    page.click(f"#part-{part} form.save button[type=submit]")
+    page.fill(f"#part-{part} form.save textarea", text)
+    page.click(f"#part-{part} form.save > button[type=submit]")
+
+
+def serious_violations(page: Page) -> list[str]:
+    """What axe-core (from npm, run in the page) finds serious or critical on it. The page's
+    context must bypass its CSP, which rightly refuses a script injected so."""
+    assert AXE.exists(), "axe-core is installed by `make setup` (npm ci)"
+    page.add_script_tag(path=str(AXE))
+    found: list[dict[str, Any]] = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {v['nodes'][0]['target']}"
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]
 
 
 def events(project: Project, run_id: str, kind: str) -> list[dict[str, Any]]:
@@ -143,6 +166,13 @@ def test_review_hear_edit_override_approve_and_production_serves_the_edit(
         expect(page.locator("audio")).to_have_attribute("src", run.result["episode_url"])
         expect(page.locator("body")).to_contain_text(run.result["commit"])
         expect(page.locator("table.artifacts")).to_contain_text("episode")
+        chapters = page.locator(".chapters button")  # the episode's chapters, to jump to
+        expect(chapters.first).to_be_visible()
+        assert chapters.count() == len(run.result["chapters"]) >= 2
+        chapters.nth(1).click()
+        start = run.result["chapters"][1]["start"]
+        audio = page.locator(".episode audio")
+        assert abs(audio.evaluate("audio => audio.currentTime") - start) < 1.5
 
 
 def test_with_no_worker_a_save_is_checked_at_once_and_a_worker_later_finishes_the_run(
@@ -442,15 +472,20 @@ def test_two_reviewers_a_stale_save_request_changes_and_who_may_decide(
         edit(chief, 2, mine)  # still showing revision 1
         expect(chief.locator(".refusal")).to_contain_text("stale")
         expect(chief.locator("#part-2 textarea")).to_have_value(mine)  # nothing is lost
-        chief.reload()
-        expect(chief.locator("#part-2 .text")).to_contain_text("by the editor")
+        merge = chief.locator("#part-2 .merge")  # theirs beside mine, to merge
+        expect(merge).to_contain_text("A shorter turn, by the editor.")
+        expect(merge.locator("ins").first).to_contain_text("chief's")
+        chief.fill("#part-2 textarea", "A shorter turn, by the editor and the chief.")
+        chief.click("#part-2 form.save > button[type=submit]")
+        expect(chief.locator(".notice")).to_contain_text("revision 3 saved")
+        expect(chief.locator("#part-2 .text")).to_contain_text("by the editor and the chief")
 
         chief.fill("form.decide textarea[name=comment] >> nth=0", "Drop turn 3.")
         chief.click("form.decide button[value=request_changes]")
-        expect(chief.locator(".notice")).to_contain_text("revision 3 saved and checked")
-        expect(
-            chief.locator("details:has-text('Changes since the last revision') pre")
-        ).not_to_be_empty()
+        expect(chief.locator(".notice")).to_contain_text("revision 4 saved and checked")
+        expect(chief.locator("details.since-last li.change.dropped")).to_contain_text(
+            "turn 3 dropped"
+        )
         revised = events(project, run_id, "review-requested")[-1]["data"]
         assert revised["author"] == "writer, as chief asked" and revised["diff"]
 
@@ -466,7 +501,7 @@ def test_two_reviewers_a_stale_save_request_changes_and_who_may_decide(
             for cookie in editor.context.cookies():
                 http.cookies.set(cookie["name"], cookie["value"])
             forged = http.post(
-                f"runs/{run_id}/review", data={"action": "approve", "revision": "3"}, headers=origin
+                f"runs/{run_id}/review", data={"action": "approve", "revision": "4"}, headers=origin
             )
             assert forged.status_code == 403 and "security token" in forged.text
         assert project.ledger().get(run_id).state is RunState.AWAITING_REVIEW
@@ -531,8 +566,8 @@ def test_request_changes_reaches_an_llm_writer_with_the_reviewers_words(
             revised = events(project, run_id, "review-requested")[-1]["data"]
             assert revised["payload"]["turns"][0]["text"].startswith("Hello, and a warm welcome!")
             assert revised["author"] == "writer, as editor asked"
-            expect(page.locator("pre.diff").first).to_contain_text("+")
-            expect(page.locator("pre.diff").first).to_contain_text("a warm welcome")
+            changed = page.locator("details.since-last li.change").first
+            expect(changed.locator("ins").first).to_contain_text("a warm welcome")
             expect(page.locator("#part-0 .text")).to_contain_text("a warm welcome")
             # what the model received carried the reviewer's words, quoted as a request
             assert len(seen) == 1 and "<request>" in seen[0]
@@ -621,3 +656,96 @@ def test_a_page_pushed_to_the_site_cannot_act_for_a_signed_in_reviewer(
         page.wait_for_timeout(1000)
         assert events(project, run_id, "review-decided") == []
         assert project.ledger().get(run_id).state is RunState.AWAITING_REVIEW
+
+
+def test_a_reviewers_desk_document_edits_comments_claims_shortcuts_playback_and_axe(
+    tmp_path: Path, browser: Browser
+) -> None:
+    with console_project(tmp_path / "p", ("editor", "chief"), review="resolve_comments = true") as (
+        project,
+        url,
+        run_id,
+    ):
+        chief = browser.new_context(bypass_csp=True).new_page()  # axe is injected here
+        sign_in(chief, url, "chief", "")
+        assert serious_violations(chief) == [], "the runs page"
+        editor = browser.new_context().new_page()
+        sign_in(editor, url, "editor", f"runs/{run_id}/review")
+        chief.goto(f"{url}runs/{run_id}/review")
+        assert serious_violations(chief) == [], "the review page"
+        expect(chief.locator(".presence")).to_contain_text("editor")  # who else is here
+
+        # the chief hands the review to the editor; the page says who is on it
+        chief.select_option("form.claim select", "editor")
+        chief.click("form.claim button")
+        expect(chief.locator(".claimed")).to_have_text("editor")
+
+        # the keyboard: next turns, then a comment on the turn in focus
+        chief.locator("#part-0").focus()
+        chief.keyboard.press("j")
+        expect(chief.locator("#part-1")).to_be_focused()
+        chief.keyboard.press("c")
+        chief.fill("#part-1 form.part-comment textarea", "Is this number in the paper?")
+        chief.keyboard.press("Control+Enter")
+        expect(chief.locator("ol.comments li.open")).to_contain_text("on turn 2")
+
+        # approval waits for the comment (review.resolve_comments); resolved, it goes on
+        editor.reload()
+        editor.click("form.decide button[value=approve]")
+        expect(editor.locator(".refusal")).to_contain_text("not resolved")
+
+        # a request for changes, read before it is sent
+        editor.fill("form.request textarea", "Drop the second turn. Make it funnier.")
+        plan = editor.locator("output.plan")
+        expect(plan.locator("li.will")).to_contain_text("dropped turn 2")
+        expect(plan.locator("li.cannot")).to_contain_text("Make it funnier")
+        editor.fill("form.request textarea", "")
+
+        # the script as a document: split a turn at the cursor, give the second half to
+        # the other host and merge it with the next (the hosts alternate again); each
+        # change is saved, checked and named for what it is
+        said = editor.locator(".segment .text").all_inner_texts()
+        n = next(i for i, t in enumerate(said) if 0 < t.find(". ") < len(t) - 2 and i > 0)
+        editor.click(f"#part-{n} button.edit")
+        text = editor.locator(f"#part-{n} form.save textarea")
+        cut = text.input_value().index(". ") + 1  # after the first sentence
+        text.evaluate(f"(box) => box.setSelectionRange({cut}, {cut})")
+        editor.click(f"#part-{n} button[value=split]")
+        expect(editor.locator(".notice")).to_contain_text("saved and checked")
+        assert editor.locator(".segment").count() == len(said) + 1
+        expect(editor.locator("details.since-last li.change.split").first).to_contain_text(
+            f"from turn {n + 1}, split"
+        )
+        host = editor.inner_text(f"#part-{n + 1} .label")
+        other = next(h for h in editor.locator(".segment .label").all_inner_texts() if h != host)
+        editor.click(f"#part-{n + 1} button.edit")
+        editor.select_option(f"#part-{n + 1} select[name=label]", other)
+        editor.click(f"#part-{n + 1} button[value=label]")
+        expect(editor.locator(f"#part-{n + 1} .label")).to_have_text(other)
+        editor.click(f"#part-{n + 1} button.edit")
+        editor.click(f"#part-{n + 1} button[value=merge]")
+        expect(editor.locator(".notice")).to_contain_text("saved and checked")
+        assert editor.locator(".segment").count() == len(said)
+        expect(editor.locator("details.since-last li.change.merged")).to_contain_text("merged")
+        expect(editor.locator("h2 .errors")).to_have_count(0)  # no error flag: hosts alternate
+
+        # the whole script heard from a turn: compressed, and the turn it is on is marked
+        preview = editor.request.get(f"{url}runs/{run_id}/review/preview/0")
+        assert preview.headers["content-type"] == "audio/mpeg"
+        assert preview.body()[:3] == b"ID3" or preview.body()[0] == 0xFF
+        editor.click("button.play-all")
+        expect(editor.locator("#part-0")).to_have_class(re.compile(r"\bplaying\b"))
+        editor.click("#part-1 .text")  # jump to turn 2 while playing
+        expect(editor.locator("#part-1")).to_have_class(re.compile(r"\bplaying\b"))
+        editor.click("button.stop")
+
+        editor.click("ol.comments li.open button")  # resolve it
+        expect(editor.locator("ol.comments li.resolved")).to_contain_text("resolved by editor")
+        editor.keyboard.press("d")
+        expect(editor.locator("#decide")).to_be_focused()
+        editor.click("form.decide button[value=approve]")
+        expect(editor.locator(".refusal")).to_have_count(0)
+        run = project.wait_until(run_id, lambda r: r.state.finished, timeout=240)
+        assert run.state is RunState.VERIFIED, run.reason
+        chief.goto(f"{url}runs/{run_id}")
+        assert serious_violations(chief) == [], "the run page"

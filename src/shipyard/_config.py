@@ -77,6 +77,7 @@ class ReviewConfig(_Section):
     max_rounds: int = Field(default=5, ge=1)  # rounds of changes (edits, revisions) at most
     max_revisions: int = Field(default=100, ge=1)  # saves (in the console) at most
     max_edit_bytes: int = Field(default=1_000_000, ge=1)  # an edited payload, as JSON
+    resolve_comments: bool = False  # approval waits until every comment is resolved
 
 
 class PublishConfig(_Section):

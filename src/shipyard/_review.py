@@ -164,6 +164,7 @@ class ReviewGate(Generic[P]):
         amend: Callable[[P, P], P] | None = None,
         keep_context: Callable[[Any], dict[str, Any]] | None = None,
         restore_context: Callable[[dict[str, Any], Config], Any] | None = None,
+        plan: Callable[[P, str, Any], tuple[list[str], list[str]]] | None = None,
     ) -> None:
         """`recheck(payload, context)`: the guardrails on a changed payload. `revise(payload,
         comment, context)`: a new payload as a reviewer asked. `present(payload)`: it as text
@@ -176,7 +177,9 @@ class ReviewGate(Generic[P]):
         deterministic, since it runs in the workflow's body. `keep_context(context)` and
         `restore_context(kept, config)`: the context as JSON and back, so that an edit is
         checked where the reviewer is (the console's or the CLI's process) before it is sent,
-        the same way the run checks it, even while no worker runs the run."""
+        the same way the run checks it, even while no worker runs the run.
+        `plan(payload, comment, context)`: how a request for changes reads before it is sent,
+        without a model: what would be done, and what could not be applied."""
         self.name = name
         self.payload = payload
         self.owner = owner
@@ -189,6 +192,7 @@ class ReviewGate(Generic[P]):
         self.amend = amend
         self.keep_context = keep_context
         self.restore_context = restore_context
+        self.plan = plan
         _GATES[name] = self
 
     def __call__(
@@ -530,6 +534,7 @@ def _open_review(
             "max_rounds": review.max_rounds,
             "max_revisions": review.max_revisions,
             "max_edit_bytes": review.max_edit_bytes,
+            "resolve_comments": review.resolve_comments,
             "reviewers": round_.deciders,
             "escalate_to": review.escalate_to,
             "deadline": deadline,

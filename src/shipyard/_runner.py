@@ -9,6 +9,7 @@ same run (DBOS starts a workflow id at most once), so nothing is written or publ
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,9 +36,13 @@ __all__ = [
     "StartedRun",
     "StrandedRun",
     "cancel",
+    "claim_review",
+    "comment_on_review",
     "decide",
     "migrate",
     "recheck",
+    "review_claim",
+    "review_comments",
     "review_open",
     "review_request",
     "review_revisions",
@@ -47,6 +52,9 @@ __all__ = [
     "submit_run",
     "wait_for",
 ]
+
+
+MAX_COMMENT_CHARS = 4000
 
 
 @dataclass(frozen=True)
@@ -203,17 +211,16 @@ def decide(config: Config, run_id: str, decision: dict[str, Any]) -> RunRecord:
                 hint="`shipyard review list` shows the runs that wait for a decision",
             )
         request = review_request(record)
-        allowed = {*request["reviewers"], request.get("escalate_to", "")} - {""}
-        if checked.reviewer not in allowed:
-            raise ShipyardError(
-                f"{checked.reviewer!r} is not a reviewer of this run",
-                code="not-a-reviewer",
-                run_id=record.run_id,
-                hint=f"its gate names {', '.join(sorted(allowed))} (review.reviewers)",
-            )
+        _a_reviewer(record, request, checked.reviewer)
         get_workflow(record.workflow, config)  # registers the run's gates in this process
         gate = gate_named(request["gate"])
         problems = gate.check_decision(checked, request)
+        unresolved = [c for c in review_comments(record) if not c["resolved"]]
+        if checked.action == "approve" and request.get("resolve_comments") and unresolved:
+            problems.append(
+                f"{len(unresolved)} comment(s) are not resolved (review.resolve_comments): "
+                + "; ".join(f"{c['reviewer']}: {c['text']}" for c in unresolved)
+            )
         if problems:
             raise ShipyardError(
                 f"{checked.action.replace('_', ' ')} refused: " + "; ".join(problems),
@@ -264,24 +271,144 @@ def decide(config: Config, run_id: str, decision: dict[str, Any]) -> RunRecord:
         return ledger.get(run_id)
 
 
+def _a_reviewer(record: RunRecord, request: dict[str, Any], name: str) -> None:
+    """Refuse anyone the run's review gate does not name (its escalation owner included)."""
+    allowed = {*request["reviewers"], request.get("escalate_to", "")} - {""}
+    if name not in allowed:
+        raise ShipyardError(
+            f"{name!r} is not a reviewer of this run",
+            code="not-a-reviewer",
+            run_id=record.run_id,
+            hint=f"its gate names {', '.join(sorted(allowed))} (review.reviewers)",
+        )
+
+
+def comment_on_review(
+    config: Config,
+    run_id: str,
+    reviewer: str,
+    text: str,
+    *,
+    part: int | None = None,
+    resolves: str = "",
+) -> RunRecord:
+    """A reviewer's comment on a run's review (on one part, from 0, or on the whole), or,
+    with `resolves`, the resolution of comment `resolves`. Comments change nothing; with
+    `review.resolve_comments` on, approval waits until every one is resolved."""
+    with _ledger(config) as ledger:
+        record = ledger.get(run_id)
+        _a_reviewer(record, review_request(record), reviewer)
+        if resolves:
+            if resolves not in {c["id"] for c in review_comments(record)}:
+                raise ShipyardError(
+                    f"run {run_id} has no comment {resolves!r}",
+                    code="no-such-comment",
+                    run_id=run_id,
+                    hint="the review page lists its comments",
+                )
+            ledger.event(
+                run_id,
+                "review-comment-resolved",
+                f"comment {resolves} resolved by {reviewer}",
+                {"id": resolves, "reviewer": reviewer},
+            )
+            return ledger.get(run_id)
+        text = text.strip()
+        if not text or len(text) > MAX_COMMENT_CHARS:
+            raise ShipyardError(
+                "a comment needs words" if not text else "the comment is too long",
+                code="bad-comment",
+                run_id=run_id,
+                hint=f"between 1 and {MAX_COMMENT_CHARS:,} characters",
+            )
+        where = f" on part {part + 1}" if part is not None else ""
+        ledger.event(
+            run_id,
+            "review-comment",
+            f"{reviewer} commented{where}: {text[:80]}",
+            {"id": secrets.token_hex(4), "reviewer": reviewer, "part": part, "text": text},
+        )
+        return ledger.get(run_id)
+
+
+def claim_review(config: Config, run_id: str, by: str, reviewer: str = "") -> RunRecord:
+    """`by` takes a run's review (or, with `reviewer`, hands it to that reviewer): the page
+    and the queue say who is on it. A claim is a courtesy, not a lock: anyone the gate names
+    may still decide."""
+    reviewer = reviewer or by
+    with _ledger(config) as ledger:
+        record = ledger.get(run_id)
+        request = review_request(record)
+        _a_reviewer(record, request, by)
+        _a_reviewer(record, request, reviewer)
+        said = f"claimed by {by}" if reviewer == by else f"assigned to {reviewer} by {by}"
+        ledger.event(run_id, "review-claimed", said, {"reviewer": reviewer, "by": by})
+        return ledger.get(run_id)
+
+
+def review_comments(record: RunRecord) -> list[dict[str, Any]]:
+    """A run's review comments, oldest first: reviewers' comments (with `resolved`) and
+    every request for changes, whose comment stays in the run's history."""
+    comments: list[dict[str, Any]] = []
+    resolved = {
+        e["data"].get("id"): e["data"].get("reviewer")
+        for e in record.events
+        if e["kind"] == "review-comment-resolved"
+    }
+    for event in record.events:
+        data = event["data"]
+        if event["kind"] == "review-comment":
+            comments.append(
+                {
+                    **data,
+                    "at": event["at"],
+                    "resolved": data["id"] in resolved,
+                    "resolved_by": resolved.get(data["id"], ""),
+                    "request": False,
+                }
+            )
+        elif event["kind"] == "review-decided" and data.get("action") == "request_changes":
+            comments.append(
+                {
+                    "id": f"request-{len(comments)}",
+                    "reviewer": data.get("reviewer", ""),
+                    "part": None,
+                    "text": data.get("comment", ""),
+                    "at": event["at"],
+                    "resolved": True,  # answered by the revision (or by its flag)
+                    "resolved_by": str(data.get("outcome", "")),
+                    "request": True,
+                }
+            )
+    return comments
+
+
+def review_claim(record: RunRecord) -> str:
+    """Who has claimed a run's review ("" for nobody)."""
+    claims = [e["data"]["reviewer"] for e in record.events if e["kind"] == "review-claimed"]
+    return str(claims[-1]) if claims else ""
+
+
 def review_revisions(record: RunRecord) -> list[dict[str, Any]]:
     """Every revision a run's review has shown, oldest first, each with its time: the rounds
     the run asked for, and after the latest one the revisions saved and checked by reviewers
-    that the run has not taken up yet (no worker had it, or it is busy)."""
-    revisions: list[dict[str, Any]] = []
+    that the run has not taken up yet (no worker had it, or it is busy). A round the run
+    opens for an earlier save leaves the later saves pending, after it."""
+    rounds: list[dict[str, Any]] = []
+    pending: list[dict[str, Any]] = []
     for event in record.events:
+        data = event["data"]
         if event["kind"] == "review-requested":
-            revisions.append({**event["data"], "at": event["at"], "pending": False})
-        elif event["kind"] == "review-saved" and revisions:
-            latest = revisions[-1]
-            if event["data"].get("revision", 0) > latest.get("revision", 1):
-                diff = event["data"].get("diff") or text_diff(
-                    latest.get("text", ""), str(event["data"].get("text", ""))
+            rounds.append({**data, "at": event["at"], "pending": False})
+            pending = [p for p in pending if p.get("revision", 1) > data.get("revision", 1)]
+        elif event["kind"] == "review-saved" and rounds:
+            latest = (pending or rounds)[-1]
+            if data.get("revision", 0) > latest.get("revision", 1):
+                diff = data.get("diff") or text_diff(
+                    latest.get("text", ""), str(data.get("text", ""))
                 )
-                revisions.append(
-                    {**latest, **event["data"], "diff": diff, "at": event["at"], "pending": True}
-                )
-    return revisions
+                pending.append({**latest, **data, "diff": diff, "at": event["at"], "pending": True})
+    return rounds + pending
 
 
 def review_request(record: RunRecord) -> dict[str, Any]:

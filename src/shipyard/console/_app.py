@@ -26,19 +26,23 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, ImmutableMultiDict
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from shipyard._config import Config
-from shipyard._diff import text_diff
+from shipyard._diff import text_diff, word_changes
 from shipyard._errors import ShipyardError
 from shipyard._ledger import Ledger, RunRecord, RunState
 from shipyard._prometheus import metrics_endpoint
 from shipyard._review import ReviewGate, gate_named, value_at
 from shipyard._runner import (
+    claim_review,
+    comment_on_review,
     decide,
+    review_claim,
+    review_comments,
     review_open,
     review_request,
     review_revisions,
@@ -54,6 +58,7 @@ HERE = Path(__file__).parent
 SESSION_COOKIE = "shipyard_session"
 LOGIN_COOKIE = "shipyard_login"  # double-submit token for the sign-in form
 SAVE_WAIT_S = 60.0  # how long a save waits for the run to check the new revision
+PRESENCE_S = 20  # how often an open review page says it is still open
 Page = Callable[["Console", Request, Session, Form], Response]  # runs in a worker thread
 
 
@@ -99,6 +104,7 @@ class Console:
         self.ledger = Ledger(config.database_url)
         self.accounts = Accounts(self.ledger.engine)
         self.previews: dict[str, list[tuple[float, int]]] = {}  # (when, characters) by whom
+        self.presence: dict[str, dict[str, float]] = {}  # run -> who -> last seen
         self._previews_lock = threading.Lock()
 
     def preview_allowed(self, keys: list[str], characters: int) -> str:
@@ -121,6 +127,17 @@ class Console:
             for key in keys:
                 self.previews[key].append((now, characters))
         return ""
+
+    def here(self, run_id: str, name: str) -> list[str]:
+        """Note that `name` has run `run_id`'s review open; the others who have (seen within
+        `PRESENCE_S` seconds by this console)."""
+        now = time.time()
+        with self._previews_lock:
+            seen = self.presence.setdefault(run_id, {})
+            seen[name] = now
+            for who in [w for w, t in seen.items() if now - t > 2 * PRESENCE_S]:
+                del seen[who]
+            return sorted(w for w in seen if w != name)
 
     # --- who is asking -------------------------------------------------------------------
 
@@ -395,6 +412,7 @@ def run_page(console: Console, request: Request, session: Session, form: Form) -
         verifications=verifications,
         urls=urls,
         audio=audio,
+        chapters=[c for c in record.result.get("chapters", []) if isinstance(c, dict)],
         reviewable=any(e["kind"] == "review-requested" for e in record.events),
     )
 
@@ -436,6 +454,9 @@ def _review_view(
         "awaiting": review_open(record),
         "held": run_holder(console.config, record.run_id) if review_open(record) else ("", False),
         "deciders": {*current["reviewers"], current.get("escalate_to", "")} - {""},
+        "comments": review_comments(record),
+        "claimed": review_claim(record),
+        "presence_s": PRESENCE_S,
         **extra,
     }
 
@@ -478,9 +499,9 @@ def review_page(console: Console, request: Request, session: Session, form: Form
         return console.problem(request, session, 404, "this run has nothing to review")
     record, _, gate = found
     notice = request.query_params.get("notice", "")
-    return console.page(
-        request, session, "review.html", **_review_view(console, record, gate, notice=notice)
-    )
+    others = console.here(record.run_id, session.user.name)
+    view = _review_view(console, record, gate, notice=notice, others=others)
+    return console.page(request, session, "review.html", **view)
 
 
 def review_post(console: Console, request: Request, session: Session, form: Form) -> Response:
@@ -491,6 +512,8 @@ def review_post(console: Console, request: Request, session: Session, form: Form
         return console.problem(request, session, 404, "this run has nothing to review")
     record, current, gate = found
     action = str(form.get("action", ""))
+    if action in ("comment", "resolve", "claim"):
+        return _note(console, request, session, record, gate, form)
     revision = str(form.get("revision") or "0")
     if not revision.isdigit():
         return console.problem(request, session, 400, f"revision {revision!r} is not a number")
@@ -535,7 +558,8 @@ def review_post(console: Console, request: Request, session: Session, form: Form
         after = decide(console.config, record.run_id, decision)
     except ShipyardError as exc:
         status = 403 if exc.code == "not-a-reviewer" else 409
-        return _refused(console, request, session, record, gate, str(exc), kept, status)
+        made_on = int(revision)
+        return _refused(console, request, session, record, gate, str(exc), kept, status, made_on)
     sent_at = time.time()
     latest = review_revisions(after)[-1]
     if action == "save" and latest.get("revision", 1) > current.get("revision", 1):
@@ -551,6 +575,71 @@ def review_post(console: Console, request: Request, session: Session, form: Form
         f"{_base(request)}/runs/{quote(record.run_id)}/review?notice={quote(notice)}{where}",
         status_code=303,
     )
+
+
+def _note(
+    console: Console,
+    request: Request,
+    session: Session,
+    record: RunRecord,
+    gate: ReviewGate[Any],
+    form: Form,
+) -> Response:
+    """What changes nothing in the payload: a comment (on a part or the whole), a comment
+    resolved, the review claimed or handed to another reviewer."""
+    action, me = str(form["action"]), session.user.name
+    part = str(form.get("segment", ""))
+    try:
+        if action == "claim":
+            claim_review(console.config, record.run_id, me, str(form.get("reviewer", "")))
+            notice = "the review is " + (
+                "yours" if form.get("reviewer", me) == me else f"{form['reviewer']}'s"
+            )
+        else:
+            comment_on_review(
+                console.config,
+                record.run_id,
+                me,
+                str(form.get("comment", "")),
+                part=int(part) if part.isdigit() else None,
+                resolves=str(form.get("comment_id", "")) if action == "resolve" else "",
+            )
+            notice = "comment resolved" if action == "resolve" else "comment added"
+    except ShipyardError as exc:
+        status = 403 if exc.code == "not-a-reviewer" else 400
+        return _refused(console, request, session, record, gate, str(exc), {}, status)
+    where = f"#part-{part}" if part.isdigit() else "#comments"
+    return RedirectResponse(
+        f"{_base(request)}/runs/{quote(record.run_id)}/review?notice={quote(notice)}{where}",
+        status_code=303,
+    )
+
+
+def presence(console: Console, request: Request, session: Session, form: Form) -> Response:
+    """Who else has this review open (a page says so every `PRESENCE_S` seconds)."""
+    if request.method == "POST" and (refused := console.guarded(request, session, form)):
+        return refused
+    run_id = request.path_params["run_id"]
+    return JSONResponse({"others": console.here(run_id, session.user.name)})
+
+
+def request_plan(console: Console, request: Request, session: Session, form: Form) -> Response:
+    """How the reviser reads a request for changes, before it is sent: what it would do,
+    and what it could not apply (JSON, for the page)."""
+    if (refused := console.guarded(request, session, form)) is not None:
+        return refused
+    found = _reviewed(console, request.path_params["run_id"])
+    if found is None:
+        return console.problem(request, session, 404, "this run has nothing to review")
+    record, current, gate = found
+    kept = next((e["data"] for e in reversed(record.events) if e["kind"] == "review-context"), None)
+    if gate.plan is None or gate.restore_context is None or kept is None:
+        return JSONResponse({"applied": [], "not_applied": [], "known": False})
+    comment = str(form.get("comment", ""))[:4000]
+    payload = gate.payload.model_validate(current["payload"])
+    context = gate.restore_context(kept, console.config)
+    applied, not_applied = gate.plan(payload, comment, context)
+    return JSONResponse({"applied": applied, "not_applied": not_applied, "known": True})
 
 
 def _landing(form: Form) -> str:
@@ -572,8 +661,21 @@ def _refused(
     message: str,
     kept: dict[str, str],
     status: int = 409,
+    made_on: int = 0,
 ) -> Response:
+    """The page again with the refusal, and what was typed kept in its editor; a save made
+    on an older revision is shown beside the part as it is now, to merge."""
     view = _review_view(console, record, gate, refusal=message, kept=kept)
+    now = view["segments"]
+    index = int(kept["segment"]) if kept.get("segment", "").isdigit() else -1
+    if made_on and made_on != view["review"].get("revision", 1) and 0 <= index < len(now):
+        theirs = now[index]["text"]
+        view["merge"] = {
+            "segment": index,
+            "made_on": made_on,
+            "theirs": theirs,
+            "words": word_changes(theirs, kept.get("text", "")),
+        }
     return console.page(request, session, "review.html", status, **view)
 
 
@@ -624,7 +726,7 @@ def preview(console: Console, request: Request, session: Session, form: Form) ->
         path = gate.preview(payload, index, console.config)
     except (ShipyardError, IndexError) as exc:
         return console.problem(request, session, 422, f"no preview of part {index}: {exc}")
-    return FileResponse(path, media_type="audio/wav")
+    return FileResponse(path)  # its type from its name: the gate's choice of format
 
 
 def _text_fields(form: FormData) -> Form:
@@ -675,6 +777,8 @@ def create_app(config: Config) -> Starlette:
         Route("/runs/{run_id}/review", signed_in(review_page), methods=["GET"]),
         Route("/runs/{run_id}/review", signed_in(review_post), methods=["POST"]),
         Route("/runs/{run_id}/review/preview/{index:int}", signed_in(preview)),
+        Route("/runs/{run_id}/review/presence", signed_in(presence), methods=["POST"]),
+        Route("/runs/{run_id}/review/plan", signed_in(request_plan), methods=["POST"]),
         Route("/metrics", metrics_endpoint(console.ledger)),  # for Prometheus: no run ids
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

@@ -36,6 +36,7 @@ from shipyard import (
     step,
     workflow,
 )
+from shipyard.podcast.feed import chapters_from_json
 from shipyard.podcast.models import (
     Clip,
     Episode,
@@ -146,6 +147,12 @@ def paper_to_podcast(run: Run[FileInput, PodcastSettings]) -> dict[str, Any]:
         "commit": release.commit,
         "checks": verification.checks,
         "release": release.model_dump(mode="json"),
+        "chapters": [  # for players: the run's page in the console lists them
+            {"start": start, "title": title}
+            for start, title in chapters_from_json(
+                config.artifact_store().path(episode.chapters_sha256).read_bytes()
+            )
+        ],
     }
     if verification.verified:
         set_run_state(RunState.VERIFIED, "verify", "", result)

@@ -4,6 +4,7 @@ the writers (`revise.py`)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,16 @@ def _revise(script: Script, comment: str, context: tuple[Paper, PodcastSettings,
         {"applied": revision.applied, "not_applied": revision.not_applied},
     )
     return revision.script
+
+
+def _plan(
+    script: Script, comment: str, context: tuple[Paper, PodcastSettings, Config]
+) -> tuple[list[str], list[str]]:
+    from shipyard.podcast.revise import read_request
+
+    paper, settings, _ = context
+    reading = read_request(script, comment, paper, settings)
+    return reading.applied, reading.not_applied
 
 
 def _present(script: Script) -> str:
@@ -116,8 +127,12 @@ def _amend(before: Script, edited: Script) -> Script:
     return edited.model_copy(update={"turns": turns, "title": title})
 
 
+PREVIEW_RATE, PREVIEW_KBPS = 24_000, 48  # speech, compressed: a minute is about 350 kB
+
+
 def _preview(script: Script, index: int, config: Config) -> Path:
-    """One turn, spoken now (or found in the cache the synthesize step reads)."""
+    """One turn, spoken now (or found in the cache the synthesize step reads), as an MP3."""
+    from shipyard.podcast.dsp import decode_file, encode_mp3
     from shipyard.podcast.synthesize import synthesize_turn
 
     store = config.artifact_store()
@@ -138,7 +153,14 @@ def _preview(script: Script, index: int, config: Config) -> Path:
         settings.show.pronunciations,
         provider_quotas(settings, config),
     )
-    return store.path(clip.sha256)
+    compressed = config.state_folder("cache", "previews") / f"{clip.sha256}.mp3"
+    if not compressed.is_file():
+        samples = decode_file(store.path(clip.sha256), PREVIEW_RATE, what="a preview")
+        data = encode_mp3(samples, PREVIEW_RATE, PREVIEW_KBPS, quality=2)
+        partial = compressed.with_suffix(f".{os.getpid()}.part")
+        partial.write_bytes(data)
+        partial.replace(compressed)  # whole or not at all, whoever else makes it
+    return compressed
 
 
 def _keep_context(context: tuple[Paper, PodcastSettings, Config]) -> dict[str, Any]:
@@ -172,4 +194,5 @@ script_review: ReviewGate[Script] = ReviewGate(
     amend=_amend,
     keep_context=_keep_context,
     restore_context=_restore_context,
+    plan=_plan,
 )

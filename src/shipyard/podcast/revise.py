@@ -32,7 +32,7 @@ from shipyard.podcast.script import build_writers, run_sync
 from shipyard.podcast.settings import PodcastSettings
 from shipyard.podcast.writing import Budget, Feedback, Writer, WriterFailed
 
-__all__ = ["Revision", "revise_script"]
+__all__ = ["Revision", "read_request", "revise_script"]
 
 _TURNS = re.compile(r"\bturns?\s+((?:\d+)(?:\s*(?:,|and|&)\s*\d+)*)", re.I)
 _ORDINALS = [
@@ -96,7 +96,7 @@ def revise_script(
         if isinstance(revised, Revision):
             return revised
         problems.append(revised)
-    revision = _apply_request(script, comment, paper, settings)
+    revision = read_request(script, comment, paper, settings)
     revision.not_applied = problems + revision.not_applied
     revision.tokens, revision.cost_usd = budget.tokens, round(budget.cost_usd, 6)
     return revision
@@ -133,10 +133,9 @@ def _revise_with_model(
     )
 
 
-def _apply_request(
-    script: Script, comment: str, paper: Paper, settings: PodcastSettings
-) -> Revision:
-    """The request applied clause by clause, without a model."""
+def read_request(script: Script, comment: str, paper: Paper, settings: PodcastSettings) -> Revision:
+    """The request applied clause by clause, without a model (what the review page shows
+    before a request is sent, and what is done when no model revises it)."""
     revision = Revision(script, writer=EXTRACTIVE)
     drop: set[int] = set()
     shorten: set[int] = set()

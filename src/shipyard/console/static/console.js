@@ -1,6 +1,8 @@
-// The console's only script: open a part's editor, play a part's preview on demand, and never
-// lose what a reviewer typed: drafts are kept in this browser until they are sent, leaving the
-// page with unsent text asks first, and deciding with unsent text offers to save it first.
+// The console's only script: open a part's editor, play a part's preview on demand or the
+// whole script from any part, and never lose what a reviewer typed: drafts are kept in this
+// browser until they are sent, leaving the page with unsent text asks first, and deciding with
+// unsent text offers to save it first. It also says who else has the review open, shows how a
+// request for changes will be read before it is sent, and answers the keyboard shortcuts.
 const review = document.querySelector("[data-run]");
 const draftKey = (form) => `shipyard-draft:${review.dataset.run}:${form.dataset.draft}`;
 const editors = () => [...document.querySelectorAll("form[data-draft]")];
@@ -30,11 +32,92 @@ document.addEventListener("click", (event) => {
       text.setSelectionRange(text.value.length, text.value.length);  // go on typing at the end
     }
   }
+  if (button.classList.contains("comment") && part) {
+    const form = part.querySelector("form.part-comment");
+    form.hidden = !form.hidden;
+    if (!form.hidden) form.querySelector("textarea").focus();
+  }
   if (button.classList.contains("play") && part) {
-    const audio = part.querySelector("audio.preview");
-    if (!audio.src) audio.src = button.dataset.src;  // synthesized when first asked for
-    audio.hidden = false;
-    audio.play().catch(() => {});
+    stopAll();
+    playPart(part);
+  }
+  if (button.classList.contains("play-all")) playFrom(parts()[0]);
+  if (button.classList.contains("stop")) stopAll();
+});
+
+// --- listening: one part, or the whole script from any part --------------------------------
+const parts = () => [...document.querySelectorAll(".segment")];
+let playing = null;  // the part the whole-script player is on (null: not playing through)
+
+function playPart(part) {
+  const audio = part.querySelector("audio.preview");
+  if (!audio) return null;
+  if (!audio.src) audio.src = part.querySelector("button.play").dataset.src;  // made when asked
+  audio.hidden = false;
+  audio.play().catch(() => {});
+  return audio;
+}
+
+function playFrom(part) {
+  stopAll();
+  if (!part) return;
+  playing = part;
+  part.classList.add("playing");
+  part.scrollIntoView({ block: "nearest" });
+  document.querySelector("button.stop")?.removeAttribute("hidden");
+  const audio = playPart(part);
+  audio?.addEventListener("ended", () => {
+    if (playing === part) playFrom(parts()[parts().indexOf(part) + 1]);
+  }, { once: true });
+}
+
+function stopAll() {
+  playing = null;
+  for (const audio of document.querySelectorAll("audio.preview")) audio.pause();
+  for (const part of document.querySelectorAll(".segment.playing")) part.classList.remove("playing");
+  document.querySelector("button.stop")?.setAttribute("hidden", "");
+}
+
+document.addEventListener("click", (event) => {  // click a part's words while playing: go there
+  const words = event.target.closest(".segment .text");
+  if (playing && words) playFrom(words.closest(".segment"));
+});
+
+document.addEventListener("click", (event) => {  // the run page: a chapter, heard from its start
+  const chapter = event.target.closest(".chapters button[data-start]");
+  const episode = document.querySelector(".episode audio");
+  if (!chapter || !episode) return;
+  episode.currentTime = Number(chapter.dataset.start);
+  episode.play().catch(() => {});
+});
+
+// --- keyboard shortcuts (listed on the page) --------------------------------------------------
+document.addEventListener("keydown", (event) => {
+  const typing = event.target.closest("textarea, input, select");
+  if (typing && event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+    const form = typing.closest("form");
+    if (form) {
+      event.preventDefault();
+      form.requestSubmit(form.querySelector(":scope > button[type=submit]") || undefined);
+    }
+    return;
+  }
+  if (typing || event.ctrlKey || event.metaKey || event.altKey || !review) return;
+  const all = parts();
+  const here = document.activeElement?.closest(".segment");
+  const at = here ? all.indexOf(here) : -1;
+  const go = (index) => all[Math.max(0, Math.min(all.length - 1, index))]?.focus();
+  const actions = {
+    j: () => go(at + 1),
+    k: () => go(at < 0 ? 0 : at - 1),
+    p: () => (playing ? stopAll() : playFrom(here || all[0])),
+    e: () => here?.querySelector("button.edit")?.click(),
+    c: () => here?.querySelector("button.comment")?.click(),
+    d: () => document.querySelector("#decide")?.focus(),
+  };
+  if (actions[event.key]) {
+    event.preventDefault();
+    actions[event.key]();
   }
 });
 
@@ -63,6 +146,51 @@ if (review) {
       localStorage.removeItem(draftKey(form));
     });
   }
+
+  // who else has this review open, said every few seconds
+  const say = async () => {
+    const answer = await fetch(`${review.dataset.base}/runs/${review.dataset.run}/review/presence`, {
+      method: "POST", headers: { "X-CSRF-Token": review.dataset.csrf }, credentials: "same-origin",
+    }).catch(() => null);
+    if (!answer?.ok) return;
+    const { others } = await answer.json();
+    document.querySelector(".presence").textContent =
+      others.length ? `Also here now: ${others.join(", ")}` : "";
+  };
+  setInterval(say, Number(review.dataset.presence) * 1000);
+
+  // a request for changes, as the reviser will read it, before it is sent
+  const request = document.querySelector("form.request");
+  let reading = null;
+  request?.querySelector("textarea").addEventListener("input", (event) => {
+    clearTimeout(reading);
+    reading = setTimeout(async () => {
+      const body = new URLSearchParams({ csrf: review.dataset.csrf, comment: event.target.value });
+      const answer = await fetch(`${review.dataset.base}/runs/${review.dataset.run}/review/plan`, {
+        method: "POST", body, credentials: "same-origin",
+      }).catch(() => null);
+      if (!answer?.ok) return;
+      const { applied, not_applied: missed, known } = await answer.json();
+      const plan = request.querySelector("output.plan");
+      plan.replaceChildren();
+      if (!known || !event.target.value.trim()) return;
+      const lines = [
+        ...applied.map((line) => ["will", line]),
+        ...missed.map((line) => ["cannot", line]),
+      ];
+      if (!lines.length) lines.push(["cannot", "nothing in it can be applied without a model"]);
+      const heading = document.createElement("p");
+      heading.textContent = "Read without a model, this request will:";
+      const list = document.createElement("ul");
+      for (const [kind, line] of lines) {
+        const item = document.createElement("li");
+        item.className = kind;
+        item.textContent = kind === "will" ? line : `not apply: ${line}`;
+        list.append(item);
+      }
+      plan.append(heading, list);
+    }, 400);
+  });
 
   window.addEventListener("beforeunload", (event) => {
     if (!leaving && unsent().length) event.preventDefault();  // the browser asks
