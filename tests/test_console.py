@@ -223,9 +223,9 @@ def test_unsaved_text_comes_back_after_a_reload_and_goes_out_with_the_approval(
         sign_in(page, url, "editor", f"runs/{run_id}/review")
         typed = page.inner_text("#part-2 .text") + " Kept through a reload."
         page.click("#part-2 button.edit")
-        page.locator("#part-2 textarea").press_sequentially(" Kept through a reload.")
+        page.locator("#part-2 form.save textarea").press_sequentially(" Kept through a reload.")
         page.reload()
-        expect(page.locator("#part-2 textarea")).to_have_value(typed)  # the draft is back
+        expect(page.locator("#part-2 form.save textarea")).to_have_value(typed)  # the draft is back
         expect(page.locator("#part-2 .draft-note")).to_be_visible()
 
         page.click("form.decide button[value=approve]")  # with the draft still unsaved
@@ -471,11 +471,11 @@ def test_two_reviewers_a_stale_save_request_changes_and_who_may_decide(
         mine = "The chief's version of this turn, typed on revision one."
         edit(chief, 2, mine)  # still showing revision 1
         expect(chief.locator(".refusal")).to_contain_text("stale")
-        expect(chief.locator("#part-2 textarea")).to_have_value(mine)  # nothing is lost
+        expect(chief.locator("#part-2 form.save textarea")).to_have_value(mine)  # nothing is lost
         merge = chief.locator("#part-2 .merge")  # theirs beside mine, to merge
         expect(merge).to_contain_text("A shorter turn, by the editor.")
         expect(merge.locator("ins").first).to_contain_text("chief's")
-        chief.fill("#part-2 textarea", "A shorter turn, by the editor and the chief.")
+        chief.fill("#part-2 form.save textarea", "A shorter turn, by the editor and the chief.")
         chief.click("#part-2 form.save > button[type=submit]")
         expect(chief.locator(".notice")).to_contain_text("revision 3 saved")
         expect(chief.locator("#part-2 .text")).to_contain_text("by the editor and the chief")

@@ -107,6 +107,11 @@ def test_diffs_follow_the_turns_not_the_lines(draft: dict[str, Any]) -> None:
     [merge] = [c for c in part_changes(parts, joined) if c.kind != "same"]
     assert merge.kind == "merged" and merge.before == (2, 3) and merge.after == (2,)
 
+    # a turn dropped between two turns of one host, who are joined: a merge and a drop
+    around = [parts[0], (parts[1][0], f"{parts[1][1]} {parts[3][1]}"), *parts[4:]]
+    kinds = [(c.kind, c.before) for c in part_changes(parts, around) if c.kind != "same"]
+    assert kinds == [("merged", (2, 4)), ("dropped", (3,))]
+
     added = [*parts[:2], (parts[2][0], "A brand new remark about the method."), *parts[2:]]
     [insert] = [c for c in part_changes(parts, added) if c.kind != "same"]
     assert insert.kind == "inserted" and insert.after == (3,)

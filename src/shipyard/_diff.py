@@ -16,6 +16,7 @@ __all__ = ["PartChange", "part_changes", "parts_diff", "text_diff", "word_change
 
 ChangeKind = Literal["same", "changed", "moved", "dropped", "inserted", "merged", "split"]
 SIMILAR = 0.5  # word overlap (difflib's ratio) at which a part counts as the same part edited
+MERGE_REACH = 3  # parts merged may have had up to two dropped parts between them
 Part = tuple[str, str]  # (label, text)
 
 
@@ -89,14 +90,18 @@ def part_changes(before: list[Part], after: list[Part]) -> list[PartChange]:
         found = next((i for i, t in enumerate(texts_a) if i not in used_a and t == text), None)
         if found is not None:
             matched_b[j], used_a = ("moved", (found,)), used_a | {found}
-    for j, text in enumerate(texts_b):  # two parts now one, or one now two
+    for j, text in enumerate(texts_b):  # two parts now one (those between maybe dropped)
         if j in matched_b:
             continue
-        for i in range(len(texts_a) - 1):
-            if {i, i + 1} & used_a:
-                continue
-            if _similarity(f"{texts_a[i]} {texts_a[i + 1]}", text) >= 0.8:
-                matched_b[j], used_a = ("merged", (i, i + 1)), used_a | {i, i + 1}
+        pairs = [
+            (i, k)
+            for i in range(len(texts_a))
+            for k in range(i + 1, min(i + 1 + MERGE_REACH, len(texts_a)))
+            if not {i, k} & used_a
+        ]
+        for i, k in pairs:
+            if _similarity(f"{texts_a[i]} {texts_a[k]}", text) >= 0.8:
+                matched_b[j], used_a = ("merged", (i, k)), used_a | {i, k}
                 break
     for i, text in enumerate(texts_a):
         if i in used_a:
