@@ -679,6 +679,12 @@ def test_a_reviewers_desk_document_edits_comments_claims_shortcuts_playback_and_
         chief.select_option("form.claim select", "editor")
         chief.click("form.claim button")
         expect(chief.locator(".claimed")).to_have_text("editor")
+        editor.goto(url)  # the queue: the deadline with its zone, who is on it, who is in it
+        waiting = editor.locator(".yours li").first
+        expect(waiting).to_contain_text("claimed by editor")
+        expect(waiting).to_contain_text("open now by chief")
+        expect(waiting).to_contain_text("deadline 20")
+        editor.goto(f"{url}runs/{run_id}/review")
 
         # the keyboard: next turns, then a comment on the turn in focus
         chief.locator("#part-0").focus()

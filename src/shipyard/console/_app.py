@@ -129,12 +129,17 @@ class Console:
         return ""
 
     def here(self, run_id: str, name: str) -> list[str]:
-        """Note that `name` has run `run_id`'s review open; the others who have (seen within
-        `PRESENCE_S` seconds by this console)."""
+        """Note that `name` has run `run_id`'s review open; the others who have."""
+        with self._previews_lock:
+            self.presence.setdefault(run_id, {})[name] = time.time()
+        return self.seen(run_id, name)
+
+    def seen(self, run_id: str, name: str) -> list[str]:
+        """Who other than `name` has run `run_id`'s review open (seen within two of
+        `PRESENCE_S` by this console)."""
         now = time.time()
         with self._previews_lock:
-            seen = self.presence.setdefault(run_id, {})
-            seen[name] = now
+            seen = self.presence.get(run_id, {})
             for who in [w for w, t in seen.items() if now - t > 2 * PRESENCE_S]:
                 del seen[who]
             return sorted(w for w in seen if w != name)
@@ -378,6 +383,14 @@ def runs_page(console: Console, request: Request, session: Session, form: Form) 
         workflow=workflow,
         states=[s.value for s in RunState],
         yours=yours,
+        queue={
+            r.run_id: {
+                "deadline": review_request(r).get("deadline"),
+                "claimed": review_claim(r),
+                "open": console.seen(r.run_id, session.user.name),
+            }
+            for r in yours
+        },
         titles={r.run_id: _title(r) for r in [*records, *yours]},
     )
 
