@@ -43,6 +43,7 @@ __all__ = [
     "recheck",
     "review_claim",
     "review_comments",
+    "review_context",
     "review_open",
     "review_request",
     "review_revisions",
@@ -229,7 +230,7 @@ def decide(config: Config, run_id: str, decision: dict[str, Any]) -> RunRecord:
                 hint="`shipyard review show " + record.run_id + "` shows the flags",
             )
         saved: dict[str, Any] | None = None
-        kept = _latest_data(record, "review-context")
+        kept = review_context(record)
         if checked.action in ("edit", "save") and kept is not None:
             payload, flags = gate.checked_here(checked, request, kept, config)
             errors = [f for f in flags if f.get("severity") == "error"]
@@ -381,6 +382,12 @@ def review_comments(record: RunRecord) -> list[dict[str, Any]]:
                 }
             )
     return comments
+
+
+def review_context(record: RunRecord) -> dict[str, Any] | None:
+    """What a run's review gate kept of its context (`keep_context`), for checking edits and
+    reading requests where the reviewer is; None if it kept nothing."""
+    return _latest_data(record, "review-context")
 
 
 def review_claim(record: RunRecord) -> str:

@@ -43,6 +43,7 @@ from shipyard._runner import (
     decide,
     review_claim,
     review_comments,
+    review_context,
     review_open,
     review_request,
     review_revisions,
@@ -517,12 +518,23 @@ def review_page(console: Console, request: Request, session: Session, form: Form
     return console.page(request, session, "review.html", **view)
 
 
-def review_post(console: Console, request: Request, session: Session, form: Form) -> Response:
+def _posted(
+    console: Console, request: Request, session: Session, form: Form
+) -> Response | tuple[RunRecord, dict[str, Any], ReviewGate[Any]]:
+    """A POST on a run's review: refused (CSRF, Origin, nothing to review), or the run, its
+    latest round and its gate."""
     if (refused := console.guarded(request, session, form)) is not None:
         return refused
     found = _reviewed(console, request.path_params["run_id"])
     if found is None:
         return console.problem(request, session, 404, "this run has nothing to review")
+    return found
+
+
+def review_post(console: Console, request: Request, session: Session, form: Form) -> Response:
+    found = _posted(console, request, session, form)
+    if isinstance(found, Response):
+        return found
     record, current, gate = found
     action = str(form.get("action", ""))
     if action in ("comment", "resolve", "claim"):
@@ -639,13 +651,11 @@ def presence(console: Console, request: Request, session: Session, form: Form) -
 def request_plan(console: Console, request: Request, session: Session, form: Form) -> Response:
     """How the reviser reads a request for changes, before it is sent: what it would do,
     and what it could not apply (JSON, for the page)."""
-    if (refused := console.guarded(request, session, form)) is not None:
-        return refused
-    found = _reviewed(console, request.path_params["run_id"])
-    if found is None:
-        return console.problem(request, session, 404, "this run has nothing to review")
+    found = _posted(console, request, session, form)
+    if isinstance(found, Response):
+        return found
     record, current, gate = found
-    kept = next((e["data"] for e in reversed(record.events) if e["kind"] == "review-context"), None)
+    kept = review_context(record)
     if gate.plan is None or gate.restore_context is None or kept is None:
         return JSONResponse({"applied": [], "not_applied": [], "known": False})
     comment = str(form.get("comment", ""))[:4000]
