@@ -418,3 +418,20 @@ def test_request_changes_revises_the_script_and_the_run_goes_on(tmp_path: Path) 
         assert revised_event["data"]["applied"] == ["dropped turn 2"]
         page = httpx.get(run.result["page_url"], timeout=10).text
         assert html.escape(dropped[:40]) not in page and "Welcome" in page
+
+
+def test_auto_approval_withheld_says_why_and_what_to_do(tmp_path: Path, corpus: Path) -> None:
+    """A 25-minute target on a paper that supports less: the run is held for a person
+    (never failed), and `run --auto-approve` says why and what can be done."""
+    from tests.test_paper_shapes import longest_paper
+
+    paper, _ = longest_paper(corpus)
+    with make_project(tmp_path / "p", auto_approve=False, target_minutes=25) as project:
+        held = project.run("run", "paper-to-podcast", str(paper), "--auto-approve", "--detach")
+        assert held.returncode == 0, held.stdout + held.stderr
+        said = " ".join(held.stdout.split())
+        assert "auto-approve withheld" in said
+        assert "too short" in said and "target_minutes" in said  # why, and the setting
+        assert "--override" in said  # and how a person goes on with it
+        run = project.ledger().get(_run_id(held.stdout))
+        assert run.state is RunState.AWAITING_REVIEW

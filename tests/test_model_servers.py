@@ -5,6 +5,7 @@ that fails the checks; the budget held before a request leaves."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 
 from shipyard import BudgetExceeded, Config, ProviderConfig, ShipyardError
 from shipyard._providers import providers_table
+from shipyard.podcast.journal import RequestJournal
 from shipyard.podcast.models import ScriptOutcome
 from shipyard.podcast.script import write_script
 from shipyard.podcast.settings import (
@@ -21,7 +23,7 @@ from shipyard.podcast.settings import (
     ScriptConfig,
     provider_quotas,
 )
-from tests.modelserver import Draft, Hang, ModelServer, Refusal, Status, model_server
+from tests.modelserver import Draft, Hang, ModelServer, Raw, Refusal, Reply, Status, model_server
 from tests.test_script import GOOD_TURNS, WORDS_PER_MINUTE, draft, make_paper
 
 GOOD = Draft(draft(GOOD_TURNS))
@@ -181,3 +183,99 @@ def test_a_writer_whose_provider_stays_busy_hands_over(tmp_path: Path) -> None:
     assert outcome.script.writer == "extractive"
     assert "no free call within 1 s" in (outcome.attempts[0].error or "")
     assert len(server.requests) == 1  # asked once, then left alone for the minute it asked
+
+
+def test_a_server_that_refuses_json_schema_gets_the_form_it_takes_in_one_request() -> None:
+    """llama-cpp-python's server answers 500 to json_schema; it holds an answer to a schema
+    given as json_object + schema, and reads max_tokens. Found by probing, once."""
+    with model_server(GOOD, GOOD, dialect="llama-cpp-python") as server:
+        first, second = write(server), write(server)
+    assert first.passed and second.passed and first.script.writer == writer(server)
+    assert len(server.requests) == 2  # one request an attempt
+    for request in server.requests:
+        assert server.mode_of(request) == "json_object"
+        assert "turns" in str(request["response_format"]["schema"])
+        assert 0 < request["max_tokens"] < 20_000  # the cap, where this server reads it
+    # asked how it takes a schema once (json_schema refused, json_object taken), remembered
+    assert [server.mode_of(p) for p in server.probes] == ["native", "json_object"]
+
+
+def test_a_server_that_holds_answers_to_no_schema_gets_it_in_the_prompt() -> None:
+    with model_server(GOOD, dialect="prose") as server:
+        outcome = write(server)
+    assert outcome.passed, outcome.attempts
+    (request,) = server.requests
+    assert server.mode_of(request) == "prompted" and "turns" in str(request["messages"])
+    assert len(server.probes) == 4  # every form tried once: none held
+
+
+def test_the_context_a_server_reads_is_taken_from_it_and_a_long_paper_goes_in_parts() -> None:
+    with model_server(dialect="vllm", context=300) as server:  # no answers: 500s after
+        write(server, max_attempts_per_writer=1)
+    assert "Plan the episode" in str(server.requests[0]["messages"])  # outline first
+
+
+def test_a_request_past_the_servers_context_says_how_to_fit() -> None:
+    refusal = Status(400, body="the request exceeds the available context size")
+    with model_server(refusal, refusal, refusal) as server:
+        outcome = write(server, max_attempts_per_writer=1)
+    assert outcome.script.writer == "extractive"
+    error = outcome.attempts[0].error or ""
+    assert "more than the server reads" in error and "context_tokens" in error
+
+
+LONG_TURN = Draft(
+    json.dumps({"title": "t", "turns": [{"speaker": "Alex", "text": "word " * 1200}]})
+)
+MANY_TURNS = Draft(
+    json.dumps(
+        {
+            "title": "t",
+            "turns": [{"speaker": ("Alex", "Sam")[i % 2], "text": "Yes."} for i in range(2500)],
+        }
+    ),
+    (1000, 20_000),
+)
+NO_CHOICES = Raw(
+    {"id": "x", "object": "chat.completion", "created": 0, "model": "tiny", "choices": []}
+)
+
+
+@pytest.mark.parametrize(
+    "bad", [LONG_TURN, MANY_TURNS, NO_CHOICES], ids=["6000-chars", "2500-turns", "no-choices"]
+)
+def test_an_answer_past_any_bound_is_a_failed_attempt_and_a_hand_over(bad: Reply) -> None:
+    with model_server(bad, bad, bad) as server:
+        outcome = write(server)
+    assert outcome.script.writer == "extractive", outcome.attempts
+    failed = outcome.attempts[0]
+    assert failed.writer == writer(server) and failed.error, failed
+
+
+def test_two_writers_of_one_model_name_are_each_asked_never_for_each_other(
+    tmp_path: Path,
+) -> None:
+    with model_server(INVENTED) as primary, model_server(INVENTED) as backup:
+        names = [writer(primary), writer(backup)]  # "tiny" on two servers
+        settings = PodcastSettings(
+            script=ScriptConfig(
+                target_minutes=90 / WORDS_PER_MINUTE,
+                writers=names,
+                prices={n: ModelPrice(input_per_mtok=0, output_per_mtok=0) for n in names},
+                max_attempts_per_writer=1,
+                request_timeout_seconds=5,
+            )
+        )
+        outcome = write_script(make_paper(), settings, journal=RequestJournal(tmp_path / "j"))
+    assert [a.writer for a in outcome.attempts][:2] == names
+    assert len(primary.requests) == 1 and len(backup.requests) == 1  # each asked itself
+
+
+def test_an_output_mode_for_no_writer_of_the_chain_is_refused_when_read() -> None:
+    name = "openai-compatible:tiny@http://127.0.0.1:9/v1"
+    with pytest.raises(ValueError, match=r"not a model writer of podcast\.script\.writers"):
+        ScriptConfig(
+            writers=[name],
+            prices={name: ModelPrice(input_per_mtok=0, output_per_mtok=0)},
+            output_modes={f"{name}/": "tool"},  # a trailing slash: not the writer
+        )

@@ -4,10 +4,12 @@ placeholder text, a slide deck and a form are still refused, each with its reaso
 
 from __future__ import annotations
 
+import functools
 import re
 import textwrap
 from pathlib import Path
 
+import pypdfium2 as pdfium
 import pytest
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
@@ -15,8 +17,9 @@ from reportlab.pdfgen import canvas
 from reportlab.platypus import Flowable, PageBreak, Paragraph, SimpleDocTemplate, Spacer
 
 from shipyard import SourceRejected
-from shipyard.podcast.checks import check_script
+from shipyard.podcast.checks import MONOLOGUE_WORDS, check_script
 from shipyard.podcast.extractive import write_extractive
+from shipyard.podcast.models import Paper
 from shipyard.podcast.settings import PodcastSettings
 from shipyard.podcast.source import extract_paper
 
@@ -242,3 +245,33 @@ def test_a_manuscripts_line_numbers_are_not_voiced(tmp_path: Path) -> None:
     ]
     assert paper.authors == ["Lena Moser", "Paul Huber"]
     assert not re.search(r"(?<![\d.,])\d{1,2}(?![\d.,%])", paper.body), "a line number voiced"
+
+
+@functools.cache
+def longest_paper(corpus: Path) -> tuple[Path, Paper]:
+    """The corpus paper with the most pages that the default settings read (English)."""
+    papers = [*(corpus / "papers").glob("*.pdf"), *(corpus / "papers-more").glob("*.pdf")]
+    for path in sorted(papers, key=lambda p: -len(pdfium.PdfDocument(p))):
+        try:
+            return path, extract_paper(path, SETTINGS.source)
+        except SourceRejected:
+            continue
+    raise AssertionError("no corpus paper reads")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("minutes", [10, 15, 25])
+def test_a_long_target_on_the_longest_corpus_paper_makes_a_conversation(
+    corpus: Path, minutes: float
+) -> None:
+    """Every turn within a listener's minute at any target, and no error that the writer's
+    own text raises: only the length, honestly, when the paper supports less."""
+    path, paper = longest_paper(corpus)
+    settings = PodcastSettings.model_validate({"script": {"target_minutes": minutes}})
+    script = write_extractive(paper, settings)
+    words = [len(t.text.split()) for t in script.turns]
+    assert max(words) <= MONOLOGUE_WORDS, (path.name, max(words))
+    errors = [f for f in check_script(script, paper, settings) if f.severity == "error"]
+    assert all(f.check == "length" for f in errors), [(f.check, f.message) for f in errors]
+    for flag in errors:  # too short: it says what the paper supports and what to do
+        assert "target_minutes" in flag.message

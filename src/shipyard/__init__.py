@@ -47,7 +47,7 @@ from shipyard._notify import Notice, notify_owner
 from shipyard._project import DEFAULT_PORT, init_project, production_root
 from shipyard._providers import Quota, provider_quota
 from shipyard._publish import FileSet, GitTarget, PublishResult
-from shipyard._record import record_artifact, record_cost, record_event
+from shipyard._record import current_run_id, record_artifact, record_cost, record_event
 from shipyard._redact import redact
 from shipyard._review import Decision, Flag, Reviewed, ReviewGate, Segments, Severity
 from shipyard._runner import StartedRun, cancel, decide, start_run, submit_run, wait_for
@@ -107,6 +107,7 @@ __all__ = [
     "__version__",
     "artifact_store",
     "cancel",
+    "current_run_id",
     "decide",
     "expand_secrets",
     "init_project",

@@ -13,12 +13,18 @@ from dbos import DBOS
 from shipyard._artifacts import Artifact
 from shipyard._engine import current_or_none
 
-__all__ = ["CURRENT_ATTEMPT", "record_artifact", "record_cost", "record_event"]
+__all__ = ["CURRENT_ATTEMPT", "current_run_id", "record_artifact", "record_cost", "record_event"]
 
 # The ledger row of the step attempt now running (set by the step wrapper).
 CURRENT_ATTEMPT: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "shipyard_current_attempt", default=None
 )
+
+
+def current_run_id() -> str | None:
+    """The id of the run whose step runs now (None outside a run): for what a step keeps
+    per run, such as a journal of its model requests."""
+    return DBOS.workflow_id if current_or_none() is not None else None
 
 
 def record_cost(*, usd: float = 0.0, tokens: int = 0) -> None:

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from shipyard._config import Config
+from shipyard._errors import ShipyardError
 from shipyard._ledger import Ledger, RunRecord, RunState, StepRecord
 
 if TYPE_CHECKING:
@@ -92,6 +93,27 @@ class _ProgressPrinter:
                     f"  [yellow]awaiting review[/]: {escape(record.reason)}; decide with "
                     f"`shipyard review show {record.run_id}`"
                 )
+                _why_held(record)
+
+
+def _why_held(record: RunRecord) -> None:
+    """The error flags that hold a run at its review, and what can be done about them."""
+    from shipyard._runner import review_request
+
+    try:
+        flags = review_request(record)["flags"]
+    except ShipyardError:
+        return
+    errors = [f for f in flags if f.get("severity") == "error"]
+    if not errors:
+        return
+    for flag in errors:
+        console.print(f"  [red]error[/] {escape(flag['check'])}: {escape(flag['message'])}")
+    console.print(
+        "  a person decides now: in the console, or `shipyard review approve "
+        f"{record.run_id} --as NAME --override REASON`; or fix what the flags say (settings "
+        "included) and run again"
+    )
 
 
 def _step_line(s: StepRecord) -> str:

@@ -414,7 +414,13 @@ def _check_length(script: Script, index: _PaperIndex, settings: PodcastSettings)
                 message=f"short: {said}; the paper has only {index.words} words",
             )
         else:
-            yield Flag(check="length", severity="error", message=f"too short: {said}")
+            yield Flag(
+                check="length",
+                severity="error",
+                message=f"too short: {said}; the writer found about {minutes:.1f} min to say "
+                f"about this paper: set podcast.script.target_minutes to {minutes:.0f} or "
+                "less (or approve it shorter, with a reason)",
+            )
 
 
 # --- speakers and turn-taking --------------------------------------------------------------

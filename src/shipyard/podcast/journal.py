@@ -3,10 +3,11 @@
 The write-script step makes several paid requests (an outline, then a segment per part; a
 retry with the flags). A crash in the middle retries the whole step, and without this every
 finished request would be paid for again. `JournaledModel` wraps a writer's model: each
-request is keyed by what is asked (the model, the messages without their timestamps, the
-settings), and an answer already in the run's journal is returned without asking the server.
-Each request made, and each one replayed, is an event on the run's timeline with its tokens
-and cost.
+request is keyed by who is asked (the writer: its provider, base URL, model and output mode)
+and what is asked (the messages without their timestamps, the settings), and an answer
+already in the run's journal is returned without asking the server. Two writers serving one
+model name never answer for each other. Each request made, each one replayed and each one that
+failed is an event on the run's timeline, with its tokens and cost or its error.
 """
 
 from __future__ import annotations
@@ -36,9 +37,11 @@ class RequestJournal:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def key(self, model: str, messages: list[ModelMessage], settings: ModelSettings | None) -> str:
+    def key(
+        self, writer: dict[str, str], messages: list[ModelMessage], settings: ModelSettings | None
+    ) -> str:
         asked = {
-            "model": model,
+            "writer": writer,
             "messages": _stable(ModelMessagesTypeAdapter.dump_python(messages, mode="json")),
             "settings": dict(settings or {}),
         }
@@ -59,18 +62,24 @@ class RequestJournal:
 
 
 class JournaledModel(WrapperModel):
-    """A model whose answers are journaled: a request asked before is answered from the
-    journal. `seen(response, replayed)` is told of every answer."""
+    """A model whose answers are journaled: a request `writer` asked before is answered from
+    the journal. `seen(response, replayed)` is told of every answer, `failed(error, count)` of
+    every request that got none (`count`: how many have failed so far)."""
 
     def __init__(
         self,
         wrapped: Any,
         journal: RequestJournal,
+        writer: dict[str, str],
         seen: Callable[[ModelResponse, bool], None],
+        failed: Callable[[BaseException, int], None] = lambda error, count: None,
     ) -> None:
         super().__init__(wrapped)
         self.journal = journal
+        self.writer = writer
         self.seen = seen
+        self.failed = failed
+        self.failures = 0
 
     async def request(
         self,
@@ -78,12 +87,17 @@ class JournaledModel(WrapperModel):
         model_settings: ModelSettings | None,
         model_request_parameters: ModelRequestParameters,
     ) -> ModelResponse:
-        key = self.journal.key(self.wrapped.model_name, messages, model_settings)
+        key = self.journal.key(self.writer, messages, model_settings)
         found = self.journal.get(key)
         if found is not None:
             self.seen(found, True)
             return found
-        response = await super().request(messages, model_settings, model_request_parameters)
+        try:
+            response = await super().request(messages, model_settings, model_request_parameters)
+        except Exception as exc:
+            self.failures += 1
+            self.failed(exc, self.failures)
+            raise
         self.journal.put(key, response)
         self.seen(response, False)
         return response

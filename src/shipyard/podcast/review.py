@@ -9,7 +9,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from shipyard import Config, ReviewGate, ScriptRejected, Segments, record_cost, record_event
+from shipyard import (
+    Config,
+    ReviewGate,
+    ScriptRejected,
+    Segments,
+    current_run_id,
+    record_cost,
+    record_event,
+)
 from shipyard.podcast.models import Flag, Paper, Script
 from shipyard.podcast.settings import PodcastSettings, podcast_settings, provider_quotas
 
@@ -38,11 +46,18 @@ def _recheck(script: Script, context: tuple[Paper, PodcastSettings, Config]) -> 
 
 
 def _revise(script: Script, comment: str, context: tuple[Paper, PodcastSettings, Config]) -> Script:
+    from shipyard.podcast.journal import RequestJournal
     from shipyard.podcast.revise import revise_script
 
     paper, settings, config = context
+    run_id = current_run_id()
     revision = revise_script(
-        script, comment, paper, settings, quotas=provider_quotas(settings, config)
+        script,
+        comment,
+        paper,
+        settings,
+        quotas=provider_quotas(settings, config),
+        journal=RequestJournal(config.state_folder("journal") / run_id) if run_id else None,
     )
     record_cost(usd=revision.cost_usd, tokens=revision.tokens)
     done = "; ".join(revision.applied) or "nothing changed"

@@ -27,6 +27,7 @@ from pydantic_ai.usage import RunUsage
 from shipyard import BudgetExceeded, Quota
 from shipyard.podcast.checks import check_script, estimated_seconds, split_sentences
 from shipyard.podcast.extractive import EXTRACTIVE, write_extractive
+from shipyard.podcast.journal import RequestJournal
 from shipyard.podcast.models import Flag, Paper, Script, Turn
 from shipyard.podcast.script import build_writers, run_sync
 from shipyard.podcast.settings import PodcastSettings
@@ -83,13 +84,15 @@ def revise_script(
     *,
     models: Mapping[str, Model] | None = None,
     quotas: Mapping[str, Quota] | None = None,
+    journal: RequestJournal | None = None,
 ) -> Revision:
     """Revise `script` as `comment` asks: an LLM writer first, else the deterministic edits.
-    A writer in `quotas` holds its provider's limits (`provider_quotas`)."""
+    A writer in `quotas` holds its provider's limits (`provider_quotas`); with a `journal`,
+    an answered request is not sent again when the step is retried (as in `write_script`)."""
     flags = check_script(script, paper, settings)
     budget = Budget(settings.script.max_tokens, settings.script.max_cost_usd)
     problems: list[str] = []
-    for writer in build_writers(settings, models or {}, budget, quotas=quotas):
+    for writer in build_writers(settings, models or {}, budget, journal, quotas):
         if writer.name == EXTRACTIVE:
             continue
         revised = _revise_with_model(writer, script, comment, flags, paper, settings)

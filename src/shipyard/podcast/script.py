@@ -37,7 +37,13 @@ from shipyard.podcast.checks import (
 )
 from shipyard.podcast.extractive import EXTRACTIVE, ExtractiveWriter, write_extractive
 from shipyard.podcast.journal import JournaledModel, RequestJournal
-from shipyard.podcast.llm_writer import LLMWriter, model_for
+from shipyard.podcast.llm_writer import (
+    OPENAI_COMPATIBLE,
+    LLMWriter,
+    model_for,
+    openai_compatible_server,
+    output_mode,
+)
 from shipyard.podcast.models import (
     Attempt,
     Flag,
@@ -204,13 +210,28 @@ def build_writers(
             )
         model = models[name] if name in models else model_for(name, quotas.get(name))
         if journal is not None:
-            model = JournaledModel(model, journal, _on_the_timeline(name, price))
-        writers.append(LLMWriter(name, model, price, settings, budget))
+            writer = {
+                "writer": name,
+                "model": model.model_name,
+                "base_url": str(model.base_url or ""),
+                "mode": output_mode(name, settings),
+            }
+            seen, failed = _on_the_timeline(name, price)
+            model = JournaledModel(model, journal, writer, seen, failed)
+        server = (
+            openai_compatible_server(name)
+            if name.startswith(OPENAI_COMPATIBLE) and name not in models
+            else None
+        )
+        writers.append(LLMWriter(name, model, price, settings, budget, server))
     return writers
 
 
-def _on_the_timeline(writer: str, price: ModelPrice) -> Callable[[ModelResponse, bool], None]:
-    """Puts each model request on the run's timeline, with its tokens and cost."""
+def _on_the_timeline(
+    writer: str, price: ModelPrice
+) -> tuple[Callable[[ModelResponse, bool], None], Callable[[BaseException, int], None]]:
+    """Puts each model request on the run's timeline, with its tokens and cost, and each one
+    that failed, with its error and how many of this writer's have failed so far."""
 
     def seen(response: ModelResponse, replayed: bool) -> None:
         used = response.usage
@@ -228,4 +249,11 @@ def _on_the_timeline(writer: str, price: ModelPrice) -> Callable[[ModelResponse,
             },
         )
 
-    return seen
+    def failed(error: BaseException, count: int) -> None:
+        record_event(
+            "model-request-failed",
+            f"{writer}: request failed ({count} so far): {type(error).__name__}: {error}"[:500],
+            {"writer": writer, "error": f"{type(error).__name__}: {error}"[:2000], "count": count},
+        )
+
+    return seen, failed

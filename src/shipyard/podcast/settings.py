@@ -131,6 +131,14 @@ class ScriptConfig(_Section):
                 f'add [podcast.script.prices."{unpriced[0]}"] with input_per_mtok and '
                 "output_per_mtok (USD per million tokens; 0 for a local model)"
             )
+        chain = {w.strip() for w in self.writers} - {"extractive"}
+        stray = [w for w in self.output_modes if w not in chain]
+        if stray:
+            raise ValueError(
+                f"output_modes names {stray[0]!r}, which is not a model writer of "
+                f"podcast.script.writers ({', '.join(sorted(chain)) or 'none'}): "
+                "write the key exactly as the writer is written there"
+            )
         return self
 
 
