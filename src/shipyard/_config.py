@@ -196,7 +196,9 @@ class ArtifactsConfig(_Section):
         if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?", url):
             raise ValueError(f"{url!r} is not s3://BUCKET or s3://BUCKET/PREFIX")
         if importlib.util.find_spec("boto3") is None:
-            raise ValueError("an object store needs boto3: pip install 'shipyard[s3]'")
+            raise ValueError(
+                "an object store needs boto3: pip install -e '.[s3]' in shipyard's checkout"
+            )
         return url
 
     @field_validator("endpoint_url")

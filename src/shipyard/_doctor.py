@@ -56,7 +56,7 @@ def diagnose(config_file: Path | None = None) -> list[Check]:
         _module(
             "opentelemetry.sdk",
             "traces by OTLP (optional: [telemetry])",
-            "pip install 'shipyard[telemetry]'",
+            "pip install -e '.[telemetry]' in shipyard's checkout",
             required=False,
         ),
     ]

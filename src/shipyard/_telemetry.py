@@ -60,7 +60,8 @@ def setup_tracing(settings: TelemetryConfig) -> bool:
         raise ConfigError(
             "traces are asked for, but OpenTelemetry is not installed",
             key="telemetry.endpoint",
-            hint="pip install 'shipyard[telemetry]' (or unset OTEL_EXPORTER_OTLP_ENDPOINT)",
+            hint="pip install -e '.[telemetry]' in shipyard's checkout "
+            "(or unset OTEL_EXPORTER_OTLP_ENDPOINT)",
         ) from None
 
     class RunAttributes(SpanProcessor):

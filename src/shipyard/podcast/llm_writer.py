@@ -101,7 +101,7 @@ def model_for(name: str, quota: Quota | None = None) -> Model:
     except ImportError as exc:
         package = exc.name or getattr(exc.__cause__, "name", None) or "its provider's package"
         hint = (
-            f"pip install 'shipyard[{package}]'"
+            f"pip install -e '.[{package}]' in shipyard's checkout"
             if package in ("openai", "anthropic")
             else f"pip install 'pydantic-ai-slim[{package}]'"
         )
