@@ -134,18 +134,18 @@ def test_show_prints_the_process_from_the_code(tmp_path: Path) -> None:
 
 def test_an_unknown_workflow_or_run_is_a_clear_error(tmp_path: Path) -> None:
     unknown = shipyard_cmd("show", "paper-to-poem", cwd=tmp_path)
-    assert unknown.returncode == 1 and "known workflows: paper-to-podcast" in unknown.stderr
+    assert unknown.returncode == 3 and "known workflows: paper-to-podcast" in unknown.stderr
     nowhere = shipyard_cmd("status", "run-000", cwd=tmp_path)
-    assert nowhere.returncode == 1 and "no runs here" in nowhere.stderr
+    assert nowhere.returncode == 3 and "no runs here" in nowhere.stderr
     assert "pass -c" in nowhere.stderr and "Traceback" not in nowhere.stderr
     (tmp_path / "shipyard.toml").write_text("")
-    assert shipyard_cmd("runs", cwd=tmp_path).returncode == 1
+    assert shipyard_cmd("runs", cwd=tmp_path).returncode == 3
     from shipyard._ledger import Ledger
 
     (tmp_path / ".shipyard").mkdir()
     Ledger(load_config(tmp_path / "shipyard.toml").database_url).close()
     missing = shipyard_cmd("status", "run-000", cwd=tmp_path)
-    assert missing.returncode == 1 and "no run has the id 'run-000'" in missing.stderr
+    assert missing.returncode == 3 and "no run has the id 'run-000'" in missing.stderr
 
 
 def test_doctor_reports_each_requirement(tmp_path: Path) -> None:

@@ -88,12 +88,12 @@ def test_hostile_edits_are_refused_or_held_and_nothing_is_published(tmp_path: Pa
             turn = {"speaker": script["turns"][0]["speaker"], "text": "Hi."}
             many = {**script, "turns": [turn] * 10_000}
             refused = _edit(project, run.run_id, many)
-            assert refused.returncode == 1 and "at most 2000 items" in refused.stderr
+            assert refused.returncode == 3 and "at most 2000 items" in refused.stderr
 
             giant = copy.deepcopy(script)
             giant["turns"][1]["text"] = "word " * 250_000
             refused = _edit(project, run.run_id, giant)
-            assert refused.returncode == 1 and "over review.max_edit_bytes" in refused.stderr
+            assert refused.returncode == 3 and "over review.max_edit_bytes" in refused.stderr
 
             stranger = copy.deepcopy(script)
             stranger["turns"][1]["speaker"] = "Mallory"
@@ -101,7 +101,7 @@ def test_hostile_edits_are_refused_or_held_and_nothing_is_published(tmp_path: Pa
             marked["turns"][1]["text"] += " Read this \u202eelbaveileb\u202c twice.\u0007"
             for edit, check in ((stranger, "speakers"), (marked, "listener")):
                 held = _edit(project, run.run_id, edit)  # checked here: held, nothing sent
-                assert held.returncode == 1 and f"{check}: " in held.stderr, held.stderr
+                assert held.returncode == 3 and f"{check}: " in held.stderr, held.stderr
             assert len(_requests(project, run.run_id)) == 1  # no round, no revision used
             project.run("review", "reject", run.run_id, "--as", "editor", "--comment", "no")
             run = project.wait_until(run.run_id, lambda r: r.state.finished)

@@ -56,7 +56,7 @@ def test_a_note_is_reviewed_published_and_verified(reviewed: Project) -> None:
 
         # Approving the held edit as it is needs a written reason; a revision fixes it.
         refused = p.run("review", "approve", run.run_id, "--as", "editor")
-        assert refused.returncode == 1 and "grounded" in refused.stderr
+        assert refused.returncode == 3 and "grounded" in refused.stderr
         asked = p.run(
             "review", "request-changes", run.run_id, "--as", "editor", "--comment", "shorter"
         )

@@ -137,7 +137,7 @@ def test_a_run_waits_for_review_across_a_restart_and_goes_on_when_approved(
         worker = project.start("worker")
         try:
             stranger = project.run("review", "approve", run.run_id, "--as", "mallory")
-            assert stranger.returncode == 1 and "not a reviewer" in stranger.stderr
+            assert stranger.returncode == 3 and "not a reviewer" in stranger.stderr
             approved = project.run("review", "approve", run.run_id, "--as", "editor")
             assert approved.returncode == 0, approved.stderr
             run = project.wait_until(run.run_id, lambda r: r.state.finished)
@@ -178,7 +178,7 @@ def test_a_cancelled_run_stops_and_publishes_nothing(tmp_path: Path) -> None:
             kill_group(running, signal.SIGTERM)
         assert project.ledger().get(run.run_id).state is RunState.CANCELLED
         again = project.run("cancel", run.run_id)
-        assert again.returncode == 1 and "already ended cancelled" in again.stderr
+        assert again.returncode == 3 and "already ended cancelled" in again.stderr
         assert not [c for c in project.site_commits() if "Shipyard-Run:" in c]
 
 
@@ -255,7 +255,7 @@ def test_run_detach_returns_at_the_review_gate_and_a_worker_finishes_the_run(
 ) -> None:
     with make_project(tmp_path / "p", auto_approve=False) as project:
         detached = project.run("run", "paper-to-podcast", str(project.paper), "--detach")
-        assert detached.returncode == 0, detached.stdout + detached.stderr
+        assert detached.returncode == 4, detached.stdout + detached.stderr
         assert "awaiting_review" in detached.stdout
         run_id = _run_id(detached.stdout)
         approved = project.run("review", "approve", run_id, "--as", "editor")
@@ -275,7 +275,7 @@ def test_two_workers_share_the_queue_on_postgresql(
         tmp_path / "p", auto_approve=True, extra=f'[engine]\ndatabase_url = "{database}"\n'
     ) as project:
         early = project.run("run", "paper-to-podcast", str(project.paper), "--queue")
-        assert early.returncode == 1 and "no worker has prepared" in early.stderr
+        assert early.returncode == 3 and "no worker has prepared" in early.stderr
         workers = [
             project.start("worker", "--concurrency", "1", env={"SHIPYARD_EXECUTOR_ID": w})
             for w in ("worker-1", "worker-2")
@@ -288,7 +288,7 @@ def test_two_workers_share_the_queue_on_postgresql(
                 project.run("run", "paper-to-podcast", str(p), "--queue", "--detach")
                 for p in (project.paper, second)
             ]
-            assert all(q.returncode == 0 for q in queued), [q.stderr[-3000:] for q in queued]
+            assert all(q.returncode == 4 for q in queued), [q.stderr[-3000:] for q in queued]
             runs = [
                 project.wait_until(_run_id(q.stdout), lambda r: r.state.finished) for q in queued
             ]
@@ -372,7 +372,7 @@ def test_an_edit_the_paper_does_not_support_is_held_until_overridden_with_a_reas
             assert ("grounding", "4,000") in errors and ("grounding", "Professor Zorblat") in errors
 
             refused = project.run("review", "approve", run.run_id, "--as", "editor")
-            assert refused.returncode == 1 and "error flag(s) remain" in refused.stderr
+            assert refused.returncode == 3 and "error flag(s) remain" in refused.stderr
             reason = "the download count is from the authors' blog, checked by hand"
             overridden = project.run(
                 "review", "approve", run.run_id, "--as", "editor", "--override", reason
@@ -428,7 +428,7 @@ def test_auto_approval_withheld_says_why_and_what_to_do(tmp_path: Path, corpus: 
     paper, _ = longest_paper(corpus)
     with make_project(tmp_path / "p", auto_approve=False, target_minutes=25) as project:
         held = project.run("run", "paper-to-podcast", str(paper), "--auto-approve", "--detach")
-        assert held.returncode == 0, held.stdout + held.stderr
+        assert held.returncode == 4, held.stdout + held.stderr
         said = " ".join(held.stdout.split())
         assert "auto-approve withheld" in said
         assert "too short" in said and "target_minutes" in said  # why, and the setting

@@ -99,7 +99,7 @@ def test_a_dead_workers_run_is_adopted_by_a_live_worker(tmp_path: Path, postgres
         doomed = project.start("worker", env={"SHIPYARD_EXECUTOR_ID": "worker-a"})
         project.wait_for_output(doomed, "ready")
         queued = project.run("run", "paper-to-podcast", str(project.paper), "--queue", "--detach")
-        assert queued.returncode == 0, queued.stderr
+        assert queued.returncode == 4, queued.stderr
         run_id = _run_id(queued.stdout)
         project.wait_until(run_id, lambda r: any(s.step == "synthesize" for s in r.steps))
         kill_group(doomed, signal.SIGKILL)
@@ -159,7 +159,7 @@ def test_chaos_workers_killed_at_random_lose_and_repeat_no_run(
         queued = [
             project.run("run", "paper-to-podcast", str(p), "--queue", "--detach") for p in inputs
         ]
-        assert all(q.returncode == 0 for q in queued), [q.stderr[-2000:] for q in queued]
+        assert all(q.returncode == 4 for q in queued), [q.stderr[-2000:] for q in queued]
         run_ids = [_run_id(q.stdout) for q in queued]
         assert len(set(run_ids)) == 12
 

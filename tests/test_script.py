@@ -669,7 +669,7 @@ def test_shipyard_check_names_a_file_that_is_not_a_script(tmp_path: Path) -> Non
     (tmp_path / "s.json").write_text('{"turns": []}')
     (tmp_path / "p.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
     result = _shipyard("check", "s.json", "p.pdf", cwd=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 3
     assert "s.json is not a script: show: Field required" in result.stderr
     assert "shipyard script --out" in result.stderr
 

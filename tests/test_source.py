@@ -618,7 +618,7 @@ def test_extract_refuses_bad_input_with_a_non_zero_exit(tmp_path: Path) -> None:
         timeout=120,
         check=False,
     )
-    assert result.returncode == 1
+    assert result.returncode == 3
     assert "error: not-a-pdf.pdf is not a PDF: it looks like an HTML web page" in result.stderr
     assert "fix: download the PDF itself" in result.stderr
 

@@ -59,7 +59,7 @@ def test_a_stranded_run_is_listed_and_migrated_with_its_steps_and_decision(
         engine += f'database_url = "{url}"\n'
     with make_project(tmp_path / "p", auto_approve=False, extra=engine) as project:
         detached = project.run("run", "paper-to-podcast", str(project.paper), "--detach")
-        assert detached.returncode == 0, detached.stdout + detached.stderr
+        assert detached.returncode == 4, detached.stdout + detached.stderr
         run_id = _run_id(detached.stdout)
         _unpin(project.root)
 
@@ -84,7 +84,7 @@ def test_a_stranded_run_is_listed_and_migrated_with_its_steps_and_decision(
         assert moved.returncode == 0, moved.stdout + moved.stderr
         assert "no stranded runs" in project.run("runs", "--stranded").stdout
         again = project.run("migrate", run_id)
-        assert again.returncode == 1 and "not stranded" in again.stderr
+        assert again.returncode == 3 and "not stranded" in again.stderr
 
         run, out = project.finish_with_worker(run_id)
     assert run.state is RunState.VERIFIED, out
@@ -105,6 +105,6 @@ def test_a_run_whose_workflow_changed_is_not_moved(tmp_path: Path) -> None:
         [stranded] = json.loads(project.run("runs", "--stranded", "--json").stdout)
         assert stranded["movable"] is False and "v0" in stranded["why"]
         refused = project.run("migrate", run_id)
-    assert refused.returncode == 1
+    assert refused.returncode == 3
     assert "cannot move to this version" in refused.stderr
     assert f"shipyard cancel {run_id}" in refused.stderr and "--force" in refused.stderr

@@ -31,7 +31,7 @@ def test_runs_waiting_for_review_leave_the_worker_free(tmp_path: Path, corpus: P
             waiting = []
             for paper in corpus_files("papers")[:3]:
                 queued = project.run("run", "paper-to-podcast", str(paper), "--queue", "--detach")
-                assert queued.returncode == 0, queued.stderr
+                assert queued.returncode == 4, queued.stderr
                 waiting.append(_run_id(queued.stdout))
             for run_id in waiting:
                 project.wait_until(run_id, lambda r: r.state is RunState.AWAITING_REVIEW)

@@ -73,7 +73,7 @@ def test_a_plugin_workflow_runs_to_verified(tmp_path: Path, greeting_plugin: Non
         assert len([c for c in p.site_commits() if run.run_id in c]) == 1
 
         bad = p.run("run", "greeting", "{not json")
-        assert bad.returncode == 1 and "not valid JSON" in bad.stderr
+        assert bad.returncode == 3 and "not valid JSON" in bad.stderr
         unknown = p.run("run", "greetings", document)
         assert "known workflows:" in unknown.stderr and "greeting" in unknown.stderr
 

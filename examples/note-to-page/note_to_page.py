@@ -166,6 +166,7 @@ def recheck_page(result: dict[str, Any], config: Config, deadline: float) -> Ver
     settings=NoteSettings,
     table="note",
     recheck=recheck_page,
+    publishes=True,
 )
 def note_to_page(run: Run[FileInput, NoteSettings]) -> dict[str, Any]:
     """Publish a reviewed summary of a Markdown note as a page and an Atom entry, verified."""

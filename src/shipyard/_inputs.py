@@ -1,19 +1,23 @@
 """What a run takes: a file, a URL or a JSON document, each named by a SHA-256.
 
 A workflow declares the kind it accepts (`@workflow(accepts="file")`); `shipyard run` turns
-what the user typed into that kind. The SHA-256 is of the content (the file's bytes, the URL's
-text, the document's canonical JSON), so the same input makes the same run id.
+what the user typed into that kind, and refuses what does not fit before any run exists: a
+"text" file that is not UTF-8, JSON that does not parse, or JSON that does not fit the
+workflow's pydantic model (`accepts=MyModel`; the error names the field). The SHA-256 is of
+the content (the file's bytes, the URL's text, the document's canonical JSON), so the same
+input makes the same run id.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from shipyard._artifacts import sha256_file
 from shipyard._errors import ShipyardError
@@ -29,7 +33,7 @@ __all__ = [
     "summary",
 ]
 
-InputKind = Literal["file", "url", "json"]
+InputKind = Literal["file", "text", "url", "json"]
 MAX_JSON_BYTES = 10_000_000
 
 
@@ -67,13 +71,26 @@ RUN_INPUT: TypeAdapter[FileInput | UrlInput | JsonInput] = TypeAdapter(RunInput)
 
 
 def read_input(
-    kind: InputKind, given: str, *, described: str = ""
+    kind: InputKind,
+    given: str,
+    *,
+    described: str = "",
+    model: type[BaseModel] | None = None,
 ) -> FileInput | UrlInput | JsonInput:
     """Turn what a user gave (`shipyard run W GIVEN`) into the input kind a workflow takes.
 
-    A file is a path; a URL is http(s); a JSON document is a path to a .json file or the
-    JSON text itself."""
-    what = described or {"file": "a file", "url": "an http(s) URL", "json": "a JSON document"}[kind]
+    A file is a path (its bytes are the workflow's to read; "text": a path to a UTF-8 text
+    file, checked here); a URL is http(s); a JSON document is a path to a .json file or the
+    JSON text itself, and fits `model` when one is given."""
+    what = (
+        described
+        or {
+            "file": "a file",
+            "text": "a UTF-8 text file",
+            "url": "an http(s) URL",
+            "json": "a JSON document",
+        }[kind]
+    )
     if kind == "url":
         parsed = urlparse(given)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
@@ -94,17 +111,31 @@ def read_input(
                 raise _rejected(f"{given} is neither JSON text nor a JSON file", what)
             if path.stat().st_size > MAX_JSON_BYTES:
                 raise _rejected(f"{given} is larger than {MAX_JSON_BYTES:,} bytes", what)
-            text = path.read_text(encoding="utf-8")
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                raise _rejected(f"{given} is not UTF-8 text (byte {exc.start})", what) from None
         try:
             data = json.loads(text)
         except ValueError as exc:
             raise _rejected(f"not valid JSON: {exc}", what) from None
+        if model is not None:
+            try:
+                model.model_validate(data)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"]) or "the document"
+                problem = f"the input does not fit: {where}: {first['msg']}"
+                fields = ", ".join(model.model_fields)
+                raise _rejected(problem, f"{what} with the fields {fields}") from None
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return JsonInput(data=data, sha256=hashlib.sha256(canonical.encode()).hexdigest())
     path = Path(given)
     if not path.is_file():
         raise _rejected(f"{given} does not exist or is not a file", what)
     resolved = path.resolve()
+    if kind == "text":
+        _utf8(resolved, what)
     return FileInput(
         path=str(resolved),
         name=path.name,
@@ -120,6 +151,25 @@ def summary(given: FileInput | UrlInput | JsonInput) -> dict[str, Any]:
     if isinstance(given, UrlInput):
         return {"source": given.url, "source_sha256": given.sha256}
     return {"source": "a JSON document", "source_sha256": given.sha256}
+
+
+def _utf8(path: Path, what: str) -> None:
+    """Refuse a file that is not UTF-8 text, naming where it stops being so (read in blocks:
+    any size, little memory)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                where = offset + exc.start
+                raise _rejected(f"{path.name} is not UTF-8 text (byte {where:,})", what) from None
+            offset += len(block)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise _rejected(f"{path.name} ends inside a UTF-8 character", what) from None
 
 
 def _rejected(problem: str, what: str) -> ShipyardError:

@@ -38,6 +38,7 @@ class RunState(StrEnum):
     PUBLISHING = "publishing"
     VERIFYING = "verifying"
     VERIFIED = "verified"
+    SUCCEEDED = "succeeded"  # ended well, with nothing published to verify
     FAILED = "failed"
     REJECTED = "rejected"
     UNVERIFIED = "unverified"
@@ -51,6 +52,7 @@ class RunState(StrEnum):
 
 _FINISHED = {
     RunState.VERIFIED,
+    RunState.SUCCEEDED,
     RunState.FAILED,
     RunState.REJECTED,
     RunState.UNVERIFIED,

@@ -146,7 +146,7 @@ def _new_run(
     if profile is not None:  # part of the run's input and of its id
         config = config.with_profile(spec.table, profile)
     _check_requirements(spec, config)
-    given = read_input(spec.accepts, str(source), described=spec.input_help)
+    given = read_input(spec.accepts, str(source), described=spec.input_help, model=spec.input_model)
     run_id = run_id_for(spec, given.sha256, config)
     if force:
         run_id += f"-{int(time.time() * 1000):x}"

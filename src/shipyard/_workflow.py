@@ -104,6 +104,7 @@ class WorkflowSpec:
     source: Callable[..., Any]  # the author's function, read by `steps`
     requires: tuple[str, ...]  # settings that must be set before a run starts
     accepts: InputKind
+    input_model: type[BaseModel] | None  # the JSON input's model (`accepts=Model`), if any
     input_help: str  # what to give `shipyard run`, in words ("a paper's PDF")
     settings: type[BaseModel] | None  # the model of the workflow's own table
     table: str  # the name of that table in shipyard.toml
@@ -183,19 +184,22 @@ def workflow(
     version: str = "1",
     owner: str = "shipyard",
     requires: tuple[str, ...] = (),
-    accepts: InputKind = "file",
+    accepts: InputKind | type[BaseModel] = "file",
     input_help: str = "",
     settings: type[BaseModel] | None = None,
     table: str | None = None,
     recheck: Recheck | None = None,
     describe: Callable[[Config], dict[str, Any]] | None = None,
+    publishes: bool = False,
 ) -> Callable[[Callable[[Run[Any, Any]], R]], Callable[..., R]]:
     """Make a function a durable workflow: `fn(run: Run[InputType, SettingsType])`.
 
     Its body is replayed on recovery, so all I/O and nondeterminism belongs in steps, called
     in a stable order.
 
-    - `accepts`: the input it takes (`"file"`, `"url"` or `"json"`); `input_help` says what,
+    - `accepts`: the input it takes (`"file"`, `"text"`, `"url"` or `"json"`), or a pydantic
+      model: JSON that must fit it before a run exists (`run.input.data` is that JSON);
+      `input_help` says what,
       in words, for error messages ("a paper's PDF");
     - `settings`: the pydantic model of its own table in shipyard.toml, named `table`
       (default: the workflow's name), validated when the file is read;
@@ -206,6 +210,9 @@ def workflow(
 
     The run's ledger record follows the body: `running` when it starts, `failed` with the
     step and the reason when it raises; the body sets richer states with `set_run_state`.
+    A body that returns without a final state ends `succeeded` (its return value, when a
+    dict, is the run's result); with `publishes=True` it must end `verified` or
+    `unverified`, and returning without either fails the run, saying so.
     """
 
     def decorate(fn: Callable[[Run[Any, Any]], R]) -> Callable[..., R]:
@@ -218,9 +225,11 @@ def workflow(
             try:
                 config = Config.model_validate(config_json)
                 chosen = config.settings(settings, spec.table) if settings is not None else None
-                return fn(
+                returned = fn(
                     Run(id=run_id, input=given, settings=chosen, config=config, workflow=name)
                 )
+                _end_run(publishes, returned if isinstance(returned, dict) else None)
+                return returned
             except Exception as exc:  # recorded, then re-raised: a failure never looks done
                 step_name = exc.step if isinstance(exc, ShipyardError) else ""
                 try:  # the owner is told before the run ends, as whoever follows it sees
@@ -253,7 +262,8 @@ def workflow(
             function=durable,
             source=fn,
             requires=requires,
-            accepts=accepts,
+            accepts="json" if isinstance(accepts, type) else accepts,
+            input_model=accepts if isinstance(accepts, type) else None,
             input_help=input_help,
             settings=settings,
             table=table or name,
@@ -276,6 +286,22 @@ def _begin_run(workflow_name: str, version: str, inputs: dict[str, Any]) -> None
     assert run_id is not None
     ledger.create_run(run_id, workflow_name, version, inputs)
     ledger.set_state(run_id, RunState.RUNNING)
+
+
+@DBOS.step(name="shipyard-end-run")
+def _end_run(publishes: bool, result: dict[str, Any] | None) -> None:
+    """The body returned: a run it left unfinished ends `succeeded`, or, for a workflow that
+    publishes, `failed` (it never said whether production serves what it published)."""
+    ledger = current().ledger
+    run_id = DBOS.workflow_id
+    assert run_id is not None
+    if ledger.get(run_id, detail=False).state.finished:
+        return
+    if publishes:
+        why = "the workflow returned without verifying what it published (set_run_state)"
+        ledger.set_state(run_id, RunState.FAILED, reason=why)
+        return
+    ledger.set_state(run_id, RunState.SUCCEEDED, result=result)
 
 
 @DBOS.step(name="shipyard-run-state")

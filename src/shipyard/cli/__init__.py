@@ -4,7 +4,8 @@ Each command group lives in its own module and registers itself on `app`; a work
 adds its own commands the same way, from a module named by an entry point in the
 `shipyard.commands` group (the flagship's: `extract`, `script`, `check`, `validate-feed`,
 `unpublish`, `demo`). The library raises; this layer turns a ShipyardError into one clear
-line on stderr and a non-zero exit code.
+line on stderr, and every command exits with a code from one table (`ExitCode`): a script
+can trust it, and no exception ever ends in 0.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import tempfile
+import time
+import traceback
 from enum import StrEnum
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -19,8 +23,9 @@ from typing import Annotated
 
 import typer
 
-from shipyard._errors import ShipyardError
+from shipyard._errors import ConfigError, ShipyardError
 from shipyard.cli._output import (
+    ExitCode,
     console,
     finish,
     follow,
@@ -33,6 +38,7 @@ from shipyard.cli._output import (
 __all__ = [
     "COMMANDS_GROUP",
     "ConfigOption",
+    "ExitCode",
     "JsonOption",
     "app",
     "console",
@@ -99,17 +105,34 @@ def _root(
 
 
 def main() -> None:
-    _register()
-    code: int | str | None = 0
+    code: int | str | None = ExitCode.OK
     try:
-        app()
+        _register()
+        returned = app(standalone_mode=False)  # a command's typer.Exit(code) comes back here
+        code = returned if isinstance(returned, int) else ExitCode.OK
     except ShipyardError as exc:
         typer.secho(f"error: {exc.message}", fg="red", err=True)
         if exc.hint:
             typer.echo(f"  fix: {exc.hint}", err=True)
-        code = 2 if exc.code == "config" else 1
+        config = isinstance(exc, ConfigError) or exc.code == "config"
+        code = ExitCode.CONFIG if config else ExitCode.REFUSED
     except SystemExit as exc:
         code = exc.code
+    except (KeyboardInterrupt, typer.Abort):
+        typer.echo("\ninterrupted", err=True)
+        code = ExitCode.INTERRUPTED
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.TyperException as exc:  # a usage mistake: an unknown option, a bad value
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            typer.secho(f"error: {exc}", fg="red", err=True)
+        code = ExitCode.REFUSED
+    except Exception as exc:  # noqa: BLE001  (a bug, or what nobody foresaw: said, logged, never 0)
+        typer.secho(f"internal error: {_unexpected(exc)}", fg="red", err=True)
+        code = ExitCode.INTERNAL
     finally:
         from shipyard import _engine
 
@@ -122,5 +145,15 @@ def main() -> None:
             # end the process here, as a crash would, after the output is out.
             sys.stdout.flush()
             sys.stderr.flush()
-            os._exit(code if isinstance(code, int) else 1)
+            os._exit(code if isinstance(code, int) else ExitCode.REFUSED)
     sys.exit(code)
+
+
+def _unexpected(exc: BaseException) -> str:
+    """One line for an unexpected exception: what, where, and the file its traceback went to."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" in {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    folder = Path(tempfile.gettempdir())
+    logged = folder / f"shipyard-error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    logged.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+    return f"{type(exc).__name__}: {exc}{where}; the traceback is in {logged} (please report it)"

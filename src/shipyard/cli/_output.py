@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STATUS_MARK",
+    "ExitCode",
     "console",
+    "exit_code_for",
     "finish",
     "follow",
     "here",
@@ -46,6 +49,7 @@ STATUS_MARK = {
 }
 _STATE_STYLE = {
     RunState.VERIFIED: "green",
+    RunState.SUCCEEDED: "green",
     RunState.FAILED: "red",
     RunState.UNVERIFIED: "red",
     RunState.REJECTED: "yellow",
@@ -123,6 +127,24 @@ def _step_line(s: StepRecord) -> str:
     return f"  {STATUS_MARK.get(s.status, s.status)} {escape(s.step)}{attempt}{took}{error}"
 
 
+class ExitCode(IntEnum):
+    """What every command's exit status means (docs/cli.md#exit-codes)."""
+
+    OK = 0  # done: the run ended verified (or succeeded), or the command did what it was asked
+    RUN_ENDED_BADLY = 1  # the run ended failed, rejected, unverified or cancelled
+    CONFIG = 2  # the configuration (shipyard.toml, the environment) is wrong
+    REFUSED = 3  # refused: bad input, a run or option that does not exist, a decision refused
+    WAITING = 4  # the run has not ended: it waits for a review or a worker (--detach)
+    INTERNAL = 70  # an unexpected error (a bug): one line, the traceback in a file
+    INTERRUPTED = 130  # stopped with Ctrl-C
+
+
+def exit_code_for(state: RunState) -> ExitCode:
+    if state in (RunState.VERIFIED, RunState.SUCCEEDED):
+        return ExitCode.OK
+    return ExitCode.RUN_ENDED_BADLY if state.finished else ExitCode.WAITING
+
+
 def finish(record: RunRecord, as_json: bool, *, exit_on_failure: bool = True) -> None:
     if as_json:
         print_json(record.to_json())
@@ -136,9 +158,9 @@ def finish(record: RunRecord, as_json: bool, *, exit_on_failure: bool = True) ->
                 console.print(
                     f"{key.removesuffix('_url').replace('_', ' ')}: {value}", markup=False
                 )
-    ok = record.state in (RunState.VERIFIED, RunState.AWAITING_REVIEW, RunState.QUEUED)
-    if exit_on_failure and not ok:
-        raise typer.Exit(1)
+    code = exit_code_for(record.state)
+    if exit_on_failure and code is not ExitCode.OK:
+        raise typer.Exit(code)
 
 
 def ledger_for(config: Config) -> Ledger:

@@ -114,6 +114,7 @@ def _limits(limits: ProviderConfig) -> str:
     table=TABLE,
     recheck=_recheck_release,
     describe=_describe,
+    publishes=True,
 )
 def paper_to_podcast(run: Run[FileInput, PodcastSettings]) -> dict[str, Any]:
     """Turn a research paper (PDF) into a published podcast episode, verified in production."""
