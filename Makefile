@@ -25,7 +25,7 @@ $(AXE): package.json package-lock.json
 	touch $(AXE)
 
 demo: setup
-	$(BIN)/shipyard demo
+	$(BIN)/shipyard demo $(if $(PORT),--port $(PORT))
 
 test: setup
 	$(BIN)/pytest

@@ -118,6 +118,8 @@ def test_kill_9_during_synthesis_resumes_without_redoing_finished_steps(
         assert ledger.step_runs(run.run_id, finished_before_the_crash) == 1
     synth = [s for s in run.steps if s.step == "synthesize"]
     assert [s.status for s in synth] == ["interrupted", "ok"]
+    assert [s.attempt for s in synth] == [1, 2]  # numbered across the crash
+    assert any(e["kind"] == "recovered" for e in run.events)  # the worker said it took it up
     assert len([c for c in project.site_commits() if run.run_id in c]) == 1
 
 

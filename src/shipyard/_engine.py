@@ -24,13 +24,15 @@ from dbos._serialization import DBOSPortableJSON
 
 from shipyard._artifacts import ArtifactStore
 from shipyard._config import Config
-from shipyard._errors import ShipyardError
+from shipyard._errors import RunNotFound, ShipyardError
 from shipyard._ledger import Ledger
 from shipyard._liveness import HEARTBEAT_S, Adoption, ExecutorLease, on_postgresql
 from shipyard._logs import configure_logging
 from shipyard._plugins import import_workflows, workflow_versions
 from shipyard._redact import redact_log_record
 from shipyard._telemetry import setup_tracing, shutdown_tracing
+
+log = logging.getLogger("shipyard.engine")
 
 __all__ = [
     "COMPATIBILITY",
@@ -107,6 +109,7 @@ def launch(config: Config, *, concurrency: int = 1, adopt: bool = False) -> Runt
         _own_queue(concurrency)
         DBOS.launch()
         DBOS.register_queue(QUEUE)  # its row, the same from every process: no shared limit
+        _recovered(ledger, executor_id, version)
     except BaseException:
         if lease is not None:
             lease.close()
@@ -266,6 +269,25 @@ def current_or_none() -> Runtime | None:
 def artifact_store() -> ArtifactStore:
     """The artifact store of the runtime this step runs in: content-addressed files."""
     return current().store
+
+
+def _recovered(ledger: Ledger, executor_id: str, version: str) -> None:
+    """Say which unfinished runs of this executor launching takes up again (a crash, a
+    restart, a run that waits for review): in the log and on each run's timeline."""
+    pending = DBOS.list_workflows(
+        status="PENDING",
+        executor_id=executor_id,
+        app_version=version,
+        load_input=False,
+        load_output=False,
+    )
+    for status in pending:
+        try:
+            ledger.get(status.workflow_id, detail=False)
+        except RunNotFound:  # not a run of shipyard's
+            continue
+        log.info("recovering run %s (executor %s)", status.workflow_id, executor_id)
+        ledger.event(status.workflow_id, "recovered", f"taken up again by executor {executor_id}")
 
 
 def _drop_reported_workflow_errors(record: logging.LogRecord) -> bool:

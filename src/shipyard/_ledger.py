@@ -356,8 +356,15 @@ class Ledger:
     # --- steps ----------------------------------------------------------------------------
 
     def step_started(self, run_id: str, seq: int, step: str, attempt: int, executor: str) -> int:
+        """Record an attempt of a step as running. Attempts are numbered across processes:
+        one taken up after a crash follows the attempts made before it."""
         now = time.time()
         with self._tx() as conn:
+            before = conn.execute(
+                sa.select(sa.func.count()).where(
+                    steps_table.c.run_id == run_id, steps_table.c.seq == seq
+                )
+            ).scalar_one()
             # An earlier attempt still marked running was cut off by a crash.
             conn.execute(
                 steps_table.update()
@@ -377,7 +384,7 @@ class Ledger:
                     run_id=run_id,
                     seq=seq,
                     step=step,
-                    attempt=attempt,
+                    attempt=max(attempt, before + 1),
                     status="running",
                     started_at=now,
                     error="",

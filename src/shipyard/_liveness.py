@@ -185,8 +185,21 @@ def adopt_dead_executors(database_url: str, application_version: str, queue: str
                     executor,
                     ", ".join(runs),
                 )
+                _record_adoption(executor, runs)
             adopted += runs
     return adopted
+
+
+def _record_adoption(executor: str, runs: list[str]) -> None:
+    """Each adopted run's timeline says so (and /metrics counts it)."""
+    from shipyard._engine import current_or_none
+
+    runtime = current_or_none()
+    if runtime is None:
+        return
+    for run_id in runs:
+        message = f"adopted from dead executor {executor} by {runtime.executor_id}"
+        runtime.ledger.event(run_id, "adopted", message, {"from": executor})
 
 
 class Adoption:

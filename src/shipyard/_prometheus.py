@@ -197,7 +197,14 @@ class LedgerCollector(Collector):
             .join(runs_table, runs_table.c.run_id == events_table.c.run_id)
             .where(
                 events_table.c.kind.in_(
-                    ["review-requested", "review-decided", "drift-check", "provider-paused"]
+                    [
+                        "review-requested",
+                        "review-decided",
+                        "drift-check",
+                        "provider-paused",
+                        "recovered",
+                        "adopted",
+                    ]
                 )
             )
             .order_by(events_table.c.id)
@@ -206,6 +213,7 @@ class LedgerCollector(Collector):
         waits: dict[tuple[str, ...], list[float]] = defaultdict(list)
         drift: dict[str, int] = defaultdict(int)
         pauses: dict[str, int] = defaultdict(int)
+        taken_up: dict[tuple[str, str], int] = defaultdict(int)
         for workflow, run_id, kind, at, data in rows:
             details = json.loads(data)
             if kind == "review-requested":
@@ -218,6 +226,8 @@ class LedgerCollector(Collector):
                 drift[workflow] += 1
             elif kind == "provider-paused":
                 pauses[details.get("provider", "")] += 1
+            elif kind in ("recovered", "adopted"):
+                taken_up[(workflow, kind)] += 1
         yield _histogram(
             "shipyard_review_wait_seconds",
             "From a review request to a person's decision",
@@ -241,6 +251,15 @@ class LedgerCollector(Collector):
         for provider, n in sorted(pauses.items()):
             paused.add_metric([provider], n)
         yield paused
+        again = CounterMetricFamily(
+            "shipyard_runs_taken_up",
+            "Unfinished runs a process took up again: its own after a restart (recovered), "
+            "or a dead worker's (adopted)",
+            labels=["workflow", "how"],
+        )
+        for (workflow, how), n in sorted(taken_up.items()):
+            again.add_metric([workflow, how], n)
+        yield again
 
     def _providers(self, conn: sa.Connection) -> Iterator[Metric]:
         family = GaugeMetricFamily(

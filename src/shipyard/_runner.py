@@ -227,7 +227,7 @@ def decide(config: Config, run_id: str, decision: dict[str, Any]) -> RunRecord:
                 f"{checked.action.replace('_', ' ')} refused: " + "; ".join(problems),
                 code="decision-refused",
                 run_id=record.run_id,
-                hint="`shipyard review show " + record.run_id + "` shows the flags",
+                hint=_what_to_do(problems[0], record.run_id),
             )
         saved: dict[str, Any] | None = None
         kept = review_context(record)
@@ -270,6 +270,20 @@ def decide(config: Config, run_id: str, decision: dict[str, Any]) -> RunRecord:
                 saved,
             )
         return ledger.get(run_id)
+
+
+def _what_to_do(problem: str, run_id: str) -> str:
+    """The fix line for a refused decision, about that refusal."""
+    show = f"`shipyard review show {run_id}`"
+    if "error flag" in problem:
+        return f"{show} shows the flags"
+    if problem.startswith("stale"):
+        return f"{show} shows the latest revision: make your change on it"
+    if "comment(s) are not resolved" in problem:
+        return "resolve them in the console, then approve"
+    if "rounds" in problem or "revisions already" in problem:
+        return "approve or reject"
+    return f"{show} shows what waits for the decision"
 
 
 def _a_reviewer(record: RunRecord, request: dict[str, Any], name: str) -> None:

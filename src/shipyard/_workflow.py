@@ -20,6 +20,7 @@ import contextvars
 import functools
 import inspect
 import logging
+import re
 import textwrap
 import threading
 import time
@@ -486,4 +487,9 @@ def _steps_called_by(fn: Callable[..., Any], depth: int = 0) -> list[StepSpec]:
 
 
 def _first_line(doc: str | None) -> str:
-    return inspect.cleandoc(doc).splitlines()[0] if doc else ""
+    """A docstring's first sentence, whole, however many lines it runs over."""
+    if not doc:
+        return ""
+    paragraph = " ".join(inspect.cleandoc(doc).split("\n\n")[0].split())
+    found = re.search(r"^.+?[.!?](?=\s|$)", paragraph)
+    return found.group(0) if found else paragraph

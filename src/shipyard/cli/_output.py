@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Column
 
 from shipyard._config import Config
 from shipyard._errors import ShipyardError
@@ -37,6 +38,7 @@ __all__ = [
     "state_text",
     "wait_for_stop",
     "when",
+    "whole",
 ]
 
 console = Console(highlight=False, soft_wrap=True)  # never break a URL across lines
@@ -161,6 +163,11 @@ def finish(record: RunRecord, as_json: bool, *, exit_on_failure: bool = True) ->
     code = exit_code_for(record.state)
     if exit_on_failure and code is not ExitCode.OK:
         raise typer.Exit(code)
+
+
+def whole(header: str, values: list[str]) -> Column:
+    """A table column whose values are never cut: ids people copy."""
+    return Column(header, no_wrap=True, min_width=max([len(header), *map(len, values)]))
 
 
 def ledger_for(config: Config) -> Ledger:

@@ -19,6 +19,7 @@ from shipyard.cli._output import (
     ledger_for,
     print_json,
     when,
+    whole,
 )
 
 ReviewerOption = Annotated[
@@ -45,7 +46,8 @@ def review_list(config_file: ConfigOption = None, as_json: JsonOption = False) -
     if as_json:
         print_json(rows)
         return
-    table = Table("run", "workflow", "gate", "reviewers", "deadline", "flags", "title", box=None)
+    ids = whole("run", [row["run_id"] for row in rows])
+    table = Table(ids, "workflow", "gate", "reviewers", "deadline", "flags", "title", box=None)
     for row in rows:
         table.add_row(
             row["run_id"],

@@ -22,6 +22,7 @@ from shipyard.cli._output import (
     print_json,
     state_text,
     when,
+    whole,
 )
 
 
@@ -132,7 +133,8 @@ def runs(
     if as_json:
         print_json([r.to_json() for r in records])
         return
-    table = Table("run", "workflow", "state", "step", "started", "took", box=None)
+    ids = whole("run", [r.run_id for r in records])
+    table = Table(ids, "workflow", "state", "step", "started", "took", box=None)
     for r in records:
         took = (r.finished_at or time.time()) - r.created_at
         table.add_row(
@@ -157,7 +159,8 @@ def _stranded(config: Config, as_json: bool) -> None:
     if not found:
         console.print(f"no stranded runs: every unfinished run is {application_version(config)}")
         return
-    table = Table("run", "workflow", "state", "its version", "can move", "why", box=None)
+    ids = whole("run", [s.run.run_id for s in found])
+    table = Table(ids, "workflow", "state", "its version", "can move", "why", box=None)
     for s in found:
         table.add_row(
             s.run.run_id,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlparse
 
 import typer
 
@@ -14,8 +16,10 @@ from shipyard import (
     LocalProduction,
     RunRecord,
     RunState,
+    ShipyardError,
     init_project,
     launch,
+    load_config,
     production_root,
     shutdown,
     start_run,
@@ -38,10 +42,27 @@ def demo(
     from shipyard.podcast.demo_paper import make_demo_paper
 
     config = init_project(folder, local_production=True, port=port, auto_approve=True)
+    if urlparse(config.publish.base_url).port != port:  # the demo's own project, moved
+        file = config.root / "shipyard.toml"
+        text = re.sub(
+            r'(?m)^base_url = ".*"$', f'base_url = "http://127.0.0.1:{port}/"', file.read_text()
+        )
+        file.write_text(text, encoding="utf-8")
+        config = load_config(file)
     paper = make_demo_paper(config.root / "paper.pdf")
     console.print(f"demo paper: {here(paper)} (written for the demo, typeset in two columns)")
     production = LocalProduction(production_root(config), branch=config.publish.branch)
-    with production.serve(port=port) as server:
+    try:
+        serving = production.serve(port=port)
+    except ShipyardError as exc:
+        if exc.code != "port-busy":
+            raise
+        raise ShipyardError(
+            f"port {port} is taken: the demo's site cannot be served there",
+            code="port-busy",
+            hint="choose another: `make demo PORT=8800` (or `shipyard demo --port 8800`)",
+        ) from None
+    with serving as server:
         console.print(f"local production: git remote {production.remote}, served at {server.url}")
         runtime = launch(config)
         try:
