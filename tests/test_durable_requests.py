@@ -78,7 +78,7 @@ def test_kill_9_between_the_outline_and_the_last_segment_repeats_no_paid_request
             asked_before = [kind(r) for r in server.requests]
             assert asked_before == ["outline", "segment 1", "segment 2"]
 
-            run, out = project.finish_with_worker(run.run_id)
+            run, out = project.recover(run.run_id)
             assert run.state is RunState.VERIFIED, out
             # On recovery only the unanswered request went out again.
             assert [kind(r) for r in server.requests] == [*asked_before, "segment 2"]

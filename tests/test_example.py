@@ -1,6 +1,7 @@
 """examples/note-to-page end to end, through the real CLI against a local production: a person
 reviews (an ungrounded edit is held, "request changes" revises), the page and its Atom entry
-are published once and verified served; and a kill -9 mid-publish resumes to one commit."""
+are published once and verified served; and a kill -9 mid-publish resumes to one commit. It
+tests itself with the kit any workflow's author has (`shipyard.testing`)."""
 
 from __future__ import annotations
 
@@ -14,27 +15,22 @@ import httpx
 import pytest
 
 from shipyard import RunState
-from tests.project import Project, kill_group, make_project
+from shipyard.testing import WorkflowProject, kill_group, workflow_project
 
 pytestmark = pytest.mark.slow
 EXAMPLE = Path(__file__).parents[1] / "examples" / "note-to-page"
 NOTE = EXAMPLE / "note.md"
-SETTINGS = '[workflows]\nmodules = ["note_to_page"]\n\n[note]\nsummary_sentences = 3\n'
+WORKFLOW = EXAMPLE / "note_to_page.py"
+SETTINGS = "[note]\nsummary_sentences = 3\n"
 
 
 @pytest.fixture
-def on_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTHONPATH", str(EXAMPLE))  # the CLI's subprocesses
-    monkeypatch.syspath_prepend(str(EXAMPLE))  # this process reads the config too
-
-
-@pytest.fixture
-def reviewed(tmp_path: Path, on_path: None) -> Iterator[Project]:
-    with make_project(tmp_path / "p", auto_approve=False, extra=SETTINGS) as p:
+def reviewed(tmp_path: Path) -> Iterator[WorkflowProject]:
+    with workflow_project(tmp_path / "p", workflows=[WORKFLOW], settings=SETTINGS) as p:
         yield p
 
 
-def test_a_note_is_reviewed_published_and_verified(reviewed: Project) -> None:
+def test_a_note_is_reviewed_published_and_verified(reviewed: WorkflowProject) -> None:
     p = reviewed
     running = p.start("run", "note-to-page", str(NOTE))
     try:
@@ -79,8 +75,10 @@ def test_a_note_is_reviewed_published_and_verified(reviewed: Project) -> None:
     assert p.run("verify", run.run_id).returncode == 0  # the workflow's own drift check
 
 
-def test_kill_9_mid_publish_resumes_with_exactly_one_commit(tmp_path: Path, on_path: None) -> None:
-    with make_project(tmp_path / "p", auto_approve=True, extra=SETTINGS) as p:
+def test_kill_9_mid_publish_resumes_with_exactly_one_commit(tmp_path: Path) -> None:
+    with workflow_project(
+        tmp_path / "p", workflows=[WORKFLOW], settings=SETTINGS, auto_approve=True
+    ) as p:
         p.production.hold_pushes(True)
         first = p.start("run", "note-to-page", str(NOTE))
         try:
@@ -90,7 +88,7 @@ def test_kill_9_mid_publish_resumes_with_exactly_one_commit(tmp_path: Path, on_p
         p.production.hold_pushes(False)
         assert not [c for c in p.site_commits() if "Shipyard-Run:" in c]
 
-        run, out = p.finish_with_worker(run.run_id)
+        run, out = p.recover(run.run_id)
         assert run.state is RunState.VERIFIED, out
         assert [s.status for s in run.steps if s.step == "publish"] == ["interrupted", "ok"]
         assert p.ledger().step_runs(run.run_id, "summarize") == 1

@@ -160,3 +160,20 @@ def test_the_table_is_documented() -> None:
     for code in ExitCode:
         assert f"| {code.value} |" in documented, code
     assert textwrap.dedent("## Exit codes") in documented
+
+
+def test_two_workflows_of_one_name_are_refused_naming_both(project: Path) -> None:
+    (project / "toy2.py").write_text(
+        "from shipyard import JsonInput, Run, workflow\n\n\n"
+        '@workflow(name="toy-note", accepts="json")\n'
+        "def another(run: Run[JsonInput, None]) -> None:\n"
+        '    """A second toy-note."""\n',
+        encoding="utf-8",
+    )
+    (project / "shipyard.toml").write_text(
+        'state_dir = "state"\n[workflows]\nmodules = ["toy", "toy2"]\n', encoding="utf-8"
+    )
+    done = shipyard(project, "runs")
+    assert done.returncode == ExitCode.CONFIG, done.stdout + done.stderr
+    assert "two workflows are named 'toy-note'" in done.stderr
+    assert "toy.toy_note" in done.stderr and "toy2.another" in done.stderr

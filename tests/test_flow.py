@@ -111,8 +111,9 @@ def test_kill_9_during_synthesis_resumes_without_redoing_finished_steps(
     )
     kill_group(first, signal.SIGKILL)
 
-    run, out = project.finish_with_worker(run.run_id)
+    run, out = project.recover(run.run_id)
     assert run.state is RunState.VERIFIED, out
+    assert f"recovering run {run.run_id}" in out  # the worker says what it took up
     ledger = project.ledger()
     for finished_before_the_crash in ("ingest", "extract", "write-script", "review-decided"):
         assert ledger.step_runs(run.run_id, finished_before_the_crash) == 1
@@ -196,7 +197,7 @@ def test_kill_9_between_commit_and_push_resumes_with_exactly_one_commit(
     project.production.hold_pushes(False)
     assert not [c for c in project.site_commits() if "Shipyard-Run:" in c]  # never arrived
 
-    run, out = project.finish_with_worker(run.run_id)
+    run, out = project.recover(run.run_id)
     assert run.state is RunState.VERIFIED, out
     assert [s.status for s in run.steps if s.step == "publish"] == ["interrupted", "ok"]
     assert project.ledger().step_runs(run.run_id, "master") == 1
@@ -212,7 +213,7 @@ def test_kill_9_between_push_and_verification_resumes_and_verifies(project: Proj
     first.kill()  # the worker alone: the site's own deploy goes on, as on a real server
     first.communicate(timeout=30)
 
-    run, out = project.finish_with_worker(run.run_id)
+    run, out = project.recover(run.run_id)
     assert run.state is RunState.VERIFIED, out
     assert project.ledger().step_runs(run.run_id, "publish") == 1
     assert [s.status for s in run.steps if s.step == "verify"] == ["interrupted", "ok"]
@@ -262,7 +263,7 @@ def test_run_detach_returns_at_the_review_gate_and_a_worker_finishes_the_run(
         run_id = _run_id(detached.stdout)
         approved = project.run("review", "approve", run_id, "--as", "editor")
         assert approved.returncode == 0, approved.stderr
-        run, out = project.finish_with_worker(run_id)
+        run, out = project.recover(run_id)
         assert run.state is RunState.VERIFIED, out
 
 

@@ -142,7 +142,7 @@ def test_each_event_is_told_exactly_once_across_a_kill_and_recovery(tmp_path: Pa
         first = project.start("run", "paper-to-podcast", str(project.paper))
         project.wait_until(None, lambda r: any(s.step == "synthesize" for s in r.steps))
         kill_group(first, signal.SIGKILL)
-        run, _ = project.finish_with_worker(_run_id(project))
+        run, _ = project.recover(_run_id(project))
         assert run.state is RunState.UNVERIFIED
         # a step that fails for good: its owner (extract's: podcast-producer) is told
         junk = project.root / "junk.pdf"
@@ -150,7 +150,7 @@ def test_each_event_is_told_exactly_once_across_a_kill_and_recovery(tmp_path: Pa
         assert project.run("run", "paper-to-podcast", str(junk)).returncode == 1
         failed = project.ledger().get(_run_id(project))
         # the worker recovers nothing more, and tells nobody again
-        again, _ = project.finish_with_worker(run.run_id)
+        again, _ = project.recover(run.run_id)
         assert again.state is RunState.UNVERIFIED
     assert inbox.events() == [("podcast-producer", "step-failed"), ("site-publisher", "unverified")]
     assert len(inbox.mails) == 1 and inbox.mails[0]["To"] == "publisher@example.org"

@@ -86,7 +86,7 @@ def test_a_stranded_run_is_listed_and_migrated_with_its_steps_and_decision(
         again = project.run("migrate", run_id)
         assert again.returncode == 3 and "not stranded" in again.stderr
 
-        run, out = project.finish_with_worker(run_id)
+        run, out = project.recover(run_id)
     assert run.state is RunState.VERIFIED, out
     assert [s.step for s in run.steps].count("extract") == 1  # its finished steps went along
     assert [e["kind"] for e in run.events].count("migrated") == 1

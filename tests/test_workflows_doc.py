@@ -1,11 +1,14 @@
 """docs/workflows.md's workflow, exactly as printed, as a package outside shipyard: registered
-by an entry point, importing only `from shipyard import ...`, run by the real CLI to verified."""
+by an entry point, importing only `from shipyard import ...`, run by the real CLI to verified;
+and the page's test of it, exactly as printed, passing on the testing kit."""
 
 from __future__ import annotations
 
 import ast
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -18,10 +21,18 @@ pytestmark = pytest.mark.slow
 DOC = Path(__file__).parents[1] / "docs" / "workflows.md"
 
 
+def blocks() -> list[str]:
+    found = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
+    assert len(found) == 2, "docs/workflows.md has one complete example, and its test"
+    return found
+
+
 def the_example() -> str:
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
-    assert len(blocks) == 1, "docs/workflows.md has one complete example"
-    return blocks[0]
+    return blocks()[0]
+
+
+def its_test() -> str:
+    return blocks()[1]
 
 
 def install_as_plugin(site: Path, module: str, code: str) -> None:
@@ -74,6 +85,10 @@ def test_a_plugin_workflow_runs_to_verified(tmp_path: Path, greeting_plugin: Non
 
         bad = p.run("run", "greeting", "{not json")
         assert bad.returncode == 3 and "not valid JSON" in bad.stderr
+        shapeless = p.run("run", "greeting", '{"title": "Hello", "text": 7}')
+        assert shapeless.returncode == 3 and "text: Input should be a valid string" in (
+            shapeless.stderr
+        )
         unknown = p.run("run", "greetings", document)
         assert "known workflows:" in unknown.stderr and "greeting" in unknown.stderr
 
@@ -93,3 +108,20 @@ def latest(project: Project) -> RunRecord:
         return ledger.get(ledger.runs(limit=1)[0].run_id)
     finally:
         ledger.close()
+
+
+def test_the_pages_test_passes_on_the_testing_kit(tmp_path: Path) -> None:
+    """Saved beside greeting.py as test_greeting.py and run with pytest, as the page says."""
+    (tmp_path / "greeting.py").write_text(the_example(), encoding="utf-8")
+    (tmp_path / "test_greeting.py").write_text(its_test(), encoding="utf-8")
+    assert len(its_test().strip().splitlines()) <= 30  # a workflow's test, short
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_greeting.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout

@@ -15,7 +15,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,7 +25,7 @@ from dbos._serialization import DBOSPortableJSON
 from shipyard._artifacts import ArtifactStore
 from shipyard._config import Config
 from shipyard._errors import RunNotFound, ShipyardError
-from shipyard._ledger import Ledger
+from shipyard._ledger import Ledger, RunState
 from shipyard._liveness import HEARTBEAT_S, Adoption, ExecutorLease, on_postgresql
 from shipyard._logs import configure_logging
 from shipyard._plugins import import_workflows, workflow_versions
@@ -66,6 +66,7 @@ class Runtime:
     _lock: IO[str]
     _lease: ExecutorLease | None = None  # on PostgreSQL: this executor is alive
     _adoption: Adoption | None = None  # a worker's: adopting dead executors' runs
+    recovered: list[str] = field(default_factory=list)  # unfinished runs taken up at launch
 
 
 def launch(config: Config, *, concurrency: int = 1, adopt: bool = False) -> Runtime:
@@ -109,7 +110,7 @@ def launch(config: Config, *, concurrency: int = 1, adopt: bool = False) -> Runt
         _own_queue(concurrency)
         DBOS.launch()
         DBOS.register_queue(QUEUE)  # its row, the same from every process: no shared limit
-        _recovered(ledger, executor_id, version)
+        recovered = _recovered(ledger, executor_id, version)
     except BaseException:
         if lease is not None:
             lease.close()
@@ -129,6 +130,7 @@ def launch(config: Config, *, concurrency: int = 1, adopt: bool = False) -> Runt
         _lock=lock,
         _lease=lease,
         _adoption=adoption,
+        recovered=recovered,
     )
     return _runtime
 
@@ -271,23 +273,28 @@ def artifact_store() -> ArtifactStore:
     return current().store
 
 
-def _recovered(ledger: Ledger, executor_id: str, version: str) -> None:
-    """Say which unfinished runs of this executor launching takes up again (a crash, a
-    restart, a run that waits for review): in the log and on each run's timeline."""
-    pending = DBOS.list_workflows(
-        status="PENDING",
+def _recovered(ledger: Ledger, executor_id: str, version: str) -> list[str]:
+    """The unfinished runs of this executor that launching takes up again (after a crash, a
+    restart; a run that waits for review), each said in the log and on its timeline."""
+    taken: list[str] = []
+    unfinished = DBOS.list_workflows(
+        status=["PENDING", "ENQUEUED"],  # a run started here waits on the local queue
         executor_id=executor_id,
         app_version=version,
         load_input=False,
         load_output=False,
     )
-    for status in pending:
+    for status in unfinished:
         try:
-            ledger.get(status.workflow_id, detail=False)
+            record = ledger.get(status.workflow_id, detail=False)
         except RunNotFound:  # not a run of shipyard's
             continue
+        if record.state is RunState.QUEUED or record.state.finished:
+            continue  # never begun: taken, not recovered
         log.info("recovering run %s (executor %s)", status.workflow_id, executor_id)
         ledger.event(status.workflow_id, "recovered", f"taken up again by executor {executor_id}")
+        taken.append(status.workflow_id)
+    return taken
 
 
 def _drop_reported_workflow_errors(record: logging.LogRecord) -> bool:

@@ -34,7 +34,14 @@ from pydantic import BaseModel, TypeAdapter
 
 from shipyard._config import Config
 from shipyard._engine import current, current_or_none
-from shipyard._errors import PermanentError, ShipyardError, StepFailed, StepTimeout
+from shipyard._errors import (
+    ConfigError,
+    PermanentError,
+    RunNotFound,
+    ShipyardError,
+    StepFailed,
+    StepTimeout,
+)
 from shipyard._inputs import RUN_INPUT, InputKind, summary
 from shipyard._ledger import RunState
 from shipyard._logs import STEP, WORKFLOW
@@ -251,6 +258,7 @@ def workflow(
                     set_run_state("failed", step_name or "", _describe(exc))
                 raise
 
+        _refuse_a_second(name, fn)
         body.__name__ = body.__qualname__ = fn.__name__
         body.__module__ = fn.__module__
         body.__doc__ = fn.__doc__
@@ -280,6 +288,25 @@ def workflow(
     return decorate
 
 
+def _refuse_a_second(name: str, fn: Callable[..., Any]) -> None:
+    """Two workflows may not share a name (the engine would run one of them for both):
+    refused when the second is defined, naming both."""
+    earlier = _WORKFLOWS.get(name)
+    if earlier is None:
+        return
+    if (earlier.source.__module__, earlier.source.__qualname__) == (fn.__module__, fn.__qualname__):
+        return  # the same function, its module imported again
+
+    def where(f: Callable[..., Any]) -> str:
+        return f"{f.__module__}.{f.__qualname__} ({inspect.getsourcefile(f) or '?'})"
+
+    raise ConfigError(
+        f"two workflows are named {name!r}: {where(earlier.source)} and {where(fn)}",
+        key="workflows",
+        hint="rename one (@workflow(name=...)), or uninstall or unlist one of them",
+    )
+
+
 @DBOS.step(name="shipyard-begin-run")
 def _begin_run(workflow_name: str, version: str, inputs: dict[str, Any]) -> None:
     ledger = current().ledger
@@ -296,7 +323,10 @@ def _end_run(publishes: bool, result: dict[str, Any] | None) -> None:
     ledger = current().ledger
     run_id = DBOS.workflow_id
     assert run_id is not None
-    if ledger.get(run_id, detail=False).state.finished:
+    try:
+        if ledger.get(run_id, detail=False).state.finished:
+            return
+    except RunNotFound:  # a fork of a run, replayed past its beginning: nothing to end
         return
     if publishes:
         why = "the workflow returned without verifying what it published (set_run_state)"

@@ -171,6 +171,8 @@ def worker(
         f"worker {runtime.executor_id} ready (database: {redact(runtime.config.database_url)}"
         f"{health})"
     )
+    for run_id in runtime.recovered:
+        console.print(f"recovering run {run_id}: it goes on from its last finished step")
     try:
         wait_for_stop()
     finally:
