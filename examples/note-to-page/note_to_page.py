@@ -161,7 +161,7 @@ def recheck_page(result: dict[str, Any], config: Config, deadline: float) -> Ver
     name=WORKFLOW,
     owner="note-editor",
     requires=("publish.remote", "publish.base_url"),
-    accepts="file",
+    accepts="text",
     input_help="the path of a Markdown note",
     settings=NoteSettings,
     table="note",
