@@ -8,7 +8,10 @@ have. Bounded: it answers only the answers it was given, then 500s.
     llama-cpp-python  `response_format.type` only "text" or "json_object", with an optional
                       `schema`; json_schema answers 500 "Input should be 'text' or
                       'json_object'" (llama_cpp/server/types.py, its request's
-                      response_format); reads `max_tokens`, not `max_completion_tokens`
+                      response_format); reads `max_tokens`, not `max_completion_tokens`;
+                      a schema with a maxLength or maxItems in the thousands is refused
+                      (llama.cpp unrolls each repetition into a grammar rule; seen on the
+                      real server by `make test-llm`)
     vllm              json_schema, and `guided_json` beside the request; `/v1/models` gives
                       `max_model_len` (vLLM's OpenAI-compatible server docs)
     prose             holds answers to no schema: it ignores the fields and answers in prose
@@ -111,9 +114,13 @@ class ModelServer:
 
     def refuses(self, request: dict[str, Any]) -> Status | None:
         """The error this dialect answers a request it cannot take with, if any."""
-        kind = (request.get("response_format") or {}).get("type", "text")
+        asked = request.get("response_format") or {}
+        kind = asked.get("type", "text")
         if self.dialect == "llama-cpp-python" and kind not in ("text", "json_object"):
             return Status(500, body="Input should be 'text' or 'json_object'")
+        if self.dialect == "llama-cpp-python" and _unrolled(asked.get("schema", {})) > 1000:
+            # llama.cpp writes a bounded repetition out rule by rule, and refuses the result
+            return Status(500, body="failed to parse grammar: number of rules ... exceeds sane")
         return None
 
     def probe_answer(self, request: dict[str, Any]) -> Reply:
@@ -164,6 +171,18 @@ def completion(request: dict[str, Any], answer: Draft | Refusal) -> dict[str, An
             "total_tokens": sum(tokens),
         },
     }
+
+
+def _unrolled(schema: Any) -> int:
+    """The largest maxLength or maxItems anywhere in a JSON schema (0: none)."""
+    if isinstance(schema, dict):
+        own = [
+            v for k, v in schema.items() if k in ("maxLength", "maxItems") and isinstance(v, int)
+        ]
+        return max([*own, *(_unrolled(v) for v in schema.values())], default=0)
+    if isinstance(schema, list):
+        return max((_unrolled(v) for v in schema), default=0)
+    return 0
 
 
 @contextmanager

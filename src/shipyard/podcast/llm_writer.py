@@ -39,8 +39,6 @@ from shipyard.podcast.checks import (
 )
 from shipyard.podcast.dialects import Server, ServerTraits
 from shipyard.podcast.models import (
-    MAX_TURN_CHARS,
-    MAX_TURNS,
     Flag,
     Paper,
     Script,
@@ -160,10 +158,10 @@ def _openai_compatible(name: str, client: httpx2.AsyncClient | None = None) -> M
 
 class _DraftTurn(BaseModel):
     speaker: str = Field(description="the name of the host who speaks")
-    text: str = Field(
-        max_length=MAX_TURN_CHARS,
-        description="what the host says: plain spoken sentences, no markup",
-    )
+    # No length bounds in the schema: grammar-constrained servers unroll a maxLength or a
+    # maxItems into one rule per repetition and refuse the grammar (llama.cpp: "number of
+    # rules ... exceeds sane defaults"). The script's bounds are checked on the answer.
+    text: str = Field(description="what the host says: plain spoken sentences, no markup")
     sections: list[str] = Field(default=[], description="headings of the paper sections used")
     chapter: str | None = Field(default=None, description="a short title when a topic starts")
     quotes: list[str] = Field(
@@ -173,7 +171,7 @@ class _DraftTurn(BaseModel):
 
 class _Draft(BaseModel):
     title: str = Field(description="the episode title")
-    turns: list[_DraftTurn] = Field(min_length=1, max_length=MAX_TURNS)
+    turns: list[_DraftTurn] = Field(min_length=1)
 
 
 class _OutlinePart(BaseModel):
