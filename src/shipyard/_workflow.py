@@ -27,7 +27,7 @@ import time
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar
 
 from dbos import DBOS
 from pydantic import BaseModel, TypeAdapter
@@ -50,6 +50,9 @@ from shipyard._plugins import claim_table, claim_version, import_workflows
 from shipyard._record import CURRENT_ATTEMPT
 from shipyard._telemetry import span
 from shipyard._verify import Verification
+
+if TYPE_CHECKING:
+    from shipyard._doctor import Check
 
 __all__ = [
     "RetryPolicy",
@@ -118,6 +121,8 @@ class WorkflowSpec:
     table: str  # the name of that table in shipyard.toml
     recheck: Recheck | None
     describe: Callable[[Config], dict[str, Any]] | None
+    doctor: Callable[[Config], list[Check]] | None = None  # its own needs, for `doctor`
+    init_table: str = ""  # its table, commented, as `shipyard init` writes it
 
     @property
     def steps(self) -> list[StepSpec]:
@@ -199,6 +204,8 @@ def workflow(
     recheck: Recheck | None = None,
     describe: Callable[[Config], dict[str, Any]] | None = None,
     publishes: bool = False,
+    doctor: Callable[[Config], list[Check]] | None = None,
+    init_table: str = "",
 ) -> Callable[[Callable[[Run[Any, Any]], R]], Callable[..., R]]:
     """Make a function a durable workflow: `fn(run: Run[InputType, SettingsType])`.
 
@@ -214,7 +221,10 @@ def workflow(
     - `requires`: settings (`publish.remote`) that must be set for a run to start;
     - `recheck(result, config, deadline_seconds)`: re-verifies a finished run's result
       against production (`shipyard verify`, drift checks);
-    - `describe(config)`: what `shipyard show` lists besides the steps (checks, voices...).
+    - `describe(config)`: what `shipyard show` lists besides the steps (checks, voices...);
+    - `doctor(config)`: the `Check`s of what it needs (tools, modules, settings), which
+      `shipyard doctor` lists after the core's;
+    - `init_table`: its table in shipyard.toml, commented, which `shipyard init` writes.
 
     The run's ledger record follows the body: `running` when it starts, `failed` with the
     step and the reason when it raises; the body sets richer states with `set_run_state`.
@@ -278,6 +288,8 @@ def workflow(
             table=table or name,
             recheck=recheck,
             describe=describe,
+            doctor=doctor,
+            init_table=init_table,
         )
         _WORKFLOWS[name] = spec
         claim_version(name, version)

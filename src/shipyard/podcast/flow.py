@@ -36,6 +36,7 @@ from shipyard import (
     step,
     workflow,
 )
+from shipyard.podcast import needs
 from shipyard.podcast.feed import chapters_from_json
 from shipyard.podcast.models import (
     Clip,
@@ -115,6 +116,8 @@ def _limits(limits: ProviderConfig) -> str:
     recheck=_recheck_release,
     describe=_describe,
     publishes=True,
+    doctor=needs.checks,
+    init_table=needs.INIT_TABLE,
 )
 def paper_to_podcast(run: Run[FileInput, PodcastSettings]) -> dict[str, Any]:
     """Turn a research paper (PDF) into a published podcast episode, verified in production."""
