@@ -470,5 +470,6 @@ def read_front_matter(
         authors_source=authors_source,
         authors_confidence=authors_confidence,
         doubts=doubts + author_doubts,
+        title_page=bool(title_lines),
     )
     return Front(title, authors, matter, title_lines)

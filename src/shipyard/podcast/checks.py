@@ -502,8 +502,8 @@ def _check_credits(script: Script, paper: Paper) -> Iterator[Flag]:
     ):
         if confidence >= SURE:
             continue
-        no_title_page = not paper.authors and "no title page" in doubts
-        severity: Severity = "error" if confidence < UNREADABLE and not no_title_page else "warning"
+        unreadable = confidence < UNREADABLE and front.title_page  # no title page: no names
+        severity: Severity = "error" if unreadable else "warning"
         yield Flag(
             check="credits",
             severity=severity,

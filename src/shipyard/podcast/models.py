@@ -38,6 +38,8 @@ class FrontMatter(_Frozen):
 
     `affiliations` runs beside `Paper.authors` (one list per author, empty where none was
     tied to the name). `doubts` says, for the reviewer, what made a reading less sure.
+    `title_page` is False for a paper whose first page has no title block (a note, an
+    abstract alone): it names no authors, and that is not a misreading.
     """
 
     subtitle: str = ""
@@ -51,6 +53,7 @@ class FrontMatter(_Frozen):
     authors_source: str = ""
     authors_confidence: float = Field(default=1.0, ge=0, le=1)
     doubts: list[str] = []
+    title_page: bool = True
 
 
 class Paper(_Frozen):
