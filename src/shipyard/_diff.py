@@ -9,6 +9,8 @@ count, from 1. Any other payload is compared line by line (a unified diff).
 from __future__ import annotations
 
 import difflib
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -16,6 +18,7 @@ __all__ = ["PartChange", "part_changes", "parts_diff", "text_diff", "word_change
 
 ChangeKind = Literal["same", "changed", "moved", "dropped", "inserted", "merged", "split"]
 SIMILAR = 0.5  # word overlap (difflib's ratio) at which a part counts as the same part edited
+JOINED = 0.8  # ... at which two parts joined count as one part (a merge, a split)
 MERGE_REACH = 3  # parts merged may have had up to two dropped parts between them
 Part = tuple[str, str]  # (label, text)
 
@@ -69,14 +72,37 @@ def word_changes(before: str, after: str) -> tuple[tuple[str, str], ...]:
     return tuple(marked)
 
 
-def _similarity(a: str, b: str) -> float:
-    return difflib.SequenceMatcher(None, a.split(), b.split(), autojunk=False).ratio()
+class _Words:
+    """A part's words, and their counts, for comparing it with many others quickly."""
+
+    def __init__(self, text: str) -> None:
+        self.words = text.split()
+        self.counts = Counter(self.words)
+
+
+def _similarity(a: Sequence[_Words], b: Sequence[_Words], at_least: float) -> float:
+    """How alike two runs of parts are, word by word (difflib's ratio); 0 for a pair whose
+    upper bounds (their lengths, then the words they share) are already below `at_least`,
+    so comparing every part with every part stays quick on a script rewritten throughout."""
+    size_a, size_b = sum(len(p.words) for p in a), sum(len(p.words) for p in b)
+    if not size_a + size_b:
+        return 1.0
+    if 2 * min(size_a, size_b) < at_least * (size_a + size_b):
+        return 0.0
+    counts_a = a[0].counts if len(a) == 1 else sum((p.counts for p in a), Counter())
+    counts_b = b[0].counts if len(b) == 1 else sum((p.counts for p in b), Counter())
+    if 2 * sum((counts_a & counts_b).values()) < at_least * (size_a + size_b):
+        return 0.0
+    words_a = [w for p in a for w in p.words]
+    words_b = [w for p in b for w in p.words]
+    return difflib.SequenceMatcher(None, words_a, words_b, autojunk=False).ratio()
 
 
 def part_changes(before: list[Part], after: list[Part]) -> list[PartChange]:
     """Each part of `after` (and each dropped part of `before`) with what became of it, in
     the order `after` reads, a dropped part where it stood."""
     texts_a, texts_b = [t for _, t in before], [t for _, t in after]
+    words_a, words_b = [_Words(t) for t in texts_a], [_Words(t) for t in texts_b]
     matched_b: dict[int, tuple[ChangeKind, tuple[int, ...]]] = {}  # after -> (kind, before)
     used_a: set[int] = set()
     matcher = difflib.SequenceMatcher(None, texts_a, texts_b, autojunk=False)
@@ -90,7 +116,7 @@ def part_changes(before: list[Part], after: list[Part]) -> list[PartChange]:
         found = next((i for i, t in enumerate(texts_a) if i not in used_a and t == text), None)
         if found is not None:
             matched_b[j], used_a = ("moved", (found,)), used_a | {found}
-    for j, text in enumerate(texts_b):  # two parts now one (those between maybe dropped)
+    for j in range(len(texts_b)):  # two parts now one (those between maybe dropped)
         if j in matched_b:
             continue
         pairs = [
@@ -100,25 +126,28 @@ def part_changes(before: list[Part], after: list[Part]) -> list[PartChange]:
             if not {i, k} & used_a
         ]
         for i, k in pairs:
-            if _similarity(f"{texts_a[i]} {texts_a[k]}", text) >= 0.8:
+            if _similarity([words_a[i], words_a[k]], [words_b[j]], JOINED) >= JOINED:
                 matched_b[j], used_a = ("merged", (i, k)), used_a | {i, k}
                 break
-    for i, text in enumerate(texts_a):
+    for i in range(len(texts_a)):
         if i in used_a:
             continue
         for j in range(len(texts_b) - 1):
             if j in matched_b or j + 1 in matched_b:
                 continue
-            if _similarity(text, f"{texts_b[j]} {texts_b[j + 1]}") >= 0.8:
+            if _similarity([words_a[i]], [words_b[j], words_b[j + 1]], JOINED) >= JOINED:
                 matched_b[j] = matched_b[j + 1] = ("split", (i,))
                 used_a.add(i)
                 break
-    for j, text in enumerate(texts_b):  # the same part, edited: the most alike, in order
+    for j in range(len(texts_b)):  # the same part, edited: the most alike, in order
         if j in matched_b:
             continue
         earlier = max((a[-1] for _, a in (matched_b[k] for k in matched_b if k < j)), default=-1)
         candidates = [i for i in range(len(texts_a)) if i not in used_a]
-        scored = [(_similarity(texts_a[i], text), -abs(i - earlier - 1), i) for i in candidates]
+        scored = [
+            (_similarity([words_a[i]], [words_b[j]], SIMILAR), -abs(i - earlier - 1), i)
+            for i in candidates
+        ]
         best = max(scored, default=None)
         if best is not None and best[0] >= SIMILAR:
             matched_b[j], used_a = ("changed", (best[2],)), used_a | {best[2]}
@@ -132,9 +161,8 @@ def part_changes(before: list[Part], after: list[Part]) -> list[PartChange]:
         if kind == "same" and was_label:
             kind = "changed"
         words = word_changes(old, text) if kind in ("changed", "merged", "split") else ()
-        if kind == "split":
-            piece = word_changes(texts_a[sources[0]], text)
-            words = tuple(w for w in piece if w[0] != "-") or words
+        if kind == "split":  # this half's words, not the other half's marked as removed
+            words = tuple(w for w in words if w[0] != "-") or words
         rows.append(
             (
                 j,
