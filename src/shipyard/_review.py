@@ -352,6 +352,17 @@ class ReviewGate(Generic[P]):
         """What became of each part between two payloads (as JSON), by the parts' identity."""
         return part_changes(self.parts_of(before), self.parts_of(after))
 
+    def field_changes(
+        self, before: dict[str, Any], after: dict[str, Any]
+    ) -> list[tuple[str, Any, Any]]:
+        """The `segments.fields` two payloads hold differently: (label, before, after)."""
+        fields = self.segments.fields if self.segments is not None else ()
+        return [
+            (label, value_at(before, path), value_at(after, path))
+            for path, label in fields
+            if value_at(before, path) != value_at(after, path)
+        ]
+
     def diff(self, before: dict[str, Any], after: dict[str, Any]) -> str:
         """What changed between two payloads as text: part by part, numbered from 1, with
         the changed words marked (a gate without `segments`: line by line)."""
@@ -359,10 +370,9 @@ class ReviewGate(Generic[P]):
             return text_diff(self.text_of(before), self.text_of(after))
         noun = self.segments.noun
         lines = [c.describe(noun) for c in self.changes(before, after) if c.kind != "same"]
-        for path, label in self.segments.fields:
-            was, now = value_at(before, path), value_at(after, path)
-            if was != now:
-                lines.append(f"~ {label}: {was} → {now}")
+        lines += [
+            f"~ {label}: {was} → {now}" for label, was, now in self.field_changes(before, after)
+        ]
         rest = {k: v for k, v in after.items() if k != self.segments.items}
         if not lines and rest != {k: v for k, v in before.items() if k != self.segments.items}:
             lines.append(text_diff(self.text_of(before), self.text_of(after)))

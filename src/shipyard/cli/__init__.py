@@ -23,7 +23,7 @@ from typing import Annotated
 
 import typer
 
-from shipyard._errors import ConfigError, ShipyardError
+from shipyard._errors import ShipyardError
 from shipyard.cli._output import (
     ExitCode,
     console,
@@ -114,8 +114,7 @@ def main() -> None:
         typer.secho(f"error: {exc.message}", fg="red", err=True)
         if exc.hint:
             typer.echo(f"  fix: {exc.hint}", err=True)
-        config = isinstance(exc, ConfigError) or exc.code == "config"
-        code = ExitCode.CONFIG if config else ExitCode.REFUSED
+        code = ExitCode.CONFIG if exc.code == "config" else ExitCode.REFUSED  # ConfigError's
     except SystemExit as exc:
         code = exc.code
     except (KeyboardInterrupt, typer.Abort):

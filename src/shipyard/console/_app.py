@@ -36,7 +36,7 @@ from shipyard._diff import text_diff, word_changes
 from shipyard._errors import ShipyardError
 from shipyard._ledger import Ledger, RunRecord, RunState
 from shipyard._prometheus import metrics_endpoint
-from shipyard._review import ReviewGate, gate_named, value_at
+from shipyard._review import ReviewGate, gate_named
 from shipyard._runner import (
     claim_review,
     comment_on_review,
@@ -445,6 +445,7 @@ def _review_view(
     revisions = review_revisions(record)
     current = revisions[-1]
     previous = revisions[-2]["payload"] if len(revisions) > 1 else current["payload"]
+    awaiting = review_open(record)
     references = [e["data"] for e in record.events if e["kind"] == "review-reference"]
     flags: list[dict[str, Any]] = current["flags"]
     shape = gate.segments
@@ -465,8 +466,8 @@ def _review_view(
         "payload_json": json.dumps(current["payload"], indent=2, ensure_ascii=False),
         "can_preview": gate.preview is not None,
         "can_revise": gate.revise is not None,
-        "awaiting": review_open(record),
-        "held": run_holder(console.config, record.run_id) if review_open(record) else ("", False),
+        "awaiting": awaiting,
+        "held": run_holder(console.config, record.run_id) if awaiting else ("", False),
         "deciders": {*current["reviewers"], current.get("escalate_to", "")} - {""},
         "comments": review_comments(record),
         "claimed": review_claim(record),
@@ -482,14 +483,12 @@ def _changes(
     parts (the unchanged ones left out), else as a text diff; and the fields that changed."""
     if gate.segments is None:
         return {"parts": [], "text": text_diff(gate.text_of(before), gate.text_of(after))}
-    changed = [
-        {"label": label, "was": value_at(before, path), "now": value_at(after, path)}
-        for path, label in gate.segments.fields
-        if value_at(before, path) != value_at(after, path)
-    ]
     return {
         "parts": [c for c in gate.changes(before, after) if c.kind != "same"],
-        "fields": changed,
+        "fields": [
+            {"label": label, "was": was, "now": now}
+            for label, was, now in gate.field_changes(before, after)
+        ],
         "text": "",
     }
 
