@@ -13,10 +13,10 @@ setup: system-deps $(STAMP) $(AXE)
 system-deps:
 	@scripts/install-system-deps
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml workflows/podcast/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./workflows/podcast
 	touch $(STAMP)
 
 # axe-core, which the browser tests run in the console's pages (package-lock.json pins it)
@@ -48,8 +48,8 @@ test-llm: setup $(LLM_VENV)/.installed
 check: setup lint typecheck test
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src workflows tests benchmarks examples
+	$(BIN)/ruff format --check src workflows tests benchmarks examples
 	$(BIN)/lint-imports --no-cache
 
 typecheck: setup

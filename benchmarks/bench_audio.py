@@ -25,13 +25,13 @@ import pypdfium2
 
 from shipyard import _engine
 from shipyard._artifacts import ArtifactStore
-from shipyard.podcast.checks import WORDS_PER_MINUTE
-from shipyard.podcast.master import master
-from shipyard.podcast.models import Host, Script, Turn
-from shipyard.podcast.settings import AudioConfig, ShowConfig
-from shipyard.podcast.speakable import normalise_text
-from shipyard.podcast.synthesize import synthesize
-from shipyard.podcast.voices import load_voice, speak
+from shipyard_podcast.audio.master import master
+from shipyard_podcast.audio.speakable import normalise_text
+from shipyard_podcast.audio.synthesize import synthesize
+from shipyard_podcast.audio.voices import load_voice, speak
+from shipyard_podcast.models import Host, Script, Turn
+from shipyard_podcast.script.checks import WORDS_PER_MINUTE
+from shipyard_podcast.settings import AudioConfig, ShowConfig
 
 ENGINES = ["piper:en_US-joe-medium", "festival:cmu_us_slt_arctic_hts", "espeak:en-us+f3"]
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "papers"
@@ -43,7 +43,7 @@ def _sentences() -> list[str]:
     texts = []
     pdfs = sorted(CORPUS.glob("*.pdf")) if CORPUS.is_dir() else []
     if not pdfs:
-        from shipyard.podcast.demo_paper import demo_paper_bytes
+        from shipyard_podcast.source.demo_paper import demo_paper_bytes
 
         pdfs = [demo_paper_bytes()]  # type: ignore[list-item]
     for pdf in pdfs:

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 
-from shipyard import SourceRejected
-from shipyard.podcast.settings import SourceConfig
-from shipyard.podcast.source import detect_language, extract_paper
+from shipyard_podcast.errors import SourceRejected
+from shipyard_podcast.settings import SourceConfig
+from shipyard_podcast.source.extract import detect_language, extract_paper
 from tests.test_source import CROSSING  # sentences that cross line, column and page breaks
 from tests.truth import LANGUAGES, Score, f1, read_truth, score
 

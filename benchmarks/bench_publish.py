@@ -26,8 +26,8 @@ from pathlib import Path
 from shipyard._config import Config, PublishConfig, VerifyConfig
 from shipyard._localprod import LocalProduction
 from shipyard._publish import GitTarget
-from shipyard.podcast.release import EpisodeFiles, release_episode
-from shipyard.podcast.served import ReleaseExpectation, verify_release
+from shipyard_podcast.release.publish import EpisodeFiles, release_episode
+from shipyard_podcast.release.served import ReleaseExpectation, verify_release
 
 ROUNDS = 5
 AUDIO_BYTES = 8_000_000  # about 8 minutes at 128 kbit/s

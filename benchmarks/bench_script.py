@@ -23,11 +23,11 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
-from shipyard.podcast.checks import check_script
-from shipyard.podcast.models import Script
-from shipyard.podcast.script import write_script
-from shipyard.podcast.settings import ModelPrice, PodcastSettings, ScriptConfig
-from shipyard.podcast.source import extract_paper
+from shipyard_podcast.models import Script
+from shipyard_podcast.script.chain import write_script
+from shipyard_podcast.script.checks import check_script
+from shipyard_podcast.settings import ModelPrice, PodcastSettings, ScriptConfig
+from shipyard_podcast.source.extract import extract_paper
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "papers"
 ROUNDS = 5

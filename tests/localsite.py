@@ -17,7 +17,7 @@ import pytest
 from shipyard._config import Config, PublishConfig, VerifyConfig
 from shipyard._localprod import LocalProduction, LocalServer
 from shipyard._publish import GitTarget
-from shipyard.podcast.release import EpisodeFiles
+from shipyard_podcast.release.publish import EpisodeFiles
 
 # Short deadlines: a failing verify gives up after this long.
 FAST_VERIFY = VerifyConfig(deadline_seconds=1.5, first_delay_seconds=0.05, max_delay_seconds=0.5)

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shipyard.podcast.demo_paper import make_demo_paper
 from shipyard.testing import SHIPYARD, WorkflowProject, kill_group, workflow_project
+from shipyard_podcast.source.demo_paper import make_demo_paper
 
 __all__ = ["SHIPYARD", "Project", "kill_group", "make_project"]
 

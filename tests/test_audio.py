@@ -27,15 +27,16 @@ from mutagen.id3 import ID3
 from mutagen.mp3 import MP3, BitrateMode
 
 from shipyard._artifacts import ArtifactStore
-from shipyard._errors import AudioRejected, ConfigError, ScriptRejected
-from shipyard.podcast.artwork import make_cover
-from shipyard.podcast.audio import Audio, decode_wav, encode_wav
-from shipyard.podcast.dsp import inspect_episode
-from shipyard.podcast.master import _webvtt, master
-from shipyard.podcast.models import Clip, Episode, Host, Script, Turn
-from shipyard.podcast.settings import AudioConfig, ShowConfig
-from shipyard.podcast.synthesize import SynthesisResult, synthesize
-from shipyard.podcast.voices import EspeakEngine, VoiceEngine, load_voice, register_engine
+from shipyard._errors import ConfigError
+from shipyard_podcast.artwork import make_cover
+from shipyard_podcast.audio.dsp import inspect_episode
+from shipyard_podcast.audio.master import _webvtt, master
+from shipyard_podcast.audio.samples import Audio, decode_wav, encode_wav
+from shipyard_podcast.audio.synthesize import SynthesisResult, synthesize
+from shipyard_podcast.audio.voices import EspeakEngine, VoiceEngine, load_voice, register_engine
+from shipyard_podcast.errors import AudioRejected, ScriptRejected
+from shipyard_podcast.models import Clip, Episode, Host, Script, Turn
+from shipyard_podcast.settings import AudioConfig, ShowConfig
 from tests.conftest import corpus_files
 
 SHOW = ShowConfig()

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shipyard._errors import StepTimeout, TransientError
-from shipyard.podcast import dsp
+from shipyard_podcast.audio import dsp
 
 RATE = 44100
 
@@ -91,10 +91,10 @@ MASTER_IN_A_CHILD = """
 import datetime, json, sys, tempfile
 from pathlib import Path
 from shipyard._artifacts import ArtifactStore
-from shipyard.podcast.master import master
-from shipyard.podcast.models import Clip, Host, Script, Turn
-from shipyard.podcast.settings import AudioConfig, ShowConfig
-from shipyard.podcast.synthesize import synthesize
+from shipyard_podcast.audio.master import master
+from shipyard_podcast.models import Clip, Host, Script, Turn
+from shipyard_podcast.settings import AudioConfig, ShowConfig
+from shipyard_podcast.audio.synthesize import synthesize
 
 minutes = float(sys.argv[1])
 show = ShowConfig(hosts=[{"name": "Ann", "voice": "espeak:en-us"},

@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shipyard.podcast.checks import (
+from shipyard_podcast.models import Flag, Host, Paper, PaperStats, Script, Section, Turn
+from shipyard_podcast.script.checks import (
     WORDS_PER_MINUTE,
     check_script,
     estimated_seconds,
     split_sentences,
 )
-from shipyard.podcast.models import Flag, Host, Paper, PaperStats, Script, Section, Turn
-from shipyard.podcast.settings import HostConfig, PodcastSettings, ScriptConfig, ShowConfig
+from shipyard_podcast.settings import HostConfig, PodcastSettings, ScriptConfig, ShowConfig
 
 ABSTRACT = (
     "The authors present Tern, a scheduler for GPU clusters. Tern cuts the mean job "

@@ -14,7 +14,7 @@ import typer
 from shipyard._config import load_config
 from shipyard._errors import ConfigError
 from shipyard.cli import _register, app
-from shipyard.podcast.settings import podcast_settings
+from shipyard_podcast.settings import podcast_settings
 
 SHIPYARD = [sys.executable, "-m", "shipyard"]
 
@@ -161,7 +161,7 @@ def test_every_setting_is_documented() -> None:
     from pydantic import BaseModel
 
     from shipyard import Config
-    from shipyard.podcast.settings import TABLE, PodcastSettings
+    from shipyard_podcast.settings import TABLE, PodcastSettings
 
     docs = (Path(__file__).parents[1] / "docs" / "configuration.md").read_text()
 
@@ -224,7 +224,7 @@ def test_the_readme_lists_every_command_and_only_real_ones() -> None:
 
 
 def test_a_run_missing_a_required_setting_stops_before_anything_runs(tmp_path: Path) -> None:
-    from shipyard.podcast.demo_paper import make_demo_paper
+    from shipyard_podcast.source.demo_paper import make_demo_paper
 
     (tmp_path / "shipyard.toml").write_text("[review]\nauto_approve = true\n")
     paper = make_demo_paper(tmp_path / "paper.pdf")

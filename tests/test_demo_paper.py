@@ -12,7 +12,8 @@ from pathlib import Path
 import pypdfium2 as pdfium
 import pytest
 
-from shipyard.podcast.demo_paper import (
+from shipyard_podcast.settings import SourceConfig
+from shipyard_podcast.source.demo_paper import (
     ABSTRACT,
     AUTHORS,
     REFERENCES,
@@ -22,8 +23,7 @@ from shipyard.podcast.demo_paper import (
     demo_paper_bytes,
     make_demo_paper,
 )
-from shipyard.podcast.settings import SourceConfig
-from shipyard.podcast.source import extract_paper
+from shipyard_podcast.source.extract import extract_paper
 
 
 def _words(text: str) -> str:
@@ -108,7 +108,7 @@ def test_every_call_produces_the_same_bytes(paper: Path) -> None:
 
 def test_bytes_do_not_depend_on_the_process(paper: Path) -> None:
     program = (
-        "import sys; from shipyard.podcast.demo_paper import demo_paper_bytes; "
+        "import sys; from shipyard_podcast.source.demo_paper import demo_paper_bytes; "
         "sys.stdout.buffer.write(demo_paper_bytes())"
     )
     other = subprocess.run(

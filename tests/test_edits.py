@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from shipyard import Config, Decision, Flag, RunState
-from shipyard.podcast.extractive import write_extractive
-from shipyard.podcast.models import Script
-from shipyard.podcast.review import script_review
+from shipyard_podcast.models import Script
+from shipyard_podcast.review.gate import script_review
+from shipyard_podcast.script.extractive import write_extractive
 from tests.project import Project, kill_group, make_project
 from tests.test_script import make_config, make_paper
 

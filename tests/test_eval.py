@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import shipyard.podcast.extractive as extractive
-from shipyard.podcast.evaluation import compare, evaluate, read_report
-from shipyard.podcast.settings import PodcastSettings
+import shipyard_podcast.script.extractive as extractive
+from shipyard_podcast.script.evaluation import compare, evaluate, read_report
+from shipyard_podcast.settings import PodcastSettings
 from tests.conftest import REPO
 from tests.project import SHIPYARD
 

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from shipyard._localprod import LocalServer
 from shipyard.cli import _register, app
-from shipyard.podcast.artwork import artwork_problems, image_size, make_cover
-from shipyard.podcast.feed import (
+from shipyard_podcast.artwork import artwork_problems, image_size, make_cover
+from shipyard_podcast.release.feed import (
     ManifestEpisode,
     ShowInfo,
     SiteManifest,
@@ -28,7 +28,7 @@ from shipyard.podcast.feed import (
     render_index,
     validate_feed,
 )
-from shipyard.podcast.release import episode_slug
+from shipyard_podcast.release.publish import episode_slug
 
 SHOW = ShowInfo(
     title="Papers & Pods",

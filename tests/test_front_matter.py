@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from shipyard.podcast.checks import check_script
-from shipyard.podcast.extractive import write_extractive
-from shipyard.podcast.models import Credits, FrontMatter, Paper
-from shipyard.podcast.release import show_notes
-from shipyard.podcast.review import script_review
-from shipyard.podcast.settings import PodcastSettings, SourceConfig
-from shipyard.podcast.source import extract_paper
+from shipyard_podcast.models import Credits, FrontMatter, Paper
+from shipyard_podcast.release.publish import show_notes
+from shipyard_podcast.review.gate import script_review
+from shipyard_podcast.script.checks import check_script
+from shipyard_podcast.script.extractive import write_extractive
+from shipyard_podcast.settings import PodcastSettings, SourceConfig
+from shipyard_podcast.source.extract import extract_paper
 from tests.truth import LANGUAGES, Score, Truth, f1, read_truth, score
 
 pytestmark = [pytest.mark.corpus, pytest.mark.usefixtures("corpus")]

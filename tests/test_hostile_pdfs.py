@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from shipyard import SourceRejected
-from shipyard.podcast.settings import SourceConfig
-from shipyard.podcast.source import extract_paper_isolated
+from shipyard_podcast.errors import SourceRejected
+from shipyard_podcast.settings import SourceConfig
+from shipyard_podcast.source.extract import extract_paper_isolated
 
 pytestmark = pytest.mark.hostile
 
@@ -62,9 +62,9 @@ def extract_in_fresh_process(path: Path, **settings: object) -> dict[str, object
     script = f"""
 import json, resource, sys
 from pathlib import Path
-from shipyard import SourceRejected
-from shipyard.podcast.settings import SourceConfig
-from shipyard.podcast.source import extract_paper_isolated
+from shipyard_podcast.errors import SourceRejected
+from shipyard_podcast.settings import SourceConfig
+from shipyard_podcast.source.extract import extract_paper_isolated
 try:
     extract_paper_isolated(Path({str(path)!r}), SourceConfig(**{settings!r}))
     outcome = {{"code": None, "message": "accepted"}}

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from shipyard import ConfigError, GitTarget, LocalProduction, load_config
-from shipyard.podcast._textclean import clean_line
-from shipyard.podcast.checks import listener_spans
+from shipyard_podcast.script.checks import listener_spans
+from shipyard_podcast.source._textclean import clean_line
 
 pytestmark = pytest.mark.hostile
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shipyard.podcast.dialects import Server
-from shipyard.podcast.journal import RequestJournal
-from shipyard.podcast.script import write_script
-from shipyard.podcast.settings import ModelPrice, PodcastSettings, ScriptConfig
+from shipyard_podcast.script.chain import write_script
+from shipyard_podcast.script.dialects import Server
+from shipyard_podcast.script.journal import RequestJournal
+from shipyard_podcast.settings import ModelPrice, PodcastSettings, ScriptConfig
 from tests.project import kill_group
 from tests.test_script import make_paper
 

@@ -20,11 +20,11 @@ import pypdfium2
 import pytest
 
 from shipyard._artifacts import ArtifactStore
-from shipyard._errors import AudioRejected
-from shipyard.podcast.master import master
-from shipyard.podcast.models import Host, Script, Turn
-from shipyard.podcast.settings import AudioConfig, ShowConfig
-from shipyard.podcast.synthesize import synthesize
+from shipyard_podcast.audio.master import master
+from shipyard_podcast.audio.synthesize import synthesize
+from shipyard_podcast.errors import AudioRejected
+from shipyard_podcast.models import Host, Script, Turn
+from shipyard_podcast.settings import AudioConfig, ShowConfig
 from tests.conftest import CORPUS
 
 REFERENCE = Path(__file__).parent / "data" / "mastering-reference.json"

@@ -14,10 +14,10 @@ import sqlalchemy as sa
 
 from shipyard import BudgetExceeded, Config, ProviderConfig, ShipyardError
 from shipyard._providers import providers_table
-from shipyard.podcast.journal import RequestJournal
-from shipyard.podcast.models import ScriptOutcome
-from shipyard.podcast.script import write_script
-from shipyard.podcast.settings import (
+from shipyard_podcast.models import ScriptOutcome
+from shipyard_podcast.script.chain import write_script
+from shipyard_podcast.script.journal import RequestJournal
+from shipyard_podcast.settings import (
     ModelPrice,
     PodcastSettings,
     ScriptConfig,

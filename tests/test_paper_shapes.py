@@ -16,12 +16,12 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.pdfgen import canvas
 from reportlab.platypus import Flowable, PageBreak, Paragraph, SimpleDocTemplate, Spacer
 
-from shipyard import SourceRejected
-from shipyard.podcast.checks import MONOLOGUE_WORDS, check_script
-from shipyard.podcast.extractive import write_extractive
-from shipyard.podcast.models import Paper
-from shipyard.podcast.settings import PodcastSettings
-from shipyard.podcast.source import extract_paper
+from shipyard_podcast.errors import SourceRejected
+from shipyard_podcast.models import Paper
+from shipyard_podcast.script.checks import MONOLOGUE_WORDS, check_script
+from shipyard_podcast.script.extractive import write_extractive
+from shipyard_podcast.settings import PodcastSettings
+from shipyard_podcast.source.extract import extract_paper
 
 STYLES = getSampleStyleSheet()
 SETTINGS = PodcastSettings()

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from shipyard import ConfigError, RunState, load_config
-from shipyard.podcast.checks import check_script
-from shipyard.podcast.extractive import write_extractive
-from shipyard.podcast.llm_writer import _instructions
-from shipyard.podcast.settings import (
+from shipyard_podcast.script.checks import check_script
+from shipyard_podcast.script.extractive import write_extractive
+from shipyard_podcast.script.llm_writer import _instructions
+from shipyard_podcast.settings import (
     TABLE,
     HostConfig,
     PodcastSettings,

@@ -20,7 +20,7 @@ from shipyard import (
 )
 from shipyard._providers import Quota
 from shipyard._workflow import get_workflow
-from shipyard.podcast.settings import podcast_settings, provider_quotas
+from shipyard_podcast.settings import podcast_settings, provider_quotas
 from tests.conftest import fresh_database
 from tests.fakeprovider import FakeProvider, fake_provider
 

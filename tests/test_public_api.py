@@ -45,6 +45,6 @@ def test_every_exported_class_and_function_says_what_it_is() -> None:
 
 
 def test_importing_shipyard_loads_no_workflow() -> None:
-    code = "import sys, shipyard; print(any(m.startswith('shipyard.podcast') for m in sys.modules))"
+    code = "import sys, shipyard; print(any(m.startswith('shipyard_podcast') for m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"

@@ -16,9 +16,9 @@ import pytest
 
 from shipyard import GitTarget, redact
 from shipyard._errors import ConfigError, PublishFailed, TransientError
-from shipyard.podcast.feed import SiteManifest, parse_feed, validate_feed
-from shipyard.podcast.release import release_episode, unpublish_episode, verify_unpublished
-from shipyard.podcast.settings import TABLE, PodcastSettings, ShowConfig
+from shipyard_podcast.release.feed import SiteManifest, parse_feed, validate_feed
+from shipyard_podcast.release.publish import release_episode, unpublish_episode, verify_unpublished
+from shipyard_podcast.settings import TABLE, PodcastSettings, ShowConfig
 from tests.localsite import Site, fake_mp3, site, someone_else_pushes
 
 __all__ = ["site"]  # the fixture, imported for pytest

@@ -12,10 +12,10 @@ from starlette.datastructures import ImmutableMultiDict
 
 from shipyard._diff import part_changes, word_changes
 from shipyard.console._editing import edited, labels
-from shipyard.podcast.checks import check_script
-from shipyard.podcast.extractive import write_extractive
-from shipyard.podcast.models import Script
-from shipyard.podcast.review import script_review
+from shipyard_podcast.models import Script
+from shipyard_podcast.review.gate import script_review
+from shipyard_podcast.script.checks import check_script
+from shipyard_podcast.script.extractive import write_extractive
 from tests.test_script import make_config, make_paper
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import itertools
 
-from shipyard.podcast.extractive import write_extractive
-from shipyard.podcast.models import Script
-from shipyard.podcast.revise import revise_script
+from shipyard_podcast.models import Script
+from shipyard_podcast.review.revise import revise_script
+from shipyard_podcast.script.extractive import write_extractive
 from tests.test_script import (
     GOOD_TURNS,
     PRIMARY,

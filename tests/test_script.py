@@ -34,23 +34,23 @@ from pydantic_ai.usage import RequestUsage
 
 from shipyard import load_config
 from shipyard._errors import BudgetExceeded, ConfigError
-from shipyard.podcast.checks import (
+from shipyard_podcast.models import Paper, PaperStats, Section
+from shipyard_podcast.script.chain import write_extractive, write_script, writer_chain
+from shipyard_podcast.script.checks import (
     MONOLOGUE_WORDS,
     PADDING_ALLOWANCE,
     WORDS_PER_MINUTE,
     check_script,
     split_sentences,
 )
-from shipyard.podcast.models import Paper, PaperStats, Section
-from shipyard.podcast.script import write_extractive, write_script, writer_chain
-from shipyard.podcast.settings import (
+from shipyard_podcast.settings import (
     ModelPrice,
     PodcastSettings,
     ScriptConfig,
     ShowConfig,
     podcast_settings,
 )
-from shipyard.podcast.source import extract_paper
+from shipyard_podcast.source.extract import extract_paper
 from tests.conftest import corpus_files
 
 
@@ -439,10 +439,10 @@ def test_a_provider_without_its_package_is_a_config_error(monkeypatch: pytest.Mo
     if importlib.util.find_spec("openai") is None:
         with pytest.raises(ConfigError, match="needs openai, which is not installed") as caught:
             write_script(make_paper(), make_config(endpoint))
-        assert caught.value.hint == "pip install -e '.[openai]' in shipyard's checkout"
+        assert caught.value.hint == "pip install -e './workflows/podcast[openai]' in shipyard's checkout"
         with pytest.raises(ConfigError) as caught:
             write_script(make_paper(), make_config("openai:gpt-4o-mini"))
-        assert caught.value.hint == "pip install -e '.[openai]' in shipyard's checkout"
+        assert caught.value.hint == "pip install -e './workflows/podcast[openai]' in shipyard's checkout"
     else:  # with the extra installed the endpoint is built; requests stay forbidden here
         with pytest.raises(RuntimeError, match="ALLOW_MODEL_REQUESTS"):
             write_script(make_paper(), make_config(endpoint))
@@ -704,7 +704,7 @@ def test_the_python_example_in_the_docs_runs(
 
 
 def test_section_names_are_said_as_words_and_names_keep_their_capitals(tmp_path: Path) -> None:
-    from shipyard.podcast.demo_paper import make_demo_paper
+    from shipyard_podcast.source.demo_paper import make_demo_paper
 
     paper = extract_paper(make_demo_paper(tmp_path / "paper.pdf"), PodcastSettings().source)
     spoken = " ".join(t.text for t in write_extractive(paper, PodcastSettings()).turns)

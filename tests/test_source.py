@@ -18,12 +18,13 @@ from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 from typer.testing import CliRunner
 
-from shipyard._errors import ConfigError, PermanentError, SourceRejected, StepTimeout
+from shipyard._errors import ConfigError, PermanentError, StepTimeout
 from shipyard.cli import _register, app
-from shipyard.podcast._textclean import HyphenJoiner, clean_line, is_symbol_soup
-from shipyard.podcast.models import Paper
-from shipyard.podcast.settings import SourceConfig
-from shipyard.podcast.source import extract_paper, extract_paper_isolated, sniff_format
+from shipyard_podcast.errors import SourceRejected
+from shipyard_podcast.models import Paper
+from shipyard_podcast.settings import SourceConfig
+from shipyard_podcast.source._textclean import HyphenJoiner, clean_line, is_symbol_soup
+from shipyard_podcast.source.extract import extract_paper, extract_paper_isolated, sniff_format
 from tests.conftest import corpus_files
 
 pytestmark = pytest.mark.corpus

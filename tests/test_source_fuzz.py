@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reportlab.pdfgen import canvas
 
-from shipyard._errors import SourceRejected
-from shipyard.podcast.models import Paper
-from shipyard.podcast.settings import SourceConfig
-from shipyard.podcast.source import extract_paper
+from shipyard_podcast.errors import SourceRejected
+from shipyard_podcast.models import Paper
+from shipyard_podcast.settings import SourceConfig
+from shipyard_podcast.source.extract import extract_paper
 from tests.conftest import CORPUS
 
 SEED = CORPUS / "papers" / "grobid__gadr.pdf"  # three real pages with headings and references

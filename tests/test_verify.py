@@ -15,9 +15,9 @@ import pytest
 
 from shipyard import notify_webhook
 from shipyard._errors import TransientError
-from shipyard.podcast.models import Release
-from shipyard.podcast.release import release_episode, verify_episode
-from shipyard.podcast.served import ReleaseExpectation, verify_release
+from shipyard_podcast.models import Release
+from shipyard_podcast.release.publish import release_episode, verify_episode
+from shipyard_podcast.release.served import ReleaseExpectation, verify_release
 from tests.localsite import FAST_VERIFY, PATIENT_VERIFY, Site, fake_mp3, site
 
 __all__ = ["site"]  # the fixture, imported for pytest

@@ -9,12 +9,12 @@ from dataclasses import replace
 import pypdfium2 as pdfium
 import pytest
 
-from shipyard.podcast._pdftext import PageLines, read_page, strip_page_furniture
-from shipyard.podcast._structure import Layout
-from shipyard.podcast._textclean import clean_line
-from shipyard.podcast.extractive import write_extractive
-from shipyard.podcast.settings import PodcastSettings, SourceConfig
-from shipyard.podcast.source import extract_paper
+from shipyard_podcast.script.extractive import write_extractive
+from shipyard_podcast.settings import PodcastSettings, SourceConfig
+from shipyard_podcast.source._pdftext import PageLines, read_page, strip_page_furniture
+from shipyard_podcast.source._structure import Layout
+from shipyard_podcast.source._textclean import clean_line
+from shipyard_podcast.source.extract import extract_paper
 from tests.truth import LANGUAGES, Truth, read_truth
 
 pytestmark = [pytest.mark.corpus, pytest.mark.usefixtures("corpus")]

@@ -20,18 +20,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shipyard import Config, ProviderConfig, provider_quota
-from shipyard._errors import AudioRejected, ConfigError, PermanentError, TransientError
-from shipyard.podcast.audio import Audio, decode_wav, encode_wav
-from shipyard.podcast.dsp import check_clip
-from shipyard.podcast.settings import ShowConfig
-from shipyard.podcast.speakable import normalise_text, number_words, split_text
-from shipyard.podcast.voices import (
+from shipyard._errors import ConfigError, PermanentError, TransientError
+from shipyard_podcast.audio.dsp import check_clip
+from shipyard_podcast.audio.samples import Audio, decode_wav, encode_wav
+from shipyard_podcast.audio.speakable import normalise_text, number_words, split_text
+from shipyard_podcast.audio.voices import (
     EspeakEngine,
     KokoroEngine,
     load_voice,
     register_engine,
     speak,
 )
+from shipyard_podcast.errors import AudioRejected
+from shipyard_podcast.settings import ShowConfig
 
 # --- normalisation ----------------------------------------------------------------------
 
@@ -265,7 +266,7 @@ def test_long_text_is_split_to_the_engine_limit_and_joined() -> None:
 PIPER_SPEAKS_A_LONG_SENTENCE = """
 from pathlib import Path
 from shipyard._engine import tune_allocator
-from shipyard.podcast.voices import load_voice, speak
+from shipyard_podcast.audio.voices import load_voice, speak
 tune_allocator()  # as in `shipyard run` and `shipyard worker`
 words = "the authors propose a careful way to schedule many parallel jobs on a cluster and".split()
 audio = speak(load_voice("piper:en_US-joe-medium"), " ".join((words * 20)[:150]) + ".")

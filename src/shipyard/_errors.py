@@ -5,10 +5,8 @@
     ├── StepFailed                a step could not do its work
     │   ├── TransientError        worth retrying (a timeout, a busy provider, a moved git remote)
     │   │   └── StepTimeout       the step ran past its timeout
-    │   └── PermanentError        retrying cannot help; the run fails at once
-    │       ├── SourceRejected    the input is not something the workflow can use (bad PDF, ...)
-    │       ├── ScriptRejected    no writer produced a script that passes the error-severity checks
-    │       ├── AudioRejected     the episode failed the integrity gate
+    │   └── PermanentError        retrying cannot help; the run fails at once (a workflow's own
+    │       │                     rejections derive from it: the flagship's SourceRejected, ...)
     │       ├── PublishFailed     the release could not be committed or pushed
     │       └── BudgetExceeded    the run's token or money budget is spent
     ├── ReviewRejected            a reviewer rejected the run (an outcome, not a fault)
@@ -25,16 +23,13 @@ from __future__ import annotations
 from shipyard._redact import redact
 
 __all__ = [
-    "AudioRejected",
     "BudgetExceeded",
     "ConfigError",
     "PermanentError",
     "PublishFailed",
     "ReviewRejected",
     "RunNotFound",
-    "ScriptRejected",
     "ShipyardError",
-    "SourceRejected",
     "StepFailed",
     "StepTimeout",
     "TransientError",
@@ -125,24 +120,6 @@ class PermanentError(StepFailed):
     """A failure that retrying cannot fix: the run fails at once."""
 
     code = "permanent"
-
-
-class SourceRejected(PermanentError):
-    """The input cannot be used: encrypted, scanned, empty, damaged, not a paper, too long..."""
-
-    code = "source-rejected"
-
-
-class ScriptRejected(PermanentError):
-    """Every writer's script failed an error-severity check, and policy forbids sending it on."""
-
-    code = "script-rejected"
-
-
-class AudioRejected(PermanentError):
-    """The mastered episode failed the integrity gate (silent, truncated, clipped, undecodable)."""
-
-    code = "audio-rejected"
 
 
 class PublishFailed(PermanentError):

@@ -1,1 +1,0 @@
-"""paper-to-podcast: shipyard's flagship workflow, one module per stage."""

@@ -1,0 +1,1 @@
+"""Audio: turns spoken by the voices, cached, mastered into one episode that passes the gate."""

