@@ -84,6 +84,9 @@ ABSTRACT = (
 )
 
 
+INSTALL_OPENAI = "pip install -e './workflows/podcast[openai]' in shipyard's checkout"
+
+
 def make_paper(sections: dict[str, str] = SECTIONS, abstract: str = ABSTRACT) -> Paper:
     body = " ".join([abstract, *sections.values()])
     return Paper(
@@ -439,10 +442,10 @@ def test_a_provider_without_its_package_is_a_config_error(monkeypatch: pytest.Mo
     if importlib.util.find_spec("openai") is None:
         with pytest.raises(ConfigError, match="needs openai, which is not installed") as caught:
             write_script(make_paper(), make_config(endpoint))
-        assert caught.value.hint == "pip install -e './workflows/podcast[openai]' in shipyard's checkout"
+        assert caught.value.hint == INSTALL_OPENAI
         with pytest.raises(ConfigError) as caught:
             write_script(make_paper(), make_config("openai:gpt-4o-mini"))
-        assert caught.value.hint == "pip install -e './workflows/podcast[openai]' in shipyard's checkout"
+        assert caught.value.hint == INSTALL_OPENAI
     else:  # with the extra installed the endpoint is built; requests stay forbidden here
         with pytest.raises(RuntimeError, match="ALLOW_MODEL_REQUESTS"):
             write_script(make_paper(), make_config(endpoint))

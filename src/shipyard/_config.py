@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import re
 import tomllib
@@ -30,7 +31,12 @@ from pydantic import (
 
 from shipyard._artifacts import ArtifactStore, ObjectStore, confined
 from shipyard._errors import ConfigError
-from shipyard._plugins import SettingsTable, claimed_tables, import_workflows
+from shipyard._plugins import (
+    SettingsTable,
+    claimed_tables,
+    import_workflows,
+    installed_plugins,
+)
 from shipyard._secrets import expand_secrets, literal_credential, secret_names
 
 __all__ = [
@@ -53,6 +59,8 @@ __all__ = [
 CONFIG_FILE = "shipyard.toml"
 PROFILES = "profiles"  # a workflow's named overrides of its own table, chosen per run
 _SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_key)$", re.I)
+log = logging.getLogger("shipyard.config")
+
 S = TypeVar("S", bound=BaseModel)
 
 
@@ -175,8 +183,10 @@ class LogsConfig(_Section):
 
 
 class WorkflowsConfig(_Section):
-    # Modules that define workflows, besides the installed plugins (the `shipyard.workflows`
-    # entry points); found from this file's folder first.
+    # The installed plugins this project uses, by entry-point name (unset: every installed
+    # one); the others' workflows, commands, tables and doctor lines stay out of it.
+    enabled: list[str] | None = None
+    # Modules that define the project's own workflows, found from this file's folder first.
     modules: list[str] = []
 
 
@@ -367,6 +377,16 @@ class Config(_Section):
         tables = {**self.tables, table: settings.model_dump(mode="json", exclude_defaults=True)}
         return self.model_copy(update={"tables": tables})
 
+    def import_workflows(self) -> None:
+        """Import the workflows this project runs: its enabled plugins and its own modules."""
+        import_workflows(self.root, self.workflows.modules, self.workflows.enabled)
+
+    @property
+    def missing_plugins(self) -> list[str]:
+        """The plugins `workflows.enabled` names that are not installed here."""
+        installed = installed_plugins()
+        return [name for name in self.workflows.enabled or () if name not in installed]
+
     def fingerprint(self, table: str | None = None) -> str:
         """A hash of every setting that shapes a run's output (part of the run id): the core's
         sections and the table of the workflow that runs."""
@@ -400,7 +420,7 @@ def load_config(path: str | Path | None = None) -> Config:
     file = Path(path) if path is not None else _find_config(Path.cwd())
     if file is None:
         config = Config(root=Path.cwd().resolve())
-        import_workflows(config.root)
+        config.import_workflows()
         return config
     if not file.is_file():
         raise ConfigError("no such file", file=str(file), hint="run `shipyard init` to create one")
@@ -413,19 +433,29 @@ def load_config(path: str | Path | None = None) -> Config:
     core = {key: value for key, value in data.items() if key in core_keys}
     tables = {key: value for key, value in data.items() if key not in core_keys}
     config = _validated(Config, {**core, "root": file.parent.resolve()}, file, "")
-    # A project's own workflows are named in its configuration (`workflows.modules`), so
-    # they are imported now, after the core's sections are read, and claim their tables.
-    import_workflows(config.root, config.workflows.modules)
+    # The workflows a project runs are named in its configuration (`workflows.enabled` and
+    # `.modules`), so they are imported now, after the core's sections are read, and claim
+    # their tables.
+    config.import_workflows()
     claimed = claimed_tables()
     unknown = [
         key for key, value in tables.items() if key not in claimed or not isinstance(value, dict)
     ]
-    if unknown:
+    if unknown and config.missing_plugins and all(isinstance(tables[k], dict) for k in unknown):
+        # Most likely the tables of an enabled plugin that was uninstalled: kept as written,
+        # unchecked, while everything else works (`shipyard doctor` says so too).
+        log.warning(
+            "%s: %s left unchecked: enabled workflow %s is not installed",
+            file,
+            ", ".join(f"[{key}]" for key in unknown),
+            ", ".join(config.missing_plugins),
+        )
+    elif unknown:
         raise ConfigError(
             "is not a setting of shipyard or of any workflow it knows",
             key=unknown[0],
             file=str(file),
-            hint=_unknown_tables_hint(unknown, claimed),
+            hint=_left_out_hint(unknown[0]) or _unknown_tables_hint(unknown, claimed),
         )
     for table, claim in claimed.items():
         given = {k: v for k, v in tables.get(table, {}).items() if k != PROFILES}
@@ -539,6 +569,18 @@ def _new_home(key: str) -> str:
     return ""
 
 
+def _left_out_hint(key: str) -> str:
+    """Whether `[key]` belongs to an installed workflow that `workflows.enabled` leaves out."""
+    import_workflows()  # only on this error path: every installed plugin claims its tables
+    claim = claimed_tables().get(key)
+    if claim is None:
+        return ""
+    return (
+        f"[{key}] is the {claim.workflow} workflow's, which workflows.enabled leaves out: "
+        "add its plugin there, or remove the table"
+    )
+
+
 def _unknown_tables_hint(keys: list[str], claimed: Mapping[str, SettingsTable]) -> str:
     """Each table that a workflow now owns, with its new name; else the known sections."""
     renames = [
@@ -555,6 +597,22 @@ def _unknown_tables_hint(keys: list[str], claimed: Mapping[str, SettingsTable]) 
         )
     known = sorted({*(set(Config.model_fields) - {"root", "tables"}), *claimed})
     return f"known sections: {', '.join(known)} (see docs/configuration.md)"
+
+
+def enabled_plugins(path: Path | None = None) -> list[str] | None:
+    """`workflows.enabled` of the project's file (`path`, else found from here), read alone:
+    which plugins' commands the CLI offers. None (every installed plugin) when the file has no
+    such list or cannot be read; the command that runs reads the file whole and says why."""
+    file = path if path is not None else _find_config(Path.cwd())
+    if file is None:
+        return None
+    try:
+        enabled = tomllib.loads(file.read_text(encoding="utf-8"))["workflows"]["enabled"]
+    except (OSError, KeyError, TypeError, UnicodeDecodeError, ValueError):
+        return None
+    if isinstance(enabled, list) and all(isinstance(name, str) for name in enabled):
+        return enabled
+    return None
 
 
 def _find_config(start: Path) -> Path | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from shipyard._config import Config, load_config
 from shipyard._errors import ConfigError
+from shipyard._plugins import installed_plugins
 from shipyard._redact import redact
 from shipyard._secrets import credentials_file, expand_secrets, secret_names
 from shipyard._workflow import workflows
@@ -85,6 +86,7 @@ def _project(config: Config) -> list[Check]:
             required=False,
         ),
         Check("database", True, redact(config.engine.database_url) or "SQLite in the state folder"),
+        _plugins(config),
         Check(
             "publish.remote",
             bool(config.publish.remote),
@@ -102,6 +104,24 @@ def _project(config: Config) -> list[Check]:
         *_secrets(config),
     ]
     return checks
+
+
+def _plugins(config: Config) -> Check:
+    """The workflow plugins installed here, and whether each one the project enables is."""
+    installed = ", ".join(installed_plugins()) or "none"
+    if config.workflows.enabled is None:
+        return Check("workflows", True, f"every installed plugin: {installed}")
+    enabled = ", ".join(config.workflows.enabled) or "none"
+    missing = config.missing_plugins
+    return Check(
+        "workflows",
+        not missing,
+        f"enabled: {enabled} (installed: {installed})",
+        f"install the {', '.join(missing)} plugin (its runs wait until then), or take it out "
+        "of workflows.enabled"
+        if missing
+        else "",
+    )
 
 
 def _secrets(config: Config) -> list[Check]:

@@ -28,7 +28,7 @@ from shipyard._errors import RunNotFound, ShipyardError
 from shipyard._ledger import Ledger, RunState
 from shipyard._liveness import HEARTBEAT_S, Adoption, ExecutorLease, on_postgresql
 from shipyard._logs import configure_logging
-from shipyard._plugins import import_workflows, workflow_versions
+from shipyard._plugins import workflow_versions
 from shipyard._redact import redact_log_record
 from shipyard._telemetry import setup_tracing, shutdown_tracing
 
@@ -81,7 +81,7 @@ def launch(config: Config, *, concurrency: int = 1, adopt: bool = False) -> Runt
         )
     tune_allocator()
     # Recovery needs every workflow this process may find pending.
-    import_workflows(config.root, config.workflows.modules)
+    config.import_workflows()
     config.state.mkdir(parents=True, exist_ok=True)
     executor_id, version = config.executor_id, application_version(config)
     lock = _lock_executor(config.state, executor_id)
@@ -227,7 +227,7 @@ def application_version(config: Config) -> str:
     (`shipyard runs --stranded` lists such runs, `shipyard migrate` moves them)."""
     if config.engine.application_version:
         return config.engine.application_version
-    import_workflows(config.root, config.workflows.modules)
+    config.import_workflows()
     installed = ",".join(f"{name}@{v}" for name, v in sorted(workflow_versions().items()))
     return f"shipyard-c{COMPATIBILITY}:{installed}"
 

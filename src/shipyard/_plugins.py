@@ -1,7 +1,8 @@
 """Where workflows come from: installed plugins, and a project's own modules.
 
 A plugin names its module in the `shipyard.workflows` entry-point group; a project names its
-own in `workflows.modules` of shipyard.toml (imported from the file's folder first). Importing
+own in `workflows.modules` of shipyard.toml (imported from the file's folder first), and may
+list the plugins it enables in `workflows.enabled` (unset: every installed one). Importing
 such a module registers its workflows (`@workflow`); each records its version here (the
 application version names them), and a workflow with settings claims its table of
 shipyard.toml here, so the configuration can be checked against it when it is read.
@@ -27,6 +28,7 @@ __all__ = [
     "claim_version",
     "claimed_tables",
     "import_workflows",
+    "installed_plugins",
     "workflow_versions",
 ]
 
@@ -61,11 +63,21 @@ def claimed_tables() -> dict[str, SettingsTable]:
     return dict(_TABLES)
 
 
-def import_workflows(root: Path | None = None, modules: Sequence[str] = ()) -> None:
-    """Import every installed workflow plugin, then the project's own `modules` (from
-    `root`, the configuration's folder, first)."""
+def installed_plugins() -> list[str]:
+    """The names of the installed workflow plugins (their entry points)."""
+    return sorted({entry.name for entry in entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def import_workflows(
+    root: Path | None = None,
+    modules: Sequence[str] = (),
+    enabled: Sequence[str] | None = None,
+) -> None:
+    """Import the installed workflow plugins (only those `enabled`, when it is given), then the
+    project's own `modules` (from `root`, the configuration's folder, first)."""
     for entry in entry_points(group=ENTRY_POINT_GROUP):
-        _import(entry.module, f"entry point {entry.name!r}")
+        if enabled is None or entry.name in enabled:
+            _import(entry.module, f"entry point {entry.name!r}")
     if modules and root is not None and str(root) not in sys.path:
         sys.path.insert(0, str(root))
     for module in modules:

@@ -28,6 +28,10 @@ base_url = "{base_url}"
 
 [verify]
 deadline_seconds = 60
+
+[workflows]
+# The installed workflow plugins this project uses (`shipyard doctor` lists those installed).
+enabled = [{enabled}]
 {workflow_tables}"""
 
 
@@ -43,10 +47,10 @@ def init_project(
     port: int = DEFAULT_PORT,
     auto_approve: bool = False,
 ) -> Config:
-    """Write `shipyard.toml` (unless there is one), with each installed workflow's commented
-    table, and create the state folder."""
+    """Write `shipyard.toml` (unless there is one), enabling each installed workflow plugin
+    with its commented table, and create the state folder."""
     from shipyard._localprod import LocalProduction
-    from shipyard._plugins import import_workflows
+    from shipyard._plugins import import_workflows, installed_plugins
     from shipyard._workflow import workflows
 
     import_workflows()
@@ -63,6 +67,7 @@ def init_project(
                 remote=remote,
                 base_url=base_url,
                 auto_approve=str(auto_approve).lower(),
+                enabled=", ".join(f'"{name}"' for name in installed_plugins()),
                 workflow_tables="".join(f"\n{table}" for table in own),
             ),
             encoding="utf-8",

@@ -46,7 +46,7 @@ from shipyard._inputs import RUN_INPUT, InputKind, summary
 from shipyard._ledger import RunState
 from shipyard._logs import STEP, WORKFLOW
 from shipyard._notify import Notice, notify_owner
-from shipyard._plugins import claim_table, claim_version, import_workflows
+from shipyard._plugins import claim_table, claim_version, import_workflows, installed_plugins
 from shipyard._record import CURRENT_ATTEMPT
 from shipyard._telemetry import span
 from shipyard._verify import Verification
@@ -368,11 +368,24 @@ def get_workflow(name: str, config: Config | None = None) -> WorkflowSpec:
     if config is None:
         import_workflows()
     else:
-        import_workflows(config.root, config.workflows.modules)
+        config.import_workflows()
     try:
         return _WORKFLOWS[name]
     except KeyError:
         known = ", ".join(sorted(_WORKFLOWS)) or "none"
+        if config is not None and name in config.missing_plugins:
+            raise ShipyardError(
+                f"workflow {name!r} is enabled in shipyard.toml but not installed",
+                code="workflow-not-installed",
+                hint="install its plugin (its runs wait until it is back), or take it out "
+                "of workflows.enabled",
+            ) from None
+        if name in installed_plugins() and config is not None:
+            raise ShipyardError(
+                f"workflow {name!r} is installed but this project does not enable it",
+                code="workflow-not-enabled",
+                hint=f"add {name!r} to workflows.enabled in shipyard.toml",
+            ) from None
         raise ShipyardError(
             f"no workflow is named {name!r}",
             code="no-such-workflow",

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Sequence
 from enum import StrEnum
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -74,12 +75,26 @@ app = typer.Typer(
 )
 
 
-def _register() -> None:
-    # Imported for their side effect of adding commands to `app`.
-    from shipyard.cli import _commands  # noqa: F401
+def _register(argv: Sequence[str] = ()) -> None:
+    """Add the core's commands and those of the plugins the project enables."""
+    from shipyard._config import enabled_plugins
+    from shipyard.cli import _commands  # noqa: F401  (imported to add its commands to `app`)
 
+    enabled = enabled_plugins(_config_named(argv))
     for entry in entry_points(group=COMMANDS_GROUP):
-        importlib.import_module(entry.module)
+        if enabled is None or entry.name in enabled:
+            importlib.import_module(entry.module)
+
+
+def _config_named(argv: Sequence[str]) -> Path | None:
+    """The file `--config`/`-c` or SHIPYARD_CONFIG names, before typer parses the line."""
+    for i, arg in enumerate(argv):
+        if arg in ("--config", "-c") and i + 1 < len(argv):
+            return Path(argv[i + 1])
+        if arg.startswith("--config="):
+            return Path(arg.removeprefix("--config="))
+    named = os.environ.get("SHIPYARD_CONFIG")
+    return Path(named) if named else None
 
 
 class LogFormat(StrEnum):
@@ -107,7 +122,7 @@ def _root(
 def main() -> None:
     code: int | str | None = ExitCode.OK
     try:
-        _register()
+        _register(sys.argv[1:])
         returned = app(standalone_mode=False)  # a command's typer.Exit(code) comes back here
         code = returned if isinstance(returned, int) else ExitCode.OK
     except ShipyardError as exc:

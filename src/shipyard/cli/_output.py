@@ -179,6 +179,15 @@ def state_text(state: RunState) -> str:
     return f"[{style}]{state.value}[/]" if style else state.value
 
 
+def workflow_text(name: str, version: str = "") -> str:
+    """A run's workflow (and version), marked when no workflow of that name is installed and
+    enabled here: its runs are still listed and shown, and go on once it is back."""
+    from shipyard._workflow import workflows
+
+    shown = f"{name} v{version}" if version else name
+    return shown if name in workflows() else f"{shown} [yellow](not installed)[/]"
+
+
 def when(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from shipyard._config import Config, load_config
 from shipyard._ledger import RunState
@@ -23,6 +23,7 @@ from shipyard.cli._output import (
     state_text,
     when,
     whole,
+    workflow_text,
 )
 
 
@@ -134,11 +135,24 @@ def runs(
         print_json([r.to_json() for r in records])
         return
     ids = whole("run", [r.run_id for r in records])
-    table = Table(ids, "workflow", "state", "step", "started", "took", box=None)
+    table = Table(
+        ids,
+        Column("workflow", no_wrap=True),
+        Column("state", no_wrap=True),
+        "step",
+        "started",
+        "took",
+        box=None,
+    )
     for r in records:
         took = (r.finished_at or time.time()) - r.created_at
         table.add_row(
-            r.run_id, r.workflow, state_text(r.state), r.step, when(r.created_at), f"{took:.1f} s"
+            r.run_id,
+            workflow_text(r.workflow),
+            state_text(r.state),
+            r.step,
+            when(r.created_at),
+            f"{took:.1f} s",
         )
     console.print(table if records else "no runs yet: `shipyard run WORKFLOW INPUT`")
 
@@ -201,7 +215,7 @@ def status(
         print_json(record.to_json() | {"artifacts": artifacts})
         return
     console.print(
-        f"[bold]{record.run_id}[/]  {record.workflow} v{record.version}  "
+        f"[bold]{record.run_id}[/]  {workflow_text(record.workflow, record.version)}  "
         f"{state_text(record.state)}" + (f"  ({escape(record.reason)})" if record.reason else "")
     )
     table = Table("step", "try", "", "started", "seconds", "cost", "error", box=None)
