@@ -171,7 +171,7 @@ def test_review_hear_edit_override_approve_and_production_serves_the_edit(
         assert chapters.count() == len(run.result["chapters"]) >= 2
         chapters.nth(1).click()
         start = run.result["chapters"][1]["start"]
-        audio = page.locator(".episode audio")
+        audio = page.locator(".media audio")
         assert abs(audio.evaluate("audio => audio.currentTime") - start) < 1.5
 
 

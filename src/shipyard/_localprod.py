@@ -156,7 +156,7 @@ class LocalProduction:
         return self
 
     def _initial_commit(self) -> None:
-        readme = b"# Podcast site\n\nPublished by shipyard.\n"
+        readme = b"# Site\n\nPublished by shipyard.\n"
         blob = _git(["hash-object", "-w", "--stdin"], cwd=self.remote, input=readme)
         tree = _git(["mktree"], cwd=self.remote, input=f"100644 blob {blob}\tREADME.md\n".encode())
         commit = _git(

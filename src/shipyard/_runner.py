@@ -496,7 +496,8 @@ def cancel(config: Config, run_id: str) -> RunRecord:
                 f"run {record.run_id} already ended {record.state.value}",
                 code="finished",
                 run_id=record.run_id,
-                hint="a published episode is removed with `shipyard unpublish`",
+                hint="what it published is taken back by its workflow's own command, where it "
+                "has one (the flagship's: `shipyard unpublish`)",
             )
         with _client(config) as client:
             client.cancel_workflow(record.run_id)

@@ -49,7 +49,8 @@ def init(
 
 @app.command()
 def doctor(config_file: ConfigOption = None, as_json: JsonOption = False) -> None:
-    """Check what shipyard needs: tools, voices, config, database, publishing target."""
+    """Check what shipyard needs: its tools, each enabled workflow's, the config, the database
+    and the publishing target."""
     from shipyard._doctor import diagnose
 
     checks = diagnose(config_file)

@@ -85,10 +85,10 @@ document.addEventListener("click", (event) => {  // click a part's words while p
 
 document.addEventListener("click", (event) => {  // the run page: a chapter, heard from its start
   const chapter = event.target.closest(".chapters button[data-start]");
-  const episode = document.querySelector(".episode audio");
-  if (!chapter || !episode) return;
-  episode.currentTime = Number(chapter.dataset.start);
-  episode.play().catch(() => {});
+  const audio = document.querySelector(".media audio");
+  if (!chapter || !audio) return;
+  audio.currentTime = Number(chapter.dataset.start);
+  audio.play().catch(() => {});
 });
 
 // --- keyboard shortcuts (listed on the page) --------------------------------------------------
