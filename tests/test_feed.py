@@ -3,21 +3,26 @@ artwork, transcripts, and `shipyard validate-feed`."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import struct
 from datetime import UTC, datetime
 from pathlib import Path
+from xml.etree import ElementTree
 
+import podcastparser
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from shipyard import ConfigError, load_config
 from shipyard._localprod import LocalServer
 from shipyard.cli import _register, app
 from shipyard_podcast.artwork import artwork_problems, image_size, make_cover
 from shipyard_podcast.release.feed import (
+    PODCAST,
     ManifestEpisode,
     ShowInfo,
     SiteManifest,
@@ -42,6 +47,7 @@ SHOW = ShowInfo(
     link="https://example.org/pod/",
     image_url="https://example.org/pod/cover.png",
     feed_url="https://example.org/pod/feed.xml",
+    ai_disclosure="Made with AI.",
 )
 
 
@@ -146,9 +152,9 @@ def test_a_feed_missing_a_required_tag_fails_naming_it(pattern: str, named: str)
             "item 2 (guid urn:test:1): <enclosure> url is shared with item 1",
         ),
         (
-            b'xmlns:podcast="https://podcastindex.org/namespace/1.0"',
+            b' xmlns:podcast="' + PODCAST.encode() + b'"',
             b"",
-            "<rss>: the podcast namespace (https://podcastindex.org/namespace/1.0) is not declared",
+            f"<rss>: the podcast namespace ({PODCAST}) is not declared",
         ),
         (b'version="2.0"', b'version="0.91"', "<rss>: version is '0.91', expected '2.0'"),
     ],
@@ -276,11 +282,12 @@ def test_parse_vtt_reads_speakers_and_strips_markup() -> None:
     ]
 
 
-def _jpeg_header(width: int, height: int) -> bytes:
+def _jpeg_header(width: int, height: int, components: int = 3) -> bytes:
     app0 = (
         b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00" + b"\x01\x01\x00\x00\x01\x00\x01\x00\x00"
     )
-    sof0 = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    sof0 = b"\xff\xc0" + struct.pack(">HBHHB", 8 + 3 * components, 8, height, width, components)
+    sof0 += b"".join(bytes([i + 1, 0x11, 0]) for i in range(components))
     return b"\xff\xd8" + app0 + sof0 + b"\xff\xd9"
 
 
@@ -295,6 +302,14 @@ def test_artwork_must_be_a_square_png_or_jpeg_of_1400_to_3000_px() -> None:
         "artwork is 600 px wide, outside 1400-3000 px"
     ]
     assert artwork_problems(b"GIF89a") == ["artwork is not a PNG or JPEG image"]
+    assert artwork_problems(_jpeg_header(2000, 2000, components=4)) == [
+        "artwork is in cmyk, not RGB"
+    ]
+    assert artwork_problems(_jpeg_header(2000, 2000, components=1)) == [
+        "artwork is in grayscale, not RGB"
+    ]
+    gray_png = cover[:25] + b"\x00" + cover[26:]  # IHDR colour type 0
+    assert artwork_problems(gray_png) == ["artwork is in grayscale, not RGB"]
 
 
 def test_slugs_are_url_safe_stable_and_distinct() -> None:
@@ -317,16 +332,78 @@ def test_validate_feed_command_on_files_and_urls(tmp_path: Path) -> None:
     bad = tmp_path / "bad.xml"
     bad.write_bytes(FEED.replace(b"<language>en</language>", b""))
 
-    ok = runner.invoke(app, ["validate-feed", str(good)])
+    ok = runner.invoke(app, ["validate-feed", str(good), "--skip-artwork"])
     assert ok.exit_code == 0 and "valid (2 episode(s))" in ok.output
 
-    failed = runner.invoke(app, ["validate-feed", str(bad), "--json"])
+    failed = runner.invoke(app, ["validate-feed", str(bad), "--json", "--skip-artwork"])
     assert failed.exit_code == 1
     report = json.loads(failed.output)
     assert report["valid"] is False and report["problems"] == ["channel: missing <language>"]
 
     with LocalServer(tmp_path) as server:
-        served = runner.invoke(app, ["validate-feed", server.url + "bad.xml"])
+        served = runner.invoke(app, ["validate-feed", server.url + "bad.xml", "--skip-artwork"])
         assert served.exit_code == 1 and "channel: missing <language>" in served.output
         missing = runner.invoke(app, ["validate-feed", server.url + "nope.xml"])
         assert missing.exit_code == 1 and "answered 404" in str(missing.exception)
+
+
+def test_validate_feed_fetches_the_artwork_and_holds_it_to_apples_rules(tmp_path: Path) -> None:
+    _register()
+    runner = CliRunner()
+    with LocalServer(tmp_path) as server:
+        show = SHOW.model_copy(update={"image_url": server.url + "cover.png"})
+        (tmp_path / "feed.xml").write_bytes(render_feed(show, [_episode(1)]))
+        (tmp_path / "cover.png").write_bytes(make_cover("Papers & Pods"))
+        ok = runner.invoke(app, ["validate-feed", server.url + "feed.xml"])
+        assert ok.exit_code == 0, ok.output
+        (tmp_path / "cover.png").write_bytes(make_cover("Papers & Pods", size=600))
+        small = runner.invoke(app, ["validate-feed", server.url + "feed.xml", "--json"])
+        assert small.exit_code == 1
+        assert json.loads(small.output)["problems"] == [
+            "<itunes:image>: artwork is 600 px wide, outside 1400-3000 px"
+        ]
+
+
+def test_podcast_apps_read_the_ai_disclosure_and_the_people() -> None:
+    """gPodder's parser (podcastparser) reads the item's persons and its description; the
+    disclosure is in both the description and `podcast:txt purpose="ai-content"`."""
+    episode = _episode(
+        1,
+        description="A conversation.\n\nMade with AI.",
+        hosts=["Alex", "Sam"],
+        authors=["Lena Ortiz", "Jörg Müller"],
+        ai_disclosure="Made with AI.",
+    )
+    feed = render_feed(SHOW, [episode])
+    parsed = podcastparser.parse(SHOW.feed_url, io.BytesIO(feed))
+    [item] = parsed["episodes"]
+    assert "Made with AI." in item["description"]
+    people = {(p["name"], p.get("role"), p.get("group")) for p in item["persons"]}
+    assert people == {
+        ("Alex", "host", "cast"),  # the spec's default group
+        ("Sam", "host", "cast"),
+        ("Lena Ortiz", "author", "writing"),
+        ("Jörg Müller", "author", "writing"),
+    }
+    [txt] = ElementTree.fromstring(feed).iter(f"{{{PODCAST}}}txt")
+    assert (txt.get("purpose"), txt.text) == ("ai-content", "Made with AI.")
+    assert validate_feed(feed) == []
+    other_uri = feed.replace(PODCAST.encode(), b"https://podcastindex.org/namespace/1.0", 1)
+    assert validate_feed(other_uri) == []  # the spec's other URI is read the same
+    undisclosed = render_feed(SHOW.model_copy(update={"ai_disclosure": ""}), [_episode(2)])
+    assert validate_feed(undisclosed) == [
+        'item 1 (guid urn:test:2): missing <podcast:txt purpose="ai-content">: the AI disclosure'
+    ]
+
+
+def test_the_shows_artwork_is_held_to_apples_rules_when_the_file_is_read(tmp_path: Path) -> None:
+    cover = make_cover("Papers & Pods")
+    (tmp_path / "gray.png").write_bytes(cover[:25] + b"\x00" + cover[26:])
+    (tmp_path / "cover.png").write_bytes(cover)
+    file = tmp_path / "shipyard.toml"
+    file.write_text('[podcast.show]\nimage = "gray.png"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="grayscale, not RGB") as caught:
+        load_config(file)
+    assert caught.value.key == "podcast.show.image"
+    file.write_text('[podcast.show]\nimage = "cover.png"\n', encoding="utf-8")
+    assert load_config(file).table("podcast")["show"]["image"] == "cover.png"

@@ -132,7 +132,7 @@ def test_a_reviewers_correction_reaches_the_turns_and_clears_the_flag(
     flags = check_script(amended, paper, SETTINGS)
     assert not [f for f in flags if f.check == "credits"]
     assert not [f for f in flags if f.severity == "error"], flags  # the new name is grounded
-    assert "by Anne K. Focke, Christian Stockinger" in show_notes(amended, paper)
+    assert "by Anne K. Focke, Christian Stockinger" in show_notes(amended, paper, "")
 
 
 def test_a_script_without_credits_gives_the_papers(

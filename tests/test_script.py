@@ -107,11 +107,17 @@ def make_config(*writers: str, **script: Any) -> PodcastSettings:
         "prices": {w: FREE for w in writers},
         **script,
     }
-    return PodcastSettings(script=ScriptConfig(writers=list(writers), **settings))
+    return PodcastSettings(
+        show=ShowConfig(ai_disclosure=DISCLOSURE),
+        script=ScriptConfig(writers=list(writers), **settings),
+    )
+
+
+DISCLOSURE = "Made with AI."  # short: the drafts below are sized to a 90-word target
 
 
 GOOD_TURNS = [
-    "Welcome to Paper to Podcast. I'm Alex, and with me is Sam.",
+    "Welcome to Paper to Podcast. Made with AI. I'm Alex, and with me is Sam.",
     "Thanks, Alex. Today we look at Tern, a scheduler for GPU clusters by Lena Ortiz.",
     "What does Tern actually do?",
     "It predicts how long each job will run with a small regression model, then packs the "
@@ -289,7 +295,7 @@ def test_the_budget_is_enforced_during_a_request() -> None:
 
 def test_usage_and_cost_are_on_the_outcome() -> None:
     responses = iter(
-        [draft([*GOOD_TURNS[:5], "It cuts the time by 99%.", GOOD_TURNS[6]]), draft(GOOD_TURNS)]
+        [draft([*GOOD_TURNS[:3], GOOD_TURNS[6]]), draft(GOOD_TURNS)]  # too short, then right
     )
 
     def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
@@ -410,7 +416,9 @@ def test_when_no_writer_passes_the_best_script_comes_back_with_its_flags() -> No
         )
 
     config = make_config(PRIMARY)
-    config = config.model_copy(update={"show": ShowConfig(banned_phrases=["Welcome to"])})
+    config = config.model_copy(
+        update={"show": ShowConfig(banned_phrases=["Welcome to"], ai_disclosure=DISCLOSURE)}
+    )
     outcome = write_script(make_paper(), config, models={PRIMARY: FunctionModel(inventive)})
     assert not outcome.passed
     assert [a.writer for a in outcome.attempts] == [PRIMARY, PRIMARY, "extractive", "extractive"]
@@ -714,3 +722,16 @@ def test_section_names_are_said_as_words_and_names_keep_their_capitals(tmp_path:
     # "Where Generated Artifacts Get Lost": "lost" is no name, though only the heading has it.
     assert "where generated artifacts get lost" in spoken
     assert "Maren Lindqvist" in spoken  # an author's name keeps its capitals
+
+
+def test_a_model_that_leaves_out_the_ai_disclosure_has_it_put_in_the_opening() -> None:
+    undisclosed = [GOOD_TURNS[0].replace(" Made with AI.", ""), *GOOD_TURNS[1:]]
+
+    def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        return reply(info, draft(undisclosed))
+
+    outcome = write_script(
+        make_paper(), make_config(PRIMARY), models={PRIMARY: FunctionModel(respond)}
+    )
+    assert outcome.passed and outcome.script.writer == PRIMARY
+    assert outcome.script.turns[0].text == f"{DISCLOSURE} {undisclosed[0]}"

@@ -355,8 +355,9 @@ class Config(_Section):
 
     @property
     def validation_context(self) -> dict[str, Any]:
-        """What a workflow's settings are checked against: the providers configured."""
-        return {"providers": set(self.providers)}
+        """What a workflow's settings are checked against: the providers configured, and the
+        file's folder (where relative paths in it start)."""
+        return {"providers": set(self.providers), "root": self.root}
 
     def with_profile(self, table: str, profile: str) -> Config:
         """A copy in which a workflow's table is overlaid with one of its profiles

@@ -1,15 +1,25 @@
 """The show's artwork: a generated cover when none is given, and the checks an image must pass
-to be a podcast's artwork (a square PNG or JPEG of 1400-3000 px), read from its header."""
+to be a podcast's artwork (Apple's rules: a square PNG or JPEG of 1400-3000 px in RGB), read
+from its header."""
 
 from __future__ import annotations
 
 import hashlib
 import struct
 import zlib
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
-__all__ = ["ARTWORK_MAX", "ARTWORK_MIN", "artwork_problems", "image_size", "make_cover"]
+__all__ = [
+    "ARTWORK_MAX",
+    "ARTWORK_MIN",
+    "artwork_problems",
+    "colour_space",
+    "image_size",
+    "make_cover",
+]
 
 ARTWORK_MIN, ARTWORK_MAX = 1400, 3000  # pixels, square
 COVER_PIXELS = 1400
@@ -17,6 +27,8 @@ COVER_PIXELS = 1400
 
 def make_cover(title: str, size: int = COVER_PIXELS) -> bytes:
     """A square PNG: a two-colour gradient drawn from the title's hash, with a row of bars."""
+    import numpy as np  # only when a cover is drawn: the checks below are read at load
+
     seed = hashlib.sha256(title.encode()).digest()
     top, bottom = np.array(list(seed[0:3]), float), np.array(list(seed[3:6]), float) * 0.4
     ramp = np.linspace(0.0, 1.0, size)[:, None]
@@ -31,6 +43,8 @@ def make_cover(title: str, size: int = COVER_PIXELS) -> bytes:
 
 
 def _png(pixels: np.ndarray) -> bytes:
+    import numpy as np
+
     height, width, _ = pixels.shape
     rows = np.concatenate([np.zeros((height, 1), np.uint8), pixels.reshape(height, -1)], axis=1)
 
@@ -56,39 +70,51 @@ def image_size(data: bytes) -> tuple[str, int, int] | None:
     if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
         width, height = struct.unpack(">II", data[16:24])
         return "png", width, height
-    if data[:2] == b"\xff\xd8":
-        at = 2
-        while at + 9 < len(data):
-            if data[at] != 0xFF:
-                return None
-            marker = data[at + 1]
-            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-                at += 2
-                continue
-            (length,) = struct.unpack(">H", data[at + 2 : at + 4])
-            if marker in (
-                0xC0,
-                0xC1,
-                0xC2,
-                0xC3,
-                0xC5,
-                0xC6,
-                0xC7,
-                0xC9,
-                0xCA,
-                0xCB,
-                0xCD,
-                0xCE,
-                0xCF,
-            ):
-                height, width = struct.unpack(">HH", data[at + 5 : at + 9])
-                return "jpeg", width, height
-            at += 2 + length
+    at = _jpeg_frame(data) if data[:2] == b"\xff\xd8" else None
+    if at is None:
+        return None
+    height, width = struct.unpack(">HH", data[at + 5 : at + 9])
+    return "jpeg", width, height
+
+
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _jpeg_frame(data: bytes) -> int | None:
+    """Where a JPEG's frame header (SOFn: size and components) starts, if it has one."""
+    at = 2
+    while at + 9 < len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            at += 2
+            continue
+        if marker in _SOF:
+            return at
+        (length,) = struct.unpack(">H", data[at + 2 : at + 4])
+        at += 2 + length
     return None
 
 
+_PNG_COLOUR = {0: "grayscale", 2: "rgb", 3: "rgb", 4: "grayscale", 6: "rgb"}  # IHDR colour type
+_JPEG_COLOUR = {1: "grayscale", 3: "rgb", 4: "cmyk"}  # components in the frame header
+
+
+def colour_space(data: bytes) -> str:
+    """ "rgb", "grayscale" or "cmyk" for a PNG or JPEG, read from its header; "" otherwise.
+    (A PNG's palette is RGB; a three-component JPEG is YCbCr, which decodes to RGB.)"""
+    if image_size(data) is None:
+        return ""
+    if data[:2] != b"\xff\xd8":
+        return _PNG_COLOUR.get(data[25], "")
+    at = _jpeg_frame(data)
+    return _JPEG_COLOUR.get(data[at + 9], "") if at is not None and at + 9 < len(data) else ""
+
+
 def artwork_problems(data: bytes) -> list[str]:
-    """Why an image cannot be the show's artwork (square PNG/JPEG, 1400-3000 px)."""
+    """Why an image cannot be the show's artwork under Apple's rules: a PNG or JPEG, square,
+    1400-3000 px, in RGB."""
     size = image_size(data)
     if size is None:
         return ["artwork is not a PNG or JPEG image"]
@@ -98,4 +124,7 @@ def artwork_problems(data: bytes) -> list[str]:
         problems.append(f"artwork is {width}x{height} px, not square")
     if not ARTWORK_MIN <= width <= ARTWORK_MAX:
         problems.append(f"artwork is {width} px wide, outside {ARTWORK_MIN}-{ARTWORK_MAX} px")
+    colour = colour_space(data)
+    if colour != "rgb":
+        problems.append(f"artwork is in {colour or 'an unknown colour space'}, not RGB")
     return problems

@@ -284,7 +284,7 @@ def master(
         show,
         settings.audio,
         episode_title=script.title,
-        description=show_notes(script, paper),
+        description=show_notes(script, paper, show.ai_disclosure),
         date=dt.datetime.now(dt.UTC).date(),
         cover=cover,
         assets_root=config.root,

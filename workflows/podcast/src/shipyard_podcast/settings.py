@@ -4,12 +4,20 @@
 from __future__ import annotations
 
 import string
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from shipyard import Config, ProviderName, Quota, provider_quota
+from shipyard_podcast.artwork import artwork_problems
 
 __all__ = [
     "TABLE",
@@ -45,6 +53,9 @@ class HostConfig(_Section):
     _name_is_one_line = field_validator("name")(_one_line)
 
 
+_ARTWORK_READ = 4 * 1024 * 1024  # the checks read headers: past EXIF and ICC profiles
+
+
 class ShowConfig(_Section):
     title: str = "Paper to Podcast"
     description: str = "Research papers, read and discussed by two hosts."
@@ -71,8 +82,37 @@ class ShowConfig(_Section):
     pronunciations: dict[str, str] = {}
     intro: str = ""  # a line the script must open with (in its first turns); empty: none
     outro: str = ""  # a line the script must close with (in its last turns); empty: none
+    # Said in the opening (a required line, like `intro`), and written in the feed
+    # (`podcast:txt purpose="ai-content"`), the show notes, the page and the MP3's tags.
+    ai_disclosure: str = Field(
+        default="This episode was made with AI: software wrote this conversation from the "
+        "paper, and our voices are synthetic.",
+        min_length=1,
+    )
 
     _names_are_one_line = field_validator("title", "author", "owner_name", "owner_email")(_one_line)
+    _disclosure_is_one_line = field_validator("ai_disclosure")(_one_line)
+
+    @field_validator("image")
+    @classmethod
+    def _usable_artwork(cls, image: str, info: ValidationInfo) -> str:
+        """The artwork is checked when the file is read, against Apple's rules."""
+        root = (info.context or {}).get("root")
+        if not image or root is None:
+            return image
+        path = Path(image).expanduser()
+        path = path if path.is_absolute() else Path(root) / path
+        try:
+            with path.open("rb") as f:
+                data = f.read(_ARTWORK_READ)
+        except OSError as exc:
+            raise ValueError(f"cannot read the artwork {str(path)!r}: {exc.strerror}") from None
+        problems = artwork_problems(data)
+        if problems:
+            raise ValueError(
+                "; ".join(problems) + ": use a square PNG or JPEG of 1400-3000 px in RGB"
+            )
+        return image
 
     @field_validator("hosts")
     @classmethod

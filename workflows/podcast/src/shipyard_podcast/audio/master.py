@@ -447,6 +447,7 @@ def _tag(
     tags.add(id3.TDRC(encoding=3, text=[date.isoformat()]))
     tags.add(id3.TLEN(encoding=3, text=[str(int(seconds * 1000))]))
     tags.add(id3.COMM(encoding=3, lang="eng", desc="", text=[description]))
+    tags.add(id3.TXXX(encoding=3, desc="AI disclosure", text=[show.ai_disclosure]))
     tags.add(id3.APIC(encoding=3, mime=cover_mime, type=3, desc="Cover", data=cover))
     ends = [t for t, _ in marks[1:]] + ([seconds] if marks else [])
     ids = [f"chp{i}" for i in range(len(marks))]

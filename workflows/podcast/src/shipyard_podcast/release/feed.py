@@ -49,7 +49,16 @@ __all__ = [
 
 MANIFEST_PATH = "episodes.json"
 ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
-PODCAST = "https://podcastindex.org/namespace/1.0"
+# Podcasting 2.0's namespace. Its spec takes two URIs; gPodder's parser (podcastparser) knows
+# only this one, so our feeds declare it, and feeds that declare the other are read the same.
+PODCAST = "https://github.com/Podcastindex-org/podcast-namespace/blob/main/docs/1.0.md"
+_PODCAST_ALIAS = re.compile(rb"""(xmlns:\w+=["'])https://podcastindex\.org/namespace/1\.0(["'])""")
+
+
+def _one_podcast_namespace(xml: bytes) -> bytes:
+    return _PODCAST_ALIAS.sub(rb"\g<1>" + PODCAST.encode() + rb"\g<2>", xml)
+
+
 ATOM = "http://www.w3.org/2005/Atom"
 CONTENT = "http://purl.org/rss/1.0/modules/content/"
 _PODCAST_GUID_NAMESPACE = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")  # Podcasting 2.0
@@ -75,6 +84,7 @@ class ShowInfo(_Model):
     link: str  # the site's base URL (ends with "/")
     image_url: str
     feed_url: str
+    ai_disclosure: str = ""  # said of every episode that has none of its own
 
     @classmethod
     def from_config(
@@ -93,6 +103,7 @@ class ShowInfo(_Model):
             link=base,
             image_url=site_url(base, image_path),
             feed_url=site_url(base, feed_path),
+            ai_disclosure=show.ai_disclosure,
         )
 
 
@@ -115,6 +126,11 @@ class ManifestEpisode(_Model):
     paper_sha256: str = ""
     paper_url: str = ""
     run_id: str = ""
+    # Who is heard and who wrote the paper (`podcast:person`), and the AI disclosure
+    # (`podcast:txt purpose="ai-content"`); empty in episodes released before they were kept.
+    hosts: list[str] = []
+    authors: list[str] = []
+    ai_disclosure: str = ""
 
 
 class SiteManifest(_Model):
@@ -240,8 +256,15 @@ def render_feed(show: ShowInfo, episodes: Sequence[ManifestEpisode]) -> bytes:
             'type="text/vtt" language=' + quoteattr(_text(show.language)) + ' rel="captions"/>',
             f"<podcast:chapters url={quoteattr(site_url(base, ep.chapters_path))} "
             'type="application/json+chapters"/>',
-            "</item>",
         ]
+        disclosure = ep.ai_disclosure or show.ai_disclosure
+        if disclosure:
+            lines.append(_el("podcast:txt", disclosure, purpose="ai-content"))
+        lines += [_el("podcast:person", name, role="host") for name in ep.hosts]
+        lines += [
+            _el("podcast:person", name, group="writing", role="author") for name in ep.authors
+        ]
+        lines.append("</item>")
     lines += ["</channel>", "</rss>", ""]
     return "\n".join(lines).encode("utf-8")
 
@@ -310,7 +333,7 @@ def _date_or_none(value: str) -> datetime | None:
 def parse_feed(xml: bytes) -> ParsedFeed:
     """Read a feed's channel and items. Raises ValueError when it is not an RSS document."""
     try:
-        root = ET.fromstring(xml)
+        root = ET.fromstring(_one_podcast_namespace(xml))
     except ET.ParseError as exc:
         raise ValueError(f"not well-formed XML: {exc}") from None
     channel = root.find("channel")
@@ -344,6 +367,7 @@ def parse_feed(xml: bytes) -> ParsedFeed:
 
 def validate_feed(xml: bytes) -> list[str]:
     """Every way the feed misses the publishing checklist; each problem names the tag."""
+    xml = _one_podcast_namespace(xml)
     declared = set(re.findall(rb'xmlns:(\w+)=["\']([^"\']*)["\']', xml))
     problems = [
         f"<rss>: the {prefix} namespace ({uri}) is not declared"
@@ -446,6 +470,9 @@ def _item_problems(item: ET.Element) -> list[str]:
             problems.append(f"<podcast:{tag}> has no url")
         if found.get("type") != kind:
             problems.append(f"<podcast:{tag}> type is {found.get('type')!r}, expected {kind}")
+    disclosed = [t for t in item.findall(f"{{{PODCAST}}}txt") if t.get("purpose") == "ai-content"]
+    if not disclosed or not (disclosed[0].text or "").strip():
+        problems.append('missing <podcast:txt purpose="ai-content">: the AI disclosure')
     return problems
 
 

@@ -79,6 +79,8 @@ class EpisodeFiles:
     paper_sha256: str = ""
     paper_url: str = ""
     slug: str = ""  # empty: derived from the title and the GUID
+    hosts: tuple[str, ...] = ()  # who is heard
+    authors: tuple[str, ...] = ()  # the paper's, as the script credits them
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +186,9 @@ def release_episode(episode: EpisodeFiles, config: Config, target: GitTarget) ->
             paper_sha256=episode.paper_sha256,
             paper_url=episode.paper_url,
             run_id=episode.run_id,
+            hosts=list(episode.hosts),
+            authors=list(episode.authors),
+            ai_disclosure=settings.show.ai_disclosure,
         )
         clash = next(
             (
@@ -260,13 +265,13 @@ def publish_episode(
     """The workflow's publish step: release a mastered episode from the artifact store to
     the site that `config.publish` names. Returns the Release and whether the site already
     had it (a repeated step)."""
-    image = podcast_settings(config).show.image
-    cover = config.resolve(image).read_bytes() if image else None
+    show = podcast_settings(config).show
+    cover = config.resolve(show.image).read_bytes() if show.image else None
     files = EpisodeFiles(
         run_id=run_id,
         guid=episode_guid(paper.source_sha256),
         title=script.title,
-        description=show_notes(script, paper),
+        description=show_notes(script, paper, show.ai_disclosure),
         published=published or datetime.now(UTC),
         duration_seconds=episode.seconds,
         audio=store.path(episode.audio_sha256),
@@ -275,6 +280,8 @@ def publish_episode(
         cover=cover,
         paper_title=script.credits_for(paper).title,
         paper_sha256=paper.source_sha256,
+        hosts=tuple(h.name for h in script.hosts),
+        authors=tuple(script.credits_for(paper).authors),
     )
     outcome = release_episode(files, config, GitTarget.from_config(config))
     return outcome.release, outcome.already_published
@@ -302,14 +309,14 @@ def episode_guid(paper_sha256: str) -> str:
     return f"urn:shipyard:paper:{paper_sha256}"
 
 
-def show_notes(script: Script, paper: Paper) -> str:
+def show_notes(script: Script, paper: Paper, disclosure: str) -> str:
     """The episode's description (the page, the feed item, the MP3's comment): which paper,
-    by whom, as the script credits them, and the paper's abstract."""
+    by whom, as the script credits them, the paper's abstract, and the AI disclosure."""
     credits = script.credits_for(paper)
     authors = ", ".join(credits.authors[:6]) + (" et al." if len(credits.authors) > 6 else "")
     intro = f"A conversation about the paper \u201c{credits.title}\u201d"
     intro += f" by {authors}." if authors else "."
-    return f"{intro}\n\n{paper.abstract}" if paper.abstract else intro
+    return "\n\n".join(part for part in (intro, paper.abstract, disclosure) if part)
 
 
 def unpublish_episode(

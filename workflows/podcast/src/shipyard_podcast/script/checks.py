@@ -25,13 +25,13 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from shipyard import INVISIBLE_MARKS, Severity
 from shipyard import span as traced
-from shipyard_podcast.models import Flag, Paper, Script
+from shipyard_podcast.models import Flag, Paper, Script, Turn
 from shipyard_podcast.settings import PodcastSettings
 from shipyard_podcast.source.extract import detect_language
 
@@ -46,6 +46,7 @@ __all__ = [
     "estimated_seconds",
     "injection_spans",
     "listener_spans",
+    "says_line",
     "split_sentences",
     "target_words",
     "unspeakable_spans",
@@ -617,6 +618,7 @@ def _allowed_words(settings: PodcastSettings) -> frozenset[str]:
         show.author,
         show.intro,
         show.outro,
+        show.ai_disclosure,
         *(h.name for h in show.hosts),
         *show.pronunciations,
     ]
@@ -851,6 +853,7 @@ def _check_brand(script: Script, settings: PodcastSettings) -> Iterator[Flag]:
         for written, spoken in show.pronunciations.items():
             yield from _check_pronunciation(i, turn.text, written, spoken)
     yield from _check_required_line(script, show.intro, "intro")
+    yield from _check_required_line(script, show.ai_disclosure, "AI disclosure")
     yield from _check_required_line(script, show.outro, "outro")
 
 
@@ -891,18 +894,24 @@ def _check_pronunciation(i: int, text: str, written: str, spoken: str) -> Iterat
         )
 
 
+def says_line(turns: Sequence[Turn], line: str, *, opening: bool) -> bool:
+    """Whether the first (or last) two turns say `line`, spacing and case aside."""
+    wanted = _normalise(line)
+    chosen = turns[:2] if opening else turns[-2:]
+    return any(wanted in _normalise(t.text) for t in chosen)
+
+
 def _check_required_line(script: Script, line: str, what: str) -> Iterator[Flag]:
     if not line or not script.turns:
         return
-    wanted = _normalise(line)
-    chosen = script.turns[:2] if what == "intro" else script.turns[-2:]
-    if not any(wanted in _normalise(t.text) for t in chosen):
-        where = "first" if what == "intro" else "last"
+    opening = what != "outro"
+    if not says_line(script.turns, line, opening=opening):
+        where = "first" if opening else "last"
         yield Flag(
             check="brand",
             severity="error",
             span=line,
-            turn=0 if what == "intro" else len(script.turns) - 1,
+            turn=0 if opening else len(script.turns) - 1,
             message=f"the required {what} line is missing from the {where} two turns",
         )
 

@@ -480,6 +480,7 @@ class _Conversation:
         title = paper.title.strip()
         opening = [show.intro] if show.intro else []
         opening.append(f"Welcome to {show.title}. {self._introductions()}")
+        opening.append(show.ai_disclosure)
         if title:
             by = ""
             if paper.authors:

@@ -245,8 +245,9 @@ def _instructions(settings: PodcastSettings, words: int) -> str:
     ]
     if settings.script.focus:
         lines.append(f"- Dwell on this above all: {settings.script.focus}")
-    if show.intro:
-        lines.append(f'- The first turn must contain this line, word for word: "{show.intro}"')
+    for line in (show.intro, show.ai_disclosure):
+        if line:
+            lines.append(f'- The first turn must contain this line, word for word: "{line}"')
     if show.outro:
         lines.append(f'- The last turn must contain this line, word for word: "{show.outro}"')
     if show.banned_phrases:

@@ -18,9 +18,7 @@ from shipyard_podcast.models import (
     Script,
     Turn,
 )
-from shipyard_podcast.script.checks import (
-    estimated_seconds,
-)
+from shipyard_podcast.script.checks import estimated_seconds, says_line
 from shipyard_podcast.settings import ModelPrice, PodcastSettings
 
 __all__ = ["Budget", "Feedback", "Writer", "WriterFailed", "assemble_script", "cost_of"]
@@ -87,6 +85,12 @@ def cost_of(price: ModelPrice, input_tokens: int, output_tokens: int) -> float:
 def assemble_script(
     paper: Paper, settings: PodcastSettings, turns: list[Turn], writer: str, title: str
 ) -> Script:
+    """A writer's turns as a Script. The AI disclosure is not left to a model: where the
+    opening does not say it, it is put at the start of the first turn."""
+    disclosure = settings.show.ai_disclosure
+    if turns and not says_line(turns, disclosure, opening=True):
+        first = turns[0]
+        turns = [first.model_copy(update={"text": f"{disclosure} {first.text}"}), *turns[1:]]
     words = sum(len(t.text.split()) for t in turns)
     return Script(
         show=settings.show.title,
