@@ -24,8 +24,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from shipyard._config import Config, PublishConfig, VerifyConfig
+from shipyard._git_target import GitTarget
 from shipyard._localprod import LocalProduction
-from shipyard._publish import GitTarget
 from shipyard_podcast.release.publish import EpisodeFiles, release_episode
 from shipyard_podcast.release.served import ReleaseExpectation, verify_release
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from shipyard._config import Config, PublishConfig, VerifyConfig
+from shipyard._git_target import GitTarget
 from shipyard._localprod import LocalProduction, LocalServer
-from shipyard._publish import GitTarget
 from shipyard_podcast.release.publish import EpisodeFiles
 
 # Short deadlines: a failing verify gives up after this long.

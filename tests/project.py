@@ -34,6 +34,9 @@ def make_project(
     script: str = "",
     extra: str = "",
     remote: str = "",
+    base_url: str = "",
+    publish: str = "",
+    verify: str = "",
 ) -> Iterator[Project]:
     settings = f"{extra}\n\n[podcast.script]\ntarget_minutes = {target_minutes}\n{script}\n"
     with workflow_project(
@@ -44,6 +47,9 @@ def make_project(
         review=review,
         verify_seconds=verify_seconds,
         remote=remote,
+        base_url=base_url,
+        publish=publish,
+        verify=verify,
     ) as base:
         yield Project(
             root=base.root,

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from shipyard import ArtifactStore, ConfigError, RunState, load_config
 from shipyard._artifacts import ObjectStore
 from shipyard._errors import TransientError
 from tests.conftest import fresh_database
-from tests.loopback import free_port
+from tests.objectstore import s3_server
 from tests.project import Project, kill_group, make_project
 
 BUCKET = "shipyard-artifacts"
@@ -26,23 +25,9 @@ BUCKET = "shipyard-artifacts"
 
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A real S3-compatible server on loopback with one bucket; its endpoint URL. The
-    credentials are moto's dummies, in the environment, as boto3 reads them."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
-    try:
+    """A real S3-compatible server on loopback with one bucket; its endpoint URL."""
+    with s3_server(monkeypatch, BUCKET) as endpoint:
         yield endpoint
-    finally:
-        server.stop()
 
 
 def test_an_artifact_is_shared_once_and_fetched_where_it_is_missing(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import shipyard
 from shipyard import GitTarget, redact
 from shipyard._errors import ConfigError, PublishFailed, TransientError
 from shipyard_podcast.release.feed import SiteManifest, parse_feed, validate_feed
@@ -111,10 +112,8 @@ def test_conflicting_move_restages_content_derived_from_the_new_tip(site: Site) 
         if not moved:
             moved.append(someone_else_pushes(site, "list.txt", b"theirs\n", "Their entry"))
 
-    def append_mine(workspace: Path) -> dict[str, bytes | Path]:
-        existing = workspace / "list.txt"
-        lines = existing.read_bytes() if existing.exists() else b""
-        return {"list.txt": lines + b"mine\n"}
+    def append_mine(published: shipyard.Site) -> dict[str, bytes | Path]:
+        return {"list.txt": (published.read("list.txt") or b"") + b"mine\n"}
 
     result = site.target(before_push=someone_pushes_first).publish(
         append_mine, run_id="run-1", message="Add mine"
@@ -336,7 +335,7 @@ def test_the_python_example_in_docs_publishing_runs(
 _PUBLISHER = """
 import os, signal, sys
 from pathlib import Path
-from shipyard._publish import GitTarget
+from shipyard._git_target import GitTarget
 
 remote, workspace, moment = sys.argv[1:4]
 die = lambda *_: os.kill(os.getpid(), signal.SIGKILL)

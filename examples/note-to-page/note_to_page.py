@@ -31,16 +31,17 @@ from shipyard import (
     FileInput,
     FileSet,
     Flag,
-    GitTarget,
     PermanentError,
     Probe,
     ReviewGate,
     Run,
     RunState,
+    Site,
     Verification,
     VerifyConfig,
     artifact_store,
     poll_until_served,
+    publish_target,
     record_artifact,
     set_run_state,
     step,
@@ -232,14 +233,14 @@ def summarize(note: Note, settings: NoteSettings) -> Summary:
 def publish(
     run_id: str, note: Note, summary: Summary, settings: NoteSettings, config: Config
 ) -> Page:
-    """Commit the page and the Atom feed to the site repository, and push."""
+    """Put the page and the Atom feed on the site (`[publish]`: a git repository or a bucket)."""
     entry_id = f"urn:shipyard:note:{note.sha256}"
     path = f"notes/{_slug(summary.title)}-{note.sha256[:8]}.html"
     page = _render_page(summary, settings).encode()
 
-    def files(workspace: Path) -> FileSet:
-        manifest_file = workspace / MANIFEST
-        entries = json.loads(manifest_file.read_text()) if manifest_file.is_file() else []
+    def files(site: Site) -> FileSet:
+        held = site.read(MANIFEST)
+        entries = json.loads(held) if held is not None else []
         # A repeated step keeps the first publication's date: same files, no second commit.
         updated = next(
             (e["updated"] for e in entries if e["id"] == entry_id),
@@ -247,13 +248,13 @@ def publish(
         )
         entries = [e for e in entries if e["id"] != entry_id]
         entries.append({"id": entry_id, "title": summary.title, "path": path, "updated": updated})
-        return {
+        return {  # the feed last: a bucket uploads in this order
             path: page,
             MANIFEST: json.dumps(entries, indent=2).encode(),
             FEED: _render_feed(entries, settings, config.publish.base_url),
         }
 
-    target = GitTarget.from_config(config, workspace=config.state / "note-site")
+    target = publish_target(config, workspace=config.state / "note-site")
     published = target.publish(
         files,
         run_id=run_id,

@@ -88,11 +88,40 @@ class ReviewConfig(_Section):
     resolve_comments: bool = False  # approval waits until every comment is resolved
 
 
-class PublishConfig(_Section):
-    """`[publish]`: the site repository (remote, branch) and where production serves it."""
+def _s3_url(url: str) -> str:
+    """An `s3://BUCKET[/PREFIX]` URL, with boto3 installed to reach it."""
+    if not url:
+        return url
+    if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?", url):
+        raise ValueError(f"{url!r} is not s3://BUCKET or s3://BUCKET/PREFIX")
+    if importlib.util.find_spec("boto3") is None:
+        raise ValueError(
+            "an object store needs boto3: pip install -e '.[s3]' in shipyard's checkout"
+        )
+    return url
 
-    remote: str = ""  # git URL or path of the site repository's remote
-    branch: str = "main"
+
+def _endpoint_url(url: str) -> str:
+    if url and not re.fullmatch(r"https?://[^\s/@]+(/\S*)?", url):
+        raise ValueError(f"{url!r} is not an http(s) URL (without credentials)")
+    return url
+
+
+class PublishConfig(_Section):
+    """`[publish]`: the target (a git remote and branch, or an S3-compatible bucket) and where
+    production serves it."""
+
+    remote: str = ""  # the site repository's git URL or path, or s3://BUCKET[/PREFIX]
+    branch: str = "main"  # a git remote's branch
+    endpoint_url: str = ""  # an s3:// remote's API where it is not AWS (R2, B2, MinIO)
+    region: str = ""  # an s3:// remote's region
+
+    @field_validator("remote")
+    @classmethod
+    def _a_bucket_or_git(cls, remote: str) -> str:
+        return _s3_url(remote) if remote.startswith("s3://") else remote
+
+    _an_endpoint = field_validator("endpoint_url")(_endpoint_url)
 
     @field_validator("branch")
     @classmethod
@@ -118,6 +147,11 @@ class VerifyConfig(_Section):
     first_delay_seconds: float = Field(default=0.5, ge=0)
     max_delay_seconds: float = Field(default=10.0, gt=0)
     webhook: str = ""  # notified when a run ends unverified
+    # A CDN's purge, used when production serves a cached copy that is not what was shipped:
+    # a URL POSTed {"urls": [...]} (`${NAME}` secrets allowed), or a command given the URLs.
+    purge_url: str = ""
+    purge_command: list[str] = []
+    max_purges: int = Field(default=3, ge=1)  # purges at most, in one verification
 
 
 class ConsoleConfig(_Section):
@@ -198,25 +232,8 @@ class ArtifactsConfig(_Section):
     endpoint_url: str = ""  # the store's API where it is not AWS (MinIO, Ceph, moto)
     region: str = ""
 
-    @field_validator("url")
-    @classmethod
-    def _an_s3_url(cls, url: str) -> str:
-        if not url:
-            return url
-        if not re.fullmatch(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._/-]*)?", url):
-            raise ValueError(f"{url!r} is not s3://BUCKET or s3://BUCKET/PREFIX")
-        if importlib.util.find_spec("boto3") is None:
-            raise ValueError(
-                "an object store needs boto3: pip install -e '.[s3]' in shipyard's checkout"
-            )
-        return url
-
-    @field_validator("endpoint_url")
-    @classmethod
-    def _an_http_url(cls, url: str) -> str:
-        if url and not re.fullmatch(r"https?://[^\s/@]+(/\S*)?", url):
-            raise ValueError(f"{url!r} is not an http(s) URL (without credentials)")
-        return url
+    _an_s3_url = field_validator("url")(_s3_url)
+    _an_http_url = field_validator("endpoint_url")(_endpoint_url)
 
 
 class ProviderConfig(_Section):

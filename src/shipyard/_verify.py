@@ -14,16 +14,24 @@ checks most releases need:
 A check raises `NotServed` (through `probe.fail`) at the first thing that is wrong. The last
 attempt's findings are returned, and recorded on the run as a `verification` event: the checks
 that passed and, when not verified, what production served instead, in words ("served file
-sha256 abcd… (1,024 bytes) ≠ shipped 1234… (2,048 bytes)"). Nothing here writes to
-production: verification is read-only and safe to run again at any time (drift checks).
+sha256 abcd… (1,024 bytes) ≠ shipped 1234… (2,048 bytes)").
+
+Production is often a CDN. A response it served from its cache (an `Age`, or `X-Cache`,
+`X-Cache-Status`, `CF-Cache-Status` saying HIT) is noted; when an attempt fails on such a
+copy and `[verify]` names a purge (`purge_url`, POSTed the URLs; or `purge_command`, run with
+them), the CDN is asked to drop them (at most `max_purges` times) and polling goes on until it
+serves the shipped bytes. Without one, the problem says a cached copy was served. Apart from
+that purge, nothing here writes to production: verification is safe to run at any time
+(drift checks).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn
 
 import httpx
@@ -42,6 +50,7 @@ __all__ = [
     "Verification",
     "notify_webhook",
     "poll_until_served",
+    "purge_cache",
 ]
 
 log = logging.getLogger("shipyard.verify")
@@ -49,6 +58,7 @@ log = logging.getLogger("shipyard.verify")
 RANGE_PROBE_BYTES = 1024
 _HTTP_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 _NO_CACHE = {"Cache-Control": "no-cache", "Pragma": "no-cache"}
+_CACHE_STATUS = ("X-Cache", "X-Cache-Status", "CF-Cache-Status")  # CloudFront, nginx, Cloudflare
 
 
 class Verification(BaseModel):
@@ -75,6 +85,7 @@ class Probe:
         self.http = http
         self.passed: list[str] = []
         self.seen: list[str] = []
+        self.cached: dict[str, str] = {}  # URL -> how a CDN said it answered from its cache
 
     def fail(self, problem: str) -> NoReturn:
         raise NotServed(problem)
@@ -90,12 +101,28 @@ class Probe:
             response = self.http.request(method, url, headers={**_NO_CACHE, **(headers or {})})
         except httpx.HTTPError as exc:
             self.fail(f"could not reach {redact(url)}: {type(exc).__name__}: {exc}")
+        cached = self._note_cache(url, response)
         self.seen.append(
             f"{method} {redact(url)} -> {response.status_code} "
             f"{response.headers.get('content-type', '-')} "
-            f"{response.headers.get('content-length', '-')} bytes"
+            f"{response.headers.get('content-length', '-')} bytes" + cached
         )
         return response
+
+    def _note_cache(self, url: str, response: httpx.Response) -> str:
+        """How the response says it came from a cache (", cached: Age 30 s"), noted by URL."""
+        said = [
+            f"{name} {response.headers[name]}"
+            for name in _CACHE_STATUS
+            if "hit" in response.headers.get(name, "").lower()
+        ]
+        age = response.headers.get("age", "")
+        if age.isdigit() and int(age) > 0:
+            said.append(f"Age {age} s")
+        if not said:
+            return ""
+        self.cached[url] = ", ".join(said)
+        return f" (cached: {self.cached[url]})"
 
     def fetch(self, url: str, label: str = "") -> httpx.Response:
         """GET a URL that must answer 200."""
@@ -156,6 +183,7 @@ class Probe:
         size = 0
         try:
             with self.http.stream("GET", url, headers=_NO_CACHE) as response:
+                self._note_cache(url, response)
                 if response.status_code != 200:
                     self.fail(f"GET {url} answered {response.status_code}")
                 for chunk in response.iter_bytes():
@@ -176,12 +204,13 @@ def poll_until_served(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Verification:
     """Run `check` against production until it passes or `settings.deadline_seconds` pass,
-    waiting longer between attempts (from `first_delay_seconds` up to `max_delay_seconds`)."""
+    waiting longer between attempts (from `first_delay_seconds` up to `max_delay_seconds`),
+    and purging a CDN's stale copies where `settings` names how."""
     http = client or httpx.Client(timeout=_HTTP_TIMEOUT, follow_redirects=True)
     started = time.monotonic()
     deadline = started + settings.deadline_seconds
     delay = settings.first_delay_seconds
-    attempts = 0
+    attempts = purges = 0
     try:
         while True:
             attempts += 1
@@ -194,6 +223,17 @@ def poll_until_served(
             else:
                 log.info("verify: %s verified on attempt %d", what, attempts)
                 return _verdict(probe, "", attempts, started, what)
+            if probe.cached:
+                copies = "; ".join(f"{redact(u)} ({how})" for u, how in probe.cached.items())
+                can_purge = bool(settings.purge_url or settings.purge_command)
+                if can_purge and purges < settings.max_purges:
+                    purges += 1
+                    problem = _purge(sorted(probe.cached), settings, what, problem)
+                elif not can_purge:
+                    problem += (
+                        f" (a CDN served cached copies: {copies}; set verify.purge_url or "
+                        "verify.purge_command to purge them)"
+                    )
             left = deadline - time.monotonic()
             log.info("verify: %s not yet (attempt %d): %s", what, attempts, problem)
             if left <= 0:
@@ -203,6 +243,61 @@ def poll_until_served(
     finally:
         if client is None:
             http.close()
+
+
+def purge_cache(urls: Sequence[str], settings: VerifyConfig, *, timeout: float = 30.0) -> None:
+    """Ask the CDN to drop its copies of `urls`: POST {"urls": [...]} to `purge_url`, and/or
+    run `purge_command` with the URLs as its last arguments. TransientError when it fails."""
+    if settings.purge_url:
+        try:
+            response = httpx.post(
+                expand_secrets(settings.purge_url), json={"urls": list(urls)}, timeout=timeout
+            )
+        except httpx.HTTPError as exc:
+            raise TransientError(
+                f"purge {redact(settings.purge_url)} unreachable: {type(exc).__name__}: {exc}",
+                code="purge-failed",
+                hint="check verify.purge_url in shipyard.toml",
+            ) from None
+        if not response.is_success:
+            raise TransientError(
+                f"purge {redact(settings.purge_url)} answered {response.status_code}",
+                code="purge-failed",
+                hint="check verify.purge_url in shipyard.toml",
+            )
+    if settings.purge_command:
+        command = [expand_secrets(part) for part in settings.purge_command]
+        try:
+            done = subprocess.run(
+                [*command, *urls], capture_output=True, text=True, timeout=timeout, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise TransientError(
+                f"purge command {settings.purge_command[0]!r} failed: {exc}",
+                code="purge-failed",
+                hint="check verify.purge_command in shipyard.toml",
+            ) from None
+        if done.returncode != 0:
+            raise TransientError(
+                f"purge command {settings.purge_command[0]!r} exited {done.returncode}: "
+                + redact(done.stderr.strip()[-300:]),
+                code="purge-failed",
+                hint="check verify.purge_command in shipyard.toml",
+            )
+
+
+def _purge(urls: list[str], settings: VerifyConfig, what: str, problem: str) -> str:
+    """Purge the stale copies, record it on the run; the problem as it stands after."""
+    try:
+        purge_cache(urls, settings)
+    except TransientError as exc:
+        record_event("cache-purge-failed", f"{what}: {exc.message}", {"urls": urls})
+        return f"{problem} (the CDN's purge failed: {exc.message})"
+    record_event(
+        "cache-purged", f"{what}: the CDN dropped {len(urls)} cached copies", {"urls": urls}
+    )
+    log.info("verify: %s: purged %d cached URLs", what, len(urls))
+    return f"{problem} (cached copies purged)"
 
 
 def _verdict(probe: Probe, problem: str, attempts: int, started: float, what: str) -> Verification:

@@ -207,9 +207,13 @@ def workflow_project(
     review: str = "",
     verify_seconds: float = 20,
     remote: str = "",
+    base_url: str = "",
+    publish: str = "",
+    verify: str = "",
 ) -> Iterator[WorkflowProject]:
     """A project under `root` whose `shipyard.toml` publishes to a fresh local production
-    (or to `remote`), with `[review]` naming `reviewers` (and `review`'s lines), quick
+    (or to `remote`, served at `base_url`, with `publish`'s and `verify`'s lines in those
+    tables), with `[review]` naming `reviewers` (and `review`'s lines), quick
     verification, and `settings` (TOML) after. `workflows` are modules of workflows (.py
     files) copied into the project and named in `workflows.modules`. The production serves
     until the block ends, and every process started is stopped then."""
@@ -232,12 +236,14 @@ auto_approve = {str(auto_approve).lower()}
 
 [publish]
 remote = "{remote or production.remote}"
-base_url = "{server.url}"
+base_url = "{base_url or server.url}"
+{publish}
 
 [verify]
 deadline_seconds = {verify_seconds}
 first_delay_seconds = 0.1
 max_delay_seconds = 1
+{verify}
 {settings}""",
             encoding="utf-8",
         )

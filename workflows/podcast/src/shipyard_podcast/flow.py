@@ -73,10 +73,10 @@ class Published(BaseModel):
 
 
 def _recheck_release(result: dict[str, Any], config: Config, deadline: float) -> Verification:
-    from shipyard_podcast.release.publish import verify_episode
+    from shipyard_podcast.release.publish import recheck_episode
 
     release = Release.model_validate(result["release"])
-    return verify_episode(release, config, deadline_seconds=deadline)
+    return recheck_episode(release, config, deadline_seconds=deadline)
 
 
 def _describe(config: Config) -> dict[str, Any]:
@@ -277,6 +277,7 @@ def master(
     show = settings.show
     cover = config.resolve(show.image).read_bytes() if show.image else None
     store = artifact_store()
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     episode = mix(
         script,
         clips,
@@ -285,10 +286,11 @@ def master(
         settings.audio,
         episode_title=script.title,
         description=show_notes(script, paper, show.ai_disclosure),
-        date=dt.datetime.now(dt.UTC).date(),
+        date=now.date(),
         cover=cover,
         assets_root=config.root,
     )
+    episode = episode.model_copy(update={"mastered_at": now})
     audio = Artifact(episode.audio_sha256, episode.audio_bytes, store.path(episode.audio_sha256))
     record_artifact(audio, "episode", [c.sha256 for c in clips])
     return episode
@@ -312,6 +314,7 @@ def publish(
         episode=episode,
         config=config,
         store=artifact_store(),
+        published=episode.mastered_at,  # the same after a crash: a repeat writes the same files
     )
     return Published(release=release, already_published=already)
 

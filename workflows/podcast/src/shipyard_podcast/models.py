@@ -6,7 +6,7 @@ read back on recovery; they are frozen so a stage cannot change what an earlier 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field
 
 from shipyard import Flag as CoreFlag
 
@@ -213,6 +213,7 @@ class Episode(_Frozen):
     loudness_lufs: float
     true_peak_dbtp: float
     cover_sha256: str = ""  # the cover art embedded in the MP3 (PNG or JPEG)
+    mastered_at: AwareDatetime | None = None  # the episode's date: its release's `published`
 
 
 # --- publish and verify -------------------------------------------------------------------

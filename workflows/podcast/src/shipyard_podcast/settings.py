@@ -85,8 +85,7 @@ class ShowConfig(_Section):
     # Said in the opening (a required line, like `intro`), and written in the feed
     # (`podcast:txt purpose="ai-content"`), the show notes, the page and the MP3's tags.
     ai_disclosure: str = Field(
-        default="This episode was made with AI: software wrote this conversation from the "
-        "paper, and our voices are synthetic.",
+        default="This episode was made with AI, and our voices are synthetic.",
         min_length=1,
     )
 

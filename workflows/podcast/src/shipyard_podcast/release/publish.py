@@ -1,13 +1,14 @@
 """Releasing an episode to the show's site repository, and taking one back.
 
-`publish_episode` reads the site's manifest (`episodes.json`) at the remote's tip, adds or
+`publish_episode` reads the site's manifest (`episodes.json`) as the target holds it, adds or
 replaces the episode by GUID, regenerates the feed and the index from it, validates the feed,
-and publishes the episode's files with them in one commit through a GitTarget. Where each
-file goes is declared once, in `[podcast.site]` (`audio_path = "episodes/{slug}.mp3"`, ...).
+and publishes the episode's files with them through the project's target (`[publish]`: a git
+repository, one commit; or a bucket, the media first and the feed last). Where each file
+goes is declared once, in `[podcast.site]` (`audio_path = "episodes/{slug}.mp3"`, ...).
 
-Both functions may run again after a crash: the manifest is read afresh from the remote each
-time and rendering is deterministic, so a repeat finds its commit (or nothing to change) and
-makes no second one.
+Both functions may run again after a crash: the manifest is read afresh from the target each
+time and rendering is deterministic, so a repeat finds its publication (or nothing to change)
+and makes no second one.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from shipyard import (
     Config,
     ConfigError,
     FileSet,
-    GitTarget,
     PublishFailed,
+    PublishTarget,
+    Site,
     Verification,
+    publish_target,
     sha256_file,
 )
 from shipyard_podcast.artwork import artwork_problems, image_size
@@ -53,6 +56,7 @@ __all__ = [
     "episode_guid",
     "episode_slug",
     "publish_episode",
+    "recheck_episode",
     "release_episode",
     "show_notes",
     "unpublish_episode",
@@ -127,8 +131,8 @@ def _show(config: Config, settings: PodcastSettings, image_path: str) -> ShowInf
     )
 
 
-def _artwork(settings: PodcastSettings, cover: bytes | None, workspace: Path) -> tuple[str, bytes]:
-    """(repository path, bytes): the given cover, else the site's own, else a generated one."""
+def _artwork(settings: PodcastSettings, cover: bytes | None, site: Site) -> tuple[str, bytes]:
+    """(site path, bytes): the given cover, else the site's own, else a generated one."""
     template = settings.site.image_path
     if cover is not None:
         problems = artwork_problems(cover)
@@ -142,15 +146,16 @@ def _artwork(settings: PodcastSettings, cover: bytes | None, workspace: Path) ->
         ext = "jpg" if kind is not None and kind[0] == "jpeg" else "png"
         return template.format(ext=ext), cover
     for ext in ("png", "jpg"):
-        if (workspace / template.format(ext=ext)).is_file():
-            return template.format(ext=ext), (workspace / template.format(ext=ext)).read_bytes()
+        if (held := site.read(template.format(ext=ext))) is not None:
+            return template.format(ext=ext), held
     from shipyard_podcast.artwork import make_cover  # numpy: only when a cover is drawn
 
     return template.format(ext="png"), make_cover(settings.show.title)
 
 
-def release_episode(episode: EpisodeFiles, config: Config, target: GitTarget) -> Released:
-    """Put the episode, its page, the feed and the index on the site, in one commit."""
+def release_episode(episode: EpisodeFiles, config: Config, target: PublishTarget) -> Released:
+    """Put the episode, its page, the feed and the index on the site: the media first, the
+    feed and the manifest last (the order a bucket uploads in)."""
     settings = podcast_settings(config)
     slug = episode.slug or episode_slug(episode.title, episode.guid)
     paths = _paths(settings.site, slug)
@@ -164,10 +169,10 @@ def release_episode(episode: EpisodeFiles, config: Config, target: GitTarget) ->
     shipped: dict[str, str] = {}
     show_seen: list[ShowInfo] = []
 
-    def files(workspace: Path) -> FileSet:
-        image_path, image = _artwork(settings, episode.cover, workspace)
+    def files(site: Site) -> FileSet:
+        image_path, image = _artwork(settings, episode.cover, site)
         show = _show(config, settings, image_path)
-        manifest = _read_manifest(workspace)
+        manifest = _read_manifest(site)
         earlier = manifest.get(episode.guid)
         entry = ManifestEpisode(
             guid=episode.guid,
@@ -215,16 +220,16 @@ def release_episode(episode: EpisodeFiles, config: Config, target: GitTarget) ->
             )
         out: dict[str, bytes | Path] = {
             paths["audio_path"]: episode.audio,
+            image_path: image,
             paths["transcript_path"]: transcript.encode("utf-8"),
             paths["chapters_path"]: chapters,
             paths["page_path"]: render_episode_page(
                 show, entry, transcript_vtt=transcript, chapters=chapter_list
             ),
-            settings.site.feed_path: feed,
             settings.site.index_path: render_index(show, manifest.episodes),
+            settings.site.feed_path: feed,
             MANIFEST_PATH: manifest.to_json(),
         }
-        out[image_path] = image
         shipped.clear()
         shipped.update({path: _sha(data) for path, data in out.items()})
         show_seen[:] = [show]
@@ -283,7 +288,7 @@ def publish_episode(
         hosts=tuple(h.name for h in script.hosts),
         authors=tuple(script.credits_for(paper).authors),
     )
-    outcome = release_episode(files, config, GitTarget.from_config(config))
+    outcome = release_episode(files, config, publish_target(config))
     return outcome.release, outcome.already_published
 
 
@@ -295,6 +300,23 @@ def verify_episode(
     if deadline_seconds is not None:
         settings = settings.model_copy(update={"deadline_seconds": deadline_seconds})
     return verify_release(ReleaseExpectation.from_release(release), settings)
+
+
+def recheck_episode(release: Release, config: Config, *, deadline_seconds: float) -> Verification:
+    """The drift check: the target still holds the episode's own files with the shipped bytes
+    (a CDN may hide a changed origin), and production serves the release."""
+    site = podcast_settings(config).site
+    shared = {site.feed_path, site.index_path, MANIFEST_PATH}
+    shared |= {site.image_path.format(ext=ext) for ext in ("png", "jpg")}
+    owned = {path: sha for path, sha in release.files.items() if path not in shared}
+    changed = publish_target(config).missing(owned)
+    if changed:
+        return Verification(
+            verified=False,
+            checks=[],
+            problem="the site no longer holds what was shipped: " + "; ".join(changed),
+        )
+    return verify_episode(release, config, deadline_seconds=deadline_seconds)
 
 
 def verify_unpublished(unpublished: Unpublished, config: Config) -> Verification:
@@ -320,12 +342,11 @@ def show_notes(script: Script, paper: Paper, disclosure: str) -> str:
 
 
 def unpublish_episode(
-    guid: str, config: Config, target: GitTarget | None = None, *, run_id: str
+    guid: str, config: Config, target: PublishTarget | None = None, *, run_id: str
 ) -> Unpublished:
-    """Remove an episode's files and its feed entry in a new commit (idempotent)."""
-    target = target or GitTarget.from_config(config)
-    workspace = target.checkout()
-    entry = _read_manifest(workspace).get(guid)
+    """Take an episode's feed entry off, then its files (idempotent)."""
+    target = target or publish_target(config)
+    entry = _read_manifest(target.site()).get(guid)
     settings = podcast_settings(config)
     feed_url = site_url(config.publish.base_url, settings.site.feed_path)
     if entry is None:
@@ -333,17 +354,16 @@ def unpublish_episode(
         return Unpublished(guid, head, already=True, feed_url=feed_url, gone_urls=[])
     removed = [entry.audio_path, entry.page_path, entry.transcript_path, entry.chapters_path]
 
-    def files(workspace: Path) -> FileSet:
-        image_path, image = _artwork(settings, None, workspace)
+    def files(site: Site) -> FileSet:
+        image_path, image = _artwork(settings, None, site)
         show = _show(config, settings, image_path)
-        manifest = _read_manifest(workspace).without(guid)
-        out: dict[str, bytes | Path] = {
-            settings.site.feed_path: render_feed(show, manifest.episodes),
+        manifest = _read_manifest(site).without(guid)
+        return {
+            image_path: image,
             settings.site.index_path: render_index(show, manifest.episodes),
+            settings.site.feed_path: render_feed(show, manifest.episodes),
             MANIFEST_PATH: manifest.to_json(),
         }
-        out[image_path] = image
-        return out
 
     result = target.publish(
         files,
@@ -361,9 +381,9 @@ def unpublish_episode(
     )
 
 
-def _read_manifest(workspace: Path) -> SiteManifest:
-    path = workspace / MANIFEST_PATH
-    return SiteManifest.from_json(path.read_bytes()) if path.is_file() else SiteManifest()
+def _read_manifest(site: Site) -> SiteManifest:
+    held = site.read(MANIFEST_PATH)
+    return SiteManifest.from_json(held) if held is not None else SiteManifest()
 
 
 def _sha(data: bytes | Path) -> str:

@@ -250,9 +250,10 @@ def write_extractive(
             high = content - 1
         else:
             low = content + 1
-        if script.words <= limit and (
+        fits = script.words <= limit and (
             best.words > limit or abs(script.words - goal) < abs(best.words - goal)
-        ):
+        )
+        if fits or (best.words > limit and script.words < best.words):  # else: the shortest
             best = script
     return best
 

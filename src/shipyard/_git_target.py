@@ -1,4 +1,4 @@
-"""Publishing to a git repository: stage, commit with trailers, push; idempotently.
+"""The git target: stage, commit with trailers, push; idempotently (see `_targets`).
 
 `GitTarget.publish` is a side effect that a durable step may run more than once (a crash
 between commit and push, or between push and the step's checkpoint), so it is written to be
@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -42,10 +42,11 @@ from shipyard._artifacts import write_atomically
 from shipyard._config import Config
 from shipyard._errors import ConfigError, PublishFailed, TransientError
 from shipyard._secrets import expand_secrets
+from shipyard._targets import FileSet, PublishResult, Site, site_path
 from shipyard._telemetry import span
 from shipyard._text import one_line
 
-__all__ = ["FileSet", "GitTarget", "PublishResult"]
+__all__ = ["GitTarget"]
 
 log = logging.getLogger("shipyard.publish")
 
@@ -53,8 +54,6 @@ RUN_TRAILER = "Shipyard-Run"
 FILE_TRAILER = "Shipyard-File"
 REMOVED_TRAILER = "Shipyard-Removed"
 
-FileSet = Mapping[str, bytes | Path]
-"""Repository path (POSIX, relative) -> the new content, as bytes or a file to copy."""
 
 _TRAILER_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 _GIT_SETTINGS = (
@@ -86,13 +85,6 @@ def _without_credentials(remote: str) -> tuple[str, str]:
     user, _, password = userinfo.partition(":")
     token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
     return urlunsplit(parts._replace(netloc=host)), f"Authorization: Basic {token}"
-
-
-@dataclass(frozen=True, slots=True)
-class PublishResult:
-    commit: str  # the commit on the remote branch that carries the files
-    pushed: bool  # this call pushed it
-    already_published: bool  # the remote already had it; nothing was committed
 
 
 class GitTarget:
@@ -164,7 +156,7 @@ class GitTarget:
 
     def publish(
         self,
-        files: FileSet | Callable[[Path], FileSet],
+        files: FileSet | Callable[[Site], FileSet],
         *,
         run_id: str,
         message: str,
@@ -173,8 +165,8 @@ class GitTarget:
     ) -> PublishResult:
         """Put `files` on the remote branch in one commit carrying `run_id`; remove `remove`.
 
-        `files` may be a function of the workspace (checked out at the remote tip) returning
-        the files: it is called again whenever the remote moved under a conflicting change, so
+        `files` may be a function of the site (checked out at the remote tip) returning the
+        files: it is called again whenever the remote moved under a conflicting change, so
         content derived from what is already there (a feed, a manifest) is derived afresh.
         """
         _check_trailer_value(RUN_TRAILER, run_id)
@@ -183,7 +175,7 @@ class GitTarget:
             if not _TRAILER_KEY.match(key):
                 raise ConfigError(f"not a valid git trailer key: {key!r}")
             _check_trailer_value(key, value)
-        removals = sorted({_repo_path(p) for p in remove})
+        removals = sorted({site_path(p) for p in remove})
         with self._locked():
             self._sync()
             staged = self._stage(files, removals)
@@ -205,6 +197,22 @@ class GitTarget:
         with self._locked():
             self._sync()
         return self.workspace
+
+    def site(self) -> Site:
+        """The site at the remote branch's tip."""
+        return _Checkout(self.checkout())
+
+    def missing(self, files: Mapping[str, str]) -> list[str]:
+        """Of `files` (path -> SHA-256), those the branch's tip does not hold with those bytes."""
+        site = self.site()
+        wrong = []
+        for path, sha256 in sorted(files.items()):
+            data = site.read(path)
+            if data is None:
+                wrong.append(f"{path}: not in {self.branch}")
+            elif (held := hashlib.sha256(data).hexdigest()) != sha256:
+                wrong.append(f"{path}: holds sha256 {held[:12]}…, shipped {sha256[:12]}…")
+        return wrong
 
     def find_run_commit(
         self, run_id: str, file_trailers: Sequence[tuple[str, str]] | None = None
@@ -314,13 +322,13 @@ class GitTarget:
         )
 
     def _stage(
-        self, files: FileSet | Callable[[Path], FileSet], removals: Sequence[str]
+        self, files: FileSet | Callable[[Site], FileSet], removals: Sequence[str]
     ) -> dict[str, str]:
         """Write the files into the worktree; return path -> sha256 of what was written."""
-        chosen = files(self.workspace) if callable(files) else files
+        chosen = files(_Checkout(self.workspace)) if callable(files) else files
         staged: dict[str, str] = {}
         for raw_path, content in sorted(chosen.items()):
-            path = _repo_path(raw_path)
+            path = site_path(raw_path)
             size = content.stat().st_size if isinstance(content, Path) else len(content)
             if size > self.max_file_bytes:
                 raise PublishFailed(
@@ -367,7 +375,7 @@ class GitTarget:
 
     def _push(
         self,
-        files: FileSet | Callable[[Path], FileSet],
+        files: FileSet | Callable[[Site], FileSet],
         removals: Sequence[str],
         body: str,
         run_id: str,
@@ -418,7 +426,7 @@ class GitTarget:
         )
 
     def _catch_up(
-        self, files: FileSet | Callable[[Path], FileSet], removals: Sequence[str], body: str
+        self, files: FileSet | Callable[[Site], FileSet], removals: Sequence[str], body: str
     ) -> bool:
         """The remote moved: put our commit on its new tip (rebase, or stage afresh).
 
@@ -533,26 +541,21 @@ class GitTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class _Checkout:
+    """The site as the workspace holds it (links were refused when it was synced)."""
+
+    workspace: Path
+
+    def read(self, path: str) -> bytes | None:
+        file = self.workspace / site_path(path)
+        return file.read_bytes() if file.is_file() else None
+
+
+@dataclass(frozen=True, slots=True)
 class _Completed:
     returncode: int
     stdout: str
     stderr: str
-
-
-def _repo_path(raw: str) -> str:
-    path = PurePosixPath(raw)
-    if (
-        path.is_absolute()
-        or not path.parts
-        or any(p in ("..", ".", "") for p in path.parts)
-        or path.parts[0] == ".git"
-        or "\\" in raw
-    ):
-        raise ConfigError(
-            f"not a safe repository path: {raw!r}",
-            hint="publish paths are relative POSIX paths inside the repository",
-        )
-    return str(path)
 
 
 def _check_trailer_value(key: str, value: str) -> None:
