@@ -194,6 +194,16 @@ def test_papers_are_published_to_a_bucket_behind_a_cdn_verified_and_drift_is_cau
         )
         assert f"✓ {second.run_id}" in drift.stdout
 
+        # Taken down: the feed stops naming it first, then its objects go, proven gone at
+        # the origin and through the CDN (whose copies are purged).
+        gone = p.run("unpublish", second.run_id)
+        assert gone.returncode == 0, gone.stdout + gone.stderr
+        for path in second.result["release"]["files"]:
+            if path.startswith("episodes/"):
+                assert httpx.get(f"{s3}/{BUCKET}/pod/{path}").status_code in (403, 404)
+        feed = parse_feed(httpx.get(second.result["release"]["feed_url"]).content)
+        assert [i.guid for i in feed.items] == [first.result["release"]["guid"]]
+
 
 @pytest.mark.slow
 def test_kill_9_mid_upload_then_a_worker_publishes_each_object_once(
