@@ -14,10 +14,12 @@ import datetime
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 from pathlib import Path
 
 import mutagen.mp3
@@ -28,7 +30,7 @@ from shipyard._artifacts import ArtifactStore
 from shipyard_podcast.audio.master import master
 from shipyard_podcast.audio.speakable import normalise_text
 from shipyard_podcast.audio.synthesize import synthesize
-from shipyard_podcast.audio.voices import load_voice, speak
+from shipyard_podcast.audio.voices import FestivalEngine, load_voice, speak
 from shipyard_podcast.models import Host, Script, Turn
 from shipyard_podcast.script.checks import WORDS_PER_MINUTE
 from shipyard_podcast.settings import AudioConfig, ShowConfig
@@ -127,6 +129,38 @@ def _baseline(mp3: Path) -> tuple[float, float]:
         timeout=600,
     )
     return time.perf_counter() - start, _cpu() - cpu
+
+
+def _festival_sessions() -> None:
+    """Festival's voice loaded once per session (the engine) against once per turn
+    (text2wave, the baseline), the same 40 turns one after another; CPU includes the
+    festival processes (the sessions are ended, and so counted, before the clock stops)."""
+    sentences = _sentences()
+    turns = [
+        unicodedata.normalize("NFKD", " ".join(sentences[i : i + 2])).encode("ascii", "ignore")
+        for i in range(0, 80, 2)
+    ]
+    text2wave = shutil.which("text2wave") or "text2wave"
+    with tempfile.TemporaryDirectory() as tmp:
+        start, cpu = time.perf_counter(), _cpu()
+        for text in turns:
+            subprocess.run(
+                [text2wave, "-eval", "(voice_cmu_us_slt_arctic_hts)", "-o", f"{tmp}/t.wav"],
+                input=text,
+                check=True,
+            )
+        base = time.perf_counter() - start, _cpu() - cpu
+    engine = FestivalEngine("cmu_us_slt_arctic_hts")
+    start, cpu = time.perf_counter(), _cpu()
+    for text in turns:
+        engine.synthesize(text.decode())
+    engine.close()
+    now = time.perf_counter() - start, _cpu() - cpu
+    print(f"\nFestival, {len(turns)} turns one after another")
+    print(f"{'':26} {'wall s':>7} {'CPU s':>7}")
+    print(f"{'text2wave per turn':26} {base[0]:7.2f} {base[1]:7.2f}")
+    print(f"{'one session (the engine)':26} {now[0]:7.2f} {now[1]:7.2f}")
+    print(f"{'ratio':26} {now[0] / base[0]:7.2f} {now[1] / base[1]:7.2f}")
 
 
 def _stage(minutes: float) -> dict[str, float]:
@@ -288,6 +322,7 @@ def main() -> None:
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:2])
     print(f"cores: {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'}")
     _rtf()
+    _festival_sessions()
     _concurrency()
 
     scale = float(os.environ.get("SHIPYARD_BENCH_AUDIO_MINUTES", "10")) / 10

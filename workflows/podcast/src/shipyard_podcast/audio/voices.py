@@ -25,6 +25,7 @@ import io
 import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import tempfile
@@ -284,7 +285,11 @@ class EspeakEngine(VoiceEngine):
 
 
 class FestivalEngine(VoiceEngine):
-    """Festival with an HTS voice (statistical parametric): clear, natural enough, fast."""
+    """Festival with an HTS voice (statistical parametric): clear, natural enough, fast.
+
+    Loading a voice costs Festival a quarter of a CPU-second, so it is loaded once: each of up
+    to `concurrency` sessions is one `festival` process that says turn after turn, with
+    text2wave's own synthesis (the same bytes as `text2wave`)."""
 
     engine = "festival"
     max_chars = 2000
@@ -293,28 +298,134 @@ class FestivalEngine(VoiceEngine):
 
     def __init__(self, voice: str) -> None:
         super().__init__(voice)
-        self.command = _require_command("text2wave", "festival", self.spec)
+        self.command = _require_command("festival", "festival", self.spec)
+        self.unbuffered = _require_command("stdbuf", "coreutils", self.spec)
         if not re.fullmatch(r"[A-Za-z0-9_]+", voice) or not any(self.voices_dir.glob(f"*/{voice}")):
             raise ConfigError(
                 f"no Festival voice {voice!r} in {self.voices_dir}",
                 key="podcast.show.hosts.voice",
                 hint="apt-get install festvox-us-slt-hts for cmu_us_slt_arctic_hts",
             )
+        self._idle: list[_FestivalSession] = []
+        self._lock = threading.Lock()
+        self._sessions = threading.BoundedSemaphore(self.concurrency)  # processes at most
 
     @cached_property
     def version(self) -> str:
-        festival = _require_command("festival", "festival", self.spec)
-        return f"{_command_version([festival, '--version'])}; voice {self.voice}"
+        return f"{_command_version([self.command, '--version'])}; voice {self.voice}"
 
     def synthesize(self, text: str) -> bytes:
         # Festival reads bytes as Latin-1: give it plain ASCII.
         plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore")
-        with tempfile.TemporaryDirectory(prefix="shipyard-festival-") as tmp:
-            out = Path(tmp) / "out.wav"
-            _run(
-                [self.command, "-eval", f"(voice_{self.voice})", "-o", str(out)], input_bytes=plain
+        with self._sessions:
+            with self._lock:
+                session = self._idle.pop() if self._idle else None
+            if session is None:
+                session = _FestivalSession([self.unbuffered, "-oL", self.command], self.voice)
+            try:
+                said = session.say(plain)
+            except BaseException:
+                session.close()  # a session that failed is not trusted with the next turn
+                raise
+            with self._lock:
+                self._idle.append(session)
+            return said
+
+    def close(self) -> None:
+        """End the idle sessions (they end by themselves when this process does)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for session in idle:
+            session.close()
+
+
+# text2wave's synthesis (tts_file with a hook that writes each utterance's samples), defined
+# once in a session and called per turn with a text file and a WAV to write.
+_FESTIVAL_SETUP = """
+(defvar shipyard_fp nil)
+(defvar shipyard_samples 0)
+(defvar shipyard_utt nil)
+(define (shipyard_keep utt)
+  (if (eq? shipyard_samples 0)
+      (wave.save.header shipyard_fp (utt.wave utt) 'riff nil (list (list "numsamples" 0))))
+  (set! shipyard_samples
+        (+ shipyard_samples (get_param 'num_samples (wave.info (utt.wave utt)) 0)))
+  (wave.save.data.fp (utt.wave utt) shipyard_fp 'riff nil)
+  (set! shipyard_utt utt))
+(define (shipyard_say infile outfile)
+  (set! shipyard_samples 0)
+  (set! shipyard_fp (fopen outfile "wb"))
+  (set! tts_hooks (list utt.synth shipyard_keep))
+  (tts_file infile nil)
+  (fseek shipyard_fp 0 0)
+  (wave.save.header shipyard_fp (utt.wave shipyard_utt) 'riff nil
+                    (list (list "numsamples" shipyard_samples)))
+  (fclose shipyard_fp)
+  (format t "SAID\\n"))
+"""
+
+
+class _FestivalSession:
+    """One `festival --pipe` process with its voice loaded. Each turn is a text file in the
+    session's own folder; the process answers on stdout (line-buffered through stdbuf) when
+    the WAV is written. A failure or a timeout ends the session."""
+
+    def __init__(self, command: list[str], voice: str) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="shipyard-festival-"))
+        self.process = subprocess.Popen(
+            [*command, "--pipe"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=self.folder,
+        )
+        self._answer(f'{_FESTIVAL_SETUP}(voice_{voice})\n(format t "READY\\n")\n', "READY")
+
+    def say(self, text: bytes) -> bytes:
+        said, heard = self.folder / "said.wav", self.folder / "text.txt"
+        said.unlink(missing_ok=True)
+        heard.write_bytes(text)
+        lines = self._answer(f'(shipyard_say "{heard}" "{said}")\n(format t "END\\n")\n', "END")
+        if "SAID" not in lines or not said.is_file():
+            raise TransientError(
+                f"festival could not say {text[:80]!r}",
+                code="tts-failed",
+                hint="check the voice is installed",
             )
-            return out.read_bytes()
+        return said.read_bytes()
+
+    def _answer(self, commands: str, last: str) -> list[str]:
+        """Send `commands`; the lines Festival prints up to `last`, within the timeout."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        try:
+            self.process.stdin.write(commands.encode())
+            self.process.stdin.flush()
+        except OSError as exc:
+            raise TransientError(f"festival stopped: {exc}", code="tts-failed") from None
+        deadline = time.monotonic() + SUBPROCESS_TIMEOUT_S
+        out, fd = b"", self.process.stdout.fileno()
+        while last not in (lines := out.decode(errors="replace").splitlines()):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise StepTimeout(
+                    f"festival said nothing for {SUBPROCESS_TIMEOUT_S:.0f} s",
+                    code="tts-timeout",
+                    hint="retry; a text this long may need splitting",
+                )
+            if select.select([fd], [], [], left)[0]:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    raise TransientError("festival ended unexpectedly", code="tts-failed")
+                out += chunk
+        return lines
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=30)
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                stream.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 _HTTP_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
