@@ -55,13 +55,11 @@ def make_script(*texts: str, speakers: tuple[str, ...] = ("Alex", "Sam")) -> Scr
 
 
 # A config whose target fits the small scripts below, so length does not get in the way.
-SMALL = PodcastSettings(
-    show=ShowConfig(ai_disclosure="Made with AI."),
-    script=ScriptConfig(target_minutes=50 / WORDS_PER_MINUTE),
-)
+SMALL = PodcastSettings(script=ScriptConfig(target_minutes=50 / WORDS_PER_MINUTE))
+DISCLOSURE = SMALL.show.ai_disclosure  # said in the opening; not counted in the length
 
 GOOD = (
-    "Welcome to Paper to Podcast. Made with AI. I'm Alex, and with me is Sam.",
+    f"Welcome to Paper to Podcast. {DISCLOSURE} I'm Alex, and with me is Sam.",
     "Thanks, Alex. Today it is Tern, a scheduler for GPU clusters by Lena Ortiz.",
     "What does it do on the Alibaba trace?",
     "It cuts the mean job completion time by 37.5%, and it handles 2000 jobs per hour.",
@@ -327,8 +325,8 @@ def test_a_monologue_is_flagged_for_the_reviewer() -> None:
 
 
 def test_a_script_that_does_not_say_it_was_made_with_ai_is_held() -> None:
-    undisclosed = (GOOD[0].replace(" Made with AI.", ""), *GOOD[1:])
+    undisclosed = (GOOD[0].replace(f" {DISCLOSURE}", ""), *GOOD[1:])
     flags = check_script(make_script(*undisclosed), make_paper(), SMALL)
     [error] = [f for f in flags if f.severity == "error"]
-    assert (error.check, error.span, error.turn) == ("brand", "Made with AI.", 0)
+    assert (error.check, error.span, error.turn) == ("brand", DISCLOSURE, 0)
     assert "AI disclosure" in error.message

@@ -85,10 +85,10 @@ def test_one_to_four_hosts_all_speak_and_pass_the_checks(hosts: int, form: str) 
 
 
 def test_the_focus_steers_what_the_writers_dwell_on() -> None:
-    plain = PodcastSettings(script=ScriptConfig(target_minutes=0.5))
+    plain = PodcastSettings(script=ScriptConfig(target_minutes=1.0))
     focused = PodcastSettings(
         script=ScriptConfig(
-            target_minutes=0.5, focus="the percentile tail and mispredicted lengths"
+            target_minutes=1.0, focus="the percentile tail and mispredicted lengths"
         )
     )
     said = " ".join(t.text for t in write_extractive(make_paper(), focused).turns)

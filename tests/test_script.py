@@ -107,17 +107,14 @@ def make_config(*writers: str, **script: Any) -> PodcastSettings:
         "prices": {w: FREE for w in writers},
         **script,
     }
-    return PodcastSettings(
-        show=ShowConfig(ai_disclosure=DISCLOSURE),
-        script=ScriptConfig(writers=list(writers), **settings),
-    )
+    return PodcastSettings(script=ScriptConfig(writers=list(writers), **settings))
 
 
-DISCLOSURE = "Made with AI."  # short: the drafts below are sized to a 90-word target
+DISCLOSURE = ShowConfig().ai_disclosure  # said in the opening; not counted in the length
 
 
 GOOD_TURNS = [
-    "Welcome to Paper to Podcast. Made with AI. I'm Alex, and with me is Sam.",
+    f"Welcome to Paper to Podcast. {DISCLOSURE} I'm Alex, and with me is Sam.",
     "Thanks, Alex. Today we look at Tern, a scheduler for GPU clusters by Lena Ortiz.",
     "What does Tern actually do?",
     "It predicts how long each job will run with a small regression model, then packs the "
@@ -416,9 +413,7 @@ def test_when_no_writer_passes_the_best_script_comes_back_with_its_flags() -> No
         )
 
     config = make_config(PRIMARY)
-    config = config.model_copy(
-        update={"show": ShowConfig(banned_phrases=["Welcome to"], ai_disclosure=DISCLOSURE)}
-    )
+    config = config.model_copy(update={"show": ShowConfig(banned_phrases=["Welcome to"])})
     outcome = write_script(make_paper(), config, models={PRIMARY: FunctionModel(inventive)})
     assert not outcome.passed
     assert [a.writer for a in outcome.attempts] == [PRIMARY, PRIMARY, "extractive", "extractive"]
@@ -725,7 +720,7 @@ def test_section_names_are_said_as_words_and_names_keep_their_capitals(tmp_path:
 
 
 def test_a_model_that_leaves_out_the_ai_disclosure_has_it_put_in_the_opening() -> None:
-    undisclosed = [GOOD_TURNS[0].replace(" Made with AI.", ""), *GOOD_TURNS[1:]]
+    undisclosed = [GOOD_TURNS[0].replace(f" {DISCLOSURE}", ""), *GOOD_TURNS[1:]]
 
     def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         return reply(info, draft(undisclosed))

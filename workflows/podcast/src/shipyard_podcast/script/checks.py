@@ -46,6 +46,7 @@ __all__ = [
     "estimated_seconds",
     "injection_spans",
     "listener_spans",
+    "measured_words",
     "says_line",
     "split_sentences",
     "target_words",
@@ -388,8 +389,16 @@ def _context(text: str, start: int, end: int, width: int = 50) -> str:
 # --- length ---------------------------------------------------------------------------------
 
 
+def measured_words(script: Script, settings: PodcastSettings) -> int:
+    """The words a script's length is measured by: all but the AI disclosure, a fixed line
+    the show requires (like its music, it is not the conversation the target is for)."""
+    disclosure = settings.show.ai_disclosure
+    said = bool(script.turns) and says_line(script.turns, disclosure, opening=True)
+    return script.words - (len(disclosure.split()) if said else 0)
+
+
 def _check_length(script: Script, index: _PaperIndex, settings: PodcastSettings) -> Iterator[Flag]:
-    words = script.words
+    words = measured_words(script, settings)
     target = target_words(settings)
     minutes = words / WORDS_PER_MINUTE
     said = f"{words} words, about {minutes:.1f} min against a target of {target} words"

@@ -22,6 +22,7 @@ from shipyard_podcast.script.checks import (
     PADDING_ALLOWANCE,
     injection_spans,
     listener_spans,
+    measured_words,
     split_sentences,
     target_words,
     unspeakable_spans,
@@ -240,20 +241,24 @@ def write_extractive(
     high = min(goal, max(int(paper_words * MAX_PAPER_SHARE), 1))
     low = 0
     best = _frame(paper, settings, candidates, high)
+
+    def words(script: Script) -> int:
+        return measured_words(script, settings)
+
     # Search the content budget so the whole script, framing included, lands on the goal.
     for _ in range(8):
-        if abs(best.words - goal) <= goal * 0.04 or low >= high:
+        if abs(words(best) - goal) <= goal * 0.04 or low >= high:
             break
         content = (low + high) // 2
         script = _frame(paper, settings, candidates, content)
-        if script.words > goal:
+        if words(script) > goal:
             high = content - 1
         else:
             low = content + 1
-        fits = script.words <= limit and (
-            best.words > limit or abs(script.words - goal) < abs(best.words - goal)
+        fits = words(script) <= limit and (
+            words(best) > limit or abs(words(script) - goal) < abs(words(best) - goal)
         )
-        if fits or (best.words > limit and script.words < best.words):  # else: the shortest
+        if fits or (words(best) > limit and words(script) < words(best)):  # else: the shortest
             best = script
     return best
 
