@@ -26,6 +26,7 @@ from shipyard_podcast.audio.samples import Audio, decode_wav, encode_wav
 from shipyard_podcast.audio.speakable import normalise_text, number_words, split_text
 from shipyard_podcast.audio.voices import (
     EspeakEngine,
+    FestivalEngine,
     KokoroEngine,
     load_voice,
     register_engine,
@@ -411,3 +412,23 @@ def test_piper_with_nothing_to_say_is_rejected_not_crashed() -> None:
     with pytest.raises(AudioRejected, match="produced no audio") as caught:
         load_voice("piper:en_US-joe-medium").synthesize("...")
     assert caught.value.code == "silent"
+
+
+def test_festival_loads_its_voice_once_and_says_what_text2wave_says(tmp_path: Path) -> None:
+    engine = FestivalEngine("cmu_us_slt_arctic_hts")
+    texts = ['She said "two" things; (then) three.', "Short.", "A question? And an answer!"]
+    said = [engine.synthesize(text) for text in texts]
+    [session] = engine._idle  # one process said all three
+    for text, wav in zip(texts, said, strict=True):
+        out = tmp_path / "text2wave.wav"
+        subprocess.run(
+            ["text2wave", "-eval", "(voice_cmu_us_slt_arctic_hts)", "-o", str(out)],
+            input=text.encode(),
+            check=True,
+            timeout=60,
+        )
+        assert wav == out.read_bytes()
+    engine.close()
+    assert session.process.poll() is not None and not session.folder.exists()
+    assert engine.synthesize("Again.")  # a new session after close
+    engine.close()

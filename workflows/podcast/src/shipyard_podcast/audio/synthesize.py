@@ -13,8 +13,9 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -74,9 +75,12 @@ def synthesize(
         else:
             clips[index] = clip
 
-    with ThreadPoolExecutor(
-        max_workers=settings.concurrency, thread_name_prefix="shipyard-tts"
-    ) as pool:
+    with (
+        _closing(engines.values()),  # after the pool, which waits for every turn
+        ThreadPoolExecutor(
+            max_workers=settings.concurrency, thread_name_prefix="shipyard-tts"
+        ) as pool,
+    ):
         futures: list[Future[Clip]] = [
             # each in a copy of this context: its spans join the run's trace
             pool.submit(
@@ -117,6 +121,16 @@ def synthesize_turn(
     _, text, engine, key = _job(script, index, _engines(script, quotas), pronunciations)
     cached = _cached(cache_dir, key, index, store)
     return cached or _speak_turn(index, text, engine, key, store, cache_dir)
+
+
+@contextmanager
+def _closing(engines: Iterable[VoiceEngine]) -> Iterator[None]:
+    """The engines' processes end with the stage (a voice loads again for the next run)."""
+    try:
+        yield
+    finally:
+        for engine in set(engines):
+            engine.close()
 
 
 def _engines(script: Script, quotas: Mapping[str, Quota] | None) -> dict[str, VoiceEngine]:

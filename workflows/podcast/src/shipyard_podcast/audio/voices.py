@@ -109,6 +109,10 @@ class VoiceEngine(ABC):
             hint="name a provider only for a voice of a service (openai-tts, kokoro, elevenlabs)",
         )
 
+    def close(self) -> None:  # noqa: B027  (most engines keep nothing)
+        """Let go of what the engine keeps between requests (processes); it starts again on
+        the next request."""
+
     def pace(self) -> None:
         """Wait until one more request keeps within `requests_per_minute`."""
         if not self.requests_per_minute:
@@ -306,9 +310,8 @@ class FestivalEngine(VoiceEngine):
                 key="podcast.show.hosts.voice",
                 hint="apt-get install festvox-us-slt-hts for cmu_us_slt_arctic_hts",
             )
-        self._idle: list[_FestivalSession] = []
+        self._idle: list[_FestivalSession] = []  # at most `concurrency`: callers hold `slots`
         self._lock = threading.Lock()
-        self._sessions = threading.BoundedSemaphore(self.concurrency)  # processes at most
 
     @cached_property
     def version(self) -> str:
@@ -317,22 +320,22 @@ class FestivalEngine(VoiceEngine):
     def synthesize(self, text: str) -> bytes:
         # Festival reads bytes as Latin-1: give it plain ASCII.
         plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore")
-        with self._sessions:
-            with self._lock:
-                session = self._idle.pop() if self._idle else None
-            if session is None:
-                session = _FestivalSession([self.unbuffered, "-oL", self.command], self.voice)
-            try:
-                said = session.say(plain)
-            except BaseException:
-                session.close()  # a session that failed is not trusted with the next turn
-                raise
-            with self._lock:
-                self._idle.append(session)
-            return said
+        with self._lock:
+            session = self._idle.pop() if self._idle else None
+        if session is None:
+            session = _FestivalSession([self.unbuffered, "-oL", self.command], self.voice)
+        try:
+            said = session.say(plain)
+        except BaseException:
+            session.close()  # a session that failed is not trusted with the next turn
+            raise
+        with self._lock:
+            self._idle.append(session)
+        return said
 
     def close(self) -> None:
-        """End the idle sessions (they end by themselves when this process does)."""
+        """End the idle sessions: a process that ends without this leaves them to end when
+        their input closes, uncounted in its own CPU time."""
         with self._lock:
             idle, self._idle = self._idle, []
         for session in idle:
