@@ -45,12 +45,13 @@ from shipyard._localprod import LocalProduction
 from shipyard._notify import Notice, notify_owner
 from shipyard._project import DEFAULT_PORT, init_project, production_root
 from shipyard._providers import Quota, provider_quota
+from shipyard._publish import publish_target
 from shipyard._record import current_run_id, record_artifact, record_cost, record_event
 from shipyard._redact import redact
 from shipyard._review import Decision, Flag, Reviewed, ReviewGate, Segments, Severity
 from shipyard._runner import StartedRun, cancel, decide, start_run, submit_run, wait_for
 from shipyard._secrets import expand_secrets
-from shipyard._targets import FileSet, PublishResult, PublishTarget, Site, publish_target
+from shipyard._targets import FileSet, PublishResult, PublishTarget, Site
 from shipyard._telemetry import span
 from shipyard._text import INVISIBLE_MARKS, one_line
 from shipyard._verify import NotServed, Probe, Verification, notify_webhook, poll_until_served

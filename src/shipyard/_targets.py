@@ -2,7 +2,7 @@
 
 A target holds a site: files by relative POSIX path, served to the public at
 `publish.base_url` (through a CDN or not). Two kinds come with the core, chosen by
-`publish.remote` in shipyard.toml:
+`publish.remote` in shipyard.toml (`_publish.publish_target`):
 
 - `GitTarget` (`_git_target`): a branch of a git repository, one commit per release;
 - `BucketTarget` (`_bucket_target`): an S3-compatible bucket (AWS, R2, B2, MinIO), one
@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
-from shipyard._config import Config
 from shipyard._errors import ConfigError
 
 __all__ = [
@@ -37,7 +36,6 @@ __all__ = [
     "PublishResult",
     "PublishTarget",
     "Site",
-    "publish_target",
     "site_path",
 ]
 
@@ -90,18 +88,6 @@ class PublishTarget(Protocol):
         """Of `files` (path -> SHA-256), those the target does not hold with those bytes, each
         with what it holds instead."""
         ...
-
-
-def publish_target(config: Config, *, workspace: Path | None = None) -> PublishTarget:
-    """The target `[publish]` names: a bucket for an `s3://` remote, else a git remote.
-    `workspace` is a git target's private clone (default: the state folder's `site`)."""
-    if config.publish.remote.startswith("s3://"):
-        from shipyard._bucket_target import BucketTarget
-
-        return BucketTarget.from_config(config)
-    from shipyard._git_target import GitTarget
-
-    return GitTarget.from_config(config, workspace=workspace)
 
 
 def site_path(raw: str) -> str:
