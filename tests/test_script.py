@@ -730,3 +730,12 @@ def test_a_model_that_leaves_out_the_ai_disclosure_has_it_put_in_the_opening() -
     )
     assert outcome.passed and outcome.script.writer == PRIMARY
     assert outcome.script.turns[0].text == f"{DISCLOSURE} {undisclosed[0]}"
+
+
+def test_a_first_turn_with_no_room_for_the_disclosure_fails_the_writer() -> None:
+    from shipyard_podcast.models import MAX_TURN_CHARS, Turn
+    from shipyard_podcast.script.writing import WriterFailed, assemble_script
+
+    full = Turn(speaker="Alex", text="word " * (MAX_TURN_CHARS // 5 - 1))
+    with pytest.raises(WriterFailed, match="no room left for the AI disclosure"):
+        assemble_script(make_paper(), make_config(PRIMARY), [full], PRIMARY, "Tern")

@@ -11,6 +11,7 @@ from pydantic_ai.usage import RunUsage, UsageLimits
 
 from shipyard import BudgetExceeded
 from shipyard_podcast.models import (
+    MAX_TURN_CHARS,
     Credits,
     Flag,
     Host,
@@ -86,11 +87,15 @@ def assemble_script(
     paper: Paper, settings: PodcastSettings, turns: list[Turn], writer: str, title: str
 ) -> Script:
     """A writer's turns as a Script. The AI disclosure is not left to a model: where the
-    opening does not say it, it is put at the start of the first turn."""
+    opening does not say it, it is put at the start of the first turn (WriterFailed where that
+    turn has no room left for it)."""
     disclosure = settings.show.ai_disclosure
     if turns and not says_line(turns, disclosure, opening=True):
         first = turns[0]
-        turns = [first.model_copy(update={"text": f"{disclosure} {first.text}"}), *turns[1:]]
+        text = f"{disclosure} {first.text}"
+        if len(text) > MAX_TURN_CHARS:
+            raise WriterFailed("the first turn has no room left for the AI disclosure")
+        turns = [first.model_copy(update={"text": text}), *turns[1:]]
     words = sum(len(t.text.split()) for t in turns)
     return Script(
         show=settings.show.title,
