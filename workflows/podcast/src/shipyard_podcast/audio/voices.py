@@ -18,6 +18,7 @@ returns the bytes of a WAV file; `speak` splits, paces, decodes and joins.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import importlib
 import importlib.metadata
@@ -312,6 +313,7 @@ class FestivalEngine(VoiceEngine):
             )
         self._idle: list[_FestivalSession] = []  # at most `concurrency`: callers hold `slots`
         self._lock = threading.Lock()
+        atexit.register(self.close)  # reaped, not left to end when their input closes
 
     @cached_property
     def version(self) -> str:
