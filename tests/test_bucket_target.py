@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,11 @@ from shipyard import PublishFailed, RunState, VerifyConfig, poll_until_served
 from shipyard._bucket_target import BucketTarget
 from shipyard._verify import Probe
 from shipyard_podcast.release.feed import parse_feed
-from tests.objectstore import PURGE_COMMAND, HeldUploads, caching_proxy, s3_server
-from tests.project import kill_group, make_project
+from tests.objectstore import PURGE_COMMAND, Cdn, HeldUploads, caching_proxy, s3_server
+from tests.project import Project, kill_group, make_project
 
 BUCKET = "show-site"
+PURGE = f"purge_command = {json.dumps(PURGE_COMMAND)}"  # [verify]: the CDN's purge
 
 
 @pytest.fixture
@@ -145,19 +147,28 @@ def test_a_cdns_stale_copy_holds_verification_until_it_is_purged(tmp_path: Path,
         assert httpx.get(url).content == b"new feed"
 
 
+def bucket_project(
+    root: Path, cdn: Cdn, endpoint: str, verify: str = ""
+) -> AbstractContextManager[Project]:
+    """A project that publishes to the bucket through `endpoint`, served through `cdn`."""
+    return make_project(
+        root,
+        auto_approve=True,
+        remote=f"s3://{BUCKET}/pod",
+        base_url=f"{cdn.url}/{BUCKET}/pod/",
+        publish=f'endpoint_url = "{endpoint}"',
+        verify=verify,
+    )
+
+
 @pytest.mark.slow
 def test_papers_are_published_to_a_bucket_behind_a_cdn_verified_and_drift_is_caught(
     tmp_path: Path, s3: str
 ) -> None:
     with (
         caching_proxy(s3, tmp_path / "cdn") as cdn,
-        make_project(
-            tmp_path / "p",
-            auto_approve=True,
-            remote=f"s3://{BUCKET}/pod",
-            base_url=f"{cdn.url}/{BUCKET}/pod/",
-            publish=f'endpoint_url = "{s3}"',
-            verify=f"purge_command = {json.dumps(PURGE_COMMAND)}",
+        bucket_project(
+            tmp_path / "p", cdn, s3, f"purge_command = {json.dumps(PURGE_COMMAND)}"
         ) as p,
     ):
         done = p.run("run", "paper-to-podcast", str(p.paper))
@@ -227,13 +238,7 @@ def test_kill_9_mid_upload_then_a_worker_publishes_each_object_once(
     with (
         held.serve() as proxy,
         caching_proxy(s3, tmp_path / "cdn") as cdn,
-        make_project(
-            tmp_path / "p",
-            auto_approve=True,
-            remote=f"s3://{BUCKET}/pod",
-            base_url=f"{cdn.url}/{BUCKET}/pod/",
-            publish=f'endpoint_url = "{proxy}"',
-        ) as p,
+        bucket_project(tmp_path / "p", cdn, proxy) as p,
     ):
         watcher = threading.Thread(target=watch_the_feed, daemon=True)
         watcher.start()

@@ -242,25 +242,27 @@ class BucketTarget:
             return None
 
     def _get(self, key: str) -> bytes | None:
-        try:
-            answer = self._call(
-                "read", lambda: self._client.get_object(Bucket=self.bucket, Key=key), absent_ok=True
-            )
-        except _Absent:
-            return None
-        return bytes(answer["Body"].read())
+        body = self._body(key)
+        return bytes(body.read()) if body is not None else None
 
     def _hash(self, key: str) -> str | None:
+        body = self._body(key)
+        if body is None:
+            return None
+        digest = hashlib.sha256()
+        for chunk in body.iter_chunks(1 << 20):
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    def _body(self, key: str) -> Any:
+        """The object's content as a stream (botocore's), or None where there is none."""
         try:
             answer = self._call(
                 "read", lambda: self._client.get_object(Bucket=self.bucket, Key=key), absent_ok=True
             )
         except _Absent:
             return None
-        digest = hashlib.sha256()
-        for chunk in answer["Body"].iter_chunks(1 << 20):
-            digest.update(chunk)
-        return digest.hexdigest()
+        return answer["Body"]
 
     def _key(self, path: str) -> str:
         return f"{self.prefix}{path}"
