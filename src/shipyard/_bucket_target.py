@@ -24,10 +24,10 @@ import logging
 import mimetypes
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 from shipyard._config import Config
@@ -129,15 +129,15 @@ class BucketTarget:
                 "removed": removals,
             }
             body = json.dumps(record, sort_keys=True, indent=1).encode()
+            digest = hashlib.sha256(body).hexdigest()  # the publication's id
+            key = self._record_key(run_id)
             self._call(
                 "record",
                 lambda: self._client.put_object(
-                    **self._object(self._record_key(run_id), body, "application/json")
+                    **self._object(key, body, "application/json", digest)
                 ),
             )
-            return PublishResult(
-                hashlib.sha256(body).hexdigest(), pushed=wrote, already_published=not wrote
-            )
+            return PublishResult(digest, pushed=wrote, already_published=not wrote)
 
     def site(self) -> Site:
         return _BucketSite(self)
@@ -197,8 +197,8 @@ class BucketTarget:
         kind = kind or "application/octet-stream"
         if kind.startswith(_TEXT):
             kind += "; charset=utf-8"
-        with span("publish upload", path=path, bytes=size):
-            body = content.read_bytes() if isinstance(content, Path) else content
+        opened = content.open("rb") if isinstance(content, Path) else nullcontext(content)
+        with span("publish upload", path=path, bytes=size), opened as body:  # streamed
             self._call(
                 f"upload {path}",
                 lambda: self._client.put_object(**self._object(key, body, kind, digest)),
@@ -206,8 +206,7 @@ class BucketTarget:
         log.info("publish: %s holds %s (%d bytes)", self, path, size)
         return digest, True
 
-    def _object(self, key: str, body: bytes, kind: str, digest: str = "") -> dict[str, Any]:
-        digest = digest or hashlib.sha256(body).hexdigest()
+    def _object(self, key: str, body: bytes | BinaryIO, kind: str, digest: str) -> dict[str, Any]:
         return {
             "Bucket": self.bucket,
             "Key": key,
