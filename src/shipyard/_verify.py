@@ -110,7 +110,7 @@ class Probe:
         return response
 
     def _note_cache(self, url: str, response: httpx.Response) -> str:
-        """How the response says it came from a cache (", cached: Age 30 s"), noted by URL."""
+        """How the response says it came from a cache (" (cached: Age 30 s)"), noted by URL."""
         said = [
             f"{name} {response.headers[name]}"
             for name in _CACHE_STATUS
@@ -224,12 +224,12 @@ def poll_until_served(
                 log.info("verify: %s verified on attempt %d", what, attempts)
                 return _verdict(probe, "", attempts, started, what)
             if probe.cached:
-                copies = "; ".join(f"{redact(u)} ({how})" for u, how in probe.cached.items())
                 can_purge = bool(settings.purge_url or settings.purge_command)
                 if can_purge and purges < settings.max_purges:
                     purges += 1
                     problem = _purge(sorted(probe.cached), settings, what, problem)
                 elif not can_purge:
+                    copies = "; ".join(f"{redact(u)} ({how})" for u, how in probe.cached.items())
                     problem += (
                         f" (a CDN served cached copies: {copies}; set verify.purge_url or "
                         "verify.purge_command to purge them)"
@@ -249,22 +249,14 @@ def purge_cache(urls: Sequence[str], settings: VerifyConfig, *, timeout: float =
     """Ask the CDN to drop its copies of `urls`: POST {"urls": [...]} to `purge_url`, and/or
     run `purge_command` with the URLs as its last arguments. TransientError when it fails."""
     if settings.purge_url:
-        try:
-            response = httpx.post(
-                expand_secrets(settings.purge_url), json={"urls": list(urls)}, timeout=timeout
-            )
-        except httpx.HTTPError as exc:
-            raise TransientError(
-                f"purge {redact(settings.purge_url)} unreachable: {type(exc).__name__}: {exc}",
-                code="purge-failed",
-                hint="check verify.purge_url in shipyard.toml",
-            ) from None
-        if not response.is_success:
-            raise TransientError(
-                f"purge {redact(settings.purge_url)} answered {response.status_code}",
-                code="purge-failed",
-                hint="check verify.purge_url in shipyard.toml",
-            )
+        _post_json(
+            settings.purge_url,
+            {"urls": list(urls)},
+            what="purge",
+            key="verify.purge_url",
+            code="purge-failed",
+            timeout=timeout,
+        )
     if settings.purge_command:
         command = [expand_secrets(part) for part in settings.purge_command]
         try:
@@ -327,21 +319,45 @@ def notify_webhook(
 
     Raises TransientError when the hook cannot be reached or does not answer 2xx, so the
     caller's retry policy decides; nothing is swallowed here."""
+    _post_json(
+        url,
+        payload,
+        what="webhook",
+        key="verify.webhook",
+        code="webhook-failed",
+        timeout=timeout,
+        client=client,
+    )
+
+
+def _post_json(
+    url: str,
+    payload: Mapping[str, object],
+    *,
+    what: str,
+    key: str,
+    code: str,
+    timeout: float,
+    client: httpx.Client | None = None,
+) -> None:
+    """POST `payload` as JSON to `url` (its `${NAME}`s filled from the secrets); a
+    TransientError naming `what` and the setting `key` when it cannot be reached or does not
+    answer 2xx."""
     http = client or httpx.Client(timeout=timeout)
     try:
         response = http.post(expand_secrets(url), json=dict(payload), timeout=timeout)
     except httpx.HTTPError as exc:
         raise TransientError(
-            f"webhook {redact(url)} unreachable: {type(exc).__name__}: {exc}",
-            code="webhook-failed",
-            hint="check verify.webhook in shipyard.toml",
+            f"{what} {redact(url)} unreachable: {type(exc).__name__}: {exc}",
+            code=code,
+            hint=f"check {key} in shipyard.toml",
         ) from None
     finally:
         if client is None:
             http.close()
     if not response.is_success:
         raise TransientError(
-            f"webhook {redact(url)} answered {response.status_code}",
-            code="webhook-failed",
-            hint="check verify.webhook in shipyard.toml",
+            f"{what} {redact(url)} answered {response.status_code}",
+            code=code,
+            hint=f"check {key} in shipyard.toml",
         )
