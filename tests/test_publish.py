@@ -377,3 +377,13 @@ def test_killed_mid_publish_a_rerun_leaves_exactly_one_commit(site: Site, moment
     )
     assert site.commits() == ["Publish one", "Start the site"]
     assert (site.production.webroot / "episodes" / "one.mp3").read_bytes() == b"audio"
+
+
+def test_the_target_says_which_shipped_files_the_branch_no_longer_holds(site: Site) -> None:
+    site.target().publish({"a.txt": b"a", "b.txt": b"b"}, run_id="run-1", message="x")
+    shipped = {"a.txt": hashlib.sha256(b"a").hexdigest(), "b.txt": hashlib.sha256(b"b").hexdigest()}
+    assert site.target().missing(shipped) == []
+    someone_else_pushes(site, "a.txt", b"changed", "Their change")
+    [changed] = site.target().missing(shipped)
+    assert changed.startswith(f"a.txt: holds sha256 {hashlib.sha256(b'changed').hexdigest()[:12]}")
+    assert site.target().missing({"gone.txt": shipped["a.txt"]}) == ["gone.txt: not in main"]

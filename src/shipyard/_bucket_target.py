@@ -30,9 +30,17 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote
 
+from shipyard._artifacts import sha256_file
 from shipyard._config import Config
 from shipyard._errors import ConfigError, PublishFailed, TransientError
-from shipyard._targets import BUCKET_RECORDS, FileSet, PublishResult, Site, site_path
+from shipyard._targets import (
+    BUCKET_RECORDS,
+    FileSet,
+    PublishResult,
+    Site,
+    mismatches,
+    site_path,
+)
 from shipyard._telemetry import span
 
 __all__ = ["BucketTarget"]
@@ -149,14 +157,7 @@ class BucketTarget:
     def missing(self, files: Mapping[str, str]) -> list[str]:
         """Of `files` (path -> SHA-256), those the bucket does not hold with those bytes: each
         object is read back through the store's API (not the CDN) and hashed."""
-        wrong = []
-        for path, sha256 in sorted(files.items()):
-            held = self._hash(self._key(site_path(path)))
-            if held is None:
-                wrong.append(f"{path}: not in {self.url}")
-            elif held != sha256:
-                wrong.append(f"{path}: holds sha256 {held[:12]}…, shipped {sha256[:12]}…")
-        return wrong
+        return mismatches(files, lambda path: self._hash(self._key(path)), self.url)
 
     def versions(self, path: str) -> list[str]:
         """The SHA-256s of the earlier contents kept of `path` (to roll back to)."""
@@ -177,7 +178,11 @@ class BucketTarget:
                 code="file-too-large",
                 hint="lower the audio bitrate, or raise publish.max_file_bytes",
             )
-        digest = _sha256(content)
+        digest = (
+            sha256_file(content)
+            if isinstance(content, Path)
+            else hashlib.sha256(content).hexdigest()
+        )
         key = self._key(path)
         held = self._head(key)
         if held is not None and held.get("Metadata", {}).get("sha256") == digest:
@@ -359,13 +364,3 @@ class _Absent(Exception):
 def _code(exc: Exception) -> str:
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
-
-
-def _sha256(content: bytes | Path) -> str:
-    if isinstance(content, bytes):
-        return hashlib.sha256(content).hexdigest()
-    digest = hashlib.sha256()
-    with content.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -38,11 +38,11 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from shipyard._artifacts import write_atomically
+from shipyard._artifacts import sha256_file, write_atomically
 from shipyard._config import Config
 from shipyard._errors import ConfigError, PublishFailed, TransientError
 from shipyard._secrets import expand_secrets
-from shipyard._targets import FileSet, PublishResult, Site, site_path
+from shipyard._targets import FileSet, PublishResult, Site, mismatches, site_path
 from shipyard._telemetry import span
 from shipyard._text import one_line
 
@@ -204,15 +204,12 @@ class GitTarget:
 
     def missing(self, files: Mapping[str, str]) -> list[str]:
         """Of `files` (path -> SHA-256), those the branch's tip does not hold with those bytes."""
-        site = self.site()
-        wrong = []
-        for path, sha256 in sorted(files.items()):
-            data = site.read(path)
-            if data is None:
-                wrong.append(f"{path}: not in {self.branch}")
-            elif (held := hashlib.sha256(data).hexdigest()) != sha256:
-                wrong.append(f"{path}: holds sha256 {held[:12]}…, shipped {sha256[:12]}…")
-        return wrong
+        tip = self.checkout()
+
+        def held(path: str) -> str | None:
+            return sha256_file(tip / path) if (tip / path).is_file() else None
+
+        return mismatches(files, held, self.branch)
 
     def find_run_commit(
         self, run_id: str, file_trailers: Sequence[tuple[str, str]] | None = None

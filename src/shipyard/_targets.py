@@ -36,6 +36,7 @@ __all__ = [
     "PublishResult",
     "PublishTarget",
     "Site",
+    "mismatches",
     "site_path",
 ]
 
@@ -88,6 +89,21 @@ class PublishTarget(Protocol):
         """Of `files` (path -> SHA-256), those the target does not hold with those bytes, each
         with what it holds instead."""
         ...
+
+
+def mismatches(
+    files: Mapping[str, str], held: Callable[[str], str | None], where: str
+) -> list[str]:
+    """Of `files` (path -> SHA-256), those a target does not hold with those bytes, in words:
+    `held(path)` is the SHA-256 of what it holds there (None: nothing), `where` names it."""
+    wrong = []
+    for path, sha256 in sorted(files.items()):
+        found = held(site_path(path))
+        if found is None:
+            wrong.append(f"{path}: not in {where}")
+        elif found != sha256:
+            wrong.append(f"{path}: holds sha256 {found[:12]}…, shipped {sha256[:12]}…")
+    return wrong
 
 
 def site_path(raw: str) -> str:
