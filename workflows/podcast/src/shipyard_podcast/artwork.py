@@ -16,7 +16,6 @@ __all__ = [
     "ARTWORK_MAX",
     "ARTWORK_MIN",
     "artwork_problems",
-    "colour_space",
     "image_size",
     "make_cover",
 ]
@@ -67,22 +66,23 @@ def _png(pixels: np.ndarray) -> bytes:
 
 def image_size(data: bytes) -> tuple[str, int, int] | None:
     """(format, width, height) of a PNG or JPEG, read from its header; None otherwise."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
-        width, height = struct.unpack(">II", data[16:24])
-        return "png", width, height
-    at = _jpeg_frame(data) if data[:2] == b"\xff\xd8" else None
-    if at is None:
-        return None
-    height, width = struct.unpack(">HH", data[at + 5 : at + 9])
-    return "jpeg", width, height
+    header = _header(data)
+    return header[:3] if header is not None else None
 
 
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_PNG_COLOUR = {0: "grayscale", 2: "rgb", 3: "rgb", 4: "grayscale", 6: "rgb"}  # IHDR colour type
+_JPEG_COLOUR = {1: "grayscale", 3: "rgb", 4: "cmyk"}  # components in the frame header
 
 
-def _jpeg_frame(data: bytes) -> int | None:
-    """Where a JPEG's frame header (SOFn: size and components) starts, if it has one."""
-    at = 2
+def _header(data: bytes) -> tuple[str, int, int, str] | None:
+    """(format, width, height, colour space) of a PNG or JPEG, from one read of its header."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) > 25:
+        width, height = struct.unpack(">II", data[16:24])
+        return "png", width, height, _PNG_COLOUR.get(data[25], "")
+    if data[:2] != b"\xff\xd8":
+        return None
+    at = 2  # the JPEG's markers, up to its frame header (SOFn: size and components)
     while at + 9 < len(data):
         if data[at] != 0xFF:
             return None
@@ -91,40 +91,25 @@ def _jpeg_frame(data: bytes) -> int | None:
             at += 2
             continue
         if marker in _SOF:
-            return at
+            height, width = struct.unpack(">HH", data[at + 5 : at + 9])
+            return "jpeg", width, height, _JPEG_COLOUR.get(data[at + 9], "")
         (length,) = struct.unpack(">H", data[at + 2 : at + 4])
         at += 2 + length
     return None
 
 
-_PNG_COLOUR = {0: "grayscale", 2: "rgb", 3: "rgb", 4: "grayscale", 6: "rgb"}  # IHDR colour type
-_JPEG_COLOUR = {1: "grayscale", 3: "rgb", 4: "cmyk"}  # components in the frame header
-
-
-def colour_space(data: bytes) -> str:
-    """ "rgb", "grayscale" or "cmyk" for a PNG or JPEG, read from its header; "" otherwise.
-    (A PNG's palette is RGB; a three-component JPEG is YCbCr, which decodes to RGB.)"""
-    if image_size(data) is None:
-        return ""
-    if data[:2] != b"\xff\xd8":
-        return _PNG_COLOUR.get(data[25], "")
-    at = _jpeg_frame(data)
-    return _JPEG_COLOUR.get(data[at + 9], "") if at is not None and at + 9 < len(data) else ""
-
-
 def artwork_problems(data: bytes) -> list[str]:
     """Why an image cannot be the show's artwork under Apple's rules: a PNG or JPEG, square,
     1400-3000 px, in RGB."""
-    size = image_size(data)
-    if size is None:
+    header = _header(data)
+    if header is None:
         return ["artwork is not a PNG or JPEG image"]
-    _, width, height = size
+    _, width, height, colour = header
     problems = []
     if width != height:
         problems.append(f"artwork is {width}x{height} px, not square")
     if not ARTWORK_MIN <= width <= ARTWORK_MAX:
         problems.append(f"artwork is {width} px wide, outside {ARTWORK_MIN}-{ARTWORK_MAX} px")
-    colour = colour_space(data)
     if colour != "rgb":
         problems.append(f"artwork is in {colour or 'an unknown colour space'}, not RGB")
     return problems
