@@ -141,6 +141,11 @@ def test_a_cdns_stale_copy_holds_verification_until_it_is_purged(tmp_path: Path,
             "a CDN served cached copies" in stale.problem and "X-Cache-Status HIT" in stale.problem
         )
 
+        broken = quick.model_copy(update={"purge_command": ["false"]})
+        failed = poll_until_served(serves_the_new_feed, broken, what="feed")
+        assert not failed.verified
+        assert "3 purges: the CDN's purge failed: purge command 'false' exited 1" in failed.problem
+
         purging = quick.model_copy(update={"purge_command": PURGE_COMMAND})
         fresh = poll_until_served(serves_the_new_feed, purging, what="feed")
         assert fresh.verified and fresh.attempts == 2  # stale, purged, then the new bytes

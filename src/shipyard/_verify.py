@@ -211,6 +211,7 @@ def poll_until_served(
     deadline = started + settings.deadline_seconds
     delay = settings.first_delay_seconds
     attempts = purges = 0
+    purged = ""  # what the last purge did
     try:
         while True:
             attempts += 1
@@ -224,16 +225,18 @@ def poll_until_served(
                 log.info("verify: %s verified on attempt %d", what, attempts)
                 return _verdict(probe, "", attempts, started, what)
             if probe.cached:
-                can_purge = bool(settings.purge_url or settings.purge_command)
-                if can_purge and purges < settings.max_purges:
-                    purges += 1
-                    problem = _purge(sorted(probe.cached), settings, what, problem)
-                elif not can_purge:
-                    copies = "; ".join(f"{redact(u)} ({how})" for u, how in probe.cached.items())
+                copies = "; ".join(f"{redact(u)} ({how})" for u, how in probe.cached.items())
+                if not (settings.purge_url or settings.purge_command):
                     problem += (
                         f" (a CDN served cached copies: {copies}; set verify.purge_url or "
                         "verify.purge_command to purge them)"
                     )
+                elif purges < settings.max_purges:
+                    purges += 1
+                    purged = _purge(sorted(probe.cached), settings, what)
+                    problem += f" ({purged})"
+                else:  # the verdict says what the purges did
+                    problem += f" (a CDN served cached copies: {copies}; {purges} purges: {purged})"
             left = deadline - time.monotonic()
             log.info("verify: %s not yet (attempt %d): %s", what, attempts, problem)
             if left <= 0:
@@ -278,18 +281,18 @@ def purge_cache(urls: Sequence[str], settings: VerifyConfig, *, timeout: float =
             )
 
 
-def _purge(urls: list[str], settings: VerifyConfig, what: str, problem: str) -> str:
-    """Purge the stale copies, record it on the run; the problem as it stands after."""
+def _purge(urls: list[str], settings: VerifyConfig, what: str) -> str:
+    """Purge the stale copies and record it on the run; what it did, in words."""
     try:
         purge_cache(urls, settings)
     except TransientError as exc:
         record_event("cache-purge-failed", f"{what}: {exc.message}", {"urls": urls})
-        return f"{problem} (the CDN's purge failed: {exc.message})"
+        return f"the CDN's purge failed: {exc.message}"
     record_event(
         "cache-purged", f"{what}: the CDN dropped {len(urls)} cached copies", {"urls": urls}
     )
     log.info("verify: %s: purged %d cached URLs", what, len(urls))
-    return f"{problem} (cached copies purged)"
+    return "cached copies purged"
 
 
 def _verdict(probe: Probe, problem: str, attempts: int, started: float, what: str) -> Verification:
