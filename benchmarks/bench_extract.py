@@ -27,8 +27,9 @@ from pathlib import Path
 import pypdfium2 as pdfium
 
 from shipyard_podcast.errors import SourceRejected
+from shipyard_podcast.language import detect_language
 from shipyard_podcast.settings import SourceConfig
-from shipyard_podcast.source.extract import detect_language, extract_paper
+from shipyard_podcast.source.extract import extract_paper
 from tests.test_source import CROSSING  # sentences that cross line, column and page breaks
 from tests.truth import LANGUAGES, Score, f1, read_truth, score
 

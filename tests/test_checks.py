@@ -56,7 +56,7 @@ def make_script(*texts: str, speakers: tuple[str, ...] = ("Alex", "Sam")) -> Scr
 
 # A config whose target fits the small scripts below, so length does not get in the way.
 SMALL = PodcastSettings(script=ScriptConfig(target_minutes=50 / WORDS_PER_MINUTE))
-DISCLOSURE = SMALL.show.ai_disclosure  # said in the opening; not counted in the length
+DISCLOSURE = SMALL.for_language("en").show.ai_disclosure  # said first; not counted in length
 
 GOOD = (
     f"Welcome to Paper to Podcast. {DISCLOSURE} I'm Alex, and with me is Sam.",

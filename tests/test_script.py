@@ -110,7 +110,7 @@ def make_config(*writers: str, **script: Any) -> PodcastSettings:
     return PodcastSettings(script=ScriptConfig(writers=list(writers), **settings))
 
 
-DISCLOSURE = ShowConfig().ai_disclosure  # said in the opening; not counted in the length
+DISCLOSURE = PodcastSettings().for_language("en").show.ai_disclosure  # said first, not counted
 
 
 GOOD_TURNS = [

@@ -390,6 +390,23 @@ class Config(_Section):
         merged = _overlaid(self.table(table), profiles[profile])
         return self.model_copy(update={"tables": {**self.tables, table: merged}})
 
+    def with_options(
+        self, table: str, model: type[BaseModel], options: Mapping[str, str]
+    ) -> Config:
+        """A copy in which a run's options ({"key.in.table": value}: what `shipyard run WF
+        INPUT --NAME VALUE` sets) are laid over a workflow's table, checked as the file's own
+        settings are (ConfigError before the run exists)."""
+        over: dict[str, Any] = {}
+        for key, value in options.items():
+            *parents, last = key.split(".")
+            node = over
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[last] = value
+        merged = _overlaid(self.table(table), over)
+        _validated(model, merged, self.root / CONFIG_FILE, table, self.validation_context)
+        return self.model_copy(update={"tables": {**self.tables, table: merged}})
+
     def with_table(self, table: str, settings: BaseModel) -> Config:
         """A copy with a workflow's table replaced by `settings` (for tests and tools)."""
         tables = {**self.tables, table: settings.model_dump(mode="json", exclude_defaults=True)}

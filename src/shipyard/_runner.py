@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,13 +70,27 @@ def run_id_for(spec: WorkflowSpec, input_sha256: str, config: Config) -> str:
 
 
 def start_run(
-    workflow: str, source: str | Path, *, force: bool = False, profile: str | None = None
+    workflow: str,
+    source: str | Path,
+    *,
+    force: bool = False,
+    profile: str | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> StartedRun:
     """Start (or find) the run of `workflow` on `source` (what the workflow accepts: a file's
     path, a URL, a JSON document) in this process's runtime, with one of the workflow's
-    profiles laid over its settings when `profile` names one."""
+    profiles laid over its settings when `profile` names one, and its `options` ({NAME:
+    value}, as the workflow declares them) over both."""
     runtime = current()
-    run = _new_run(runtime.ledger, runtime.config, workflow, source, force=force, profile=profile)
+    run = _new_run(
+        runtime.ledger,
+        runtime.config,
+        workflow,
+        source,
+        force=force,
+        profile=profile,
+        options=options,
+    )
     if run.start:
         with SetWorkflowID(run.run_id):
             DBOS.start_workflow(run.spec.function, *run.arguments)
@@ -90,14 +104,17 @@ def submit_run(
     *,
     force: bool = False,
     profile: str | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> StartedRun:
     """Put a run on the queue that `shipyard worker` processes take runs from, on this
     machine or any other that shares the database (and the files: the input and the state
     folder). Nothing runs in this process."""
     with _ledger(config, create=True) as ledger:
-        run = _new_run(ledger, config, workflow, source, force=force, profile=profile)
+        run = _new_run(
+            ledger, config, workflow, source, force=force, profile=profile, options=options
+        )
     if run.start:
-        options: EnqueueOptions = {
+        enqueued: EnqueueOptions = {
             "queue_name": QUEUE,
             "workflow_name": run.spec.name,
             "workflow_id": run.run_id,
@@ -106,7 +123,7 @@ def submit_run(
         }
         with _client(config) as client:
             try:
-                client.enqueue(options, *run.arguments)
+                client.enqueue(enqueued, *run.arguments)
             except sa.exc.DBAPIError as exc:  # the queue's tables are not there
                 if not _missing_table(exc):
                     raise
@@ -141,16 +158,22 @@ def _new_run(
     *,
     force: bool,
     profile: str | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> _NewRun:
     spec = get_workflow(workflow, config)
     if profile is not None:  # part of the run's input and of its id
         config = config.with_profile(spec.table, profile)
+    options = dict(options or {})
+    if options:  # so are the options
+        config = _with_options(spec, config, options)
     _check_requirements(spec, config)
     given = read_input(spec.accepts, str(source), described=spec.input_help, model=spec.input_model)
     run_id = run_id_for(spec, given.sha256, config)
     if force:
         run_id += f"-{int(time.time() * 1000):x}"
-    recorded = summary(given) | {"profile": profile or ""}
+    recorded = (
+        summary(given) | {"profile": profile or ""} | ({"options": options} if options else {})
+    )
     created = ledger.create_run(run_id, spec.name, spec.version, recorded)
     ended = not created and ledger.get(run_id, detail=False).state.finished
     return _NewRun(
@@ -607,6 +630,19 @@ def migrate(config: Config, run_id: str) -> RunRecord:
             {"from": found[0].version, "to": version},
         )
         return ledger.get(record.run_id, detail=False)
+
+
+def _with_options(spec: WorkflowSpec, config: Config, options: dict[str, str]) -> Config:
+    unknown = [name for name in options if name not in spec.options]
+    if unknown:
+        known = ", ".join(f"--{name}" for name in spec.options) or "none"
+        raise ConfigError(
+            f"{spec.name} has no option --{unknown[0]}",
+            hint=f"its options: {known} (`shipyard show {spec.name}`)",
+        )
+    assert spec.settings is not None  # a workflow with options has a table (`workflow`)
+    keyed = {spec.options[name]: value for name, value in options.items()}
+    return config.with_options(spec.table, spec.settings, keyed)
 
 
 def _check_requirements(spec: WorkflowSpec, config: Config) -> None:

@@ -25,8 +25,8 @@ import textwrap
 import threading
 import time
 import typing
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar
 
 from dbos import DBOS
@@ -123,6 +123,7 @@ class WorkflowSpec:
     describe: Callable[[Config], dict[str, Any]] | None
     doctor: Callable[[Config], list[Check]] | None = None  # its own needs, for `doctor`
     init_table: str = ""  # its table, commented, as `shipyard init` writes it
+    options: Mapping[str, str] = field(default_factory=dict)  # `--NAME`: its setting's key
 
     @property
     def steps(self) -> list[StepSpec]:
@@ -206,6 +207,7 @@ def workflow(
     publishes: bool = False,
     doctor: Callable[[Config], list[Check]] | None = None,
     init_table: str = "",
+    options: Mapping[str, str] | None = None,
 ) -> Callable[[Callable[[Run[Any, Any]], R]], Callable[..., R]]:
     """Make a function a durable workflow: `fn(run: Run[InputType, SettingsType])`.
 
@@ -224,7 +226,9 @@ def workflow(
     - `describe(config)`: what `shipyard show` lists besides the steps (checks, voices...);
     - `doctor(config)`: the `Check`s of what it needs (tools, modules, settings), which
       `shipyard doctor` lists after the core's;
-    - `init_table`: its table in shipyard.toml, commented, which `shipyard init` writes.
+    - `init_table`: its table in shipyard.toml, commented, which `shipyard init` writes;
+    - `options`: settings of its table that a run may set (`shipyard run WF INPUT --NAME
+      VALUE`), as {NAME: "key.in.table"}; part of the run's input and of its id.
 
     The run's ledger record follows the body: `running` when it starts, `failed` with the
     step and the reason when it raises; the body sets richer states with `set_run_state`.
@@ -273,6 +277,8 @@ def workflow(
         body.__module__ = fn.__module__
         body.__doc__ = fn.__doc__
         durable = DBOS.workflow(name=name)(body)
+        if options and settings is None:
+            raise ConfigError(f"workflow {name!r} has options but no settings for them to set")
         spec = WorkflowSpec(
             name=name,
             version=version,
@@ -290,6 +296,7 @@ def workflow(
             describe=describe,
             doctor=doctor,
             init_table=init_table,
+            options=dict(options or {}),
         )
         _WORKFLOWS[name] = spec
         claim_version(name, version)

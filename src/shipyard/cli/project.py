@@ -106,6 +106,8 @@ def show(
     targets = {
         "input": spec.input_help or spec.accepts,
         "settings_table": spec.table if spec.settings is not None else "(none)",
+        "run_options": {f"--{name}": f"{spec.table}.{key}" for name, key in spec.options.items()}
+        or "(none)",
         "reviewers": config.review.reviewers,
         "review_deadline_hours": config.review.deadline_hours,
         "auto_approve": config.review.auto_approve,

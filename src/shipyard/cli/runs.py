@@ -27,8 +27,13 @@ from shipyard.cli._output import (
 )
 
 
-@app.command()
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    epilog="A workflow's own options follow the input (paper-to-podcast: --language es); "
+    "`shipyard show WORKFLOW` lists them.",
+)
 def run(
+    context: typer.Context,
     workflow: Annotated[str, typer.Argument(help="The workflow, e.g. paper-to-podcast.")],
     source: Annotated[
         str,
@@ -78,6 +83,7 @@ def run(
     from shipyard import _engine
     from shipyard._runner import start_run, submit_run
 
+    options = _workflow_options(context.args)
     config = load_config(config_file)
     if auto_approve:
         config = config.model_copy(
@@ -85,11 +91,13 @@ def run(
         )
     try:
         if queue:
-            started = submit_run(config, workflow, source, force=force, profile=profile)
+            started = submit_run(
+                config, workflow, source, force=force, profile=profile, options=options
+            )
             ledger = ledger_for(config)
         else:
             ledger = _engine.launch(config).ledger
-            started = start_run(workflow, source, force=force, profile=profile)
+            started = start_run(workflow, source, force=force, profile=profile, options=options)
         record = follow(
             ledger,
             started,
@@ -108,6 +116,24 @@ def run(
     finally:
         _engine.shutdown()
     finish(record, as_json)
+
+
+def _workflow_options(args: list[str]) -> dict[str, str]:
+    """A workflow's own options from what follows the input: `--NAME VALUE` or
+    `--NAME=VALUE` (the workflow checks the names when the run starts)."""
+    options: dict[str, str] = {}
+    rest = list(args)
+    while rest:
+        given = rest.pop(0)
+        name, equals, value = given.removeprefix("--").partition("=")
+        if not given.startswith("--") or not name:
+            raise typer.BadParameter(f"unexpected {given!r}: options are written --NAME VALUE")
+        if not equals:
+            if not rest:
+                raise typer.BadParameter(f"--{name} needs a value")
+            value = rest.pop(0)
+        options[name] = value
+    return options
 
 
 @app.command()

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from shipyard import (
     Artifact,
     Config,
+    ConfigError,
     FileInput,
     Notice,
     ProviderConfig,
@@ -86,6 +87,7 @@ def _describe(config: Config) -> dict[str, Any]:
     return {
         "writers": settings.script.writers,
         "checks": list(CHECKS),
+        "language": settings.show.language or "each paper's own",
         "voices": {h.name: h.voice for h in settings.show.hosts},
         "providers": {
             spec: f"{name}: " + _limits(config.providers[name])
@@ -118,6 +120,7 @@ def _limits(limits: ProviderConfig) -> str:
     publishes=True,
     doctor=needs.checks,
     init_table=needs.INIT_TABLE,
+    options={"language": "show.language"},  # --language es: the episode in Spanish
 )
 def paper_to_podcast(run: Run[FileInput, PodcastSettings]) -> dict[str, Any]:
     """Turn a research paper (PDF) into a published podcast episode, verified in production."""
@@ -212,7 +215,31 @@ def extract(pdf: Ingested, settings: PodcastSettings) -> Paper:
     paper = extract_paper_isolated(store.path(pdf.sha256), settings.source, name=pdf.name)
     stored = store.put_bytes(paper.model_dump_json(indent=2).encode(), suffix=".json")
     record_artifact(stored, "paper", [pdf.sha256])
+    _check_language(paper, pdf.name, settings)
     return paper
+
+
+def _check_language(paper: Paper, name: str, settings: PodcastSettings) -> None:
+    """Refuse, before any writing, an episode in a language that no writer of the chain
+    writes or that a host has no voice for: never English audio under another label."""
+    from shipyard_podcast.language import language_name
+    from shipyard_podcast.script.chain import unwritable
+
+    language = settings.language_for(paper)
+    said = f"{name} is in {language_name(paper.language)}" + (
+        f" and its episode in {language_name(language)}" if language != paper.language else ""
+    )
+    reason = unwritable(paper, settings)
+    if reason is not None:
+        raise SourceRejected(
+            f"{said}, which no writer can write",
+            code="language",
+            hint=reason,
+        )
+    try:
+        settings.for_language(language)
+    except ConfigError as exc:
+        raise SourceRejected(f"{said}: {exc.message}", code="language", hint=exc.hint) from None
 
 
 @step(owner="script-editor", kind="check", attempts=2)
@@ -274,7 +301,7 @@ def master(
     from shipyard_podcast.audio.master import master as mix
     from shipyard_podcast.release.publish import show_notes
 
-    show = settings.show
+    show = settings.for_language(script.language).show
     cover = config.resolve(show.image).read_bytes() if show.image else None
     store = artifact_store()
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)

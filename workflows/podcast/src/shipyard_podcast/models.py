@@ -122,6 +122,7 @@ class Script(_Frozen):
     turns: list[Turn] = Field(max_length=MAX_TURNS)
     writer: str  # which writer produced it: "extractive", or a model name
     estimated_seconds: float = Field(ge=0)
+    language: str = "en"  # the episode's language (BCP-47): what its turns are written in
     credits: Credits = Credits()  # empty in scripts written before credits were kept
 
     @property

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -16,8 +17,10 @@ from pydantic import (
     model_validator,
 )
 
-from shipyard import Config, ProviderName, Quota, provider_quota
+from shipyard import Config, ConfigError, ProviderName, Quota, provider_quota
 from shipyard_podcast.artwork import artwork_problems
+from shipyard_podcast.language import language_name, phrasebook, written_languages
+from shipyard_podcast.models import Paper
 
 __all__ = [
     "TABLE",
@@ -45,12 +48,38 @@ def _one_line(value: str) -> str:
     return value
 
 
+_LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
+
+
+def _language_tag(tag: str) -> str:
+    if tag and not _LANGUAGE_TAG.fullmatch(tag):
+        raise ValueError(f"{tag!r} is not a language tag: write a BCP-47 tag such as de or pt-BR")
+    return tag
+
+
 class HostConfig(_Section):
     name: str
-    voice: str
+    voice: str  # the host's voice in its own language
+    # the host's voice in other languages, by language tag ({ de = "piper:/v/de.onnx" }); a
+    # language with none here, which `voice` does not speak, falls back on espeak-ng's voice
+    voices: dict[str, str] = {}
     persona: str = ""
 
     _name_is_one_line = field_validator("name")(_one_line)
+
+    @field_validator("voices")
+    @classmethod
+    def _voices_speak_their_language(cls, voices: dict[str, str]) -> dict[str, str]:
+        from shipyard_podcast.audio.voices import speaks, voice_language
+
+        for tag, voice in voices.items():
+            _language_tag(tag)
+            if not speaks(voice, tag):
+                raise ValueError(
+                    f"voices.{tag}: {voice} speaks {language_name(voice_language(voice) or '?')}"
+                    f", not {language_name(tag)}: name a voice of that language"
+                )
+        return voices
 
 
 _ARTWORK_READ = 4 * 1024 * 1024  # the checks read headers: past EXIF and ICC profiles
@@ -62,7 +91,9 @@ class ShowConfig(_Section):
     author: str = "shipyard"
     owner_name: str = "shipyard"
     owner_email: str = "podcast@example.org"
-    language: str = "en"
+    # The episodes' language (BCP-47, e.g. "de", "pt-BR"); empty: each paper's own. A run may
+    # ask for another (`shipyard run ... --language es`).
+    language: str = ""
     category: str = "Science"
     explicit: bool = False
     image: str = ""  # path to a square PNG/JPEG 1400-3000 px; empty: a generated cover
@@ -84,13 +115,13 @@ class ShowConfig(_Section):
     outro: str = ""  # a line the script must close with (in its last turns); empty: none
     # Said in the opening (a required line, like `intro`), and written in the feed
     # (`podcast:txt purpose="ai-content"`), the show notes, the page and the MP3's tags.
-    ai_disclosure: str = Field(
-        default="This episode was made with AI, and our voices are synthetic.",
-        min_length=1,
-    )
+    # Empty: the line of the episode's language's phrasebook ("This episode was made with AI,
+    # and our voices are synthetic.").
+    ai_disclosure: str = ""
 
     _names_are_one_line = field_validator("title", "author", "owner_name", "owner_email")(_one_line)
     _disclosure_is_one_line = field_validator("ai_disclosure")(_one_line)
+    _language_is_a_tag = field_validator("language")(_language_tag)
 
     @field_validator("image")
     @classmethod
@@ -130,7 +161,7 @@ class SourceConfig(_Section):
     max_inflated_bytes: int = Field(default=100_000_000, ge=1)
     max_memory_mb: int = Field(default=1024, ge=256)
     timeout_seconds: float = Field(default=120.0, gt=0)
-    languages: list[str] = ["en"]
+    languages: list[str] = []  # the papers' languages a show takes; empty: any language
     not_a_paper: Literal["refuse", "flag"] = "refuse"
 
 
@@ -258,6 +289,46 @@ class PodcastSettings(_Section):
     # a model writer's or a host voice's string -> the provider ([providers.NAME]) whose
     # limits its calls hold, across every worker
     providers: dict[str, ProviderName] = {}
+
+    @model_validator(mode="after")
+    def _voices_speak_the_language(self, info: ValidationInfo) -> PodcastSettings:
+        """A show with a language has a voice in it for every host, checked when the file is
+        read (and when a run asks for a language); a paper's own language, when the paper is."""
+        if self.show.language and (info.context or {}).get("root") is not None:
+            try:
+                self.for_language(self.show.language)
+            except ConfigError as exc:
+                raise ValueError(f"{exc.message} ({exc.hint})") from None
+        return self
+
+    def language_for(self, paper: Paper) -> str:
+        """The language of `paper`'s episode: the show's, or else the paper's own."""
+        return self.show.language or paper.language
+
+    def for_language(self, language: str) -> PodcastSettings:
+        """These settings for an episode in `language`: the show's language, its AI disclosure
+        said in that language, and each host's voice for it (ConfigError where a host has
+        none, or the disclosure has no line in it)."""
+        from shipyard_podcast.audio.voices import host_voice
+
+        show = self.show
+        book = phrasebook(language)
+        disclosure = show.ai_disclosure or (book.ai_disclosure if book else "")
+        if not disclosure:
+            raise ConfigError(
+                f"the show has no AI disclosure in {language_name(language)}",
+                key="podcast.show.ai_disclosure",
+                hint="set it to the line in that language (a profile can hold one per "
+                "language); phrasebooks with one: " + ", ".join(written_languages()),
+            )
+        hosts = [
+            h.model_copy(update={"voice": host_voice(h.name, h.voice, h.voices, language, i)})
+            for i, h in enumerate(show.hosts)
+        ]
+        if show.language == language and show.ai_disclosure == disclosure and hosts == show.hosts:
+            return self
+        update = {"language": language, "ai_disclosure": disclosure, "hosts": hosts}
+        return self.model_copy(update={"show": show.model_copy(update=update)})
 
     @model_validator(mode="after")
     def _providers_are_for_writers_and_voices(self) -> PodcastSettings:

@@ -53,6 +53,7 @@ from shipyard_podcast.audio.dsp import (
 )
 from shipyard_podcast.audio.samples import Audio, Samples, decode_wav
 from shipyard_podcast.errors import AudioRejected
+from shipyard_podcast.language import phrasebook
 from shipyard_podcast.models import Clip, Episode, Script
 from shipyard_podcast.script.checks import estimated_seconds
 from shipyard_podcast.settings import AudioConfig, ShowConfig
@@ -446,7 +447,10 @@ def _tag(
     tags.add(id3.TCON(encoding=3, text=["Podcast"]))
     tags.add(id3.TDRC(encoding=3, text=[date.isoformat()]))
     tags.add(id3.TLEN(encoding=3, text=[str(int(seconds * 1000))]))
-    tags.add(id3.COMM(encoding=3, lang="eng", desc="", text=[description]))
+    book = phrasebook(show.language)
+    language = book.iso639_2 if book else "und"  # ISO 639-2; "und": undetermined
+    tags.add(id3.TLAN(encoding=3, text=[language]))
+    tags.add(id3.COMM(encoding=3, lang=language, desc="", text=[description]))
     tags.add(id3.TXXX(encoding=3, desc="AI disclosure", text=[show.ai_disclosure]))
     tags.add(id3.APIC(encoding=3, mime=cover_mime, type=3, desc="Cover", data=cover))
     ends = [t for t, _ in marks[1:]] + ([seconds] if marks else [])
@@ -508,7 +512,7 @@ def master(
             key="podcast.show.image",
             hint="podcast directories need a square image of 1400-3000 px",
         )
-    estimate = script.estimated_seconds or estimated_seconds(script.words)
+    estimate = script.estimated_seconds or estimated_seconds(script.words, script.language)
     with tempfile.TemporaryDirectory(prefix="shipyard-master-") as tmp:
         folder = Path(tmp)
         with (folder / "turns.f32").open("w+b") as spool:

@@ -7,6 +7,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
+from typing import Any
+
+from num2words import num2words
+
+from shipyard_podcast.language import phrasebook
 
 __all__ = ["normalise_text", "number_words", "split_text"]
 
@@ -250,14 +255,21 @@ def _lexicon_pattern(terms: list[str]) -> re.Pattern[str]:
     return re.compile("|".join(alternatives))
 
 
-def normalise_text(text: str, pronunciations: Mapping[str, str] | None = None) -> str:
-    """Make text speakable: the lexicon first, then abbreviations, money, percentages,
-    numbers with units or magnitudes, ranges, ordinals, years, numbers, symbols, acronyms."""
+def normalise_text(
+    text: str, pronunciations: Mapping[str, str] | None = None, language: str = "en"
+) -> str:
+    """Make text speakable in `language`: the lexicon first, then abbreviations, money,
+    percentages, numbers with units or magnitudes, ranges, ordinals, years, numbers, symbols,
+    acronyms. English has a reader of its own; another language is read with its phrasebook's
+    words and num2words' numbers; one with neither is left to its voice."""
     text = unicodedata.normalize("NFKC", text)
-    text = re.sub(r"https?://\S+", " a link ", text)
+    book = phrasebook(language)
     if pronunciations:
         lexicon = dict(pronunciations)
         text = _lexicon_pattern(list(lexicon)).sub(lambda m: lexicon[m.group(0)], text)
+    if book is not None and book.speech is not None:
+        return _read_in(text, language, book.speech)
+    text = re.sub(r"https?://\S+", " a link ", text)
     text = re.sub(r"(?<!\w)No\.\s?(?=\d)", "number ", text)
     for short, long in _ABBREVIATIONS.items():
         text = re.sub(rf"(?<!\w){re.escape(short)}(?=\s|$)", long, text)
@@ -328,3 +340,84 @@ def _acronym(match: re.Match[str]) -> str:
         return match[0]
     spelled = " ".join(letters)
     return f"{spelled}'s" if plural else spelled
+
+
+# --- other languages ----------------------------------------------------------------------
+
+# Digits grouped by thousands with a space: a no-break, a thin or a plain one ("1 000").
+_GROUP_SPACE = "[ \u00a0\u2009\u202f]"
+
+
+def _read_in(text: str, language: str, speech: Mapping[str, Any]) -> str:
+    """Text made speakable in a language with a phrasebook's [speech] table: numbers with
+    that language's decimal mark and thousands separators (3,5 and 1.000 and 1 000), units,
+    money, percentages, ranges, years and symbols in its words."""
+    book = phrasebook(language)
+    assert book is not None
+    mark = re.escape(book.decimal_mark)
+    group = "[.]" if book.decimal_mark == "," else "[,]"
+    number = rf"\d{{1,3}}(?:(?:{group}|{_GROUP_SPACE})\d{{3}})+(?:{mark}\d+)?|\d+(?:{mark}\d+)?"
+    code = book.code  # num2words' regional variants add commas ("cinco mil, quinhentos")
+
+    def say(literal: str) -> str:
+        whole, _, fraction = re.sub(rf"{group}|{_GROUP_SPACE}", "", literal).partition(
+            book.decimal_mark
+        )
+        words = str(num2words(int(whole or "0"), lang=code))
+        if fraction:
+            if speech["fraction"] == "digits":
+                read = " ".join(str(num2words(int(d), lang=code)) for d in fraction)
+            else:  # leading zeros one by one, then the rest as a number: "0,05" -> zero zero five
+                zeros = len(fraction) - len(fraction.lstrip("0"))
+                read = " ".join(
+                    [str(num2words(0, lang=code))] * zeros
+                    + ([str(num2words(int(fraction), lang=code))] if fraction.strip("0") else [])
+                )
+            words += f" {speech['decimal']} {read}"
+        return words
+
+    def year_or_number(literal: str) -> str:
+        if re.fullmatch(r"1[89]\d\d|20\d\d", literal):
+            return str(num2words(int(literal), lang=code, to="year"))
+        return say(literal)
+
+    def amount(literal: str, forms: list[str]) -> str:
+        if re.fullmatch(r"0*1", literal):
+            return f"{speech['one']} {forms[0]}"
+        return f"{say(literal)} {forms[1]}"
+
+    def span(match: re.Match[str]) -> str:
+        low, high, unit = match[1], match[2], match[3]
+        said = f"{year_or_number(low)} {speech['to']} {year_or_number(high)}"
+        return f"{said} {units[unit][1]}" if unit else said
+
+    text = re.sub(r"https?://\S+", f" {speech['link']} ", text)
+    for short, long in speech["abbreviations"].items():
+        text = re.sub(rf"(?<!\w){re.escape(short)}(?=\s|$|[,;:])", long, text)
+    units: dict[str, list[str]] = speech["units"]
+    names = "|".join(re.escape(u) for u in sorted(units, key=len, reverse=True))
+    money = [u for u in units if any(unicodedata.category(c) == "Sc" for c in u)]  # € R$
+    if money:  # "€ 5", "R$ 10,50": the currency before the amount
+        signs = "|".join(re.escape(u) for u in sorted(money, key=len, reverse=True))
+        text = re.sub(rf"({signs})\s?({number})", lambda m: amount(m[2], units[m[1]]), text)
+    text = re.sub(rf"({number})\s?%", lambda m: f"{say(m[1])} {speech['percent']}", text)
+    text = re.sub(
+        rf"(?<![\w.,])({number})\s?[-–]\s?({number})(?:\s?({names}))?(?![\w/]|{mark}\d)",
+        span,
+        text,
+    )
+    text = re.sub(
+        rf"(?<![\w.,])({number})\s?({names})(?![\w/])", lambda m: amount(m[1], units[m[2]]), text
+    )
+    text = re.sub(
+        r"(?<![\w.,])(1[89]\d\d|20\d\d)(?![\w]|[.,]\d)",
+        lambda m: str(num2words(int(m[1]), lang=code, to="year")),
+        text,
+    )
+    text = re.sub(rf"(?<![\w.])-(?={number})", f"{speech['minus']} ", text)
+    text = re.sub(number, lambda m: say(m[0]), text)
+    for symbol, words in speech["symbols"].items():
+        text = text.replace(symbol, words)
+    text = re.sub(r"[*_`#\[\]{}|\\^]", " ", text)
+    text = re.sub(r"\s+([,.;:!?])", r"\1", text)
+    return " ".join(text.split())

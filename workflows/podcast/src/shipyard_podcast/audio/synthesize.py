@@ -158,7 +158,7 @@ def _job(
             code="unknown-speaker",
             hint="give the turn to one of the script's hosts",
         )
-    text = normalise_text(turn.text, pronunciations)
+    text = normalise_text(turn.text, pronunciations, script.language)
     if not text.strip(" .,;:!?"):
         raise ScriptRejected(
             f"turn {index + 1} has nothing to say: {turn.text!r}",

@@ -19,6 +19,7 @@ returns the bytes of a WAV file; `speak` splits, paces, decodes and joins.
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import importlib
 import importlib.metadata
@@ -35,7 +36,7 @@ import time
 import unicodedata
 import wave
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
@@ -54,14 +55,20 @@ from shipyard_podcast.audio.samples import (
 )
 from shipyard_podcast.audio.speakable import split_text
 from shipyard_podcast.errors import AudioRejected
+from shipyard_podcast.language import base_language, language_name
 
 __all__ = [
     "VoiceEngine",
     "calls_a_service",
     "engine_names",
+    "espeak_voice",
+    "host_voice",
+    "installed_voices",
     "load_voice",
     "register_engine",
     "speak",
+    "speaks",
+    "voice_language",
 ]
 
 CHUNK_PAUSE_S = 0.25  # silence between the pieces of a text split for an engine's limit
@@ -82,6 +89,12 @@ class VoiceEngine(ABC):
     max_chars: ClassVar[int] = 2000
     concurrency: ClassVar[int] = 1
     requests_per_minute: ClassVar[float | None] = None
+
+    @classmethod
+    def language_of(cls, voice: str) -> str | None:
+        """The language `voice` speaks (BCP-47), told without loading it; None: whatever
+        language it is given (a service's multilingual voices)."""
+        return None
 
     def __init__(self, voice: str) -> None:
         self.voice = voice
@@ -202,6 +215,14 @@ class PiperEngine(VoiceEngine):
             config=PiperConfig.from_dict(config), session=_ArenaShrinking(session)
         )
 
+    @classmethod
+    def language_of(cls, voice: str) -> str | None:
+        config = json.loads(Path(f"{cls._model_path(voice)}.json").read_text(encoding="utf-8"))
+        code = (config.get("language") or {}).get("code") or (config.get("espeak") or {}).get(
+            "voice", ""
+        )
+        return str(code).replace("_", "-") or None
+
     @staticmethod
     def _model_path(voice: str) -> Path:
         if voice.endswith(".onnx"):
@@ -260,6 +281,10 @@ class EspeakEngine(VoiceEngine):
     concurrency = 2
     words_per_minute = 165
 
+    @classmethod
+    def language_of(cls, voice: str) -> str | None:
+        return voice.partition("+")[0] or None  # "de+f3": German, variant f3
+
     def __init__(self, voice: str) -> None:
         super().__init__(voice)
         self.command = _require_command("espeak-ng", "espeak-ng", self.spec)
@@ -300,6 +325,32 @@ class FestivalEngine(VoiceEngine):
     max_chars = 2000
     concurrency = 2
     voices_dir = Path("/usr/share/festival/voices")
+    # Festival keeps each voice in a folder named for its language (voices/LANGUAGE/VOICE)
+    languages: ClassVar[dict[str, str]] = {
+        "english": "en",
+        "us": "en-US",
+        "british": "en-GB",
+        "spanish": "es",
+        "italian": "it",
+        "german": "de",
+        "french": "fr",
+        "portuguese": "pt",
+        "catalan": "ca",
+        "czech": "cs",
+        "finnish": "fi",
+        "russian": "ru",
+        "welsh": "cy",
+        "hindi": "hi",
+        "marathi": "mr",
+        "telugu": "te",
+    }
+
+    @classmethod
+    def language_of(cls, voice: str) -> str | None:
+        folder = next((p.parent.name for p in cls.voices_dir.glob(f"*/{voice}")), None)
+        if folder is None:
+            return None  # not installed: loading it says so
+        return cls.languages.get(folder, folder)
 
     def __init__(self, voice: str) -> None:
         super().__init__(voice)
@@ -543,6 +594,24 @@ class KokoroEngine(OpenAITTSEngine):
     default_base_url = "http://127.0.0.1:8880/v1"
     key_variable = None
 
+    # Kokoro names each voice for its language and sex: "af_heart" is American English, "ef_dora"
+    # Spanish, "pf_dora" Brazilian Portuguese...
+    languages: ClassVar[dict[str, str]] = {
+        "a": "en-US",
+        "b": "en-GB",
+        "e": "es",
+        "f": "fr",
+        "h": "hi",
+        "i": "it",
+        "j": "ja",
+        "p": "pt-BR",
+        "z": "zh",
+    }
+
+    @classmethod
+    def language_of(cls, voice: str) -> str | None:
+        return cls.languages.get(voice[:1])
+
     def _model_and_voice(self, voice: str) -> tuple[str, str]:
         if not voice:
             raise ConfigError(
@@ -634,6 +703,97 @@ def calls_a_service(spec: str) -> bool:
     if isinstance(factory, type) and issubclass(factory, VoiceEngine):
         return factory.hold_to is not VoiceEngine.hold_to
     return True  # a plugin's factory: its engine says so when the quota is given
+
+
+# --- voices by language ------------------------------------------------------------------
+
+
+@functools.cache
+def voice_language(spec: str) -> str | None:
+    """The language a voice speaks (BCP-47), or None when it speaks whatever it is given."""
+    name, _, voice = spec.partition(":")
+    language_of = getattr(_ENGINES.get(name), "language_of", None)
+    return language_of(voice) if language_of is not None else None
+
+
+def speaks(spec: str, language: str) -> bool:
+    """Whether a voice speaks `language` (any region of it)."""
+    spoken = voice_language(spec)
+    return spoken is None or base_language(spoken) == base_language(language)
+
+
+@functools.cache
+def espeak_voices() -> dict[str, str]:
+    """espeak-ng's languages: tag (lower case) -> its voice name; empty without espeak-ng."""
+    command = shutil.which("espeak-ng")
+    if command is None:
+        return {}
+    listed = run_command([command, "--voices"], timeout=30).stdout.decode(errors="replace")
+    voices: dict[str, str] = {}
+    for line in listed.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 4:
+            voices.setdefault(fields[1].lower(), fields[1])
+    return voices
+
+
+def espeak_voice(language: str) -> str | None:
+    """espeak-ng's voice for `language`: the same tag, else its language's own, else a region
+    of it ("pt-BR" -> "pt-br"; "en" -> "en-us" where espeak-ng has no plain "en")."""
+    voices, tag, base = espeak_voices(), language.lower(), base_language(language)
+    if tag in voices or base in voices:
+        return voices.get(tag) or voices[base]
+    return next((v for t, v in sorted(voices.items()) if t.startswith(f"{base}-")), None)
+
+
+# Variants of espeak-ng's voices, one per host, so that hosts who fall back on it sound apart.
+_ESPEAK_VARIANTS = ("+m3", "+f3", "+m1", "+f2")
+
+
+def installed_voices() -> dict[str, list[str]]:
+    """The voices this machine speaks with, by language (BCP-47): Piper's packaged voices,
+    Festival's installed voices and espeak-ng's languages."""
+    found: dict[str, list[str]] = {}
+    specs = [f"piper:{v}" for v in _PACKAGED_PIPER_VOICES]
+    specs += sorted(f"festival:{p.name}" for p in FestivalEngine.voices_dir.glob("*/*"))
+    for spec in specs:
+        found.setdefault(voice_language(spec) or "any", []).append(spec)
+    for tag, voice in espeak_voices().items():
+        found.setdefault(tag, []).append(f"espeak:{voice}")
+    return dict(sorted(found.items()))
+
+
+def host_voice(host: str, voice: str, voices: Mapping[str, str], language: str, index: int) -> str:
+    """The voice host number `index` speaks `language` with: the one `voices` names for it,
+    else the host's own voice where it speaks the language, else espeak-ng's for it (a variant
+    per host). ConfigError, naming what would serve, where none does."""
+    for tag in (language, base_language(language)):
+        if tag in voices:
+            return voices[tag]
+    if speaks(voice, language):
+        return voice
+    fallback = espeak_voice(language)
+    if fallback is not None:
+        return f"espeak:{fallback}{_ESPEAK_VARIANTS[index % len(_ESPEAK_VARIANTS)]}"
+    installed = [
+        spec
+        for tag, specs in installed_voices().items()
+        if base_language(tag) == base_language(language)
+        for spec in specs
+    ]
+    raise ConfigError(
+        f"no voice speaks {language_name(language)} for host {host}: {voice} speaks "
+        f"{language_name(voice_language(voice) or '?')}, and espeak-ng has no voice for it",
+        key="podcast.show.hosts.voices",
+        hint=f"give {host} a voice in it, e.g. voices = {{ {language} = "
+        f'"piper:/path/to/{language}-voice.onnx" }}; voices that would serve: '
+        + (
+            ", ".join(installed)
+            if installed
+            else "a Piper voice file of the language, "
+            "kokoro:, openai-tts: or elevenlabs: (`shipyard voices` lists what is installed)"
+        ),
+    )
 
 
 def load_voice(spec: str) -> VoiceEngine:

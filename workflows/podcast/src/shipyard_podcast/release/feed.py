@@ -26,6 +26,7 @@ from xml.sax.saxutils import escape, quoteattr
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from shipyard import PublishFailed
+from shipyard_podcast.language import Phrasebook, wording
 from shipyard_podcast.settings import ShowConfig
 
 __all__ = [
@@ -78,13 +79,20 @@ class ShowInfo(_Model):
     author: str
     owner_name: str
     owner_email: str
-    language: str
+    language: str  # BCP-47; empty: the newest episode's (a show in its papers' languages)
     category: str
     explicit: bool
     link: str  # the site's base URL (ends with "/")
     image_url: str
     feed_url: str
     ai_disclosure: str = ""  # said of every episode that has none of its own
+
+    def speaking(self, episodes: Sequence[ManifestEpisode]) -> ShowInfo:
+        """The show with its language said: its own, else its newest episode's, else English."""
+        if self.language:
+            return self
+        said = next((e.language for e in _newest_first(episodes) if e.language), "en")
+        return self.model_copy(update={"language": said})
 
     @classmethod
     def from_config(
@@ -131,6 +139,7 @@ class ManifestEpisode(_Model):
     hosts: list[str] = []
     authors: list[str] = []
     ai_disclosure: str = ""
+    language: str = ""  # BCP-47; empty in episodes released before it was kept: the show's
 
 
 class SiteManifest(_Model):
@@ -207,6 +216,7 @@ def _rfc2822(moment: datetime) -> str:
 
 def render_feed(show: ShowInfo, episodes: Sequence[ManifestEpisode]) -> bytes:
     """The RSS feed for `episodes` (newest first), deterministic for the same input."""
+    show = show.speaking(episodes)
     ordered = _newest_first(episodes)
     podcast_guid = uuid.uuid5(_PODCAST_GUID_NAMESPACE, re.sub(r"^\w+://", "", show.feed_url))
     lines = [
@@ -253,7 +263,9 @@ def render_feed(show: ShowInfo, episodes: Sequence[ManifestEpisode]) -> bytes:
             _el("itunes:episodeType", "full"),
             _el("itunes:explicit", "true" if show.explicit else "false"),
             f"<podcast:transcript url={quoteattr(site_url(base, ep.transcript_path))} "
-            'type="text/vtt" language=' + quoteattr(_text(show.language)) + ' rel="captions"/>',
+            'type="text/vtt" language='
+            + quoteattr(_text(ep.language or show.language))
+            + ' rel="captions"/>',
             f"<podcast:chapters url={quoteattr(site_url(base, ep.chapters_path))} "
             'type="application/json+chapters"/>',
         ]
@@ -533,14 +545,19 @@ footer {{ margin-top: 3rem; font-size: .85em; color: #868e96; }}
 """  # noqa: E501
 
 
-def _page(show: ShowInfo, title: str, body: str) -> bytes:
+def _page(show: ShowInfo, title: str, body: str, language: str) -> bytes:
     return _PAGE.format(
-        lang=html.escape(show.language),
+        lang=html.escape(language),
         title=html.escape(title),
         show=html.escape(show.title),
         feed=html.escape(show.feed_url),
         body=body,
     ).encode("utf-8")
+
+
+def _date(moment: datetime, book: Phrasebook) -> str:
+    day = moment.astimezone(UTC)
+    return str(book.page["date"]).format(day=day.day, month=book.month(day.month), year=day.year)
 
 
 def render_episode_page(
@@ -550,14 +567,18 @@ def render_episode_page(
     transcript_vtt: str,
     chapters: Sequence[tuple[float, str]] = (),
 ) -> bytes:
-    """An episode's page: player, show notes, chapters, transcript, and the paper."""
+    """An episode's page, in its language: player, show notes, chapters, transcript, and
+    the paper."""
     e = html.escape
     base = show.link
+    language = episode.language or show.speaking([episode]).language
+    words = wording(language).page
     audio = site_url(base, episode.audio_path)
+    named = e(episode.paper_title or words["the_paper"])
     if episode.paper_url:
-        paper = f'<a href="{e(episode.paper_url)}">{e(episode.paper_title or "the paper")}</a>'
+        paper = f'<a href="{e(episode.paper_url)}">{named}</a>'
     else:
-        paper = f"<cite>{e(episode.paper_title or 'the paper')}</cite>"
+        paper = f"<cite>{named}</cite>"
     if episode.paper_sha256:
         paper += f" <small>(PDF SHA-256 <code>{e(episode.paper_sha256[:16])}…</code>)</small>"
     parts = [
@@ -565,21 +586,21 @@ def render_episode_page(
         f'<p><a href="{e(base)}">{e(show.title)}</a></p>',
         f"<h1>{e(episode.title)}</h1>",
         f'<p><time datetime="{episode.published.isoformat()}">'
-        f"{episode.published.astimezone(UTC):%d %B %Y}</time> · "
+        f"{_date(episode.published, wording(language))}</time> · "
         f"{_clock(episode.duration_seconds)}</p></header>",
         f'<audio controls preload="metadata" src="{e(audio)}"></audio>',
-        f'<p><a href="{e(audio)}" download>Download the MP3</a> · '
-        f'<a href="{e(show.feed_url)}">Subscribe (RSS)</a></p>',
-        "<section><h2>Show notes</h2>",
+        f'<p><a href="{e(audio)}" download>{e(words["download"])}</a> · '
+        f'<a href="{e(show.feed_url)}">{e(words["subscribe"])}</a></p>',
+        f"<section><h2>{e(words['show_notes'])}</h2>",
         *(f"<p>{e(p)}</p>" for p in (episode.description or episode.title).split("\n\n")),
-        f"<p>Based on the paper {paper}.</p></section>",
+        f"<p>{e(words['based_on']).format(paper=paper)}</p></section>",
     ]
     if chapters:
-        parts.append("<section><h2>Chapters</h2><ol>")
+        parts.append(f"<section><h2>{e(words['chapters'])}</h2><ol>")
         parts += [f"<li><time>{_clock(start)}</time> {e(title)}</li>" for start, title in chapters]
         parts.append("</ol></section>")
     parts.append(
-        f'<section><h2>Transcript</h2><p><a href="'
+        f'<section><h2>{e(words["transcript"])}</h2><p><a href="'
         f'{e(site_url(base, episode.transcript_path))}">WebVTT</a></p>'
     )
     for cue in parse_vtt(transcript_vtt):
@@ -589,28 +610,31 @@ def render_episode_page(
         )
     parts.append("</section>")
     parts.append(f"<footer>GUID <code>{e(episode.guid)}</code></footer>")
-    return _page(show, episode.title, "\n".join(parts))
+    return _page(show, episode.title, "\n".join(parts), language)
 
 
 def render_index(show: ShowInfo, episodes: Sequence[ManifestEpisode]) -> bytes:
-    """The show's front page: artwork, description, every episode newest first."""
+    """The show's front page, in its language: artwork, description, every episode newest
+    first."""
     e = html.escape
+    show = show.speaking(episodes)
+    book = wording(show.language)
     parts = [
         f'<header><img src="{e(show.image_url)}" alt="{e(show.title)} artwork">',
         f"<h1>{e(show.title)}</h1><p>{e(show.description)}</p>",
-        f'<p><a href="{e(show.feed_url)}">Subscribe (RSS)</a></p></header>',
+        f'<p><a href="{e(show.feed_url)}">{e(book.page["subscribe"])}</a></p></header>',
         "<main>",
     ]
     if not episodes:
-        parts.append("<p>No episodes yet.</p>")
+        parts.append(f"<p>{e(book.page['no_episodes'])}</p>")
     for ep in _newest_first(episodes):
         parts.append(
             f'<article><h2><a href="{e(site_url(show.link, ep.page_path))}">{e(ep.title)}</a>'
-            f"</h2><p><time>{ep.published.astimezone(UTC):%d %B %Y}</time> · "
+            f"</h2><p><time>{_date(ep.published, book)}</time> · "
             f"{_clock(ep.duration_seconds)}</p></article>"
         )
     parts.append("</main>")
-    return _page(show, show.title, "\n".join(parts))
+    return _page(show, show.title, "\n".join(parts), show.language)
 
 
 def _clock(seconds: float) -> str:

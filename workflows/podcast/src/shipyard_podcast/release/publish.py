@@ -33,6 +33,7 @@ from shipyard import (
     sha256_file,
 )
 from shipyard_podcast.artwork import artwork_problems, image_size
+from shipyard_podcast.language import wording
 from shipyard_podcast.models import Episode, Paper, Release, Script
 from shipyard_podcast.release.feed import (
     MANIFEST_PATH,
@@ -85,6 +86,8 @@ class EpisodeFiles:
     slug: str = ""  # empty: derived from the title and the GUID
     hosts: tuple[str, ...] = ()  # who is heard
     authors: tuple[str, ...] = ()  # the paper's, as the script credits them
+    language: str = ""  # BCP-47; empty: the show's
+    ai_disclosure: str = ""  # empty: the show's (its language's phrasebook's line)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +196,8 @@ def release_episode(episode: EpisodeFiles, config: Config, target: PublishTarget
             run_id=episode.run_id,
             hosts=list(episode.hosts),
             authors=list(episode.authors),
-            ai_disclosure=settings.show.ai_disclosure,
+            ai_disclosure=episode.ai_disclosure or show.ai_disclosure,
+            language=episode.language,
         )
         clash = next(
             (
@@ -270,7 +274,7 @@ def publish_episode(
     """The workflow's publish step: release a mastered episode from the artifact store to
     the site that `config.publish` names. Returns the Release and whether the site already
     had it (a repeated step)."""
-    show = podcast_settings(config).show
+    show = podcast_settings(config).for_language(script.language).show
     cover = config.resolve(show.image).read_bytes() if show.image else None
     files = EpisodeFiles(
         run_id=run_id,
@@ -287,6 +291,8 @@ def publish_episode(
         paper_sha256=paper.source_sha256,
         hosts=tuple(h.name for h in script.hosts),
         authors=tuple(script.credits_for(paper).authors),
+        language=script.language,
+        ai_disclosure=show.ai_disclosure,
     )
     outcome = release_episode(files, config, publish_target(config))
     return outcome.release, outcome.already_published
@@ -332,12 +338,16 @@ def episode_guid(paper_sha256: str) -> str:
 
 
 def show_notes(script: Script, paper: Paper, disclosure: str) -> str:
-    """The episode's description (the page, the feed item, the MP3's comment): which paper,
-    by whom, as the script credits them, the paper's abstract, and the AI disclosure."""
+    """The episode's description (the page, the feed item, the MP3's comment), in its
+    language: which paper, by whom, as the script credits them, the paper's abstract, and the
+    AI disclosure."""
+    page = wording(script.language).page
     credits = script.credits_for(paper)
-    authors = ", ".join(credits.authors[:6]) + (" et al." if len(credits.authors) > 6 else "")
-    intro = f"A conversation about the paper \u201c{credits.title}\u201d"
-    intro += f" by {authors}." if authors else "."
+    authors = ", ".join(credits.authors[:6])
+    if len(credits.authors) > 6:
+        authors += f" {page['et_al']}"
+    intro = page["about"].format(title=credits.title)
+    intro += page["by"].format(authors=authors) if authors else "."
     return "\n\n".join(part for part in (intro, paper.abstract, disclosure) if part)
 
 

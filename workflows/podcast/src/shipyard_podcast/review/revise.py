@@ -217,7 +217,7 @@ def _edited(script: Script, drop: set[int], shorten: set[int]) -> Script:
             chapter = chapter or turn.chapter  # a dropped turn's chapter moves to the next
             continue
         if i in shorten:
-            sentences = split_sentences(turn.text)
+            sentences = split_sentences(turn.text, script.language)
             turn = turn.model_copy(
                 update={"text": " ".join(sentences[: max(1, len(sentences) // 2)])}
             )
@@ -229,7 +229,8 @@ def _edited(script: Script, drop: set[int], shorten: set[int]) -> Script:
         else:
             turns.append(turn)
     words = sum(len(t.text.split()) for t in turns)
-    return script.model_copy(update={"turns": turns, "estimated_seconds": estimated_seconds(words)})
+    seconds = estimated_seconds(words, script.language)
+    return script.model_copy(update={"turns": turns, "estimated_seconds": seconds})
 
 
 def _joined(first: Turn, second: Turn) -> Turn:

@@ -31,6 +31,7 @@ from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage
 
 from shipyard import BudgetExceeded, Quota, ShipyardError, record_event
+from shipyard_podcast.errors import ScriptRejected
 from shipyard_podcast.models import (
     Attempt,
     Flag,
@@ -42,7 +43,12 @@ from shipyard_podcast.script.checks import (
     PAPER_CHECKS,
     check_script,
 )
-from shipyard_podcast.script.extractive import EXTRACTIVE, ExtractiveWriter, write_extractive
+from shipyard_podcast.script.extractive import (
+    EXTRACTIVE,
+    ExtractiveWriter,
+    extractive_phrasebook,
+    write_extractive,
+)
 from shipyard_podcast.script.journal import JournaledModel, RequestJournal
 from shipyard_podcast.script.llm_writer import (
     OPENAI_COMPATIBLE,
@@ -59,6 +65,7 @@ __all__ = [
     "Attempt",
     "ScriptOutcome",
     "build_writers",
+    "unwritable",
     "write_extractive",
     "write_script",
     "write_script_async",
@@ -98,6 +105,7 @@ async def write_script_async(
     quotas: Mapping[str, Quota] | None = None,
 ) -> ScriptOutcome:
     """`write_script` for callers already inside an event loop."""
+    settings = settings.for_language(settings.language_for(paper))
     budget = Budget(settings.script.max_tokens, settings.script.max_cost_usd)
     writers = build_writers(settings, models or {}, budget, journal, quotas)
     attempts: list[Attempt] = []
@@ -130,9 +138,28 @@ async def write_script_async(
             if feedback is not None and script == feedback.script:
                 break  # the retry changed nothing: more of the same will not help
             feedback = Feedback(script, errors)
-    # Not empty: the extractive writer ends every chain and always writes a script.
+    if not drafts:  # the extractive writer cannot write this language, and no model wrote it
+        raise ScriptRejected(
+            "no writer wrote a script: "
+            + "; ".join(f"{a.writer}: {a.error}" for a in attempts if a.error),
+            code="no-script",
+            hint="see each writer's reason; podcast.script.writers lists the writers tried",
+        )
     best, best_flags = min(drafts, key=lambda d: (_count(d[1], "error"), _count(d[1], "warning")))
     return ScriptOutcome(script=best, flags=best_flags, attempts=attempts)
+
+
+def unwritable(paper: Paper, settings: PodcastSettings) -> str | None:
+    """Why no writer of the chain can write `paper`'s episode in its language, or None when
+    one can: a model writer writes any language; the extractive writer only the paper's own,
+    and only with a phrasebook."""
+    if any(name != EXTRACTIVE for name in writer_chain(settings)):
+        return None
+    try:
+        extractive_phrasebook(paper, settings.language_for(paper))
+    except WriterFailed as exc:
+        return str(exc)
+    return None
 
 
 def writer_chain(settings: PodcastSettings) -> list[str]:

@@ -12,17 +12,20 @@
                   lines, spellings that the pronunciation lexicon can match
     injection     text in the paper addressed to a model (a warning: the reviewer sees it), and
                   such text carried into the script (an error)
-    language      the script is in the show's language
+    language      every turn is in the episode's language (identified turn by turn)
     credits       the paper's title and authors were read with confidence (an unsure reading
                   is a warning, an unreadable one an error); the reviewer corrects them
 
 Error-severity flags make the writer chain retry or fall back; warnings go to the reviewer.
-The estimated duration of any script comes from `WORDS_PER_MINUTE`, here and nowhere else.
+The estimated duration of any script comes from `words_per_minute`, here and nowhere else.
+Whatever depends on the language (sentence ends, what a listener hears as broken, which
+capitalised words are names, the speaking rate) comes from the episode language's phrasebook.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -31,9 +34,16 @@ from decimal import Decimal, InvalidOperation
 
 from shipyard import INVISIBLE_MARKS, Severity
 from shipyard import span as traced
+from shipyard_podcast.language import (
+    Phrasebook,
+    base_language,
+    identify_languages,
+    language_name,
+    phrasebook,
+    wording,
+)
 from shipyard_podcast.models import Flag, Paper, Script, Turn
 from shipyard_podcast.settings import PodcastSettings
-from shipyard_podcast.source.extract import detect_language
 
 __all__ = [
     "CHECKS",
@@ -41,7 +51,6 @@ __all__ = [
     "PADDING_ALLOWANCE",
     "PAPER_CHECKS",
     "SHORT_PAPER_FACTOR",
-    "WORDS_PER_MINUTE",
     "check_script",
     "estimated_seconds",
     "injection_spans",
@@ -51,9 +60,11 @@ __all__ = [
     "split_sentences",
     "target_words",
     "unspeakable_spans",
+    "words_per_minute",
 ]
 
-WORDS_PER_MINUTE = 150  # a conversational speaking rate; every duration estimate uses it
+# A conversational speaking rate where a language has no phrasebook to say its own.
+WORDS_PER_MINUTE = 150
 LENGTH_TOLERANCE = 0.15  # a script may miss its target duration by this share either way
 # A paper with fewer voiced words than this many times the target's words is "short": its
 # script may fall short of the target, because filling it would mean padding.
@@ -63,14 +74,20 @@ SHORT_PAPER_FACTOR = 2.0
 PADDING_ALLOWANCE = 100
 
 
-def estimated_seconds(words: int) -> float:
-    """How long `words` words take to say at WORDS_PER_MINUTE."""
-    return round(words * 60.0 / WORDS_PER_MINUTE, 1)
+def words_per_minute(language: str) -> int:
+    """How many words a host says in a minute in `language`: its phrasebook's rate."""
+    book = phrasebook(language)
+    return book.words_per_minute if book else WORDS_PER_MINUTE
+
+
+def estimated_seconds(words: int, language: str = "en") -> float:
+    """How long `words` words take to say in `language`."""
+    return round(words * 60.0 / words_per_minute(language), 1)
 
 
 def target_words(settings: PodcastSettings) -> int:
-    """The number of words that fill the configured target duration."""
-    return round(settings.script.target_minutes * WORDS_PER_MINUTE)
+    """The number of words that fill the configured target duration in the episode's language."""
+    return round(settings.script.target_minutes * words_per_minute(settings.show.language))
 
 
 @dataclass(frozen=True)
@@ -93,7 +110,7 @@ CHECKS: dict[str, Callable[[_Subject], Iterable[Flag]]] = {
     "brand": lambda s: _check_brand(s.script, s.settings),
     "injection": lambda s: _check_injection(s.script, s.paper),
     "language": lambda s: _check_language(s.script, s.settings),
-    "listener": lambda s: _check_listener(s.script),
+    "listener": lambda s: _check_listener(s.script, s.settings.show.language),
     "paper": lambda s: _check_paper(s.paper),
     "credits": lambda s: _check_credits(s.script, s.paper),
 }
@@ -106,7 +123,9 @@ SURE = 0.8
 
 
 def check_script(script: Script, paper: Paper, settings: PodcastSettings) -> list[Flag]:
-    """Every check's flags for `script` written from `paper`, errors first, in turn order."""
+    """Every check's flags for `script` written from `paper`, errors first, in turn order;
+    held to the settings for the script's language (its AI disclosure, its speaking rate)."""
+    settings = settings.for_language(script.language)
     subject = _Subject(script, paper, _PaperIndex.build(paper, script), settings)
     flags: list[Flag] = []
     for name, check in CHECKS.items():
@@ -123,31 +142,29 @@ def _words(text: str) -> list[str]:
     return text.split()
 
 
-_ABBREVIATIONS = frozenset(
-    _words(
-        "al e.g eg i.e ie etc fig figs eq eqs sec secs tab vs cf approx resp dr mr mrs ms prof"
-        " no nos vol pp ch st jr sr inc ltd co corp dept univ est ref refs"
-    )
-)
-_BOUNDARY = re.compile(r"(?<=[.!?])[\"”’)\]]*\s+(?=[\"“(\[]?[A-Z0-9])")
+_BOUNDARY = re.compile(r"(?<=[.!?])[\"”’»)\]]*\s+(?=[\"“„«(\[¿¡]?(\w))")
 
 
-def split_sentences(text: str) -> list[str]:
-    """Split prose into sentences, keeping abbreviations ("et al.", "Fig.") and initials whole.
-    A paragraph's end always ends a sentence: a heading or a label set on a line of its own
-    never runs into the sentence after it ("Security A key selling point...")."""
+def split_sentences(text: str, language: str = "en") -> list[str]:
+    """Split prose into sentences, keeping abbreviations ("et al.", "Fig.", "z. B.") and
+    initials whole. A paragraph's end always ends a sentence: a heading or a label set on a
+    line of its own never runs into the sentence after it ("Security A key selling point...")."""
     paragraphs = re.split(r"\n\s*\n", text)
     if len(paragraphs) > 1:
-        return [s for paragraph in paragraphs for s in split_sentences(paragraph)]
+        return [s for paragraph in paragraphs for s in split_sentences(paragraph, language)]
     text = re.sub(r"\s+", " ", text).strip()
     if not text:
         return []
+    abbreviations = wording(language).abbreviations
     sentences: list[str] = []
     start = 0
     for match in _BOUNDARY.finditer(text):
-        before = text[start : match.start()].rstrip('"”’)]')
+        following = match.group(1)
+        if not (following.isupper() or following.isdigit()):
+            continue  # a sentence starts with a capital or a number
+        before = text[start : match.start()].rstrip('"”’»)]')
         last_word = before.rsplit(" ", 1)[-1].rstrip(".!?").lower()
-        if last_word in _ABBREVIATIONS or re.fullmatch(r"[a-z]", last_word):
+        if last_word in abbreviations or re.fullmatch(r"[^\W\d_]", last_word):
             continue  # "et al. Smith", "J. Smith": not a boundary
         sentences.append(text[start : match.start()].strip())
         start = match.end()
@@ -212,29 +229,48 @@ def unspeakable_spans(text: str) -> list[Span]:
 # --- what a listener would hear as broken -----------------------------------------------------
 
 MONOLOGUE_WORDS = 150  # about a minute of one voice: longer, and a listener stops following
-_FUNCTION_WORDS = frozenset(["a", "an", "and", "or", "of", "the", "than", "to", "in", "is", "see"])
-_DOUBLED = re.compile(r"\b([A-Za-z]{3,})[ ,]+(\1)(?:\b|-)", re.I)
-_CUT = re.compile(
-    r"(?:\b(?:the|an?|and|or|see|than)|\b(?:available|shown|given|described|reported|"
-    r"presented|found|discussed|defined|listed|proposed|introduced) in)\s*[.!?]$",
-    re.I,
-)
-_FOOTNOTE_GLUED = re.compile(r"\b[a-z]{3,}\d{1,2}\b")  # "model6": a footnote marker
+_FOOTNOTE_GLUED = re.compile(r"\b[^\W\d_]{3,}\d{1,2}\b")  # "model6": a footnote marker
 _ODD = re.compile(r"[\ufffd\ue000-\uf8ff\u0000-\u0008\u000b\u000c\u000e-\u001f]")
 
 
-def listener_spans(text: str) -> list[Span]:
+@dataclass(frozen=True, slots=True)
+class _ListenerRules:
+    """What a listener hears as broken, in one language."""
+
+    doubled: re.Pattern[str]
+    doubled_ok: frozenset[str]
+    cut_off: re.Pattern[str]
+    function_words: frozenset[str]
+    accented_letters: frozenset[str]  # the letters with a mark the language writes
+
+
+@functools.cache
+def _listener_rules(language: str) -> _ListenerRules:
+    book = wording(language)
+    rules = book.listener
+    return _ListenerRules(
+        doubled=re.compile(r"\b([^\W\d_]{3,})[ ,]+(\1)(?:\b|-)", re.I),
+        doubled_ok=frozenset(rules["doubled"].split()),
+        cut_off=re.compile(rules["cut_off"], re.I),
+        function_words=frozenset(rules["function_words"].split()),
+        accented_letters=frozenset(rules["accented_letters"]),
+    )
+
+
+def listener_spans(text: str, language: str = "en") -> list[Span]:
     """What a listener would hear as broken in `text`: a word said twice ("object
     object-oriented"), a sentence cut off where a citation was removed ("is available in."),
     font or math debris read as words ("vectoránd", "uî", "model6")."""
+    rules = _listener_rules(language)
     found = [
         Span("doubled", m.group(0), "error", "a word said twice in a row")
-        for m in _DOUBLED.finditer(text)
+        for m in rules.doubled.finditer(text)
+        if m.group(1).lower() not in rules.doubled_ok
     ]
     found += [
         Span("cut-off", sentence[-40:], "error", "a sentence that stops mid-thought")
-        for sentence in split_sentences(text)
-        if _CUT.search(sentence)
+        for sentence in split_sentences(text, language)
+        if rules.cut_off.search(sentence)
     ]
     found += [
         Span("control", f"U+{ord(m.group(0)):04X}", "error", "an invisible direction mark")
@@ -243,12 +279,12 @@ def listener_spans(text: str) -> list[Span]:
     found += [
         Span("garbled", token, "error", "a token that is extraction debris, not a word")
         for token in re.findall(r"\S+", text)
-        if _garbled(token.strip(".,;:!?()\"'“”‘’"))
+        if _garbled(token.strip(".,;:!?()\"'“”‘’«»„¿¡"), rules)
     ]
     return found
 
 
-def _garbled(token: str) -> bool:
+def _garbled(token: str, rules: _ListenerRules) -> bool:
     if not token or _ODD.search(token) or _FOOTNOTE_GLUED.fullmatch(token):
         return True
     plain = unicodedata.normalize("NFKD", token)
@@ -256,12 +292,15 @@ def _garbled(token: str) -> bool:
     if not marks:
         return False
     letters = "".join(c for c in plain if not unicodedata.combining(c))
-    if len(letters) <= 2 and letters.isalpha() and letters.islower():
-        return True  # "uî", "é": a lone accented letter from a formula or a broken glyph
+    foreign = any(not c.isascii() and c not in rules.accented_letters for c in token.lower())
+    if len(letters) <= 2 and letters.isalpha() and letters.islower() and foreign:
+        return True  # "uî", "é" in English: a lone accented letter from a formula's font
+    if rules.accented_letters:
+        return False  # accents belong to the language's words
     # "vectoránd": a word and a function word run together through a stray accent
     first = len(plain[: marks[0]].rstrip("\u0300\u0301\u0302\u0303\u0308")) - 1
     head, tail = letters[:first], letters[first:]
-    return len(head) >= 3 and head.islower() and tail.lower() in _FUNCTION_WORDS
+    return len(head) >= 3 and head.islower() and tail.lower() in rules.function_words
 
 
 _INJECTION = [
@@ -317,7 +356,7 @@ def injection_spans(text: str) -> list[str]:
 # --- the paper, indexed once per call --------------------------------------------------------
 
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"  # 2,000  37.5  .5
-_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-.%/]*")
+_TOKEN = re.compile(r"[^\W_][\w'’\-.%/]*")
 
 
 def _canonical_number(raw: str) -> str | None:
@@ -400,7 +439,7 @@ def measured_words(script: Script, settings: PodcastSettings) -> int:
 def _check_length(script: Script, index: _PaperIndex, settings: PodcastSettings) -> Iterator[Flag]:
     words = measured_words(script, settings)
     target = target_words(settings)
-    minutes = words / WORDS_PER_MINUTE
+    minutes = words / words_per_minute(settings.show.language)
     said = f"{words} words, about {minutes:.1f} min against a target of {target} words"
     low, high = target * (1 - LENGTH_TOLERANCE), target * (1 + LENGTH_TOLERANCE)
     short_paper = index.words < target * SHORT_PAPER_FACTOR
@@ -537,8 +576,8 @@ def _span_flags(
             )
 
 
-def _check_listener(script: Script) -> Iterator[Flag]:
-    yield from _span_flags(script, "listener", listener_spans, "has")
+def _check_listener(script: Script, language: str) -> Iterator[Flag]:
+    yield from _span_flags(script, "listener", lambda t: listener_spans(t, language), "has")
     for i, turn in enumerate(script.turns):
         words = len(turn.text.split())
         if words > MONOLOGUE_WORDS:
@@ -637,13 +676,17 @@ def _allowed_words(settings: PodcastSettings) -> frozenset[str]:
 def _check_grounding(
     script: Script, index: _PaperIndex, settings: PodcastSettings
 ) -> Iterator[Flag]:
+    language = settings.show.language
     allowed = _allowed_words(settings) | {h.name for h in script.hosts}
+    book = wording(language)
     for i, turn in enumerate(script.turns):
-        yield from _ground_numbers(i, turn.text, index, allowed)
-        yield from _ground_names(i, turn.text, index, allowed)
+        yield from _ground_numbers(i, turn.text, index, allowed, spelled=book.code == "en")
+        yield from _ground_names(i, turn.text, index, allowed, book)
         for span in turn.spans:
             if f" {_normalise(span)} " not in index.normalised:
-                sentences = [s for part in index.text.split("\n") for s in split_sentences(part)]
+                sentences = [
+                    s for part in index.text.split("\n") for s in split_sentences(part, language)
+                ]
                 close = difflib.get_close_matches(span, sentences, n=1, cutoff=0.6)
                 yield Flag(
                     check="grounding",
@@ -658,7 +701,7 @@ def _check_grounding(
 
 
 def _ground_numbers(
-    i: int, text: str, index: _PaperIndex, allowed: frozenset[str]
+    i: int, text: str, index: _PaperIndex, allowed: frozenset[str], *, spelled: bool
 ) -> Iterator[Flag]:
     for match in re.finditer(rf"(?<![\w.-])({_NUMBER})(\s?%|\s?percent)?", text):
         raw = match.group(0)
@@ -676,7 +719,7 @@ def _ground_numbers(
             message=f"turn {i + 1} says {raw.strip()!r}, a number that does not occur in the paper",
             evidence=_closest_number(canonical, index),
         )
-    for match in _SPELLED.finditer(text):
+    for match in _SPELLED.finditer(text) if spelled else ():  # English number words
         phrase = match.group(0).strip(" -")
         value = _spelled_value(phrase)
         percent = "percent" in phrase.lower() or "per cent" in phrase.lower()
@@ -705,12 +748,14 @@ def _closest_number(canonical: str, index: _PaperIndex) -> str:
     return f"closest in the paper: {best!r} in {_context(index.text, offset, offset + len(best))!r}"
 
 
-def _ground_names(i: int, text: str, index: _PaperIndex, allowed: frozenset[str]) -> Iterator[Flag]:
+def _ground_names(
+    i: int, text: str, index: _PaperIndex, allowed: frozenset[str], book: Phrasebook
+) -> Iterator[Flag]:
     pending: list[tuple[str, Severity]] = []
-    for sentence in split_sentences(text):
+    for sentence in split_sentences(text, book.code):
         for position, raw in enumerate(_TOKEN.findall(sentence)):
             token = _strip_token(raw)
-            verdict = _name_verdict(token, position == 0, index, allowed)
+            verdict = _name_verdict(token, position == 0, index, allowed, book)
             if verdict is None:
                 yield from _flush_names(i, pending, index)
                 pending = []
@@ -721,7 +766,7 @@ def _ground_names(i: int, text: str, index: _PaperIndex, allowed: frozenset[str]
 
 
 def _name_verdict(
-    token: str, sentence_start: bool, index: _PaperIndex, allowed: frozenset[str]
+    token: str, sentence_start: bool, index: _PaperIndex, allowed: frozenset[str], book: Phrasebook
 ) -> Severity | None:
     """None when `token` is grounded or not a name; otherwise how bad its absence is."""
     if not token or token in allowed or token in index.tokens:
@@ -740,10 +785,12 @@ def _name_verdict(
         return None if stem in index.tokens or stem in allowed else "error"
     if upper == 0:
         return None
-    if token.lower() in _COMMON:
+    if token.lower() in _COMMON or token.lower() in book.common_words:
         return None
     if token.lower() in index.lower_tokens:  # "Transformer" where the paper says "transformer"
         return None
+    if book.capitalised_nouns:  # a German noun the paper does not use: the reviewer judges
+        return "warning"
     return "warning" if sentence_start else "error"
 
 
@@ -773,7 +820,7 @@ def _flush_names(i: int, pending: list[tuple[str, Severity]], index: _PaperIndex
 
 
 def _normalise(sentence: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9]+", sentence.lower()))
+    return " ".join(re.findall(r"[^\W_]+", sentence.lower()))
 
 
 def _check_repetition(script: Script) -> Iterator[Flag]:
@@ -957,17 +1004,47 @@ def _check_injection(script: Script, paper: Paper) -> Iterator[Flag]:
 # --- language -------------------------------------------------------------------------------
 
 
+# A turn shorter than this is not judged on its own (a classifier needs words to go on); it
+# is judged with the whole script.
+_LANGUAGE_MIN_WORDS = 12
+# How sure the classifier must be that a turn is in another language to flag it: a turn
+# full of the paper's English terms is still the episode's language.
+_LANGUAGE_CONFIDENCE = 0.9
+
+
 def _check_language(script: Script, settings: PodcastSettings) -> Iterator[Flag]:
-    text = " ".join(t.text for t in script.turns)
-    if len(text.split()) < 40:
+    """Every turn in the episode's language: each turn long enough to tell is identified on
+    its own, and the whole script too."""
+    wanted = base_language(settings.show.language)
+    long_turns = [
+        (i, t.text)
+        for i, t in enumerate(script.turns)
+        if len(t.text.split()) >= _LANGUAGE_MIN_WORDS
+    ]
+    whole = " ".join(t.text for t in script.turns)
+    texts = [text for _, text in long_turns]
+    if len(whole.split()) >= 40:
+        texts.append(whole)
+    if not texts:
         return
-    detected, _confidence = detect_language(text)
-    wanted = settings.show.language.split("-")[0].lower()
-    if detected != wanted:
-        yield Flag(
-            check="language",
-            severity="error",
-            span=text[:80],
-            message=f"the script reads as {detected!r}, but the show's language is "
-            f"{settings.show.language!r}",
-        )
+    found = identify_languages(texts)
+    for (i, text), (detected, confidence) in zip(long_turns, found, strict=False):
+        if detected != wanted and confidence >= _LANGUAGE_CONFIDENCE:
+            yield Flag(
+                check="language",
+                severity="error",
+                turn=i,
+                span=text[:80],
+                message=f"turn {i + 1} reads as {language_name(detected)} "
+                f"({confidence:.0%} sure), but the episode is in {language_name(wanted)}",
+            )
+    if len(texts) > len(long_turns):
+        detected, confidence = found[-1]
+        if detected != wanted:
+            yield Flag(
+                check="language",
+                severity="error",
+                span=whole[:80],
+                message=f"the script reads as {language_name(detected)}, but the episode "
+                f"is in {language_name(settings.show.language)}",
+            )

@@ -12,11 +12,15 @@ from dataclasses import dataclass, field
 
 from pydantic_ai.usage import RunUsage
 
-from shipyard_podcast.models import (
-    Paper,
-    Script,
-    Turn,
+from shipyard_podcast.language import (
+    Phrasebook,
+    base_language,
+    identify_languages,
+    language_name,
+    phrasebook,
+    written_languages,
 )
+from shipyard_podcast.models import Paper, Script, Turn
 from shipyard_podcast.script.checks import (
     LENGTH_TOLERANCE,
     PADDING_ALLOWANCE,
@@ -27,10 +31,16 @@ from shipyard_podcast.script.checks import (
     target_words,
     unspeakable_spans,
 )
-from shipyard_podcast.script.writing import Feedback, assemble_script
+from shipyard_podcast.script.writing import Feedback, WriterFailed, assemble_script
 from shipyard_podcast.settings import PodcastSettings
 
-__all__ = ["EXTRACTIVE", "MAX_PAPER_SHARE", "ExtractiveWriter", "write_extractive"]
+__all__ = [
+    "EXTRACTIVE",
+    "MAX_PAPER_SHARE",
+    "ExtractiveWriter",
+    "extractive_phrasebook",
+    "write_extractive",
+]
 
 EXTRACTIVE = "extractive"
 
@@ -46,21 +56,43 @@ class ExtractiveWriter:
         return 0.0
 
     async def write(self, paper: Paper, feedback: Feedback | None, usage: RunUsage) -> Script:
+        book = extractive_phrasebook(paper, self.settings.show.language)
         if feedback is not None:  # leave out every sentence that holds what a flag points at
             for flag in feedback.errors:
                 if flag.turn is None:
                     continue
-                for sentence in split_sentences(feedback.script.turns[flag.turn].text):
+                for sentence in split_sentences(feedback.script.turns[flag.turn].text, book.code):
                     if not flag.span or flag.span in sentence:
                         self.excluded.add(_key(sentence))
                 if flag.span:
                     self.excluded |= {
                         _key(s)
                         for section in (paper.abstract, *(x.text for x in paper.sections))
-                        for s in split_sentences(section)
-                        if flag.span in (_voiceable(s) or "")
+                        for s in split_sentences(section, book.code)
+                        if flag.span in (_voiceable(s, book) or "")
                     }
         return write_extractive(paper, self.settings, exclude=frozenset(self.excluded))
+
+
+def extractive_phrasebook(paper: Paper, wanted: str) -> Phrasebook:
+    """The phrasebook the extractive writer writes `paper`'s episode in language `wanted`
+    with: it writes in the paper's own language only (it voices the paper's sentences), and
+    only in a language with a phrasebook (WriterFailed, with what would write it, otherwise)."""
+    book = phrasebook(wanted)
+    if base_language(paper.language) != base_language(wanted):
+        raise WriterFailed(
+            f"the extractive writer voices the paper's own sentences, so it writes only in "
+            f"the paper's language, {language_name(paper.language)}, not "
+            f"{language_name(wanted)}: add a model writer to podcast.script.writers to "
+            "translate"
+        )
+    if book is None:
+        raise WriterFailed(
+            f"the extractive writer has no phrasebook for {language_name(wanted)} (it writes "
+            f"{', '.join(written_languages())}): add a model writer to "
+            "podcast.script.writers, or a phrasebook (docs/languages.md)"
+        )
+    return book
 
 
 # A script never voices more than this share of a short paper's words: it is a conversation
@@ -68,82 +100,57 @@ class ExtractiveWriter:
 MAX_PAPER_SHARE = 0.5
 _MIN_WORDS, _MAX_WORDS = 8, 40
 
-_STOP = frozenset(
-    str.split(
-        "a about above after again against all also an and any are as at be because been before "
-        "being between both but by can could did do does doing each few for from further had has "
-        "have having he her here hers him his how however i if in into is it its itself just may "
-        "me might more most must my no nor not now of off on once only or other our out over own "
-        "same she should so some such than that the their them then there these they this those "
-        "through thus to too under until up upon us very via was we were what when where which "
-        "while who whom why will with within without would yet you your one two use used using "
-        "based also paper show shows shown et al e.g i.e"
-    )
-)
-_CUES = re.compile(
-    r"\b(?:propos|present|introduc|show(?:s|ed|n)? that|find|found|result|"
-    r"outperform|improv|achiev|conclu|demonstrat|contribut|novel|significant|"
-    r"key|main|first|better|faster|accura|effective|new)",
-    re.I,
-)
-_DANGLING = re.compile(
-    r"^(?:However|Therefore|Thus|Hence|This|These|That|Those|It|They|Such|"
-    r"Also|And|But|Or|Moreover|Furthermore|In addition|Additionally|Finally|"
-    r"Similarly|Here|Then|On the other hand|As a result|In contrast)\b"
-)
-_POINTERS = re.compile(
-    r"\b(?:Fig(?:ure)?s?|Tables?|Tab|Eqs?|Equations?|Sections?|Sec|Appendix|"
-    r"Algorithm|Listing|Line)\.?\s*(?:\d|[IVX]+\b)|\babove\b|\bbelow\b|"
-    r"\bfollowing\b|\bas follows\b|\bRefs?\.|:$|;\s*\d+\.$|\.\.$|"
-    r"\(\d+\)|\(see\b|\blet us\b|\bas where\b|\b(?:is|as|by|of)\s*[.,;]",
-    re.I,
-)  # pointers to what a listener cannot see, and holes left by formulas
-_CITATION = re.compile(
-    r"\s*\[\s*\d+(?:\s*[,–-]\s*\d+)*\s*\]|\s*\((?:[A-Z][A-Za-z'-]+(?: et al\.?"
-    r"| and [A-Z][A-Za-z'-]+)?,? \d{4}[a-z]?(?:; ?)?)+\)"
-)
+# Universal: holes left by formulas, numbered equations, lists cut at a colon.
+_HOLES = re.compile(r":$|;\s*\d+\.$|\.\.$|\(\d+\)")
 _FORMULA = re.compile(r"[=<>~∼_·…]")
-_VARIABLE = re.compile(r"\b[A-Za-z]\d+\b|(?<![\w.])[b-zB-HJ-Z](?![\w.'’])")
-_FIRST_PERSON = [
-    (re.compile(r"\bWe\b"), "The authors"),
-    (re.compile(r"\bwe\b"), "the authors"),
-    (re.compile(r"\bOur\b"), "Their"),
-    (re.compile(r"\bour\b"), "their"),
-    (re.compile(r"\bours\b"), "theirs"),
-    (re.compile(r"\bus\b"), "them"),
-]
+_WORD = r"[^\W\d_](?:[^\W\d_]|-)+"
 
 
-# Sections a listener does not need: thanks to funders, author notes.
-_UNVOICED = re.compile(r"acknowledg|funding|author contributions|conflicts? of interest", re.I)
+def _citation(book: Phrasebook) -> re.Pattern[str]:
+    """Bracketed and author-year citations ("[3]", "(Smith and Lee, 2020)")."""
+    name = r"[A-Z][^\W\d_'-]*(?:['-][^\W\d_]+)*"
+    return re.compile(
+        rf"\s*\[\s*\d+(?:\s*[,–-]\s*\d+)*\s*\]|\s*\((?:{name}(?: et al\.?"
+        rf"| (?:and|{re.escape(book.conjunction)}) {name})?,? \d{{4}}[a-z]?(?:; ?)?)+\)"
+    )
+
+
+def _variable(book: Phrasebook) -> re.Pattern[str]:
+    """A formula's variables ("d1", "x"): a lone letter that is not a word of the language."""
+    words = "".join(sorted(book.one_letter_words))
+    lone = rf"(?![{re.escape(words)}])[^\W\d_]" if words else r"[^\W\d_]"
+    return re.compile(rf"\b[^\W\d_]\d+\b|(?<![\w.]){lone}(?![\w.'’])")
 
 
 def _key(sentence: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9]+", sentence.lower()))
+    return " ".join(re.findall(r"[^\W_]+", sentence.lower()))
 
 
-def _content_words(sentence: str) -> list[str]:
-    return [w for w in re.findall(r"[a-z][a-z-]+", sentence.lower()) if w not in _STOP]
+def _content_words(sentence: str, book: Phrasebook) -> list[str]:
+    stop = book.writer.stopwords
+    return [w for w in re.findall(_WORD, sentence.lower()) if w not in stop]
 
 
-def _voiceable(raw: str) -> str | None:
+def _voiceable(raw: str, book: Phrasebook) -> str | None:
     """The sentence as a host would say it, or None when it cannot be said well."""
-    sentence = _CITATION.sub("", raw)
+    sentence = _citation(book).sub("", raw)
     sentence = re.sub(r"\s+([,.;:!?])", r"\1", sentence).strip()
-    for pattern, replacement in _FIRST_PERSON:
+    for pattern, replacement in book.writer.first_person:
         sentence = pattern.sub(replacement, sentence)
     words = sentence.split()
     if not (_MIN_WORDS <= len(words) <= _MAX_WORDS):
         return None
-    if not sentence[0].isupper() or sentence[-1] not in ".!?" or _POINTERS.search(sentence):
+    if not sentence[0].isupper() or sentence[-1] not in ".!?":
         return None
-    if re.match(r"[A-Z][\w -]{0,24}: ", sentence):
+    if book.writer.pointers.search(sentence) or _HOLES.search(sentence):
+        return None
+    if re.match(r"[^\W\d_][\w -]{0,24}: ", sentence):
         return None  # "Sequential: each task ...": an item of a list, not a sentence
     if unspeakable_spans(sentence) or injection_spans(sentence) or _FORMULA.search(sentence):
         return None
-    if listener_spans(sentence):
+    if listener_spans(sentence, book.code):
         return None  # a doubled word, a sentence cut off, debris: a listener hears it broken
-    if len(_VARIABLE.findall(sentence)) >= 2:
+    if len(_variable(book).findall(sentence)) >= 2:
         return None  # "d1, d2", "x and y": the variables of a formula
     if sentence.count("(") != sentence.count(")") or sentence.count('"') % 2:
         return None
@@ -164,41 +171,59 @@ class _Candidate:
     position: int
     score: float
     source: str  # the sentence as the paper has it
+    book: Phrasebook
     words: int = field(init=False)
     bag: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.words = len(self.text.split())
-        self.bag = frozenset(_content_words(self.text))
+        self.bag = frozenset(_content_words(self.text, self.book))
 
 
 def _candidates(
-    paper: Paper, exclude: frozenset[str], focus: frozenset[str] = frozenset()
+    paper: Paper, book: Phrasebook, exclude: frozenset[str], focus: frozenset[str] = frozenset()
 ) -> list[_Candidate]:
-    frequency = Counter(_content_words(paper.body))
-    title_words = set(_content_words(paper.title))
+    frequency = Counter(_content_words(paper.body, book))
+    title_words = set(_content_words(paper.title, book))
+    unvoiced = book.writer.unvoiced_sections
     sources = [
         (-1, paper.abstract),
-        *((i, s.text) for i, s in enumerate(paper.sections) if not _UNVOICED.search(s.heading)),
+        *((i, s.text) for i, s in enumerate(paper.sections) if not unvoiced.search(s.heading)),
     ]
     found: list[_Candidate] = []
     seen: set[str] = set()
     for section, text in sources:
-        for position, raw in enumerate(split_sentences(text)):
-            sentence = _voiceable(raw)
+        for position, raw in enumerate(split_sentences(text, book.code)):
+            sentence = _voiceable(raw, book)
             if sentence is None or _key(sentence) in exclude or _key(sentence) in seen:
                 continue
             seen.add(_key(sentence))
-            bag = set(_content_words(sentence))
+            bag = set(_content_words(sentence, book))
             weight = sum(math.log1p(frequency[w]) for w in bag) / math.sqrt(len(sentence.split()))
-            weight *= 1 + 0.25 * len(_CUES.findall(sentence)) + 0.2 * len(bag & title_words)
+            cues = len(book.writer.cues.findall(sentence))
+            weight *= 1 + 0.25 * cues + 0.2 * len(bag & title_words)
             weight *= 1 + 0.6 * len(bag & focus)  # what the profile asks the episode to dwell on
-            if _DANGLING.match(sentence):
+            if book.writer.dangling.match(sentence):
                 weight *= 0.55
             if position == 0:
                 weight *= 1.15
-            found.append(_Candidate(sentence, section, position, weight, raw))
-    return found
+            found.append(_Candidate(sentence, section, position, weight, raw, book))
+    return _in_language(found, book)
+
+
+# How sure the classifier must be that a sentence is in another language to leave it out.
+_OTHER_LANGUAGE = 0.9
+
+
+def _in_language(candidates: list[_Candidate], book: Phrasebook) -> list[_Candidate]:
+    """The candidates in the episode's language: many papers carry an abstract in a second
+    language (an English one beside a Spanish paper's), which the episode must not read out."""
+    found = identify_languages([c.text for c in candidates]) if candidates else []
+    return [
+        c
+        for c, (language, confidence) in zip(candidates, found, strict=True)
+        if language == book.code or confidence < _OTHER_LANGUAGE
+    ]
 
 
 def _select(pool: list[_Candidate], budget: int, chosen: list[_Candidate]) -> list[_Candidate]:
@@ -232,15 +257,17 @@ def write_extractive(
     target duration and never voices more than MAX_PAPER_SHARE of the paper, so a very short
     paper gives a short episode. `exclude` holds sentences (normalised) it must leave out.
     """
-    focus = frozenset(_content_words(settings.script.focus))
-    candidates = _candidates(paper, exclude, focus)
+    settings = settings.for_language(settings.language_for(paper))
+    book = extractive_phrasebook(paper, settings.show.language)
+    focus = frozenset(_content_words(settings.script.focus, book))
+    candidates = _candidates(paper, book, exclude, focus)
     paper_words = len(paper.body.split())
     target = target_words(settings)
     goal = min(target, paper_words)  # a short paper gives a short episode
     limit = min(target * (1 + LENGTH_TOLERANCE), paper_words + PADDING_ALLOWANCE)
     high = min(goal, max(int(paper_words * MAX_PAPER_SHARE), 1))
     low = 0
-    best = _frame(paper, settings, candidates, high)
+    best = _frame(paper, settings, book, candidates, high)
 
     def words(script: Script) -> int:
         return measured_words(script, settings)
@@ -250,7 +277,7 @@ def write_extractive(
         if abs(words(best) - goal) <= goal * 0.04 or low >= high:
             break
         content = (low + high) // 2
-        script = _frame(paper, settings, candidates, content)
+        script = _frame(paper, settings, book, candidates, content)
         if words(script) > goal:
             high = content - 1
         else:
@@ -264,10 +291,14 @@ def write_extractive(
 
 
 def _frame(
-    paper: Paper, settings: PodcastSettings, candidates: list[_Candidate], content: int
+    paper: Paper,
+    settings: PodcastSettings,
+    book: Phrasebook,
+    candidates: list[_Candidate],
+    content: int,
 ) -> Script:
     segments = _plan(paper, candidates, content, settings.script.format)
-    return _Conversation(paper, settings).build(segments, candidates)
+    return _Conversation(paper, settings, book).build(segments, candidates)
 
 
 def _plan(
@@ -304,119 +335,40 @@ def _plan(
     return plan
 
 
-_QUESTIONS = {
-    "intro": ["What problem is this paper trying to solve?", "So why does this problem matter?"],
-    "related": ["How does this fit with earlier work?", "What came before this work?"],
-    "method": ["So how does their approach work?", "How is the method put together?"],
-    "experiment": ["How did they test it?", "What did the evaluation look like?"],
-    "result": ["And what did they find?", "So what do the results say?"],
-    "discussion": ["What are the caveats?", "How do the authors read their own results?"],
-    "conclusion": ["So what is the bottom line?", "Where do the authors land in the end?"],
-}
-_DEBATE_QUESTIONS = {
-    "intro": ["Let me push back first. Is this problem really worth solving?"],
-    "method": ["I'm not sold yet. How exactly does the method work?"],
-    "experiment": ["Fine, but how did they test it, and is the test fair?"],
-    "result": ["So do the results actually back that up?"],
-    "conclusion": ["So what is really settled here, and what isn't?"],
-}
-_CATEGORIES = [
-    ("intro", r"intro|background|motivation|overview|problem"),
-    ("related", r"related|prior|previous|literature|state of the art"),
-    (
-        "method",
-        r"method|approach|model|architecture|framework|system|design|algorithm|propos|"
-        r"technique|formulation|implementation",
-    ),
-    ("experiment", r"experiment|evaluat|setup|set-up|dataset|data|benchmark|study"),
-    ("result", r"result|finding|performance|analys|comparison"),
-    ("discussion", r"discussion|limitation|threat|future"),
-    ("conclusion", r"conclu|summary|remarks"),
-]
-# One sentence each, so that no sentence of framing is ever said twice.
-_TOPIC_QUESTIONS = [
-    "Let's turn to {topic}: what is going on there?",
-    "What does the paper say about {topic}?",
-    "Next up is {topic}, so can you walk me through it?",
-    "Tell me about {topic}.",
-    "And how about {topic}?",
-    "What should listeners know about {topic}?",
-]
-_PLAIN_QUESTIONS = [
-    "What comes next in the paper?",
-    "And what else stands out?",
-    "Where does the paper go from there?",
-    "Anything else worth knowing here?",
-    "What else does the paper say?",
-    "Is there more to it?",
-    "What's the next piece of the puzzle?",
-    "Where do they take it from there?",
-]
-_FOLLOW_UPS = [
-    "Go on, I want to hear the rest.",
-    "And there's more to it, right?",
-    "How does that play out?",
-    "Okay, and then?",
-    "Interesting. What else?",
-    "So where does that lead?",
-    "Can you unpack that a little?",
-    "That makes sense so far. Keep going.",
-    "And why does that matter?",
-    "Right. What follows from it?",
-    "I'm with you. What's the next step?",
-    "Hold on, say a bit more about that.",
-    "That's a lot to take in. What comes after?",
-    "And how do they back that up?",
-]
-_ASIDES = [
-    "And here's a line I noticed while reading.",
-    "I marked this part too.",
-    "There's one more detail worth reading out.",
-    "This next bit caught my eye.",
-]
-_ACKS = [
-    "Exactly, that's a key point.",
-    "Right, that matters for everything that follows.",
-    "Yes, and it's easy to miss on a first read.",
-    "Good catch, that's an important detail.",
-    "Agreed, that's worth keeping in mind.",
-]
-_DEBATE_ACKS = [
-    "Fair, though I'd want to see more evidence.",
-    "I'll grant that, but keep the limits in mind.",
-    "Okay, that is more convincing than I expected.",
-    "Maybe, but that's a strong claim.",
-]
-
-
-def _topic(
-    heading: str, vocabulary: frozenset[str], capitals: frozenset[str], names: frozenset[str]
-) -> str | None:
+def _topic(heading: str, conversation: _Conversation) -> str | None:
     """A section heading as a host would say it, or None when it is not sayable.
 
     Ordinary words are lower-cased ("Conclusion and Outlook" -> "conclusion and outlook"),
     acronyms and names keep their case ("GADR", "The Buchert scheme" -> "the Buchert scheme").
-    `vocabulary` holds the lower-case words of the paper's text, `capitals` its acronyms,
-    `names` the words it capitalises inside a sentence. A word the text never uses is a name
-    only if the text writes it as one.
+    The conversation knows the paper's lower-case words (`vocabulary`), its acronyms
+    (`capitals`) and the words it capitalises inside a sentence (`names`). A word the text
+    never uses is a name only if the text writes it as one (German's nouns among them).
     """
+    book = conversation.book
     text = re.sub(r"^\s*(?:[0-9]+(?:\.[0-9]+)*|[IVXLC]+|[A-Z])[.)]?\s+", "", heading).strip(" .:")
-    if not text or len(text.split()) > 7 or not re.fullmatch(r"[A-Za-z][A-Za-z ,'-]*", text):
+    if (
+        not text
+        or len(text.split()) > 7
+        or not re.fullmatch(r"[^\W\d_](?:[^\W\d_]|[ ,'’-])*", text)
+    ):
         return None
     shouted = text.isupper()  # "RELATED WORK": every word in capitals, acronyms or not
     spoken = []
     for word in text.split():
-        core = word.strip(",'-")
+        core = word.strip(",'’-")
         ordinary = (
-            core.lower() in vocabulary
-            or core.lower() in _STOP
-            or any(re.match(pattern, core.lower()) for _, pattern in _CATEGORIES)
+            core.lower() in conversation.vocabulary
+            or core.lower() in book.writer.stopwords
+            or any(p.match(core.lower()) for p in book.writer.categories.values())
         )
-        acronym = core.isupper() and len(core) > 1 and (core in capitals or not shouted)
+        acronym = (
+            core.isupper() and len(core) > 1 and (core in conversation.capitals or not shouted)
+        )
+        names = conversation.names
         keep = acronym or not (ordinary or shouted or (names and core not in names))
         spoken.append(word if keep else word.lower())
     topic = " ".join(spoken)
-    for pattern, replacement in _FIRST_PERSON:  # "Our approach": the authors', not the hosts'
+    for pattern, replacement in book.writer.first_person:  # "Our approach": the authors'
         topic = pattern.sub(replacement.lower(), topic)
     return topic
 
@@ -424,9 +376,11 @@ def _topic(
 class _Conversation:
     """Frames chosen sentences as a two-host exchange; no line of framing is used twice."""
 
-    def __init__(self, paper: Paper, settings: PodcastSettings) -> None:
+    def __init__(self, paper: Paper, settings: PodcastSettings, book: Phrasebook) -> None:
         self.paper = paper
         self.settings = settings
+        self.book = book
+        self.framing = book.writer.framing
         hosts = [h.name for h in settings.show.hosts]
         # The first host asks and frames; the others explain, one section each in turn. A
         # single host does both: a solo presentation, one paragraph a turn.
@@ -436,9 +390,14 @@ class _Conversation:
         self.debate = settings.script.format in ("debate", "critique")
         self.turns: list[Turn] = []
         self.used: set[str] = set()
-        self.vocabulary = frozenset(re.findall(r"\b[a-z][a-z-]+\b", paper.body))
+        words = re.findall(r"\b[^\W\d_]+(?:-[^\W\d_]+)*\b", paper.body)
+        self.vocabulary = frozenset(w for w in words if w.islower())
         self.capitals = frozenset(re.findall(r"\b[A-Z][A-Z0-9]+\b", paper.body))
-        self.names = frozenset(re.findall(r"(?<=[a-z,;] )[A-Z][a-z]+\b", paper.body))
+        after_a_word = re.findall(r"(?:(?<=[,;] )|(?<=[a-zß-ÿ] ))([^\W\d_]+)\b", paper.body)
+        # words capitalised inside a sentence: after a lower-case word, a comma or a semicolon
+        self.names = frozenset(
+            w for w in after_a_word if w[0].isupper() and w[1:].islower() and len(w) > 1
+        )
 
     def say(
         self,
@@ -482,37 +441,37 @@ class _Conversation:
     def build(
         self, plan: list[tuple[int, list[_Candidate]]], candidates: list[_Candidate]
     ) -> Script:
-        show, paper = self.settings.show, self.paper
+        show, paper, framing = self.settings.show, self.paper, self.framing
         title = paper.title.strip()
         opening = [show.intro] if show.intro else []
-        opening.append(f"Welcome to {show.title}. {self._introductions()}")
+        opening.append(f"{framing['welcome'].format(show=show.title)} {self._introductions()}")
         opening.append(show.ai_disclosure)
         if title:
             by = ""
             if paper.authors:
-                first = paper.authors[0]
-                by = f", by {first}" + (" and colleagues" if len(paper.authors) > 1 else "")
-            opening.append(f'Today we are looking at a paper called "{title}"{by}.')
+                many = "by_many" if len(paper.authors) > 1 else "by_one"
+                by = framing[many].format(author=paper.authors[0])
+            opening.append(framing["paper"].format(title=title, by=by))
         else:
-            opening.append("Today we are looking at a research paper.")
-        self.say(self.asker, " ".join(opening), chapter="Opening")
+            opening.append(framing["no_title"])
+        self.say(self.asker, " ".join(opening), chapter=framing["opening_chapter"])
         covered: list[str] = []
         for k, (section, sentences) in enumerate(plan):
             if section == -1:
                 self._answer(
                     sentences,
                     ["Abstract"] if paper.abstract else [],
-                    lead_in=f"{self._thanks()}Here is the short version.",
+                    lead_in=f"{self._thanks()}{framing['short_version']}",
                 )
                 continue
             heading = paper.sections[section].heading
-            topic = _topic(heading, self.vocabulary, self.capitals, self.names)
+            topic = _topic(heading, self)
             self.explainer = self.explainers[k % len(self.explainers)]
             if k == 0:
-                self.say(self.explainer, f"{self._thanks()}Let's get into it.")
+                self.say(self.explainer, f"{self._thanks()}{framing['get_into_it']}")
             question = self._question(topic)
             if question:  # with none left, the explainer simply carries on
-                self.say(self.asker, question, chapter=_chapter(heading, topic))
+                self.say(self.asker, question, chapter=self._chapter(heading, topic))
             if topic:
                 covered.append(topic)
             self._answer(sentences, [heading])
@@ -522,30 +481,34 @@ class _Conversation:
     def _introductions(self) -> str:
         others = [h for h in self.explainers if h != self.asker]
         if not others:
-            return f"I'm {self.asker}."
+            return self.framing["alone"].format(asker=self.asker)
         if len(others) == 1:
-            return f"I'm {self.asker}, and with me is {others[0]}."
-        return f"I'm {self.asker}, and with me are {', '.join(others[:-1])} and {others[-1]}."
+            return self.framing["with_one"].format(asker=self.asker, other=others[0])
+        return self.framing["with_many"].format(
+            asker=self.asker, others=", ".join(others[:-1]), last=others[-1]
+        )
 
     def _thanks(self) -> str:
-        return "" if self.solo else f"Thanks, {self.asker}. "
+        return "" if self.solo else self.framing["thanks"].format(asker=self.asker) + " "
 
     def _question(self, topic: str | None) -> str | None:
+        writer = self.book.writer
         if topic:
             category = next(
-                (c for c, pattern in _CATEGORIES if re.search(pattern, topic, re.I)), None
+                (c for c, pattern in writer.categories.items() if pattern.search(topic)), ""
             )
-            pools = [_DEBATE_QUESTIONS.get(category or "", [])] if self.debate else []
-            pools.append(_QUESTIONS.get(category or "", []))
+            pools = [writer.debate_questions.get(category, [])] if self.debate else []
+            pools.append(writer.questions.get(category, []))
             for pool in pools:
                 if line := self.pick(pool):
                     return line
-            if line := self.pick(_TOPIC_QUESTIONS, topic=topic):
+            if line := self.pick(writer.lines["topic_questions"], topic=topic):
                 return line
-        return self.pick(_PLAIN_QUESTIONS)  # None when every plain question is used
+        return self.pick(writer.lines["plain_questions"])  # None when every one is used
 
     def _answer(self, sentences: list[_Candidate], sections: list[str], lead_in: str = "") -> None:
         """The explainer answers in short stretches; between them the asker joins in."""
+        lines = self.book.writer.lines
         groups: list[list[_Candidate]] = [[]]
         for sentence in sentences:  # consecutive sentences, about 70 words a stretch
             if groups[-1] and sum(c.words for c in groups[-1]) + sentence.words > 70:
@@ -560,56 +523,55 @@ class _Conversation:
             if k == 0:
                 self.say(self.explainer, " ".join([lead_in, *texts]).strip(), sections, spans=spans)
                 continue
-            aside = self.pick(_ASIDES) if len(group) >= 2 else None
-            ack = self.pick(_DEBATE_ACKS if self.debate else _ACKS) if aside else None
+            aside = self.pick(lines["asides"]) if len(group) >= 2 else None
+            ack = self.pick(lines["debate_acks" if self.debate else "acks"]) if aside else None
             if aside and ack:  # the asker reads a line out, the explainer picks it up
                 self.say(self.asker, f"{aside} {texts[0]}", sections, spans=spans[:1])
                 self.say(self.explainer, f"{ack} {' '.join(texts[1:])}", sections, spans=spans[1:])
                 continue
-            follow_up = self.pick(_FOLLOW_UPS)
+            follow_up = self.pick(lines["follow_ups"])
             if not follow_up:
                 break  # no fresh way left to join in: stop here rather than run on alone
             self.say(self.asker, follow_up)
             self.say(self.explainer, " ".join(texts), sections, spans=spans)
 
     def _close(self, covered: list[str], candidates: list[_Candidate], said: set[str]) -> None:
-        show = self.settings.show
+        show, framing, writer = self.settings.show, self.framing, self.book.writer
         if len(covered) >= 2:
             named = covered[:5]
-            listed = ", ".join(named[:-1]) + f" and {named[-1]}"
-            more = ", among other things" if len(covered) > len(named) else ""
-            self.say(self.asker, f"So, to recap, we went through {listed}{more}.", chapter="Recap")
+            listed = ", ".join(named[:-1]) + f" {self.book.conjunction} {named[-1]}"
+            more = framing["among_others"] if len(covered) > len(named) else ""
+            recap = framing["recap"].format(topics=listed + more)
+            self.say(self.asker, recap, chapter=framing["recap_chapter"])
         else:
-            self.say(self.asker, "That's a good place to wrap up.", chapter="Recap")
+            self.say(self.asker, framing["wrap_up"], chapter=framing["recap_chapter"])
+        closing = writer.categories.get("conclusion")
         closing_pool = [
             c
             for c in candidates
             if c.text not in said
             and (
                 c.section == -1
-                or re.search(
-                    r"conclu|summary|discussion", self.paper.sections[c.section].heading, re.I
+                or (closing is not None and closing.search(self.paper.sections[c.section].heading))
+                or (
+                    (discussion := writer.categories.get("discussion")) is not None
+                    and discussion.search(self.paper.sections[c.section].heading)
                 )
             )
         ]
         spoken = {t.speaker for t in self.turns}  # the closing line: a host not heard yet
         self.explainer = next((h for h in self.explainers if h not in spoken), self.explainer)
         if closing_pool:  # out of context, a line that starts "It" or "However" makes no sense
-            best = max(closing_pool, key=lambda c: (not _DANGLING.match(c.text), c.score))
-            self.say(
-                self.explainer,
-                f"If I had to keep one line from the paper, it would be this one. {best.text}",
-                spans=[best.source],
-            )
+            best = max(closing_pool, key=lambda c: (not writer.dangling.match(c.text), c.score))
+            self.say(self.explainer, f"{framing['keep_one']} {best.text}", spans=[best.source])
         else:
-            self.say(self.explainer, "It's a paper worth reading in full.")
-        goodbye = [f"That's all for this episode of {show.title}. Thanks for listening."]
+            self.say(self.explainer, framing["worth_reading"])
+        goodbye = [framing["goodbye"].format(show=show.title)]
         if show.outro:
             goodbye.append(show.outro)
         self.say(self.asker, " ".join(goodbye))
 
-
-def _chapter(heading: str, topic: str | None) -> str:
-    if topic:
-        return topic[:1].upper() + topic[1:]
-    return re.sub(r"\s+", " ", heading).strip()[:60] or "Next"
+    def _chapter(self, heading: str, topic: str | None) -> str:
+        if topic:
+            return topic[:1].upper() + topic[1:]
+        return re.sub(r"\s+", " ", heading).strip()[:60] or self.framing["next_chapter"]

@@ -103,6 +103,7 @@ def assemble_script(
         hosts=[Host(name=h.name, persona=h.persona, voice=h.voice) for h in settings.show.hosts],
         turns=turns,
         writer=writer,
-        estimated_seconds=estimated_seconds(words),
+        estimated_seconds=estimated_seconds(words, settings.show.language),
+        language=settings.show.language,
         credits=Credits(title=paper.title, authors=paper.authors),
     )

@@ -14,8 +14,10 @@ permanent error: retrying cannot help) with a stable `code`:
     too-long     more pages than `podcast.source.max_pages` (or bytes than `max_bytes`)
     too-large    its text streams inflate past `podcast.source.max_inflated_bytes` (a
                  compression bomb), or extraction ran past `max_memory_mb`
-    not-a-paper  no abstract, references, sections or citations (`podcast.source.not_a_paper`)
-    language     written in a language that `podcast.source.languages` does not list
+    not-a-paper  no abstract, references, sections or citations (`podcast.source.not_a_paper`),
+                 in a language whose headings it reads (a phrasebook's)
+    language     written in a language that `podcast.source.languages` does not list (when
+                 it lists any)
 
 The work is split in three private modules: `_pdftext` (pdfium lines with geometry, columns,
 running headers), `_textclean` (ligatures, accents, garbage, hyphenation) and `_structure`
@@ -29,7 +31,6 @@ the settings: calling it twice gives the same Paper.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import multiprocessing
 import re
@@ -46,8 +47,9 @@ from typing import Any
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from shipyard import ConfigError, StepTimeout
+from shipyard import StepTimeout
 from shipyard_podcast.errors import SourceRejected
+from shipyard_podcast.language import detect_language, language_name, phrasebook
 from shipyard_podcast.models import Paper, PaperStats
 from shipyard_podcast.settings import SourceConfig
 from shipyard_podcast.source._frontmatter import read_front_matter
@@ -55,7 +57,7 @@ from shipyard_podcast.source._pdftext import PageLines, read_page, strip_page_fu
 from shipyard_podcast.source._structure import Layout, paper_signals, structure
 from shipyard_podcast.source._textclean import clean_line
 
-__all__ = ["detect_language", "extract_paper", "extract_paper_isolated", "sniff_format"]
+__all__ = ["extract_paper", "extract_paper_isolated", "sniff_format"]
 
 SHORT_PAPER_WORDS = 1500  # fewer words: short research, accepted and flagged for the reviewer
 _LEADERS = re.compile(r"[_.·…\-–—]{3,}")
@@ -267,99 +269,6 @@ def _open(data: bytes, name: str, password: str | None) -> pdfium.PdfDocument:
 
 # --- language and paper-likeness ----------------------------------------------------------
 
-LANGUAGE_NAMES = {
-    "af": "Afrikaans",
-    "ar": "Arabic",
-    "bg": "Bulgarian",
-    "bn": "Bengali",
-    "ca": "Catalan",
-    "cs": "Czech",
-    "cy": "Welsh",
-    "da": "Danish",
-    "de": "German",
-    "el": "Greek",
-    "en": "English",
-    "eo": "Esperanto",
-    "es": "Spanish",
-    "et": "Estonian",
-    "eu": "Basque",
-    "fa": "Persian",
-    "fi": "Finnish",
-    "fr": "French",
-    "ga": "Irish",
-    "gl": "Galician",
-    "he": "Hebrew",
-    "hi": "Hindi",
-    "hr": "Croatian",
-    "hu": "Hungarian",
-    "id": "Indonesian",
-    "is": "Icelandic",
-    "it": "Italian",
-    "ja": "Japanese",
-    "ko": "Korean",
-    "la": "Latin",
-    "lt": "Lithuanian",
-    "lv": "Latvian",
-    "ms": "Malay",
-    "nb": "Norwegian Bokmål",
-    "nl": "Dutch",
-    "nn": "Norwegian Nynorsk",
-    "no": "Norwegian",
-    "pl": "Polish",
-    "pt": "Portuguese",
-    "ro": "Romanian",
-    "ru": "Russian",
-    "sk": "Slovak",
-    "sl": "Slovenian",
-    "sr": "Serbian",
-    "sv": "Swedish",
-    "sw": "Swahili",
-    "ta": "Tamil",
-    "th": "Thai",
-    "tl": "Tagalog",
-    "tr": "Turkish",
-    "uk": "Ukrainian",
-    "ur": "Urdu",
-    "vi": "Vietnamese",
-    "zh": "Chinese",
-}
-
-
-_WORD = re.compile(r"[^\W\d_]+")
-
-
-def _language_identifier() -> Any:
-    """Loaded for each detection (0.3 s) and let go: kept, its 86 MB would stay resident in
-    a worker all through synthesis, the run's peak."""
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-
-
-@functools.cache
-def _kept_language_identifier() -> Any:
-    """Extraction's: it runs in a child process of its own that ends with it
-    (`extract_paper_isolated`), or many times over in one (a benchmark, an evaluation), where
-    loading the model for each paper would cost more than reading the paper."""
-    return _language_identifier()
-
-
-def detect_language(text: str, *, keep_model: bool = False) -> tuple[str, float]:
-    """The language of a text (ISO 639-1) and the classifier's confidence in it.
-
-    The sample is drawn from across the whole text, not its start: many papers open with an
-    abstract in a second language (a Portuguese "Resumo" before an English body)."""
-    step = max(len(text) // 10, 300)
-    sample = " ".join(
-        " ".join(_WORD.findall(text[at : at + 300])) for at in range(0, len(text), step)
-    )[:3000]
-    if len(sample) < 20:
-        return "und", 0.0
-    identifier = _kept_language_identifier() if keep_model else _language_identifier()
-    language, probability = identifier.classify(sample)
-    return str(language), float(probability)
-
-
 # --- the stage ----------------------------------------------------------------------------
 
 
@@ -388,12 +297,6 @@ def extract_paper(
     `name` is what messages call the file (default: the path's name), for a file read from
     the artifact store under its hash.
     """
-    if not settings.languages:
-        raise ConfigError(
-            "lists no language, so every paper would be refused",
-            key="podcast.source.languages",
-            hint='e.g. languages = ["en"]',
-        )
     name = name or pdf.name
     data = _read_bytes(pdf, settings, name)
     sha256 = hashlib.sha256(data).hexdigest()
@@ -494,18 +397,19 @@ def _paper_from_pages(
     language, confidence = detect_language(
         body or " ".join(ln.text for p in pages for ln in p.lines), keep_model=True
     )
-    if language not in settings.languages and confidence >= 0.9:
-        spoken = LANGUAGE_NAMES.get(language, language)
-        supported = ", ".join(f"{LANGUAGE_NAMES.get(c, c)} ({c})" for c in settings.languages)
+    taken = settings.languages
+    if taken and language not in taken and confidence >= 0.9:
+        supported = ", ".join(language_name(c) for c in taken)
         raise _reject(
-            f"{name} is written in {spoken} ({language}); supported: {supported}",
+            f"{name} is written in {language_name(language)}; this show takes {supported}",
             "language",
-            f"add '{language}' to podcast.source.languages in {_CONFIG_FILE} once the show's "
-            "voices speak it",
+            f"add '{language}' to podcast.source.languages in {_CONFIG_FILE}, or leave the "
+            "list empty to take papers in any language",
         )
-    if language not in settings.languages:
+    if confidence < 0.9:
         warnings.append(f"language unclear (best guess {language}, {confidence:.0%})")
-        language = settings.languages[0]
+        if taken and language not in taken:
+            language = taken[0]
 
     signals = paper_signals(extracted, body)
     if len(signals) < 2:
@@ -514,7 +418,9 @@ def _paper_from_pages(
             f"{name} does not look like a research paper: it lacks an abstract, "
             f"references, section headings and citations (found: {found})"
         )
-        if settings.not_a_paper == "refuse":
+        # Headings are read in the languages with a phrasebook; in another, a missing heading
+        # says nothing, so the language decides (the flow refuses what no writer writes).
+        if settings.not_a_paper == "refuse" and phrasebook(language) is not None:
             raise _reject(
                 message,
                 "not-a-paper",
