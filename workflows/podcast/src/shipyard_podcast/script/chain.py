@@ -32,6 +32,7 @@ from pydantic_ai.usage import RunUsage
 
 from shipyard import BudgetExceeded, Quota, ShipyardError, record_event
 from shipyard_podcast.errors import ScriptRejected
+from shipyard_podcast.language import language_name
 from shipyard_podcast.models import (
     Attempt,
     Flag,
@@ -138,10 +139,18 @@ async def write_script_async(
             if feedback is not None and script == feedback.script:
                 break  # the retry changed nothing: more of the same will not help
             feedback = Feedback(script, errors)
+    # A script in another language than the episode's is no draft to review: it would be
+    # that language's audio under this one's label.
+    drafts = [(s, f) for s, f in drafts if not any(x.check == "language" for x in _errors(f))]
     if not drafts:  # the extractive writer cannot write this language, and no model wrote it
+        reasons = [
+            f"{a.writer}: "
+            + (a.error or next(f.message for f in _errors(a.flags) if f.check == "language"))
+            for a in attempts
+        ]
         raise ScriptRejected(
-            "no writer wrote a script: "
-            + "; ".join(f"{a.writer}: {a.error}" for a in attempts if a.error),
+            f"no writer wrote a script in {language_name(settings.show.language)}: "
+            + "; ".join(dict.fromkeys(reasons)),
             code="no-script",
             hint="see each writer's reason; podcast.script.writers lists the writers tried",
         )
@@ -166,6 +175,10 @@ def writer_chain(settings: PodcastSettings) -> list[str]:
     """The writers in the order they are tried: the configured ones, then "extractive"."""
     chain = list(dict.fromkeys(w.strip() for w in settings.script.writers))
     return chain if EXTRACTIVE in chain else [*chain, EXTRACTIVE]
+
+
+def _errors(flags: Sequence[Flag]) -> list[Flag]:
+    return [f for f in flags if f.severity == "error"]
 
 
 def _count(flags: Sequence[Flag], severity: str) -> int:

