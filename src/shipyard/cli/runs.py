@@ -268,7 +268,13 @@ def status(
         )
     given = record.input.get("source", "")
     profile = record.input.get("profile")
-    console.print(f"input: {given}" + (f"  (profile {profile})" if profile else ""), markup=False)
+    options = " ".join(f"--{k} {v}" for k, v in record.input.get("options", {}).items())
+    console.print(
+        f"input: {given}"
+        + (f"  (profile {profile})" if profile else "")
+        + (f"  ({options})" if options else ""),
+        markup=False,
+    )
     for event in record.events:  # what happened besides the steps: reviews, revisions...
         console.print(f"{when(event['at'])} {event['kind']}: {event['message']}", markup=False)
     for key, value in record.result.items():

@@ -276,6 +276,9 @@ def write_script(
 def synthesize(script: Script, settings: PodcastSettings, config: Config) -> list[Clip]:
     """Speak every turn with its host's voice (cached per turn)."""
     from shipyard_podcast.audio.synthesize import synthesize as speak
+    from shipyard_podcast.language import release_language_model
+
+    release_language_model()  # the checks' model is not needed at the run's memory peak
 
     result = speak(
         script,

@@ -98,23 +98,21 @@ def language_name(tag: str) -> str:
 _WORD = re.compile(r"[^\W\d_]+")
 
 
+@functools.cache
 def _language_identifier() -> Any:
-    """Loaded for each detection (0.3 s) and let go: kept, its 86 MB would stay resident in
-    a worker all through synthesis, the run's peak."""
+    """py3langid's model, loaded once (0.4 s) and kept until `release_language_model`."""
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
-@functools.cache
-def _kept_language_identifier() -> Any:
-    """Extraction's: it runs in a child process of its own that ends with it
-    (`extract_paper_isolated`), or many times over in one (a benchmark, an evaluation), where
-    loading the model for each paper would cost more than reading the paper."""
-    return _language_identifier()
+def release_language_model() -> None:
+    """Let the language model go (86 MB resident): a worker does so before synthesis, the
+    run's memory peak. Extraction's child process ends with it anyway."""
+    _language_identifier.cache_clear()
 
 
-def detect_language(text: str, *, keep_model: bool = False) -> tuple[str, float]:
+def detect_language(text: str) -> tuple[str, float]:
     """The language of a text (ISO 639-1) and the classifier's confidence in it.
 
     The sample is drawn from across the whole text, not its start: many papers open with an
@@ -125,14 +123,13 @@ def detect_language(text: str, *, keep_model: bool = False) -> tuple[str, float]
     )[:3000]
     if len(sample) < 20:
         return "und", 0.0
-    identifier = _kept_language_identifier() if keep_model else _language_identifier()
-    language, probability = identifier.classify(sample)
+    language, probability = _language_identifier().classify(sample)
     return str(language), float(probability)
 
 
 def identify_languages(texts: list[str]) -> list[tuple[str, float]]:
-    """The language of each text and the classifier's confidence, with one model loaded for
-    them all (a script's turns)."""
+    """The language of each text and the classifier's confidence (a script's turns, its
+    sentences)."""
     identifier = _language_identifier()
     found = []
     for text in texts:

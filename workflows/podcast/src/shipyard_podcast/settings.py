@@ -312,6 +312,10 @@ class PodcastSettings(_Section):
         from shipyard_podcast.audio.voices import host_voice
 
         show = self.show
+        hosts = [
+            h.model_copy(update={"voice": host_voice(h.name, h.voice, h.voices, language, i)})
+            for i, h in enumerate(show.hosts)
+        ]
         book = phrasebook(language)
         disclosure = show.ai_disclosure or (book.ai_disclosure if book else "")
         if not disclosure:
@@ -321,10 +325,6 @@ class PodcastSettings(_Section):
                 hint="set it to the line in that language (a profile can hold one per "
                 "language); phrasebooks with one: " + ", ".join(written_languages()),
             )
-        hosts = [
-            h.model_copy(update={"voice": host_voice(h.name, h.voice, h.voices, language, i)})
-            for i, h in enumerate(show.hosts)
-        ]
         if show.language == language and show.ai_disclosure == disclosure and hosts == show.hosts:
             return self
         update = {"language": language, "ai_disclosure": disclosure, "hosts": hosts}

@@ -371,8 +371,12 @@ class FestivalEngine(VoiceEngine):
         return f"{_command_version([self.command, '--version'])}; voice {self.voice}"
 
     def synthesize(self, text: str) -> bytes:
-        # Festival reads bytes as Latin-1: give it plain ASCII.
-        plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore")
+        # Festival reads bytes as Latin-1: an English voice gets plain ASCII ("naive"), a voice
+        # of another language its accents ("è", "ñ"), which its lexicon reads.
+        if base_language(self.language_of(self.voice) or "en") == "en":
+            plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore")
+        else:
+            plain = unicodedata.normalize("NFC", text).encode("latin-1", "ignore")
         with self._lock:
             session = self._idle.pop() if self._idle else None
         if session is None:
@@ -724,22 +728,30 @@ def speaks(spec: str, language: str) -> bool:
 
 @functools.cache
 def espeak_voices() -> dict[str, str]:
-    """espeak-ng's languages: tag (lower case) -> its voice name; empty without espeak-ng."""
+    """espeak-ng's languages: tag (lower case) -> its voice for it, as espeak-ng ranks them
+    ("en" -> "en-gb"); empty without espeak-ng."""
     command = shutil.which("espeak-ng")
     if command is None:
         return {}
     listed = run_command([command, "--voices"], timeout=30).stdout.decode(errors="replace")
-    voices: dict[str, str] = {}
+    ranked: dict[str, tuple[int, str]] = {}  # tag -> (priority, voice): lower is preferred
     for line in listed.splitlines()[1:]:
         fields = line.split()
-        if len(fields) >= 4:
-            voices.setdefault(fields[1].lower(), fields[1])
-    return voices
+        if len(fields) < 4 or not fields[0].isdigit():
+            continue
+        # "2 en-gb --/M English_(Great_Britain) gmw/en (en 2)": the voice en-gb, which
+        # espeak-ng also gives for "en", at priority 2
+        claims = [(fields[1], int(fields[0]))]
+        claims += [(t, int(p)) for t, p in re.findall(r"\(([\w-]+) (\d+)\)", line)]
+        for tag, priority in claims:
+            if tag.lower() not in ranked or priority < ranked[tag.lower()][0]:
+                ranked[tag.lower()] = (priority, fields[1])
+    return {tag: voice for tag, (_, voice) in sorted(ranked.items())}
 
 
 def espeak_voice(language: str) -> str | None:
-    """espeak-ng's voice for `language`: the same tag, else its language's own, else a region
-    of it ("pt-BR" -> "pt-br"; "en" -> "en-us" where espeak-ng has no plain "en")."""
+    """espeak-ng's voice for `language`: the same tag's, else its language's, else a region
+    of it ("pt-BR" -> "pt-br", "en" -> "en-gb", "en-NZ" -> "en-gb")."""
     voices, tag, base = espeak_voices(), language.lower(), base_language(language)
     if tag in voices or base in voices:
         return voices.get(tag) or voices[base]

@@ -395,7 +395,7 @@ def _paper_from_pages(
             "give the paper itself; a template's filler text has nothing to discuss",
         )
     language, confidence = detect_language(
-        body or " ".join(ln.text for p in pages for ln in p.lines), keep_model=True
+        body or " ".join(ln.text for p in pages for ln in p.lines)
     )
     taken = settings.languages
     if taken and language not in taken and confidence >= 0.9:
