@@ -323,10 +323,10 @@ def test_a_paper_in_another_language_ends_a_verified_episode_in_it(
 def test_a_runs_language_is_its_option_checked_before_the_run_exists(tmp_path: Path) -> None:
     with make_project(tmp_path / "p", auto_approve=True) as project:
         nobody = project.run("run", "paper-to-podcast", str(project.paper), "--language", "tlh")
-        assert nobody.returncode == 2, nobody.stdout + nobody.stderr
+        assert nobody.returncode == 3, nobody.stdout + nobody.stderr  # refused
         assert "no voice speaks tlh for host Alex" in nobody.stderr
         unknown = project.run("run", "paper-to-podcast", str(project.paper), "--colour", "red")
-        assert unknown.returncode == 2 and "its options: --language" in unknown.stderr
+        assert unknown.returncode == 3 and "its options: --language" in unknown.stderr
         assert project.ledger().runs(limit=5) == []  # neither became a run
 
         spanish = project.run("run", "paper-to-podcast", str(project.paper), "--language", "es")

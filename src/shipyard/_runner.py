@@ -633,16 +633,23 @@ def migrate(config: Config, run_id: str) -> RunRecord:
 
 
 def _with_options(spec: WorkflowSpec, config: Config, options: dict[str, str]) -> Config:
+    """The run's options laid over the workflow's settings; refused (before the run exists)
+    where the workflow has no such option or its value does not hold."""
     unknown = [name for name in options if name not in spec.options]
     if unknown:
         known = ", ".join(f"--{name}" for name in spec.options) or "none"
-        raise ConfigError(
+        raise ShipyardError(
             f"{spec.name} has no option --{unknown[0]}",
+            code="no-such-option",
             hint=f"its options: {known} (`shipyard show {spec.name}`)",
         )
     assert spec.settings is not None  # a workflow with options has a table (`workflow`)
     keyed = {spec.options[name]: value for name, value in options.items()}
-    return config.with_options(spec.table, spec.settings, keyed)
+    try:
+        return config.with_options(spec.table, spec.settings, keyed)
+    except ConfigError as exc:
+        given = " ".join(f"--{name} {value}" for name, value in options.items())
+        raise ShipyardError(f"{given}: {exc.message}", code="bad-option", hint=exc.hint) from None
 
 
 def _check_requirements(spec: WorkflowSpec, config: Config) -> None:
