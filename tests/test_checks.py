@@ -261,7 +261,8 @@ def test_a_script_in_another_language_than_the_show_is_an_error() -> None:
     flags = only(
         check_script(make_script(german, "Ja, genau so ist es."), make_paper(), SMALL), "language"
     )
-    assert [f.severity for f in flags] == ["error"] and "'de'" in flags[0].message
+    assert [(f.severity, f.turn) for f in flags] == [("error", None), ("error", 0)]  # and turn 1
+    assert all("German (de)" in f.message for f in flags)
 
 
 def test_sentences_split_around_abbreviations_and_initials() -> None:

@@ -143,6 +143,19 @@ def test_a_host_speaks_each_language_with_the_voice_named_for_it() -> None:
     assert said.samples.size / said.sample_rate > 2.0 and float(abs(said.samples).max()) > 0.1
 
 
+def test_pronunciations_per_language_join_the_shows() -> None:
+    show = {
+        "pronunciations": {"LaTeX": "lah tech", "SQL": "sequel"},
+        "language_pronunciations": {"de": {"LaTeX": "Lah-tech"}},
+    }
+    settings = PodcastSettings.model_validate({"show": show})
+    german = settings.for_language("de-AT").show.pronunciations
+    assert german == {"LaTeX": "Lah-tech", "SQL": "sequel"}
+    assert settings.for_language("es").show.pronunciations == show["pronunciations"]
+    with pytest.raises(ValueError, match="not a language tag"):
+        PodcastSettings.model_validate({"show": {"language_pronunciations": {"German": {}}}})
+
+
 def test_hosts_fall_back_on_espeak_ng_in_their_own_voices_and_sound_apart() -> None:
     hosts = PodcastSettings().for_language("de").show.hosts
     assert [h.voice for h in hosts] == ["espeak:de+m3", "espeak:de+f3"]

@@ -285,7 +285,7 @@ def synthesize(script: Script, settings: PodcastSettings, config: Config) -> lis
         artifact_store(),
         config.state_folder("cache", "tts"),
         settings.audio,
-        settings.show.pronunciations,
+        settings.for_language(script.language).show.pronunciations,
         provider_quotas(settings, config),
     )
     record_event(

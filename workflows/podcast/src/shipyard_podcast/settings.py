@@ -19,7 +19,7 @@ from pydantic import (
 
 from shipyard import Config, ConfigError, ProviderName, Quota, provider_quota
 from shipyard_podcast.artwork import artwork_problems
-from shipyard_podcast.language import language_name, phrasebook, written_languages
+from shipyard_podcast.language import base_language, language_name, phrasebook, written_languages
 from shipyard_podcast.models import Paper
 
 __all__ = [
@@ -110,7 +110,9 @@ class ShowConfig(_Section):
         max_length=4,
     )
     banned_phrases: list[str] = []
-    pronunciations: dict[str, str] = {}
+    pronunciations: dict[str, str] = {}  # written -> spoken, in every language
+    # more of them for one language, by its tag: { de = { "LaTeX" = "Lah-tech" } }
+    language_pronunciations: dict[str, dict[str, str]] = {}
     intro: str = ""  # a line the script must open with (in its first turns); empty: none
     outro: str = ""  # a line the script must close with (in its last turns); empty: none
     # Said in the opening (a required line, like `intro`), and written in the feed
@@ -122,6 +124,13 @@ class ShowConfig(_Section):
     _names_are_one_line = field_validator("title", "author", "owner_name", "owner_email")(_one_line)
     _disclosure_is_one_line = field_validator("ai_disclosure")(_one_line)
     _language_is_a_tag = field_validator("language")(_language_tag)
+
+    @field_validator("language_pronunciations")
+    @classmethod
+    def _by_language_tag(cls, tables: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for tag in tables:
+            _language_tag(tag)
+        return tables
 
     @field_validator("image")
     @classmethod
@@ -307,8 +316,8 @@ class PodcastSettings(_Section):
 
     def for_language(self, language: str) -> PodcastSettings:
         """These settings for an episode in `language`: the show's language, its AI disclosure
-        said in that language, and each host's voice for it (ConfigError where a host has
-        none, or the disclosure has no line in it)."""
+        said in that language, each host's voice for it and its pronunciations (ConfigError
+        where a host has no voice, or the disclosure no line, in it)."""
         from shipyard_podcast.audio.voices import host_voice
 
         show = self.show
@@ -325,9 +334,19 @@ class PodcastSettings(_Section):
                 hint="set it to the line in that language (a profile can hold one per "
                 "language); phrasebooks with one: " + ", ".join(written_languages()),
             )
-        if show.language == language and show.ai_disclosure == disclosure and hosts == show.hosts:
+        lexicon = (
+            show.pronunciations
+            | show.language_pronunciations.get(base_language(language), {})
+            | show.language_pronunciations.get(language, {})
+        )
+        update = {
+            "language": language,
+            "ai_disclosure": disclosure,
+            "hosts": hosts,
+            "pronunciations": lexicon,
+        }
+        if all(getattr(show, key) == value for key, value in update.items()):
             return self
-        update = {"language": language, "ai_disclosure": disclosure, "hosts": hosts}
         return self.model_copy(update={"show": show.model_copy(update=update)})
 
     @model_validator(mode="after")

@@ -53,7 +53,7 @@ from shipyard_podcast.audio.dsp import (
 )
 from shipyard_podcast.audio.samples import Audio, Samples, decode_wav
 from shipyard_podcast.errors import AudioRejected
-from shipyard_podcast.language import phrasebook
+from shipyard_podcast.language import phrasebook, wording
 from shipyard_podcast.models import Clip, Episode, Script
 from shipyard_podcast.script.checks import estimated_seconds
 from shipyard_podcast.settings import AudioConfig, ShowConfig
@@ -472,7 +472,7 @@ def _tag(
                 element_id="toc",
                 flags=id3.CTOCFlags.TOP_LEVEL | id3.CTOCFlags.ORDERED,
                 child_element_ids=ids,
-                sub_frames=[id3.TIT2(encoding=3, text=["Chapters"])],
+                sub_frames=[id3.TIT2(encoding=3, text=[wording(show.language).page["chapters"]])],
             )
         )
     tags.save(str(mp3), v2_version=3)

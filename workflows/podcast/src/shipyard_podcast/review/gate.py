@@ -21,7 +21,7 @@ def _recheck(script: Script, context: tuple[Paper, PodcastSettings, Config]) -> 
     from shipyard_podcast.script.checks import check_script
 
     paper, settings, _ = context
-    declared = [(h.name, h.voice) for h in settings.show.hosts]
+    declared = [(h.name, h.voice) for h in settings.for_language(script.language).show.hosts]
     used = [(h.name, h.voice) for h in script.hosts]
     changed = (
         []
@@ -144,7 +144,7 @@ def _preview(script: Script, index: int, config: Config) -> Path:
     from shipyard_podcast.audio.synthesize import synthesize_turn
 
     store = config.artifact_store()
-    settings = podcast_settings(config)
+    settings = podcast_settings(config).for_language(script.language)
     declared = {h.name: h.voice for h in settings.show.hosts}
     undeclared = [f"{h.name}: {h.voice}" for h in script.hosts if declared.get(h.name) != h.voice]
     if undeclared:  # a revision may name any voice; only the configuration's may be called

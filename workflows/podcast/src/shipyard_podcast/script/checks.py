@@ -355,12 +355,25 @@ def injection_spans(text: str) -> list[str]:
 
 # --- the paper, indexed once per call --------------------------------------------------------
 
-_NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"  # 2,000  37.5  .5
 _TOKEN = re.compile(r"[^\W_][\w'’\-.%/]*")
+_GROUP_SPACE = "[ \u00a0\u2009\u202f]"  # digits grouped by a space: "1 000"
 
 
-def _canonical_number(raw: str) -> str | None:
-    text = raw.replace(",", "").rstrip(".")
+def _number(mark: str) -> str:
+    """A number as a language with `mark` for its decimal mark writes it: "2,000  37.5  .5"
+    with a point; "2.000  2 000  37,5  ,5" with a comma."""
+    if mark == ".":
+        return r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
+    return rf"\d{{1,3}}(?:(?:\.|{_GROUP_SPACE})\d{{3}})+(?:,\d+)?|\d+(?:,\d+)?|,\d+"
+
+
+# Every number of a text, its groups read apart too: "12 100" may be twelve and a hundred.
+_UNGROUPED = {".": r"\d+(?:\.\d+)?", ",": r"\d+(?:,\d+)?"}
+
+
+def _canonical_number(raw: str, mark: str = ".") -> str | None:
+    group = "," if mark == "." else "."
+    text = re.sub(rf"[{group}]|{_GROUP_SPACE}", "", raw.rstrip(".")).replace(mark, ".")
     if not text or not any(c.isdigit() for c in text):
         return None
     try:
@@ -393,11 +406,13 @@ class _PaperIndex:
             parts += [section.heading, section.text]
         parts += paper.captions
         text = "\n".join(p for p in parts if p)
+        mark = wording(paper.language).decimal_mark  # "3,5" in a German paper is 3.5
         numbers: dict[str, int] = {}
-        for match in re.finditer(_NUMBER, text):
-            canonical = _canonical_number(match.group(0))
-            if canonical is not None:
-                numbers.setdefault(canonical, match.start())
+        for pattern in (_number(mark), _UNGROUPED[mark]):
+            for match in re.finditer(pattern, text):
+                canonical = _canonical_number(match.group(0), mark)
+                if canonical is not None:
+                    numbers.setdefault(canonical, match.start())
         tokens = {_strip_token(t) for t in _TOKEN.findall(text)}
         tokens |= {p for t in tokens for p in re.split(r"[-/]", t) if p}
         return cls(
@@ -680,7 +695,7 @@ def _check_grounding(
     allowed = _allowed_words(settings) | {h.name for h in script.hosts}
     book = wording(language)
     for i, turn in enumerate(script.turns):
-        yield from _ground_numbers(i, turn.text, index, allowed, spelled=book.code == "en")
+        yield from _ground_numbers(i, turn.text, index, allowed, book)
         yield from _ground_names(i, turn.text, index, allowed, book)
         for span in turn.spans:
             if f" {_normalise(span)} " not in index.normalised:
@@ -701,14 +716,15 @@ def _check_grounding(
 
 
 def _ground_numbers(
-    i: int, text: str, index: _PaperIndex, allowed: frozenset[str], *, spelled: bool
+    i: int, text: str, index: _PaperIndex, allowed: frozenset[str], book: Phrasebook
 ) -> Iterator[Flag]:
-    for match in re.finditer(rf"(?<![\w.-])({_NUMBER})(\s?%|\s?percent)?", text):
+    mark = book.decimal_mark  # the script's numbers as its language writes them
+    for match in re.finditer(rf"(?<![\w.,-])({_number(mark)})(\s?%|\s?percent)?", text):
         raw = match.group(0)
         token_end = text[match.end() : match.end() + 1]
         if token_end and (token_end.isalpha() and token_end not in "xX"):
             continue  # "3D", "2nd": a term, grounded as a token below
-        canonical = _canonical_number(match.group(1))
+        canonical = _canonical_number(match.group(1), mark)
         if canonical is None or canonical in index.numbers or match.group(1) in allowed:
             continue  # in the paper, or in the show's own lines ("Episode 42")
         yield Flag(
@@ -719,7 +735,7 @@ def _ground_numbers(
             message=f"turn {i + 1} says {raw.strip()!r}, a number that does not occur in the paper",
             evidence=_closest_number(canonical, index),
         )
-    for match in _SPELLED.finditer(text) if spelled else ():  # English number words
+    for match in _SPELLED.finditer(text) if book.code == "en" else ():  # English number words
         phrase = match.group(0).strip(" -")
         value = _spelled_value(phrase)
         percent = "percent" in phrase.lower() or "per cent" in phrase.lower()

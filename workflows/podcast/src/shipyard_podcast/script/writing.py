@@ -89,6 +89,7 @@ def assemble_script(
     """A writer's turns as a Script. The AI disclosure is not left to a model: where the
     opening does not say it, it is put at the start of the first turn (WriterFailed where that
     turn has no room left for it)."""
+    settings = settings.for_language(settings.language_for(paper))
     disclosure = settings.show.ai_disclosure
     if turns and not says_line(turns, disclosure, opening=True):
         first = turns[0]
