@@ -17,9 +17,8 @@ import time
 from pathlib import Path
 
 from shipyard_podcast.errors import SourceRejected
-from shipyard_podcast.flow import _check_language
 from shipyard_podcast.language import identify_languages
-from shipyard_podcast.script.chain import write_script
+from shipyard_podcast.script.chain import episode_settings, write_script
 from shipyard_podcast.settings import PodcastSettings
 from shipyard_podcast.source.extract import extract_paper
 from tests.conftest import CORPUS
@@ -43,7 +42,7 @@ def main() -> None:
         right += paper.language == truth
         started = time.process_time()
         try:
-            _check_language(paper, path.name, settings)
+            episode_settings(paper, settings, path.name)
         except SourceRejected as refused:
             said = f"refused: {refused.message.split(', ')[-1]}"
             print(f"| {path.stem} | {truth} | {paper.language} | {said} | | | {extracted:.2f} | |")

@@ -44,7 +44,7 @@ def test_a_writer_with_a_filter_switched_off_fails_the_gate_by_name(
 ) -> None:
     # The extractive writer keeps sentences a listener would hear broken out of its drafts;
     # without that filter its first drafts carry them, and only retries clean them up.
-    monkeypatch.setattr(extractive, "listener_spans", lambda sentence: [])
+    monkeypatch.setattr(extractive, "listener_spans", lambda sentence, language: [])
     worse = compare(evaluate(DATASET, PodcastSettings()), read_report(BASELINE), max_drop=0.02)
     assert worse, "the gate let a worse writer through"
     assert any(

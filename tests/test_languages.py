@@ -17,7 +17,6 @@ from shipyard import ConfigError, RunState, load_config
 from shipyard_podcast.audio.speakable import normalise_text
 from shipyard_podcast.audio.voices import load_voice, speak, voice_language
 from shipyard_podcast.errors import ScriptRejected, SourceRejected
-from shipyard_podcast.flow import _check_language
 from shipyard_podcast.language import (
     base_language,
     identify_languages,
@@ -26,7 +25,7 @@ from shipyard_podcast.language import (
 )
 from shipyard_podcast.models import Script
 from shipyard_podcast.release.feed import parse_vtt
-from shipyard_podcast.script.chain import write_script
+from shipyard_podcast.script.chain import episode_settings, write_script
 from shipyard_podcast.script.checks import listener_spans, split_sentences
 from shipyard_podcast.settings import PodcastSettings
 from shipyard_podcast.source.extract import extract_paper
@@ -262,7 +261,7 @@ def test_english_turns_under_a_spanish_label_fail_the_check() -> None:
 def test_only_the_extractive_writer_refuses_a_translation_saying_what_to_configure() -> None:
     settings = PodcastSettings.model_validate({"show": {"language": "es"}})
     with pytest.raises(SourceRejected) as caught:
-        _check_language(make_paper(), "tern.pdf", settings)
+        episode_settings(make_paper(), settings, "tern.pdf")
     error = caught.value
     assert error.code == "language"
     assert "tern.pdf is in English (en) and its episode in Spanish (es)" in error.message
@@ -275,7 +274,7 @@ def test_the_korean_paper_is_refused_naming_the_writer_it_lacks() -> None:
     paper = extract_paper(KOREAN, settings.source)
     assert paper.language == "ko"
     with pytest.raises(SourceRejected) as caught:
-        _check_language(paper, KOREAN.name, settings)
+        episode_settings(paper, settings, KOREAN.name)
     assert "is in Korean (ko), which no writer can write" in caught.value.message
     assert "no phrasebook for Korean" in (caught.value.hint or "")
     # with a model writer and a line to disclose it in Korean, espeak-ng's voice speaks it
@@ -289,7 +288,7 @@ def test_the_korean_paper_is_refused_naming_the_writer_it_lacks() -> None:
             },
         }
     )
-    _check_language(paper, KOREAN.name, able)
+    episode_settings(paper, able, KOREAN.name)
 
 
 # --- the whole run, in each language -----------------------------------------------------

@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict
 from shipyard import (
     Artifact,
     Config,
-    ConfigError,
     FileInput,
     Notice,
     ProviderConfig,
@@ -207,6 +206,7 @@ def ingest(source: FileInput) -> Ingested:
 @step(owner="podcast-producer", attempts=1)
 def extract(pdf: Ingested, settings: PodcastSettings) -> Paper:
     """Extract and validate the paper: text in reading order, title, abstract, sections."""
+    from shipyard_podcast.script.chain import episode_settings
     from shipyard_podcast.source.extract import extract_paper_isolated
 
     store = artifact_store()
@@ -215,31 +215,8 @@ def extract(pdf: Ingested, settings: PodcastSettings) -> Paper:
     paper = extract_paper_isolated(store.path(pdf.sha256), settings.source, name=pdf.name)
     stored = store.put_bytes(paper.model_dump_json(indent=2).encode(), suffix=".json")
     record_artifact(stored, "paper", [pdf.sha256])
-    _check_language(paper, pdf.name, settings)
+    episode_settings(paper, settings, pdf.name)  # a language no writer or voice serves
     return paper
-
-
-def _check_language(paper: Paper, name: str, settings: PodcastSettings) -> None:
-    """Refuse, before any writing, an episode in a language that no writer of the chain
-    writes or that a host has no voice for: never English audio under another label."""
-    from shipyard_podcast.language import language_name
-    from shipyard_podcast.script.chain import unwritable
-
-    language = settings.language_for(paper)
-    said = f"{name} is in {language_name(paper.language)}" + (
-        f" and its episode in {language_name(language)}" if language != paper.language else ""
-    )
-    reason = unwritable(paper, settings)
-    if reason is not None:
-        raise SourceRejected(
-            f"{said}, which no writer can write",
-            code="language",
-            hint=reason,
-        )
-    try:
-        settings.for_language(language)
-    except ConfigError as exc:
-        raise SourceRejected(f"{said}: {exc.message}", code="language", hint=exc.hint) from None
 
 
 @step(owner="script-editor", kind="check", attempts=2)

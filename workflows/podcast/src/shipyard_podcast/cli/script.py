@@ -31,6 +31,10 @@ def script(
         ),
     ] = None,
     password: PasswordOption = None,
+    language: Annotated[
+        str | None,
+        typer.Option(help="The episode's language (BCP-47); default: the show's, or the paper's."),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Extract a paper, write its two-host script through the writer chain, and check it.
@@ -40,10 +44,17 @@ def script(
     """
     from shipyard import load_config
     from shipyard_podcast.script.chain import write_script
-    from shipyard_podcast.settings import podcast_settings, provider_quotas
+    from shipyard_podcast.settings import (
+        TABLE,
+        PodcastSettings,
+        podcast_settings,
+        provider_quotas,
+    )
     from shipyard_podcast.source.extract import extract_paper_isolated
 
     loaded = load_config(config)
+    if language:
+        loaded = loaded.with_options(TABLE, PodcastSettings, {"show.language": language})
     settings = podcast_settings(loaded)
     outcome = write_script(
         extract_paper_isolated(paper, settings.source, password=password),

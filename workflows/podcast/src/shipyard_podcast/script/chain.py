@@ -30,8 +30,8 @@ from pydantic_ai.messages import ModelResponse
 from pydantic_ai.models import Model
 from pydantic_ai.usage import RunUsage
 
-from shipyard import BudgetExceeded, Quota, ShipyardError, record_event
-from shipyard_podcast.errors import ScriptRejected
+from shipyard import BudgetExceeded, ConfigError, Quota, ShipyardError, record_event
+from shipyard_podcast.errors import ScriptRejected, SourceRejected
 from shipyard_podcast.language import language_name
 from shipyard_podcast.models import (
     Attempt,
@@ -66,7 +66,7 @@ __all__ = [
     "Attempt",
     "ScriptOutcome",
     "build_writers",
-    "unwritable",
+    "episode_settings",
     "write_extractive",
     "write_script",
     "write_script_async",
@@ -106,7 +106,7 @@ async def write_script_async(
     quotas: Mapping[str, Quota] | None = None,
 ) -> ScriptOutcome:
     """`write_script` for callers already inside an event loop."""
-    settings = settings.for_language(settings.language_for(paper))
+    settings = episode_settings(paper, settings)
     budget = Budget(settings.script.max_tokens, settings.script.max_cost_usd)
     writers = build_writers(settings, models or {}, budget, journal, quotas)
     attempts: list[Attempt] = []
@@ -158,17 +158,29 @@ async def write_script_async(
     return ScriptOutcome(script=best, flags=best_flags, attempts=attempts)
 
 
-def unwritable(paper: Paper, settings: PodcastSettings) -> str | None:
-    """Why no writer of the chain can write `paper`'s episode in its language, or None when
-    one can: a model writer writes any language; the extractive writer only the paper's own,
-    and only with a phrasebook."""
-    if any(name != EXTRACTIVE for name in writer_chain(settings)):
-        return None
+def episode_settings(
+    paper: Paper, settings: PodcastSettings, name: str = "the paper"
+) -> PodcastSettings:
+    """The settings for `paper`'s episode, in its language (the show's, else the paper's):
+    refused (SourceRejected, before any writing) where no writer of the chain writes that
+    language or a host has no voice for it; never English audio under another label. A
+    model writer writes any language; the extractive writer only the paper's own, and only
+    with a phrasebook. `name` is what the refusal calls the paper."""
+    language = settings.language_for(paper)
+    said = f"{name} is in {language_name(paper.language)}" + (
+        f" and its episode in {language_name(language)}" if language != paper.language else ""
+    )
+    if all(writer == EXTRACTIVE for writer in writer_chain(settings)):
+        try:
+            extractive_phrasebook(paper, language)
+        except WriterFailed as exc:
+            raise SourceRejected(
+                f"{said}, which no writer can write", code="language", hint=str(exc)
+            ) from None
     try:
-        extractive_phrasebook(paper, settings.language_for(paper))
-    except WriterFailed as exc:
-        return str(exc)
-    return None
+        return settings.for_language(language)
+    except ConfigError as exc:
+        raise SourceRejected(f"{said}: {exc.message}", code="language", hint=exc.hint) from None
 
 
 def writer_chain(settings: PodcastSettings) -> list[str]:

@@ -168,11 +168,11 @@ def _task(settings: PodcastSettings, root: Path, quotas: Mapping[str, Quota]) ->
         from shipyard_podcast.script.chain import write_script
         from shipyard_podcast.source.extract import extract_paper_isolated
 
-        try:
+        try:  # refused as a run is: by extraction, or for a language no writer or voice serves
             paper = extract_paper_isolated(root / inputs["paper"], settings.source)
+            outcome = write_script(paper, settings, quotas=quotas)
         except SourceRejected as rejected:
             return _Written(refused=rejected.code)
-        outcome = write_script(paper, settings, quotas=quotas)
         first = outcome.attempts[0]
         return _Written(
             turns=tuple(t.text for t in outcome.script.turns),
