@@ -349,3 +349,46 @@ def test_a_runs_language_is_its_option_checked_before_the_run_exists(tmp_path: P
         assert "(--language es)" in project.run("status", run.run_id).stdout
         english = project.run("run", "paper-to-podcast", str(project.paper))
         assert english.returncode == 0 and project.latest().run_id != run.run_id  # its own run
+
+
+@pytest.mark.slow
+def test_an_english_paper_ends_a_verified_spanish_episode_through_a_model_writer(
+    tmp_path: Path,
+) -> None:
+    disclosure = PodcastSettings().for_language("es").show.ai_disclosure
+    turns = [  # the demo paper, in Spanish: its numbers as Spanish writes them
+        f"Bienvenidos a Paper to Podcast. {disclosure} Soy Alex, y conmigo está Sam. Hoy "
+        "hablamos de un artículo sobre la publicación verificada de contenidos generados.",
+        "Gracias, Alex. Los autores revisaron 1.184 ejecuciones de cuatro sistemas de "
+        "contenido durante 14 semanas, y encontraron que el 19,9 % produjo un resultado "
+        "aceptado que nunca llegó a su público.",
+        "¿Y cómo lo resolvieron en la práctica?",
+        "Reconstruyeron los sistemas con tres ideas: pasos duraderos que se reanudan después "
+        "de un fallo, revisiones con un responsable y un plazo, y un paso de verificación que "
+        "solo da por terminada una ejecución cuando producción sirve los bytes enviados.",
+        "¿Y qué pasó después de ese cambio?",
+        "En 968 ejecuciones posteriores, las pérdidas silenciosas bajaron a cero, y el tiempo "
+        "medio total solo subió 0,7 minutos.",
+        "Eso es todo por hoy. Gracias por escuchar Paper to Podcast.",
+    ]
+    payload = {
+        "title": "Publicación verificada",
+        "turns": [{"speaker": ("Alex", "Sam")[i % 2], "text": t} for i, t in enumerate(turns)],
+    }
+    with model_server(Draft(json.dumps(payload))) as server:
+        writer = f"openai-compatible:tiny@{server.url}"
+        script = (
+            f'writers = ["{writer}"]\nrequest_timeout_seconds = 10\n'
+            f'[podcast.script.prices."{writer}"]\ninput_per_mtok = 0\noutput_per_mtok = 0\n'
+        )
+        with make_project(tmp_path / "p", auto_approve=True, script=script) as project:
+            done = project.run("run", "paper-to-podcast", str(project.paper), "--language", "es")
+            assert done.returncode == 0, done.stdout + done.stderr
+            run = project.latest()
+            episode = _script(project, run.run_id)
+            page = httpx.get(run.result["page_url"], timeout=10).text
+    assert run.state is RunState.VERIFIED and episode.writer == writer
+    assert episode.language == "es" and [t.text for t in episode.turns] == turns
+    found = identify_languages([t for t in turns if len(t.split()) >= 12])
+    assert {language for language, _ in found} == {"es"}
+    assert '<html lang="es">' in page and "Descargar el MP3" in page

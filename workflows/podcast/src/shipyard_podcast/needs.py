@@ -16,6 +16,7 @@ INIT_TABLE = """\
 # paper-to-podcast reads [podcast] (docs/configuration.md), e.g.
 # [podcast.show]
 # title = "Paper to Podcast"
+# language = "es"   # every episode in Spanish; unset: each paper's own (docs/languages.md)
 # [podcast.script]
 # target_minutes = 4
 """
@@ -33,7 +34,10 @@ def checks(config: Config) -> list[Check]:
             f"{_SLT_VOICE.name} (HTS, US English)",
             f"{_APT} festvox-us-slt-hts",
         ),
-        Check.command("espeak-ng", "the fallback voice", f"{_APT} espeak-ng"),
+        Check.command(
+            "espeak-ng", "the fallback voice, in every language it has", f"{_APT} espeak-ng"
+        ),
+        Check.module("num2words", "numbers read aloud in other languages", "pip install num2words"),
         Check.command(
             "pdftotext", "cross-checks PDF text (optional)", f"{_APT} poppler-utils", required=False
         ),
