@@ -392,3 +392,72 @@ def test_an_english_paper_ends_a_verified_spanish_episode_through_a_model_writer
     found = identify_languages([t for t in turns if len(t.split()) >= 12])
     assert {language for language, _ in found} == {"es"}
     assert '<html lang="es">' in page and "Descargar el MP3" in page
+
+
+_FRENCH = {
+    "Introduction": (
+        "Les réseaux de capteurs produisent chaque jour des volumes de mesures considérables. "
+        "Les auteurs proposent une méthode simple pour repérer les capteurs défaillants avant "
+        "que leurs mesures ne faussent les analyses. Cette question reste peu étudiée dans les "
+        "réseaux urbains de grande taille."
+    ),
+    "Méthode": (
+        "La méthode compare chaque capteur à ses voisins les plus proches sur une fenêtre de "
+        "trois jours. Un capteur dont l’écart dépasse un seuil fixe est signalé à l’équipe de "
+        "maintenance. Le seuil est choisi une fois pour toutes sur les données de la première "
+        "semaine."
+    ),
+    "Résultats": (
+        "Sur un réseau de 412 capteurs, la méthode a repéré 37 capteurs défaillants en deux "
+        "mois. Les techniciens ont confirmé la panne de 33 d’entre eux lors de leurs visites. "
+        "Les fausses alertes sont restées rares pendant toute la durée de l’étude."
+    ),
+    "Conclusion": (
+        "Une comparaison entre voisins suffit à repérer la plupart des capteurs défaillants. "
+        "Les auteurs souhaitent maintenant tester la méthode sur des réseaux ruraux."
+    ),
+}
+_ITALIAN = {
+    "Introduzione": (
+        "Le biblioteche pubbliche raccolgono ogni anno migliaia di richieste di prestito. "
+        "Gli autori propongono un metodo semplice per prevedere quali libri saranno richiesti "
+        "nel mese successivo. Il problema interessa soprattutto le biblioteche con pochi fondi."
+    ),
+    "Metodo": (
+        "Il metodo conta i prestiti di ogni titolo nelle ultime otto settimane e ne calcola la "
+        "tendenza. I titoli con la tendenza più forte vengono ordinati in anticipo presso il "
+        "distributore. La soglia viene fissata una sola volta sui dati del primo anno."
+    ),
+    "Risultati": (
+        "In una rete di 58 biblioteche il metodo ha ridotto le attese dei lettori di quasi un "
+        "terzo. I bibliotecari hanno accolto bene le liste mensili prodotte dal sistema. Gli "
+        "ordini sbagliati sono rimasti pochi per tutta la durata dello studio."
+    ),
+    "Conclusioni": (
+        "Un conteggio delle tendenze basta a prevedere gran parte delle richieste. Gli autori "
+        "vogliono ora provare il metodo nelle biblioteche scolastiche."
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("language", "sections"), [("fr", _FRENCH), ("it", _ITALIAN)], ids=["fr", "it"]
+)
+def test_the_extractive_writer_writes_french_and_italian(
+    language: str, sections: dict[str, str]
+) -> None:
+    body = " ".join(sections.values())
+    paper = make_paper(sections, abstract="").model_copy(
+        update={"language": language, "title": "Un titre", "authors": ["Ana Ruiz"]}
+    )
+    assert identify_languages([body])[0][0] == language
+    outcome = write_script(paper, PodcastSettings.model_validate({"script": {"target_minutes": 1}}))
+    script = outcome.script
+    assert script.language == language
+    assert not [f for f in outcome.flags if f.severity == "error"], outcome.flags
+    framing = phrasebook(language)
+    assert framing is not None and script.turns[0].text.startswith(
+        framing.writer.framing["welcome"].format(show="Paper to Podcast")
+    )
+    long_turns = [t.text for t in script.turns if len(t.text.split()) >= 12]
+    assert {found for found, _ in identify_languages(long_turns)} == {language}

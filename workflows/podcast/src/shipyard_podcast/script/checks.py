@@ -276,10 +276,11 @@ def listener_spans(text: str, language: str = "en") -> list[Span]:
         Span("control", f"U+{ord(m.group(0)):04X}", "error", "an invisible direction mark")
         for m in INVISIBLE_MARKS.finditer(text)
     ]
-    found += [
+    words = [(t, t.strip(".,;:!?()\"'“”‘’«»„¿¡")) for t in re.findall(r"\S+", text)]
+    found += [  # a mark alone ("« ", " ?" in French typography) is no debris
         Span("garbled", token, "error", "a token that is extraction debris, not a word")
-        for token in re.findall(r"\S+", text)
-        if _garbled(token.strip(".,;:!?()\"'“”‘’«»„¿¡"), rules)
+        for token, word in words
+        if word and _garbled(word, rules)
     ]
     return found
 
