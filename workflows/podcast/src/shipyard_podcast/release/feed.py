@@ -111,7 +111,8 @@ class ShowInfo(_Model):
             link=base,
             image_url=site_url(base, image_path),
             feed_url=site_url(base, feed_path),
-            ai_disclosure=show.ai_disclosure,
+            # unset: the line of the show's language (English for a show of many languages)
+            ai_disclosure=show.ai_disclosure or wording(show.language or "en").ai_disclosure,
         )
 
 
