@@ -188,6 +188,27 @@ def test_a_show_language_no_voice_speaks_is_refused_naming_what_would_serve(
 # --- which writer writes which language ------------------------------------------------------
 
 
+def _draft(turns: list[str], title: str = "Tern") -> Draft:
+    """A model's answer: the turns, the two hosts taking turns."""
+    said = [{"speaker": ("Alex", "Sam")[i % 2], "text": t} for i, t in enumerate(turns)]
+    return Draft(json.dumps({"title": title, "turns": said}))
+
+
+def _spanish_through(writer: str, **script: float) -> PodcastSettings:
+    """A Spanish show written by one model writer (a loopback server's)."""
+    return PodcastSettings.model_validate(
+        {
+            "show": {"language": "es"},
+            "script": {
+                "writers": [writer],
+                "prices": {writer: {"input_per_mtok": 0, "output_per_mtok": 0}},
+                "request_timeout_seconds": 5,
+                **script,
+            },
+        }
+    )
+
+
 def test_an_english_paper_becomes_a_spanish_episode_through_a_model_writer() -> None:
     disclosure = PodcastSettings().for_language("es").show.ai_disclosure
     turns = [
@@ -201,27 +222,9 @@ def test_an_english_paper_becomes_a_spanish_episode_through_a_model_writer() -> 
         "atiende 2,000 trabajos por hora sin problemas.",
         "Eso es todo por hoy. Gracias por escuchar Paper to Podcast.",
     ]
-    payload = {
-        "title": "Tern",
-        "turns": [
-            {"speaker": ("Alex", "Sam")[i % 2], "text": t, "sections": ["Evaluation"]}
-            for i, t in enumerate(turns)
-        ],
-    }
-    with model_server(Draft(json.dumps(payload))) as server:
+    with model_server(_draft(turns)) as server:
         writer = f"openai-compatible:tiny@{server.url}"
-        settings = PodcastSettings.model_validate(
-            {
-                "show": {"language": "es"},
-                "script": {
-                    "writers": [writer],
-                    "prices": {writer: {"input_per_mtok": 0, "output_per_mtok": 0}},
-                    "target_minutes": 0.5,
-                    "request_timeout_seconds": 5,
-                },
-            }
-        )
-        outcome = write_script(make_paper(), settings)
+        outcome = write_script(make_paper(), _spanish_through(writer, target_minutes=0.5))
         asked = server.requests[0]
     assert "write every turn in Spanish (es)" in json.dumps(asked)
     assert outcome.script.writer == writer and outcome.script.language == "es"
@@ -235,24 +238,10 @@ def test_english_turns_under_a_spanish_label_fail_the_check() -> None:
         "Thanks, Alex. Today we look at Tern, a scheduler for GPU clusters, and how it packs "
         "jobs with a greedy rule after predicting how long each one runs.",
     ]
-    payload = {
-        "title": "Tern",
-        "turns": [{"speaker": ("Alex", "Sam")[i % 2], "text": t} for i, t in enumerate(english)],
-    }
-    with model_server(*[Draft(json.dumps(payload))] * 2) as server:
+    with model_server(*[_draft(english)] * 2) as server:
         writer = f"openai-compatible:tiny@{server.url}"
-        settings = PodcastSettings.model_validate(
-            {
-                "show": {"language": "es"},
-                "script": {
-                    "writers": [writer],
-                    "prices": {writer: {"input_per_mtok": 0, "output_per_mtok": 0}},
-                    "request_timeout_seconds": 5,
-                },
-            }
-        )
         with pytest.raises(ScriptRejected) as caught:  # then the extractive writer cannot
-            write_script(make_paper(), settings)
+            write_script(make_paper(), _spanish_through(writer))
     said = caught.value.message
     assert "reads as English (en)" in said  # the model's script, refused
     assert "extractive: the extractive writer voices the paper's own sentences" in said
@@ -371,11 +360,7 @@ def test_an_english_paper_ends_a_verified_spanish_episode_through_a_model_writer
         "medio total solo subió 0,7 minutos.",
         "Eso es todo por hoy. Gracias por escuchar Paper to Podcast.",
     ]
-    payload = {
-        "title": "Publicación verificada",
-        "turns": [{"speaker": ("Alex", "Sam")[i % 2], "text": t} for i, t in enumerate(turns)],
-    }
-    with model_server(Draft(json.dumps(payload))) as server:
+    with model_server(_draft(turns, "Publicación verificada")) as server:
         writer = f"openai-compatible:tiny@{server.url}"
         script = (
             f'writers = ["{writer}"]\nrequest_timeout_seconds = 10\n'
