@@ -29,7 +29,7 @@ from shipyard.cli._output import (
 
 @app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    epilog="A workflow's own options follow the input (paper-to-podcast: --language es); "
+    epilog="A workflow's own options follow the input, as --NAME VALUE; "
     "`shipyard show WORKFLOW` lists them.",
 )
 def run(

@@ -55,7 +55,7 @@ from shipyard_podcast.audio.samples import (
 )
 from shipyard_podcast.audio.speakable import split_text
 from shipyard_podcast.errors import AudioRejected
-from shipyard_podcast.language import base_language, language_name
+from shipyard_podcast.language import LANGUAGE_NAMES, base_language, language_name
 
 __all__ = [
     "VoiceEngine",
@@ -329,32 +329,17 @@ class FestivalEngine(VoiceEngine):
     max_chars = 2000
     concurrency = 2
     voices_dir = Path("/usr/share/festival/voices")
-    # Festival keeps each voice in a folder named for its language (voices/LANGUAGE/VOICE)
-    languages: ClassVar[dict[str, str]] = {
-        "english": "en",
-        "us": "en-US",
-        "british": "en-GB",
-        "spanish": "es",
-        "italian": "it",
-        "german": "de",
-        "french": "fr",
-        "portuguese": "pt",
-        "catalan": "ca",
-        "czech": "cs",
-        "finnish": "fi",
-        "russian": "ru",
-        "welsh": "cy",
-        "hindi": "hi",
-        "marathi": "mr",
-        "telugu": "te",
-    }
+    # Festival keeps each voice in a folder named for its language (voices/spanish/VOICE), or
+    # for English's regions (voices/us/, voices/british/)
+    regions: ClassVar[dict[str, str]] = {"us": "en-US", "british": "en-GB"}
 
     @classmethod
     def language_of(cls, voice: str) -> str | None:
         folder = next((p.parent.name for p in cls.voices_dir.glob(f"*/{voice}")), None)
         if folder is None:
             return None  # not installed: loading it says so
-        return cls.languages.get(folder, folder)
+        named = {name.lower(): code for code, name in LANGUAGE_NAMES.items()}
+        return cls.regions.get(folder) or named.get(folder, folder)
 
     def __init__(self, voice: str) -> None:
         super().__init__(voice)
