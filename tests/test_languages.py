@@ -82,6 +82,8 @@ def test_numbers_are_read_with_the_languages_own_separators() -> None:
     assert normalise_text("entre 10–20 ms", None, "es") == "entre diez a veinte milisegundos"
     # English keeps its own reader: a comma groups thousands there
     assert normalise_text("3.5% of 1,000", None, "en") == "three point five percent of one thousand"
+    # a language without a phrasebook: its voice reads the numbers, never English words
+    assert normalise_text("비용은 3,5% 증가 https://x.org", None, "ko") == "비용은 3,5% 증가"
 
 
 def test_sentences_and_broken_speech_by_the_languages_rules() -> None:

@@ -20,7 +20,9 @@ __all__ = [
     "detect_language",
     "identify_languages",
     "language_name",
+    "number_pattern",
     "phrasebook",
+    "plain_number",
     "wording",
     "written_languages",
 ]
@@ -136,6 +138,25 @@ def identify_languages(texts: list[str]) -> list[tuple[str, float]]:
         language, probability = identifier.classify(" ".join(_WORD.findall(text)))
         found.append((str(language), float(probability)))
     return found
+
+
+# --- numbers as a language writes them ------------------------------------------------------
+
+_GROUP_SPACE = "[ \u00a0\u2009\u202f]"  # digits grouped by a space: "1 000"
+
+
+def number_pattern(mark: str) -> str:
+    """A number as a language with `mark` for its decimal mark writes it (a regex): "2,000
+    37.5 .5" with a point; "2.000 2 000 37,5 ,5" with a comma."""
+    if mark == ".":
+        return r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
+    return rf"\d{{1,3}}(?:(?:\.|{_GROUP_SPACE})\d{{3}})+(?:,\d+)?|\d+(?:,\d+)?|,\d+"
+
+
+def plain_number(literal: str, mark: str) -> str:
+    """A number written with `mark` as plain digits and a point: "1.000,5" -> "1000.5"."""
+    group = "," if mark == "." else "."
+    return re.sub(rf"[{group}]|{_GROUP_SPACE}", "", literal).replace(mark, ".")
 
 
 # --- phrasebooks ---------------------------------------------------------------------------

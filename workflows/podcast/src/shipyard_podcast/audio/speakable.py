@@ -11,7 +11,7 @@ from typing import Any
 
 from num2words import num2words
 
-from shipyard_podcast.language import phrasebook
+from shipyard_podcast.language import number_pattern, phrasebook, plain_number
 
 __all__ = ["normalise_text", "number_words", "split_text"]
 
@@ -267,7 +267,10 @@ def normalise_text(
     if pronunciations:
         lexicon = dict(pronunciations)
         text = _lexicon_pattern(list(lexicon)).sub(lambda m: lexicon[m.group(0)], text)
-    if book is not None and book.speech is not None:
+    if book is None:  # no phrasebook: the voice reads numbers and symbols in its language
+        text = re.sub(r"https?://\S+|[*_`#\[\]{}|\\^~]", " ", text)
+        return " ".join(text.split())
+    if book.speech is not None:
         return _read_in(text, language, book.speech)
     text = re.sub(r"https?://\S+", " a link ", text)
     text = re.sub(r"(?<!\w)No\.\s?(?=\d)", "number ", text)
@@ -344,9 +347,6 @@ def _acronym(match: re.Match[str]) -> str:
 
 # --- other languages ----------------------------------------------------------------------
 
-# Digits grouped by thousands with a space: a no-break, a thin or a plain one ("1 000").
-_GROUP_SPACE = "[ \u00a0\u2009\u202f]"
-
 
 def _read_in(text: str, language: str, speech: Mapping[str, Any]) -> str:
     """Text made speakable in a language with a phrasebook's [speech] table: numbers with
@@ -355,14 +355,11 @@ def _read_in(text: str, language: str, speech: Mapping[str, Any]) -> str:
     book = phrasebook(language)
     assert book is not None
     mark = re.escape(book.decimal_mark)
-    group = "[.]" if book.decimal_mark == "," else "[,]"
-    number = rf"\d{{1,3}}(?:(?:{group}|{_GROUP_SPACE})\d{{3}})+(?:{mark}\d+)?|\d+(?:{mark}\d+)?"
+    number = number_pattern(book.decimal_mark)
     code = book.code  # num2words' regional variants add commas ("cinco mil, quinhentos")
 
     def say(literal: str) -> str:
-        whole, _, fraction = re.sub(rf"{group}|{_GROUP_SPACE}", "", literal).partition(
-            book.decimal_mark
-        )
+        whole, _, fraction = plain_number(literal, book.decimal_mark).partition(".")
         words = str(num2words(int(whole or "0"), lang=code))
         if fraction:
             if speech["fraction"] == "digits":

@@ -39,7 +39,9 @@ from shipyard_podcast.language import (
     base_language,
     identify_languages,
     language_name,
+    number_pattern,
     phrasebook,
+    plain_number,
     wording,
 )
 from shipyard_podcast.models import Flag, Paper, Script, Turn
@@ -357,24 +359,12 @@ def injection_spans(text: str) -> list[str]:
 # --- the paper, indexed once per call --------------------------------------------------------
 
 _TOKEN = re.compile(r"[^\W_][\w'’\-.%/]*")
-_GROUP_SPACE = "[ \u00a0\u2009\u202f]"  # digits grouped by a space: "1 000"
-
-
-def _number(mark: str) -> str:
-    """A number as a language with `mark` for its decimal mark writes it: "2,000  37.5  .5"
-    with a point; "2.000  2 000  37,5  ,5" with a comma."""
-    if mark == ".":
-        return r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
-    return rf"\d{{1,3}}(?:(?:\.|{_GROUP_SPACE})\d{{3}})+(?:,\d+)?|\d+(?:,\d+)?|,\d+"
-
-
 # Every number of a text, its groups read apart too: "12 100" may be twelve and a hundred.
 _UNGROUPED = {".": r"\d+(?:\.\d+)?", ",": r"\d+(?:,\d+)?"}
 
 
 def _canonical_number(raw: str, mark: str = ".") -> str | None:
-    group = "," if mark == "." else "."
-    text = re.sub(rf"[{group}]|{_GROUP_SPACE}", "", raw.rstrip(".")).replace(mark, ".")
+    text = plain_number(raw.rstrip("."), mark)
     if not text or not any(c.isdigit() for c in text):
         return None
     try:
@@ -409,7 +399,7 @@ class _PaperIndex:
         text = "\n".join(p for p in parts if p)
         mark = wording(paper.language).decimal_mark  # "3,5" in a German paper is 3.5
         numbers: dict[str, int] = {}
-        for pattern in (_number(mark), _UNGROUPED[mark]):
+        for pattern in (number_pattern(mark), _UNGROUPED[mark]):
             for match in re.finditer(pattern, text):
                 canonical = _canonical_number(match.group(0), mark)
                 if canonical is not None:
@@ -720,7 +710,7 @@ def _ground_numbers(
     i: int, text: str, index: _PaperIndex, allowed: frozenset[str], book: Phrasebook
 ) -> Iterator[Flag]:
     mark = book.decimal_mark  # the script's numbers as its language writes them
-    for match in re.finditer(rf"(?<![\w.,-])({_number(mark)})(\s?%|\s?percent)?", text):
+    for match in re.finditer(rf"(?<![\w.,-])({number_pattern(mark)})(\s?%|\s?percent)?", text):
         raw = match.group(0)
         token_end = text[match.end() : match.end() + 1]
         if token_end and (token_end.isalpha() and token_end not in "xX"):
