@@ -185,8 +185,7 @@ class Writer:
 class Phrasebook:
     """One language's words, as `phrasebooks/CODE.toml` gives them."""
 
-    code: str
-    name: str
+    code: str  # its English name is LANGUAGE_NAMES's
     iso639_2: str  # the three-letter code (ID3's tags)
     words_per_minute: int
     decimal_mark: str  # "." or ","; the other one groups thousands
@@ -235,7 +234,6 @@ def phrasebook(tag: str) -> Phrasebook | None:
 
     return Phrasebook(
         code=code,
-        name=data["name"],
         iso639_2=data["iso639_2"],
         words_per_minute=int(data["words_per_minute"]),
         decimal_mark=data["decimal_mark"],

@@ -4,6 +4,7 @@ the flow always ends on a writer that works offline."""
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -18,6 +19,7 @@ from shipyard_podcast.language import (
     identify_languages,
     language_name,
     phrasebook,
+    wording,
     written_languages,
 )
 from shipyard_podcast.models import Paper, Script, Turn
@@ -106,8 +108,11 @@ _FORMULA = re.compile(r"[=<>~∼_·…]")
 _WORD = r"[^\W\d_](?:[^\W\d_]|-)+"
 
 
-def _citation(book: Phrasebook) -> re.Pattern[str]:
-    """Bracketed and author-year citations ("[3]", "(Smith and Lee, 2020)")."""
+@functools.cache
+def _citation(code: str) -> re.Pattern[str]:
+    """Bracketed and author-year citations ("[3]", "(Smith and Lee, 2020)"), in the language
+    `code` (its "and")."""
+    book = wording(code)
     name = r"[A-Z][^\W\d_'-]*(?:['-][^\W\d_]+)*"
     return re.compile(
         rf"\s*\[\s*\d+(?:\s*[,–-]\s*\d+)*\s*\]|\s*\((?:{name}(?: et al\.?"
@@ -115,8 +120,11 @@ def _citation(book: Phrasebook) -> re.Pattern[str]:
     )
 
 
-def _variable(book: Phrasebook) -> re.Pattern[str]:
-    """A formula's variables ("d1", "x"): a lone letter that is not a word of the language."""
+@functools.cache
+def _variable(code: str) -> re.Pattern[str]:
+    """A formula's variables ("d1", "x"): a lone letter that is not a word of the language
+    `code`."""
+    book = wording(code)
     words = "".join(sorted(book.one_letter_words))
     lone = rf"(?![{re.escape(words)}])[^\W\d_]" if words else r"[^\W\d_]"
     return re.compile(rf"\b[^\W\d_]\d+\b|(?<![\w.]){lone}(?![\w.'’])")
@@ -133,7 +141,7 @@ def _content_words(sentence: str, book: Phrasebook) -> list[str]:
 
 def _voiceable(raw: str, book: Phrasebook) -> str | None:
     """The sentence as a host would say it, or None when it cannot be said well."""
-    sentence = _citation(book).sub("", raw)
+    sentence = _citation(book.code).sub("", raw)
     sentence = re.sub(r"\s+([,.;:!?])", r"\1", sentence).strip()
     for pattern, replacement in book.writer.first_person:
         sentence = pattern.sub(replacement, sentence)
@@ -150,7 +158,7 @@ def _voiceable(raw: str, book: Phrasebook) -> str | None:
         return None
     if listener_spans(sentence, book.code):
         return None  # a doubled word, a sentence cut off, debris: a listener hears it broken
-    if len(_variable(book).findall(sentence)) >= 2:
+    if len(_variable(book.code).findall(sentence)) >= 2:
         return None  # "d1, d2", "x and y": the variables of a formula
     if sentence.count("(") != sentence.count(")") or sentence.count('"') % 2:
         return None
