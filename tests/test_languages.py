@@ -268,18 +268,20 @@ def test_the_korean_paper_is_refused_naming_the_writer_it_lacks() -> None:
         episode_settings(paper, settings, KOREAN.name)
     assert "is in Korean (ko), which no writer can write" in caught.value.message
     assert "no phrasebook for Korean" in (caught.value.hint or "")
-    # with a model writer and a line to disclose it in Korean, espeak-ng's voice speaks it
+    # a model writer writes Korean, but the show has no line to disclose the AI in it
     writer = "openai:gpt-4o-mini"
+    script = {"writers": [writer], "prices": {writer: {"input_per_mtok": 0, "output_per_mtok": 0}}}
+    silent = PodcastSettings.model_validate({"script": script})
+    with pytest.raises(SourceRejected) as caught:
+        episode_settings(paper, silent, KOREAN.name)
+    assert "no AI disclosure in Korean (ko)" in caught.value.message
+    assert "set it to the line in that language" in (caught.value.hint or "")
+    # given one, espeak-ng's Korean voice speaks it
     able = PodcastSettings.model_validate(
-        {
-            "show": {"ai_disclosure": "이 에피소드는 인공지능으로 만들었습니다."},
-            "script": {
-                "writers": [writer],
-                "prices": {writer: {"input_per_mtok": 0, "output_per_mtok": 0}},
-            },
-        }
+        {"show": {"ai_disclosure": "이 에피소드는 인공지능으로 만들었습니다."}, "script": script}
     )
-    episode_settings(paper, able, KOREAN.name)
+    hosts = episode_settings(paper, able, KOREAN.name).show.hosts
+    assert [h.voice for h in hosts] == ["espeak:ko+m3", "espeak:ko+f3"]
 
 
 # --- the whole run, in each language -----------------------------------------------------
