@@ -11,7 +11,7 @@ from typing import Any
 
 from num2words import num2words
 
-from shipyard_podcast.language import number_pattern, phrasebook, plain_number
+from shipyard_podcast.language import Phrasebook, number_pattern, phrasebook, plain_number
 
 __all__ = ["normalise_text", "number_words", "split_text"]
 
@@ -271,7 +271,7 @@ def normalise_text(
         text = re.sub(r"https?://\S+|[*_`#\[\]{}|\\^~]", " ", text)
         return " ".join(text.split())
     if book.speech is not None:
-        return _read_in(text, language, book.speech)
+        return _read_in(text, book, book.speech)
     text = re.sub(r"https?://\S+", " a link ", text)
     text = re.sub(r"(?<!\w)No\.\s?(?=\d)", "number ", text)
     for short, long in _ABBREVIATIONS.items():
@@ -348,12 +348,10 @@ def _acronym(match: re.Match[str]) -> str:
 # --- other languages ----------------------------------------------------------------------
 
 
-def _read_in(text: str, language: str, speech: Mapping[str, Any]) -> str:
+def _read_in(text: str, book: Phrasebook, speech: Mapping[str, Any]) -> str:
     """Text made speakable in a language with a phrasebook's [speech] table: numbers with
     that language's decimal mark and thousands separators (3,5 and 1.000 and 1 000), units,
     money, percentages, ranges, years and symbols in its words."""
-    book = phrasebook(language)
-    assert book is not None
     mark = re.escape(book.decimal_mark)
     number = number_pattern(book.decimal_mark)
     code = book.code  # num2words' regional variants add commas ("cinco mil, quinhentos")
