@@ -29,11 +29,18 @@ from mutagen.mp3 import MP3, BitrateMode
 from shipyard._artifacts import ArtifactStore
 from shipyard._errors import ConfigError
 from shipyard_podcast.artwork import make_cover
-from shipyard_podcast.audio.dsp import inspect_episode
+from shipyard_podcast.audio.dsp import decode_file, inspect_episode, stream_mp3
 from shipyard_podcast.audio.master import _webvtt, master
 from shipyard_podcast.audio.samples import Audio, decode_wav, encode_wav
-from shipyard_podcast.audio.synthesize import SynthesisResult, synthesize
-from shipyard_podcast.audio.voices import EspeakEngine, VoiceEngine, load_voice, register_engine
+from shipyard_podcast.audio.speakable import normalise_text
+from shipyard_podcast.audio.synthesize import SynthesisResult, TurnSpeech, synthesize, turn_speech
+from shipyard_podcast.audio.voices import (
+    EspeakEngine,
+    VoiceEngine,
+    load_voice,
+    register_engine,
+    speak,
+)
 from shipyard_podcast.errors import AudioRejected, ScriptRejected
 from shipyard_podcast.models import Clip, Episode, Host, Script, Turn
 from shipyard_podcast.settings import AudioConfig, ShowConfig
@@ -361,6 +368,54 @@ def test_cache_entry_whose_clip_left_the_store_is_spoken_again(tmp_path: Path) -
     synthesize(script, ArtifactStore(tmp_path / "a"), tmp_path / "cache", SETTINGS, {})
     again = synthesize(script, ArtifactStore(tmp_path / "b"), tmp_path / "cache", SETTINGS, {})
     assert again.synthesized == [0, 1]
+
+
+class PiecewiseEspeak(CountingEspeak):
+    """espeak-ng that takes 40 characters at a time: a turn is spoken in several pieces."""
+
+    engine = "piecewise-espeak"
+    max_chars = 40
+
+
+def test_a_preview_is_heard_while_the_rest_of_its_turn_is_spoken_and_lands_in_the_cache(
+    tmp_path: Path,
+) -> None:
+    register_engine(PiecewiseEspeak.engine, PiecewiseEspeak)
+    hosts = [Host(name="Ann", voice="piecewise-espeak:en-us"), Host(name="Bob", voice="espeak:en")]
+    text = "We trained it on eight papers. Then we tested it on the rest. It held up well."
+    script = _script([text, TEXTS[1]], chapters={}, hosts=hosts)
+    store, cache = ArtifactStore(tmp_path / "artifacts"), tmp_path / "cache"
+    speech = turn_speech(script, 0, store, cache, {})
+    assert isinstance(speech, TurnSpeech)
+
+    heard = threading.Event()  # the listener has the first MP3 frames
+    made_after_heard: list[bool] = []
+
+    def pieces() -> Iterator[np.ndarray]:
+        for n, piece in enumerate(speech):
+            if n == 1:  # the second piece waits (30 s at most) until the first is heard
+                made_after_heard.append(heard.wait(timeout=30))
+            yield piece.samples
+
+    CountingEspeak.spoken.clear()
+    chunks = []
+    for chunk in stream_mp3(pieces(), 22_050, 24_000, 48, quality=2, seconds=30):
+        chunks.append(chunk)
+        heard.set()
+    assert made_after_heard == [True]
+    assert len(CountingEspeak.spoken) >= 3  # spoken in pieces, each once
+    streamed = decode_file(b"".join(chunks), 24_000, what="the stream")
+    assert speech.clip is not None
+    assert abs(len(streamed) / 24_000 - speech.clip.seconds) < 0.2
+
+    # the turn heard is the turn the run would speak, and the run finds it in the cache
+    again = turn_speech(script, 0, store, cache, {})
+    assert again == speech.clip
+    whole = decode_wav(store.path(speech.clip.sha256).read_bytes(), source="the clip")
+    said = speak(load_voice("piecewise-espeak:en-us"), normalise_text(text, {}, "en"))
+    assert np.array_equal(whole.samples, decode_wav(encode_wav(said), source="speak").samples)
+    result = synthesize(script, store, cache, SETTINGS, {})
+    assert result.cached == [0] and result.synthesized == [1]
 
 
 def test_turn_by_someone_not_a_host_is_rejected(tmp_path: Path) -> None:

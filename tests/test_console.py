@@ -735,10 +735,14 @@ def test_a_reviewers_desk_document_edits_comments_claims_shortcuts_playback_and_
         expect(editor.locator("details.since-last li.change.merged")).to_contain_text("merged")
         expect(editor.locator("h2 .errors")).to_have_count(0)  # no error flag: hosts alternate
 
-        # the whole script heard from a turn: compressed, and the turn it is on is marked
-        preview = editor.request.get(f"{url}runs/{run_id}/review/preview/0")
-        assert preview.headers["content-type"] == "audio/mpeg"
-        assert preview.body()[:3] == b"ID3" or preview.body()[0] == 0xFF
+        # the whole script heard from a turn: compressed, streamed while a turn nobody heard
+        # is spoken, then a file from the cache; the turn being heard is marked
+        streamed = editor.request.get(f"{url}runs/{run_id}/review/preview/0")
+        assert streamed.headers["content-type"] == "audio/mpeg"
+        assert streamed.body()[0] == 0xFF and "content-length" not in streamed.headers
+        kept = editor.request.get(f"{url}runs/{run_id}/review/preview/0")
+        assert kept.body() == streamed.body()
+        assert kept.headers["content-length"] == str(len(streamed.body()))
         editor.click("button.play-all")
         expect(editor.locator("#part-0")).to_have_class(re.compile(r"\bplaying\b"))
         editor.click("#part-1 .text")  # jump to turn 2 while playing

@@ -5,7 +5,7 @@ What a workflow author needs, and nothing private (docs/workflows.md shows it in
 - durable work: `workflow`, `step`, `Run`, `set_run_state`, `RunState`;
 - the run's record: `record_event`, `record_artifact`, `record_cost`, `artifact_store`, and
   `span` (a trace span of the workflow's own, when tracing is on);
-- people: `ReviewGate`, `Reviewed`, `Decision`, `Flag`, `Segments`;
+- people: `ReviewGate`, `Reviewed`, `Decision`, `Flag`, `Segments`, `Preview`;
 - providers' limits, held across workers: `provider_quota` (a `Quota`), `ProviderName`;
 - production: `GitTarget` (publishing), `poll_until_served`, `Probe`, `Verification`,
   `notify_webhook`; owners told: `notify_owner`, `Notice`;
@@ -48,7 +48,7 @@ from shipyard._providers import Quota, provider_quota
 from shipyard._publish import publish_target
 from shipyard._record import current_run_id, record_artifact, record_cost, record_event
 from shipyard._redact import redact
-from shipyard._review import Decision, Flag, Reviewed, ReviewGate, Segments, Severity
+from shipyard._review import Decision, Flag, Preview, Reviewed, ReviewGate, Segments, Severity
 from shipyard._runner import StartedRun, cancel, decide, start_run, submit_run, wait_for
 from shipyard._secrets import expand_secrets
 from shipyard._targets import FileSet, PublishResult, PublishTarget, Site
@@ -77,6 +77,7 @@ __all__ = [
     "NotServed",
     "Notice",
     "PermanentError",
+    "Preview",
     "Probe",
     "ProviderConfig",
     "ProviderName",

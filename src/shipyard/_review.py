@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
@@ -54,6 +54,7 @@ __all__ = [
     "REVIEW_TOPIC",
     "Decision",
     "Flag",
+    "Preview",
     "ReviewAction",
     "ReviewGate",
     "Reviewed",
@@ -146,6 +147,16 @@ def gate_named(name: str) -> ReviewGate[Any]:
         ) from None
 
 
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """A part's audio while it is being made: `chunks` of `media_type`, each sent as soon as it
+    comes, so that a reviewer hears the start while the rest is made. A preview that is made
+    already is a file (a `Path`), sent whole."""
+
+    media_type: str
+    chunks: Iterator[bytes]
+
+
 class ReviewGate(Generic[P]):
     """A named review gate for payloads of type `payload` (a pydantic model)."""
 
@@ -160,7 +171,7 @@ class ReviewGate(Generic[P]):
         present: Callable[[P], str] | None = None,
         segments: Segments | None = None,
         reference: Callable[[Any], dict[str, Any]] | None = None,
-        preview: Callable[[P, int, Config], Path] | None = None,
+        preview: Callable[[P, int, Config], Path | Preview] | None = None,
         amend: Callable[[P, P], P] | None = None,
         keep_context: Callable[[Any], dict[str, Any]] | None = None,
         restore_context: Callable[[dict[str, Any], Config], Any] | None = None,
@@ -171,7 +182,8 @@ class ReviewGate(Generic[P]):
         (for diffs). `segments`: its parts, for part-by-part editing. `reference(context)`:
         what reviewers read beside it (`{"title": ..., "sections": [{"heading", "text"}],
         "facts": [{"label", "value"}]}`, facts optional).
-        `preview(payload, index, config)`: an audio file of one part, made on demand.
+        `preview(payload, index, config)`: the audio of one part, made on demand: a file, or
+        a `Preview` that streams it while it is made.
         `amend(before, edited)`: what else an edit changes, before it is checked (the
         flagship carries a corrected name into the turns that say it); pure and
         deterministic, since it runs in the workflow's body. `keep_context(context)` and

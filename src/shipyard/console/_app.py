@@ -26,7 +26,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, ImmutableMultiDict
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import (
+    FileResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -36,7 +42,7 @@ from shipyard._diff import text_diff, word_changes
 from shipyard._errors import ShipyardError
 from shipyard._ledger import Ledger, RunRecord, RunState
 from shipyard._prometheus import metrics_endpoint
-from shipyard._review import ReviewGate, gate_named
+from shipyard._review import Preview, ReviewGate, gate_named
 from shipyard._runner import (
     claim_review,
     comment_on_review,
@@ -745,10 +751,14 @@ def preview(console: Console, request: Request, session: Session, form: Form) ->
     if refused := console.preview_allowed(keys, characters):
         return console.problem(request, session, 429, f"no more previews for now: {refused}")
     try:
-        path = gate.preview(payload, index, console.config)
+        made = gate.preview(payload, index, console.config)
     except (ShipyardError, IndexError) as exc:
         return console.problem(request, session, 422, f"no preview of part {index}: {exc}")
-    return FileResponse(path)  # its type from its name: the gate's choice of format
+    if isinstance(made, Preview):  # heard while the rest is made
+        return StreamingResponse(
+            made.chunks, media_type=made.media_type, headers={"Cache-Control": "no-store"}
+        )
+    return FileResponse(made)  # its type from its name: the gate's choice of format
 
 
 def _text_fields(form: FormData) -> Form:

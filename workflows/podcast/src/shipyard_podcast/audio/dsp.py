@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import math
+import os
 import subprocess
 import tempfile
 import threading
@@ -544,6 +545,57 @@ class Mp3Encoder:
                 hint="check ffmpeg has libmp3lame",
             )
         return self.target
+
+
+def stream_mp3(
+    pieces: Iterable[Samples], rate: int, out_rate: int, kbps: int, *, quality: int, seconds: float
+) -> Iterator[bytes]:
+    """Audio as MP3 while it is made: the pieces (at `rate`) are pulled in a thread of their
+    own and fed to ffmpeg's LAME as they come, and its frames (at `out_rate`) are given as soon
+    as each is encoded, so that the first can be heard while the rest is still being made. No
+    Info header (the length is not known until the end); a failure while making the pieces is
+    raised once the frames before it are out. Leaving early ends ffmpeg, and so the feeding."""
+    args = [
+        # no probing: ffmpeg would otherwise read seconds of input before it encodes any
+        *("-probesize", "32", "-analyzeduration", "0", "-fflags", "nobuffer"),
+        *("-f", "f32le", "-ar", str(rate), "-ac", "1", "-i", "pipe:0"),
+        *("-c:a", "libmp3lame", "-b:a", f"{kbps}k", "-ar", str(out_rate)),
+        *("-compression_level", str(quality), "-write_xing", "0", "-flush_packets", "1"),
+        *("-map_metadata", "-1", "-id3v2_version", "0", "-write_id3v1", "0", "-f", "mp3", "-"),
+    ]
+    failed: list[BaseException] = []
+    with _ffmpeg(
+        args, timeout=_timeout_for(seconds), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    ) as ffmpeg:
+        stdin, stdout = ffmpeg.process.stdin, ffmpeg.process.stdout
+        assert stdin is not None and stdout is not None
+
+        def feed() -> None:
+            try:
+                for piece in pieces:
+                    stdin.write(piece.astype("<f4", copy=False).tobytes())
+                    stdin.flush()
+            except (BrokenPipeError, ValueError):
+                pass  # ffmpeg ended, or we left early: its status says which
+            except BaseException as exc:  # noqa: BLE001  (raised below, in the caller's thread)
+                failed.append(exc)
+            finally:
+                with contextlib.suppress(OSError, ValueError):
+                    stdin.close()
+
+        feeder = threading.Thread(target=feed, name="shipyard-mp3-feed", daemon=True)
+        feeder.start()
+        while chunk := os.read(stdout.fileno(), 1 << 16):
+            yield chunk
+        feeder.join()
+    if failed:
+        raise failed[0]
+    if ffmpeg.returncode != 0:
+        raise TransientError(
+            f"ffmpeg could not encode MP3: {ffmpeg.errors[-400:]}",
+            code="encode-failed",
+            hint="check ffmpeg has libmp3lame",
+        )
 
 
 def encode_mp3(samples: Samples, rate: int, kbps: int, *, quality: int) -> bytes:

@@ -9,27 +9,29 @@ and each engine also keeps to its own concurrency and rate limits.
 from __future__ import annotations
 
 import contextvars
+import functools
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from shipyard import ArtifactStore, Quota, span
 from shipyard_podcast.audio.dsp import check_clip
-from shipyard_podcast.audio.samples import encode_wav
+from shipyard_podcast.audio.samples import Audio, encode_wav
 from shipyard_podcast.audio.speakable import normalise_text
-from shipyard_podcast.audio.voices import VoiceEngine, load_voice, speak
+from shipyard_podcast.audio.voices import VoiceEngine, load_voice, speak, speak_pieces
 from shipyard_podcast.errors import ScriptRejected
 from shipyard_podcast.models import Clip, Script
 from shipyard_podcast.settings import AudioConfig
 
-__all__ = ["SynthesisResult", "cache_key", "synthesize", "synthesize_turn"]
+__all__ = ["SynthesisResult", "TurnSpeech", "cache_key", "synthesize", "turn_speech"]
 
 
 class SynthesisResult(BaseModel):
@@ -106,21 +108,41 @@ def synthesize(
     )
 
 
-def synthesize_turn(
+def turn_speech(
     script: Script,
     index: int,
     store: ArtifactStore,
     cache_dir: Path,
     pronunciations: Mapping[str, str],
     quotas: Mapping[str, Quota] | None = None,
-) -> Clip:
-    """Speak one turn (a reviewer's preview) through the same cache `synthesize` reads, so
-    a turn heard in review is not spoken again when the run goes on."""
+) -> Clip | TurnSpeech:
+    """Turn `index` for a reviewer's preview: its clip when the cache `synthesize` reads has
+    it, else the turn to be spoken piece by piece (`TurnSpeech`)."""
     if not 0 <= index < len(script.turns):
         raise ScriptRejected(f"the script has no turn {index + 1}", code="no-such-turn")
     _, text, engine, key = _job(script, index, _engines(script, quotas), pronunciations)
-    cached = _cached(cache_dir, key, index, store)
-    return cached or _speak_turn(index, text, engine, key, store, cache_dir)
+    keep = functools.partial(_keep, index, text, engine, key, store, cache_dir)
+    return _cached(cache_dir, key, index, store) or TurnSpeech(text, engine, keep)
+
+
+class TurnSpeech:
+    """A turn spoken as it is heard: iterating gives its pieces as the engine says them
+    (`speak_pieces`); once the last is out, the whole turn is checked and cached as
+    `synthesize` would have spoken it (`clip`), so a turn heard in review is not spoken again
+    when the run goes on."""
+
+    def __init__(self, text: str, engine: VoiceEngine, keep: Callable[[Audio], Clip]) -> None:
+        self.text, self.engine, self._keep = text, engine, keep
+        self.clip: Clip | None = None
+
+    def __iter__(self) -> Iterator[Audio]:
+        pieces = []
+        for piece in speak_pieces(self.engine, self.text):
+            pieces.append(piece)
+            yield piece
+        self.clip = self._keep(
+            Audio(np.concatenate([p.samples for p in pieces]), pieces[0].sample_rate)
+        )
 
 
 @contextmanager
@@ -188,6 +210,19 @@ def _speak_turn(
 ) -> Clip:
     with span("speak turn", turn=index, voice=engine.spec):
         audio = speak(engine, text)
+    return _keep(index, text, engine, key, store, cache_dir, audio)
+
+
+def _keep(
+    index: int,
+    text: str,
+    engine: VoiceEngine,
+    key: str,
+    store: ArtifactStore,
+    cache_dir: Path,
+    audio: Audio,
+) -> Clip:
+    """A turn's spoken audio, checked, stored and entered in the cache under `key`."""
     check_clip(audio, text, source=f"turn {index + 1} ({engine.spec})")
     artifact = store.put_bytes(encode_wav(audio), suffix=".wav")
     seconds = round(audio.seconds, 3)

@@ -36,7 +36,7 @@ import time
 import unicodedata
 import wave
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
@@ -48,7 +48,6 @@ from shipyard import ConfigError, PermanentError, Quota, StepTimeout, TransientE
 from shipyard_podcast.audio.samples import (
     SUBPROCESS_TIMEOUT_S,
     Audio,
-    Samples,
     decode_wav,
     encode_wav,
     run_command,
@@ -67,6 +66,7 @@ __all__ = [
     "load_voice",
     "register_engine",
     "speak",
+    "speak_pieces",
     "speaks",
     "voice_language",
 ]
@@ -815,7 +815,14 @@ def load_voice(spec: str) -> VoiceEngine:
 
 def speak(engine: VoiceEngine, text: str) -> Audio:
     """Speak text of any length: split to the engine's limit, paced, decoded, joined."""
-    pieces: list[Samples] = []
+    pieces = list(speak_pieces(engine, text))
+    return Audio(np.concatenate([p.samples for p in pieces]), pieces[0].sample_rate)
+
+
+def speak_pieces(engine: VoiceEngine, text: str) -> Iterator[Audio]:
+    """Speak text of any length piece by piece (the engine's limit), each given as soon as it
+    is spoken; a piece after the first opens with the pause that joins it to the one before,
+    so the pieces together are `speak`'s audio."""
     rate = 0
     for chunk in split_text(text, engine.max_chars):
         with engine.slots:
@@ -827,14 +834,14 @@ def speak(engine: VoiceEngine, text: str) -> Audio:
                 code="undecodable",
                 hint="check the voice engine",
             )
+        if rate:
+            pause = np.zeros(int(CHUNK_PAUSE_S * rate), dtype=np.float32)
+            audio = Audio(np.concatenate([pause, audio.samples]), rate)
         rate = audio.sample_rate
-        if pieces:
-            pieces.append(np.zeros(int(CHUNK_PAUSE_S * rate), dtype=np.float32))
-        pieces.append(audio.samples)
-    if not pieces:
+        yield audio
+    if not rate:
         raise AudioRejected(
             "nothing to speak: the text is empty after normalisation",
             code="empty-text",
             hint="give every turn some words",
         )
-    return Audio(np.concatenate(pieces), rate)

@@ -4,12 +4,22 @@ the writers (`revise.py`)."""
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from shipyard import Config, ReviewGate, Segments, current_run_id, record_cost, record_event
+from shipyard import (
+    Config,
+    Preview,
+    ReviewGate,
+    Segments,
+    current_run_id,
+    record_cost,
+    record_event,
+)
 from shipyard_podcast.errors import ScriptRejected
 from shipyard_podcast.models import Flag, Paper, Script
 from shipyard_podcast.settings import PodcastSettings, podcast_settings, provider_quotas
@@ -138,10 +148,12 @@ def _amend(before: Script, edited: Script) -> Script:
 PREVIEW_RATE, PREVIEW_KBPS = 24_000, 48  # speech, compressed: a minute is about 350 kB
 
 
-def _preview(script: Script, index: int, config: Config) -> Path:
-    """One turn, spoken now (or found in the cache the synthesize step reads), as an MP3."""
-    from shipyard_podcast.audio.dsp import decode_file, encode_mp3
-    from shipyard_podcast.audio.synthesize import synthesize_turn
+def _preview(script: Script, index: int, config: Config) -> Path | Preview:
+    """One turn as an MP3: from the preview cache, or spoken now and heard while it is spoken
+    (its first piece is spoken before the answer starts, so that a turn that cannot be spoken
+    is refused, not cut off); the whole turn lands in the cache the synthesize step reads."""
+    from shipyard_podcast.audio.dsp import decode_file, encode_mp3, stream_mp3
+    from shipyard_podcast.audio.synthesize import TurnSpeech, turn_speech
 
     store = config.artifact_store()
     settings = podcast_settings(config).for_language(script.language)
@@ -153,7 +165,8 @@ def _preview(script: Script, index: int, config: Config) -> Path:
             code="undeclared-voice",
             hint="previews speak with podcast.show.hosts only; fix the revision's hosts",
         )
-    clip = synthesize_turn(
+    previews = config.state_folder("cache", "previews")
+    speech = turn_speech(
         script,
         index,
         store,
@@ -161,14 +174,37 @@ def _preview(script: Script, index: int, config: Config) -> Path:
         settings.show.pronunciations,
         provider_quotas(settings, config),
     )
-    compressed = config.state_folder("cache", "previews") / f"{clip.sha256}.mp3"
+    if isinstance(speech, TurnSpeech):
+        pieces = iter(speech)
+        first = next(pieces)
+
+        def streamed() -> Iterator[bytes]:
+            made = []
+            for chunk in stream_mp3(
+                itertools.chain([first.samples], (p.samples for p in pieces)),
+                first.sample_rate,
+                PREVIEW_RATE,
+                PREVIEW_KBPS,
+                quality=2,
+                seconds=len(speech.text) / 5,  # far more than it takes to say
+            ):
+                made.append(chunk)
+                yield chunk
+            assert speech.clip is not None  # the pieces ran out: the turn is kept
+            _keep_preview(previews / f"{speech.clip.sha256}.mp3", b"".join(made))
+
+        return Preview("audio/mpeg", streamed())
+    compressed = previews / f"{speech.sha256}.mp3"
     if not compressed.is_file():
-        samples = decode_file(store.path(clip.sha256), PREVIEW_RATE, what="a preview")
-        data = encode_mp3(samples, PREVIEW_RATE, PREVIEW_KBPS, quality=2)
-        partial = compressed.with_suffix(f".{os.getpid()}.part")
-        partial.write_bytes(data)
-        partial.replace(compressed)  # whole or not at all, whoever else makes it
+        samples = decode_file(store.path(speech.sha256), PREVIEW_RATE, what="a preview")
+        _keep_preview(compressed, encode_mp3(samples, PREVIEW_RATE, PREVIEW_KBPS, quality=2))
     return compressed
+
+
+def _keep_preview(path: Path, data: bytes) -> None:
+    partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")
+    partial.write_bytes(data)
+    partial.replace(path)  # whole or not at all, whoever else makes it
 
 
 def _keep_context(context: tuple[Paper, PodcastSettings, Config]) -> dict[str, Any]:
