@@ -95,6 +95,62 @@ steps_table = sa.Table(
     sa.Column("executor", sa.String(200), nullable=False, default=""),
 )
 
+# A step attempt's writes, built once (a step's ledger cost is mostly building statements).
+_ATTEMPTS_OF = (
+    steps_table.c.run_id == sa.bindparam("the_run"),
+    steps_table.c.seq == sa.bindparam("the_seq"),
+)
+_INTERRUPT_ATTEMPTS = (
+    steps_table.update()
+    .where(*_ATTEMPTS_OF, steps_table.c.status == "running")
+    .values(
+        status="interrupted",
+        ended_at=sa.bindparam("now"),
+        error="the process stopped during this attempt",
+    )
+)
+_EARLIER = sa.func.count() + 1  # attempts before this one, in any process, plus one
+_START_ATTEMPT = (
+    steps_table.insert()
+    .from_select(
+        [
+            "run_id",
+            "seq",
+            "step",
+            "attempt",
+            "status",
+            "started_at",
+            "error",
+            "cost_usd",
+            "tokens",
+            "executor",
+        ],
+        sa.select(
+            sa.bindparam("the_run", type_=sa.String),
+            sa.bindparam("the_seq", type_=sa.Integer),
+            sa.bindparam("the_step", type_=sa.String),
+            sa.case(
+                (sa.bindparam("least", type_=sa.Integer) < _EARLIER, _EARLIER),
+                else_=sa.bindparam("least"),
+            ),
+            sa.literal("running"),
+            sa.bindparam("now", type_=sa.Float),
+            sa.literal(""),
+            sa.literal(0.0),
+            sa.literal(0),
+            sa.bindparam("by", type_=sa.String),
+        ).where(*_ATTEMPTS_OF),
+    )
+    .returning(steps_table.c.id)
+)
+_END_ATTEMPT = (
+    steps_table.update()
+    .where(steps_table.c.id == sa.bindparam("row"))
+    .values(
+        status=sa.bindparam("the_status"), ended_at=sa.bindparam("now"), error=sa.bindparam("why")
+    )
+)
+
 events_table = sa.Table(
     "shipyard_events",
     _meta,
@@ -357,52 +413,20 @@ class Ledger:
 
     def step_started(self, run_id: str, seq: int, step: str, attempt: int, executor: str) -> int:
         """Record an attempt of a step as running. Attempts are numbered across processes:
-        one taken up after a crash follows the attempts made before it."""
+        one taken up after a crash follows the attempts made before it, and an earlier one
+        still marked running was cut off by the crash."""
         now = time.time()
+        where = {"the_run": run_id, "the_seq": seq}
         with self._tx() as conn:
-            before = conn.execute(
-                sa.select(sa.func.count()).where(
-                    steps_table.c.run_id == run_id, steps_table.c.seq == seq
-                )
-            ).scalar_one()
-            # An earlier attempt still marked running was cut off by a crash.
-            conn.execute(
-                steps_table.update()
-                .where(
-                    steps_table.c.run_id == run_id,
-                    steps_table.c.seq == seq,
-                    steps_table.c.status == "running",
-                )
-                .values(
-                    status="interrupted",
-                    ended_at=now,
-                    error="the process stopped during this attempt",
-                )
-            )
-            result = conn.execute(
-                steps_table.insert().values(
-                    run_id=run_id,
-                    seq=seq,
-                    step=step,
-                    attempt=max(attempt, before + 1),
-                    status="running",
-                    started_at=now,
-                    error="",
-                    cost_usd=0.0,
-                    tokens=0,
-                    executor=executor,
-                )
-            )
-            key = result.inserted_primary_key
-            assert key is not None
-            return int(key[0])
+            conn.execute(_INTERRUPT_ATTEMPTS, {**where, "now": now})
+            row = {**where, "the_step": step, "least": attempt, "now": now, "by": executor}
+            return int(conn.execute(_START_ATTEMPT, row).scalar_one())
 
     def step_ended(self, row_id: int, status: str, *, error: str = "") -> None:
         with self._tx() as conn:
             conn.execute(
-                steps_table.update()
-                .where(steps_table.c.id == row_id)
-                .values(status=status, ended_at=time.time(), error=redact(error))
+                _END_ATTEMPT,
+                {"row": row_id, "the_status": status, "now": time.time(), "why": redact(error)},
             )
 
     def add_cost(self, row_id: int, *, usd: float = 0.0, tokens: int = 0) -> None:
