@@ -11,7 +11,8 @@ What a workflow author needs, and nothing private (docs/workflows.md shows it in
   `notify_webhook`; owners told: `notify_owner`, `Notice`;
 - running: `launch`, `start_run`, `submit_run`, `wait_for`, `decide`, `cancel`, `shutdown`;
   a local production for demos and tests: `init_project`, `LocalProduction`;
-- inputs, configuration (with `${NAME}` secrets: `expand_secrets`, `redact`) and errors.
+- inputs, and links fetched within limits (`fetch`, `Fetched`, `FetchRefused`);
+  configuration (with `${NAME}` secrets: `expand_secrets`, `redact`) and errors.
 """
 
 from shipyard._artifacts import Artifact, ArtifactStore, sha256_file, write_atomically
@@ -38,6 +39,7 @@ from shipyard._errors import (
     StepTimeout,
     TransientError,
 )
+from shipyard._fetch import Fetched, FetchRefused, fetch
 from shipyard._git_target import GitTarget
 from shipyard._inputs import FileInput, JsonInput, UrlInput
 from shipyard._ledger import RunRecord, RunState
@@ -68,6 +70,8 @@ __all__ = [
     "Config",
     "ConfigError",
     "Decision",
+    "FetchRefused",
+    "Fetched",
     "FileInput",
     "FileSet",
     "Flag",
@@ -111,6 +115,7 @@ __all__ = [
     "current_run_id",
     "decide",
     "expand_secrets",
+    "fetch",
     "init_project",
     "launch",
     "load_config",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import ipaddress
 import json
 import logging
 import os
@@ -264,6 +265,32 @@ def _a_configured_provider(name: str, info: ValidationInfo) -> str:
 ProviderName = Annotated[str, AfterValidator(_a_configured_provider)]
 
 
+class FetchConfig(_Section):
+    """`[fetch]`: the limits on fetching what users paste (a paper's link): untrusted servers
+    (`_fetch`)."""
+
+    max_bytes: int = Field(default=100_000_000, gt=0)  # a body larger than this is refused
+    timeout_seconds: float = Field(default=120.0, gt=0)  # the whole fetch, redirects included
+    max_redirects: int = Field(default=5, ge=0)
+    allow_http: bool = False  # plain http:// links too
+    # networks whose private, loopback or reserved addresses may be fetched (e.g. a server
+    # on your own network, "10.0.0.0/8"); public addresses always may
+    allow_networks: list[str] = []
+    contact: str = ""  # said in the User-Agent (an e-mail or a URL), as arXiv asks
+    # a host (and its subdomains) -> the provider whose quota paces requests to it
+    providers: dict[str, ProviderName] = {}
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, networks: list[str]) -> list[str]:
+        for network in networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not a network (write e.g. 10.0.0.0/8)") from None
+        return networks
+
+
 class Config(_Section):
     """The whole configuration. `root` is the folder the file is in.
 
@@ -284,6 +311,7 @@ class Config(_Section):
     owners: dict[str, OwnerConfig] = {}
     smtp: SmtpConfig = SmtpConfig()
     providers: dict[str, ProviderConfig] = {}
+    fetch: FetchConfig = FetchConfig()
     tables: dict[str, dict[str, Any]] = {}  # the workflows' own tables, as written
 
     @field_validator("providers")

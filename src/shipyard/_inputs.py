@@ -1,11 +1,13 @@
 """What a run takes: a file, a URL or a JSON document, each named by a SHA-256.
 
-A workflow declares the kind it accepts (`@workflow(accepts="file")`); `shipyard run` turns
+A workflow declares the kind it accepts (`@workflow(accepts="file")`), or kinds
+(`accepts=("file", "url")`: a path when it names a file, else a link); `shipyard run` turns
 what the user typed into that kind, and refuses what does not fit before any run exists: a
 "text" file that is not UTF-8, JSON that does not parse, or JSON that does not fit the
-workflow's pydantic model (`accepts=MyModel`; the error names the field). The SHA-256 is of
-the content (the file's bytes, the URL's text, the document's canonical JSON), so the same
-input makes the same run id.
+workflow's pydantic model (`accepts=MyModel`; the error names the field). A workflow that
+takes links may read what users type for one (`url_for`: an arXiv id as its abstract page's
+URL). The SHA-256 is of the content (the file's bytes, the URL's canonical text, the
+document's canonical JSON), so the same input makes the same run id.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
@@ -52,11 +55,13 @@ class FileInput(_Input):
 
 
 class UrlInput(_Input):
-    """An http(s) URL; a step fetches it, through `expand_secrets(url)` where it names a
-    `${NAME}` (a credential written out is refused: the input is stored with the run)."""
+    """An http(s) URL; a step fetches it (`shipyard._fetch`), through `expand_secrets(url)`
+    where it names a `${NAME}` (a credential written out is refused: the input is stored with
+    the run). `given` is what the user typed, when the workflow read it as this URL."""
 
     kind: Literal["url"] = "url"
     url: str
+    given: str = ""
 
 
 class JsonInput(_Input):
@@ -71,17 +76,27 @@ RUN_INPUT: TypeAdapter[FileInput | UrlInput | JsonInput] = TypeAdapter(RunInput)
 
 
 def read_input(
-    kind: InputKind,
+    kind: InputKind | tuple[InputKind, ...],
     given: str,
     *,
     described: str = "",
     model: type[BaseModel] | None = None,
+    url_for: Callable[[str], str | None] | None = None,
 ) -> FileInput | UrlInput | JsonInput:
     """Turn what a user gave (`shipyard run W GIVEN`) into the input kind a workflow takes.
 
     A file is a path (its bytes are the workflow's to read; "text": a path to a UTF-8 text
-    file, checked here); a URL is http(s); a JSON document is a path to a .json file or the
-    JSON text itself, and fits `model` when one is given."""
+    file, checked here); a URL is http(s), or what `url_for` reads as one; a JSON document is
+    a path to a .json file or the JSON text itself, and fits `model` when one is given. Of
+    several kinds, a path that names a file is a file, and anything else a link."""
+    if isinstance(kind, tuple):
+        if "url" in kind and not Path(given).is_file():
+            url = (url_for(given) if url_for is not None else None) or given
+            if urlparse(url).scheme not in ("http", "https"):
+                raise _rejected(f"{given!r} names no file and is no http(s) link", described)
+            return read_input("url", given, described=described, url_for=url_for)
+        other = next(k for k in kind if k != "url")
+        return read_input(other, given, described=described, model=model)
     what = (
         described
         or {
@@ -92,17 +107,19 @@ def read_input(
         }[kind]
     )
     if kind == "url":
-        parsed = urlparse(given)
+        url = (url_for(given) if url_for is not None else None) or given
+        parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise _rejected(f"{given!r} is not an http(s) URL", what)
-        if found := literal_credential(given):
+        if found := literal_credential(url):
             raise ShipyardError(
                 f"the URL holds {found}, which would be stored with the run",
                 code="bad-input",
                 hint="name it as a secret instead, e.g. '...?token=${PAPER_TOKEN}' with "
                 "PAPER_TOKEN in the environment or the credentials file",
             )
-        return UrlInput(url=given, sha256=hashlib.sha256(given.encode()).hexdigest())
+        typed = given if given != url else ""
+        return UrlInput(url=url, given=typed, sha256=hashlib.sha256(url.encode()).hexdigest())
     if kind == "json":
         text = given
         if not given.lstrip().startswith(("{", "[")):
@@ -149,7 +166,8 @@ def summary(given: FileInput | UrlInput | JsonInput) -> dict[str, Any]:
     if isinstance(given, FileInput):
         return {"source": given.path, "source_sha256": given.sha256}
     if isinstance(given, UrlInput):
-        return {"source": given.url, "source_sha256": given.sha256}
+        typed = {"given": given.given} if given.given else {}
+        return {"source": given.url, **typed, "source_sha256": given.sha256}
     return {"source": "a JSON document", "source_sha256": given.sha256}
 
 

@@ -167,7 +167,13 @@ def _new_run(
     if options:  # so are the options
         config = _with_options(spec, config, options)
     _check_requirements(spec, config)
-    given = read_input(spec.accepts, str(source), described=spec.input_help, model=spec.input_model)
+    given = read_input(
+        spec.accepts,
+        str(source),
+        described=spec.input_help,
+        model=spec.input_model,
+        url_for=spec.url_for,
+    )
     run_id = run_id_for(spec, given.sha256, config)
     if force:
         run_id += f"-{int(time.time() * 1000):x}"

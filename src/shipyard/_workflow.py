@@ -114,9 +114,10 @@ class WorkflowSpec:
     function: Callable[..., Any]  # the durable function DBOS runs: (input, config) as JSON
     source: Callable[..., Any]  # the author's function, read by `steps`
     requires: tuple[str, ...]  # settings that must be set before a run starts
-    accepts: InputKind
+    accepts: InputKind | tuple[InputKind, ...]
     input_model: type[BaseModel] | None  # the JSON input's model (`accepts=Model`), if any
     input_help: str  # what to give `shipyard run`, in words ("a paper's PDF")
+    url_for: Callable[[str], str | None] | None  # a link, from what users type for one
     settings: type[BaseModel] | None  # the model of the workflow's own table
     table: str  # the name of that table in shipyard.toml
     recheck: Recheck | None
@@ -198,8 +199,9 @@ def workflow(
     version: str = "1",
     owner: str = "shipyard",
     requires: tuple[str, ...] = (),
-    accepts: InputKind | type[BaseModel] = "file",
+    accepts: InputKind | tuple[InputKind, ...] | type[BaseModel] = "file",
     input_help: str = "",
+    url_for: Callable[[str], str | None] | None = None,
     settings: type[BaseModel] | None = None,
     table: str | None = None,
     recheck: Recheck | None = None,
@@ -214,10 +216,13 @@ def workflow(
     Its body is replayed on recovery, so all I/O and nondeterminism belongs in steps, called
     in a stable order.
 
-    - `accepts`: the input it takes (`"file"`, `"text"`, `"url"` or `"json"`), or a pydantic
-      model: JSON that must fit it before a run exists (`run.input.data` is that JSON);
-      `input_help` says what,
-      in words, for error messages ("a paper's PDF");
+    - `accepts`: the input it takes (`"file"`, `"text"`, `"url"` or `"json"`), several of
+      them (`("file", "url")`: a path that names a file, else a link), or a pydantic model:
+      JSON that must fit it before a run exists (`run.input.data` is that JSON);
+      `input_help` says what, in words, for error messages ("a paper's PDF");
+    - `url_for(given)`: for a workflow that takes links, the canonical URL of what a user
+      typed (an arXiv id -> its abstract page), or None to take it as typed; the run's id
+      follows the URL, so every way of naming one paper makes the same run;
     - `settings`: the pydantic model of its own table in shipyard.toml, named `table`
       (default: the workflow's name), validated when the file is read;
     - `requires`: settings (`publish.remote`) that must be set for a run to start;
@@ -290,6 +295,7 @@ def workflow(
             accepts="json" if isinstance(accepts, type) else accepts,
             input_model=accepts if isinstance(accepts, type) else None,
             input_help=input_help,
+            url_for=url_for,
             settings=settings,
             table=table or name,
             recheck=recheck,

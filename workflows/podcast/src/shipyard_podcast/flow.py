@@ -1,9 +1,11 @@
 """The paper-to-podcast workflow: every stage a durable step, done only when verified.
 
-    pdf ─▶ ingest ─▶ extract ─▶ write-script ─▶ review gate ─▶ synthesize ─▶ master
+    paper ─▶ ingest ─▶ extract ─▶ write-script ─▶ review gate ─▶ synthesize ─▶ master
         ─▶ publish ─▶ verify
 
-The workflow body only decides; every stage does its I/O inside a step, so recovery after a
+The paper is a PDF's path, or what people paste for one (an arXiv id or link, a DOI, a link
+to a PDF or a paper's page: `source.remote`), fetched by the ingest step. The workflow body
+only decides; every stage does its I/O inside a step, so recovery after a
 crash replays the body and skips the steps that finished. The run's configuration travels in
 its input, so a run recovered by another process behaves as it began.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -24,8 +26,10 @@ from shipyard import (
     ProviderConfig,
     Run,
     RunState,
+    UrlInput,
     Verification,
     artifact_store,
+    fetch,
     notify_owner,
     notify_webhook,
     record_artifact,
@@ -53,6 +57,7 @@ from shipyard_podcast.settings import (
     podcast_settings,
     provider_quotas,
 )
+from shipyard_podcast.source.remote import Registered, paper_url
 
 __all__ = ["WORKFLOW", "Ingested", "paper_to_podcast"]
 
@@ -60,10 +65,17 @@ WORKFLOW = "paper-to-podcast"
 
 
 class Ingested(BaseModel):
+    """The paper's bytes in the artifact store: a PDF, or a LaTeX source (arXiv's e-print),
+    where they came from and why that form, and what a registry says of its front matter."""
+
     model_config = ConfigDict(frozen=True)
     sha256: str
     size: int
     name: str
+    form: Literal["pdf", "latex"] = "pdf"
+    source: str = ""  # where its text comes from, in words ("arXiv's LaTeX source")
+    reason: str = ""  # why that form, where another was tried first
+    registered: Registered | None = None
 
 
 class Published(BaseModel):
@@ -110,8 +122,10 @@ def _limits(limits: ProviderConfig) -> str:
     version="1",
     owner="podcast-producer",
     requires=("publish.remote", "publish.base_url"),
-    accepts="file",
-    input_help="the path of a paper's PDF",
+    accepts=("file", "url"),
+    url_for=paper_url,
+    input_help="a paper: its PDF's path, an arXiv id or link, a DOI, or a link to its PDF "
+    "or its page",
     settings=PodcastSettings,
     table=TABLE,
     recheck=_recheck_release,
@@ -121,10 +135,10 @@ def _limits(limits: ProviderConfig) -> str:
     init_table=needs.INIT_TABLE,
     options={"language": "show.language"},  # --language es: the episode in Spanish
 )
-def paper_to_podcast(run: Run[FileInput, PodcastSettings]) -> dict[str, Any]:
+def paper_to_podcast(run: Run[FileInput | UrlInput, PodcastSettings]) -> dict[str, Any]:
     """Turn a research paper (PDF) into a published podcast episode, verified in production."""
     config, settings = run.config, run.settings
-    pdf = ingest(run.input)
+    pdf = ingest(run.input, settings, config)
     paper = extract(pdf, settings)
     drafted = write_script(paper, settings, str(config.state_folder("journal") / run.id), config)
     reviewed = script_review(
@@ -181,9 +195,12 @@ def paper_to_podcast(run: Run[FileInput, PodcastSettings]) -> dict[str, Any]:
 # --- stages -------------------------------------------------------------------------------
 
 
-@step(owner="podcast-producer", attempts=1)
-def ingest(source: FileInput) -> Ingested:
-    """Copy the input into the artifact store, named by its SHA-256."""
+@step(owner="podcast-producer", attempts=3, backoff_seconds=2.0)
+def ingest(source: FileInput | UrlInput, settings: PodcastSettings, config: Config) -> Ingested:
+    """Copy the paper into the artifact store, named by its SHA-256: the file given, or what
+    its link leads to, fetched (once a run: a retry or a recovery reads what was fetched)."""
+    if isinstance(source, UrlInput):
+        return _fetched(source, settings, config)
     path, expected_sha256 = Path(source.path), source.sha256
     if not path.is_file():
         raise SourceRejected(
@@ -203,16 +220,62 @@ def ingest(source: FileInput) -> Ingested:
     return Ingested(sha256=artifact.sha256, size=artifact.size, name=path.name)
 
 
+def _fetched(source: UrlInput, settings: PodcastSettings, config: Config) -> Ingested:
+    from shipyard_podcast.source.extract import extract_paper_isolated
+    from shipyard_podcast.source.remote import fetch_paper
+
+    store = artifact_store()
+
+    def read_latex(data: bytes, name: str) -> None:  # in a child, as any untrusted source
+        kept = store.put_bytes(data, suffix=".eprint")
+        extract_paper_isolated(store.path(kept.sha256), settings.source, name=name, latex=True)
+
+    got = fetch_paper(
+        source.url,
+        settings.source,
+        lambda url, **how: fetch(url, config, **how),
+        read_latex,
+    )
+    artifact = store.put_bytes(got.data, suffix=".pdf" if got.form == "pdf" else ".eprint")
+    record_artifact(artifact, "source")
+    record_event(
+        "paper-fetched",
+        f"{got.name}: {got.source}" + (f" ({got.reason})" if got.reason else ""),
+        {
+            "given": source.given or source.url,
+            "url": source.url,
+            "form": got.form,
+            "source": got.source,
+            "reason": got.reason,
+            "fetched": got.fetched,
+            "sha256": artifact.sha256,
+        },
+    )
+    return Ingested(
+        sha256=artifact.sha256,
+        size=artifact.size,
+        name=got.name,
+        form=got.form,
+        source=got.source,
+        reason=got.reason,
+        registered=got.registered,
+    )
+
+
 @step(owner="podcast-producer", attempts=1)
 def extract(pdf: Ingested, settings: PodcastSettings) -> Paper:
     """Extract and validate the paper: text in reading order, title, abstract, sections."""
     from shipyard_podcast.script.chain import episode_settings
     from shipyard_podcast.source.extract import extract_paper_isolated
+    from shipyard_podcast.source.remote import confirm_front
 
     store = artifact_store()
     # In a child process: a PDF that crashes pdfium must not take the worker down with it
     # (recovery would run the same step, and crash, again).
-    paper = extract_paper_isolated(store.path(pdf.sha256), settings.source, name=pdf.name)
+    paper = extract_paper_isolated(
+        store.path(pdf.sha256), settings.source, name=pdf.name, latex=pdf.form == "latex"
+    )
+    paper = confirm_front(paper, pdf.registered)  # a registry's title and authors, a witness
     stored = store.put_bytes(paper.model_dump_json(indent=2).encode(), suffix=".json")
     record_artifact(stored, "paper", [pdf.sha256])
     episode_settings(paper, settings, pdf.name)  # a language no writer or voice serves

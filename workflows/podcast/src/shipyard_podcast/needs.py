@@ -19,6 +19,15 @@ INIT_TABLE = """\
 # language = "es"   # every episode in Spanish; unset: each paper's own (docs/languages.md)
 # [podcast.script]
 # target_minutes = 4
+
+# A paper named by its arXiv id is fetched from arXiv, which asks for one request every
+# three seconds: every worker of this project keeps to that together (docs/inputs.md).
+[providers.arxiv]
+requests = 1
+period_seconds = 3
+
+[fetch.providers]
+"arxiv.org" = "arxiv"
 """
 
 

@@ -172,6 +172,9 @@ class SourceConfig(_Section):
     timeout_seconds: float = Field(default=120.0, gt=0)
     languages: list[str] = []  # the papers' languages a show takes; empty: any language
     not_a_paper: Literal["refuse", "flag"] = "refuse"
+    # where papers named by an arXiv id or a DOI are fetched from (docs/inputs.md)
+    arxiv_url: str = "https://arxiv.org"
+    doi_url: str = "https://doi.org"
 
 
 class ModelPrice(_Section):

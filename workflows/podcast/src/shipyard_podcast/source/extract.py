@@ -394,22 +394,10 @@ def _paper_from_pages(
             "not-a-paper",
             "give the paper itself; a template's filler text has nothing to discuss",
         )
-    language, confidence = detect_language(
-        body or " ".join(ln.text for p in pages for ln in p.lines)
+    language, unclear = paper_language(
+        body or " ".join(ln.text for p in pages for ln in p.lines), settings, name
     )
-    taken = settings.languages
-    if taken and language not in taken and confidence >= 0.9:
-        supported = ", ".join(language_name(c) for c in taken)
-        raise _reject(
-            f"{name} is written in {language_name(language)}; this show takes {supported}",
-            "language",
-            f"add '{language}' to podcast.source.languages in {_CONFIG_FILE}, or leave the "
-            "list empty to take papers in any language",
-        )
-    if confidence < 0.9:
-        warnings.append(f"language unclear (best guess {language}, {confidence:.0%})")
-        if taken and language not in taken:
-            language = taken[0]
+    warnings += unclear
 
     signals = paper_signals(extracted, body)
     if len(signals) < 2:
@@ -450,6 +438,25 @@ def _paper_from_pages(
     )
 
 
+def paper_language(text: str, settings: SourceConfig, name: str) -> tuple[str, list[str]]:
+    """The language a paper is written in, and a warning when that is unclear; refused
+    (code "language") when `podcast.source.languages` lists others."""
+    language, confidence = detect_language(text)
+    taken = settings.languages
+    if taken and language not in taken and confidence >= 0.9:
+        supported = ", ".join(language_name(c) for c in taken)
+        raise _reject(
+            f"{name} is written in {language_name(language)}; this show takes {supported}",
+            "language",
+            f"add '{language}' to podcast.source.languages in {_CONFIG_FILE}, or leave the "
+            "list empty to take papers in any language",
+        )
+    if confidence >= 0.9:
+        return language, []
+    unclear = [f"language unclear (best guess {language}, {confidence:.0%})"]
+    return (taken[0] if taken and language not in taken else language), unclear
+
+
 # --- isolation ----------------------------------------------------------------------------
 
 
@@ -459,12 +466,19 @@ def _extract_in_child(
     settings: dict[str, Any],
     password: str | None,
     name: str | None,
+    latex: bool,
 ) -> None:
     source = SourceConfig.model_validate(settings)
     limit = source.max_memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     try:
-        paper = extract_paper(Path(pdf), source, password=password, name=name)
+        if latex:
+            from shipyard_podcast.source.latex import paper_from_latex
+
+            # fetched within [fetch]'s limits; read in memory within max_inflated_bytes
+            paper = paper_from_latex(Path(pdf).read_bytes(), source, name=name or Path(pdf).name)
+        else:
+            paper = extract_paper(Path(pdf), source, password=password, name=name)
         connection.send(("paper", paper.model_dump_json()))
     except SourceRejected as rejected:
         connection.send(("rejected", (rejected.message, rejected.code, rejected.hint or "")))
@@ -482,8 +496,10 @@ def extract_paper_isolated(
     *,
     password: str | None = None,
     name: str | None = None,
+    latex: bool = False,
 ) -> Paper:
-    """`extract_paper` in a child process, for input nobody vouches for.
+    """`extract_paper` (`paper_from_latex` with `latex`: the file is a LaTeX source) in a
+    child process, for input nobody vouches for.
 
     pdfium is C code: a file crafted to crash, hang or exhaust it would take the caller down
     with it. The child's address space is capped at `settings.max_memory_mb`: running out
@@ -496,7 +512,7 @@ def extract_paper_isolated(
     child = context.Process(
         target=_extract_in_child,
         daemon=True,
-        args=(sender, str(pdf), settings.model_dump(), password, name),
+        args=(sender, str(pdf), settings.model_dump(), password, name, latex),
     )
     child.start()
     sender.close()
