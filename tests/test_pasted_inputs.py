@@ -85,6 +85,9 @@ def works() -> Works:
             ARXIV_ID: ArxivPaper(
                 demo_paper.TITLE, AUTHORS, pdf, tar_gz({"paper/ms.tex": demo_latex()})
             ),
+            "2612.00003": ArxivPaper(  # a single file, gzip'd
+                demo_paper.TITLE, AUTHORS, pdf, gzip.compress(demo_latex(), mtime=0)
+            ),
             "2612.00001": ArxivPaper(demo_paper.TITLE, AUTHORS, pdf, pdf),  # PDF-only
             "2612.00002": ArxivPaper(  # a single file, gzip'd, that is not a document
                 demo_paper.TITLE, AUTHORS, pdf, gzip.compress(b"\\relax just macros", mtime=0)
@@ -177,8 +180,11 @@ def _read(data: bytes, name: str) -> None:
     paper_from_latex(data, SourceConfig(), name=name)
 
 
-def test_an_arxiv_paper_is_read_from_its_latex_source(tmp_path: Path, server: str) -> None:
-    got = fetch_paper(paper_url(ARXIV_ID) or "", _settings(server), _fetcher(tmp_path), _read)
+@pytest.mark.parametrize("arxiv_id", [ARXIV_ID, "2612.00003"])  # a tar, a single file
+def test_an_arxiv_paper_is_read_from_its_latex_source(
+    tmp_path: Path, server: str, arxiv_id: str
+) -> None:
+    got = fetch_paper(paper_url(arxiv_id) or "", _settings(server), _fetcher(tmp_path), _read)
     assert got.form == "latex" and got.source == "arXiv's LaTeX source" and not got.reason
     assert got.registered is not None and got.registered.authors == AUTHORS
     paper = paper_from_latex(got.data, SourceConfig(), name=got.name)
