@@ -207,7 +207,7 @@ def _get(
             if length.isdigit() and int(length) > limits.max_bytes:
                 raise _too_large(url, limits)
             body = bytearray()
-            for chunk in response.iter_raw():
+            for chunk in response.iter_bytes():  # decoded, where a server encodes anyway
                 body += chunk
                 if len(body) > limits.max_bytes:
                     raise _too_large(url, limits)

@@ -134,7 +134,8 @@ def paper_from_latex(source: bytes, settings: SourceConfig, *, name: str) -> Pap
     files = _files(source, settings, name)
     main = _main_file(files, name)
     text = _expand_macros(_with_inputs(files[main], files, 0), settings, name)
-    title = _text(_argument_of("title", text) or "")
+    stated = _argument_of("title", text) or _argument_of("icmltitle", text) or ""
+    title = " ".join(_text(stated).split())  # a title broken over lines (\\) is one line
     authors = _authors(text)
     abstract_source = _environment("abstract", text) or _argument_of("abstract", text) or ""
     begun = text.find("\\begin{document}")
