@@ -100,6 +100,7 @@ class Works:
     dois: dict[str, dict[str, object]] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)
+    agents: set[str] = field(default_factory=set)  # the User-Agents that asked
     served: dict[str, threading.Event] = field(default_factory=dict)
 
     def answered(self, path: str) -> threading.Event:
@@ -117,6 +118,7 @@ def paper_server(works: Works) -> Iterator[str]:
         def do_GET(self) -> None:
             path = self.path.split("?")[0]
             works.requests[path] = works.requests[path] + 1
+            works.agents.add(self.headers.get("User-Agent", ""))
             try:
                 self._answer(path)
             finally:

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+import shipyard
 from shipyard import Config, FetchRefused, RunState, fetch
 from shipyard._inputs import UrlInput, read_input
 from shipyard.testing import WorkflowProject, kill_group
@@ -157,9 +159,26 @@ def test_plain_http_and_loopback_are_refused_unless_configured(tmp_path: Path, s
     assert got.kind == "pdf" and got.data.startswith(b"%PDF")
 
 
-def test_a_fetch_says_what_is_fetching_and_a_bad_network_is_caught_when_read(
-    tmp_path: Path,
+def test_a_fetch_says_what_is_fetching_and_keeps_to_its_hosts_quota(
+    tmp_path: Path, server: str, works: Works
 ) -> None:
+    table = LOOPBACK + "contact = 'ops@example.org'\nproviders = { '127.0.0.1' = 'paced' }\n"
+    config = Config.model_validate(
+        {
+            "root": tmp_path,
+            "state_dir": tmp_path / "state",
+            "fetch": _toml(table),
+            "providers": {"paced": {"requests": 100, "period_seconds": 60}},
+        },
+        context={"providers": {"paced"}},
+    )
+    fetch(server + "/files/open.pdf", config, expect=("pdf",))
+    assert works.agents == {f"shipyard/{shipyard.__version__} (+ops@example.org)"}
+    engine = sa.create_engine(config.database_url)
+    with engine.connect() as conn:  # the call held a slot of the provider's quota
+        taken = conn.execute(sa.text("SELECT provider FROM shipyard_provider_calls")).all()
+    engine.dispose()
+    assert [row[0] for row in taken] == ["paced"]
     with pytest.raises(ValueError, match="is not a network"):
         _config(tmp_path, "[fetch]\nallow_networks = ['loopback']\n")
 
