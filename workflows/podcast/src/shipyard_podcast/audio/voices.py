@@ -187,13 +187,12 @@ class _ArenaShrinking:
 
 
 class PiperEngine(VoiceEngine):
-    """Piper (neural, CPU). The ONNX session already uses every core: one request at a time.
-    Its decoder's memory grows with the longest sentence it is given (about 20 MB a second of
-    speech: a 150-word sentence took 1.3 GB), so longer text is cut to 160 characters, at
-    sentence or clause ends. ONNX Runtime's arena gives back what an inference took once it
-    ends, and its memory patterns (buffers kept at the largest size seen) are off: a run's
-    memory stays at what one sentence needs (docs/audio.md). Its threads do not spin while
-    they wait."""
+    """Piper (neural, CPU): one request at a time, on one thread (the other core is the
+    other host's). Its decoder's memory grows with the longest sentence it is given (about
+    20 MB a second of speech: a 150-word sentence took 1.3 GB), so longer text is cut to 160
+    characters, at sentence or clause ends. ONNX Runtime's arena gives back what an inference
+    took once it ends, and its memory patterns (buffers kept at the largest size seen) are
+    off: a run's memory stays at what one sentence needs (docs/audio.md)."""
 
     engine = "piper"
     max_chars = 160
@@ -208,9 +207,10 @@ class PiperEngine(VoiceEngine):
         self.model_path = self._model_path(voice)
         options = onnxruntime.SessionOptions()
         options.enable_mem_pattern = False
-        # Its threads wait for work asleep, not spinning: 7-11% less CPU for the same speech
-        # in the same time (docs/benchmarks.md), and the spin took CPU from Festival's turns.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # One thread: in a run the other core speaks the other host's turns, and a thread
+        # pool's hand-offs cost more than they gave (a whole run: 43.9 -> 41.6 CPU-s, 28.1
+        # -> 27.1 s; a preview's first byte stays under a second: docs/benchmarks.md).
+        options.intra_op_num_threads = 1
         config = json.loads(Path(f"{self.model_path}.json").read_text(encoding="utf-8"))
         session = onnxruntime.InferenceSession(
             str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
