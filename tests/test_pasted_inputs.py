@@ -222,6 +222,38 @@ def test_an_arxiv_paper_is_read_from_its_latex_source(
 
 
 @pytest.mark.parametrize(
+    ("files", "code"),
+    [
+        (  # a file that includes itself twice doubles at every depth
+            {"ms.tex": b"\\begin{document}" + b"words " * 2000 + b"\\input{ms}\\input{ms}"},
+            "too-large",
+        ),
+        (  # macros that expand each other: three rounds at most, then nothing to read
+            {
+                "ms.tex": b"\\documentclass{article}\\newcommand{\\a}{\\b\\b\\b\\b}"
+                + b"\\newcommand{\\b}{\\a\\a\\a\\a}\\title{\\a}\\begin{document}\\a\\a"
+            },
+            "not-latex",
+        ),
+        (
+            {"../../outside.tex": b"\\begin{document}\\input{/etc/passwd}\\end{document}"},
+            "not-latex",
+        ),
+        ({"figure.png": b"\\x89PNG"}, "not-latex"),
+    ],
+)
+def test_a_hostile_latex_source_is_refused_and_nothing_is_written(
+    tmp_path: Path, files: dict[str, bytes], code: str
+) -> None:
+    before = set(tmp_path.parent.iterdir())
+    settings = SourceConfig(max_inflated_bytes=2_000_000)
+    with pytest.raises(SourceRejected) as refused:
+        paper_from_latex(tar_gz(files), settings, name="hostile")
+    assert refused.value.code == code, refused.value
+    assert set(tmp_path.parent.iterdir()) == before  # read in memory: nothing unpacked
+
+
+@pytest.mark.parametrize(
     ("arxiv_id", "reason"),
     [
         ("2612.00001", "arXiv keeps only a PDF of it (no LaTeX source)"),

@@ -133,7 +133,8 @@ def paper_from_latex(source: bytes, settings: SourceConfig, *, name: str) -> Pap
     "not-latex", "too-large") saying why it cannot be read."""
     files = _files(source, settings, name)
     main = _main_file(files, name)
-    text = _expand_macros(_with_inputs(files[main], files, 0), settings, name)
+    whole = _with_inputs(files[main], files, 0, settings.max_inflated_bytes, name)
+    text = _expand_macros(whole, settings, name)
     stated = _argument_of("title", text) or _argument_of("icmltitle", text) or ""
     title = " ".join(_text(stated).split())  # a title broken over lines (\\) is one line
     authors = _authors(text)
@@ -149,10 +150,10 @@ def paper_from_latex(source: bytes, settings: SourceConfig, *, name: str) -> Pap
     sections = _sections(voiced)
     abstract = _paragraphs(abstract_source)
     references = _references(body, files)
-    if not title or not (sections or abstract):
-        missing = "a \\title" if not title else "an abstract or any \\section"
-        raise _not_latex(f"{name}'s LaTeX source has no {missing} that could be read")
     spoken = "\n\n".join([abstract, *(s.text for s in sections)])
+    if not any(map(str.isalpha, title)) or sum(map(str.isalpha, spoken)) < 100:
+        missing = "\\title" if not any(map(str.isalpha, title)) else "abstract or \\section"
+        raise _not_latex(f"{name}'s LaTeX source has no {missing} with words in it")
     language, warnings = paper_language(spoken, settings, name)
     words = len(spoken.split())
     if words < SHORT_PAPER_WORDS:
@@ -241,9 +242,10 @@ def _main_file(files: dict[str, str], name: str) -> str:
     return max(begins, key=lambda f: (len(files[f]), f))
 
 
-def _with_inputs(text: str, files: dict[str, str], depth: int) -> str:
+def _with_inputs(text: str, files: dict[str, str], depth: int, limit: int, name: str) -> str:
     """`text` without comments, each `\\input`/`\\include` replaced by that file of the
-    archive (a name that is not in it is dropped)."""
+    archive (a name that is not in it is dropped), `_MAX_DEPTH` deep and `limit` long at
+    most (a file that includes itself twice would double at every depth)."""
     text = _COMMENT.sub("", text)
     if depth >= _MAX_DEPTH:
         return text
@@ -252,10 +254,13 @@ def _with_inputs(text: str, files: dict[str, str], depth: int) -> str:
         wanted = _normal((match[1] or match[2] or "").strip())
         for candidate in (wanted, f"{wanted}.tex"):
             if candidate in files:
-                return _with_inputs(files[candidate], files, depth + 1)
+                return _with_inputs(files[candidate], files, depth + 1, limit, name)
         return ""
 
-    return _INPUT.sub(included, text)
+    whole = _INPUT.sub(included, text)
+    if len(whole) > limit:
+        raise _too_large(name, limit)
+    return whole
 
 
 def _expand_macros(text: str, settings: SourceConfig, name: str) -> str:
