@@ -5,11 +5,9 @@ the writers (`revise.py`)."""
 from __future__ import annotations
 
 import itertools
-import os
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard import (
     Config,
@@ -19,10 +17,14 @@ from shipyard import (
     current_run_id,
     record_cost,
     record_event,
+    write_atomically,
 )
 from shipyard_podcast.errors import ScriptRejected
 from shipyard_podcast.models import Flag, Paper, Script
 from shipyard_podcast.settings import PodcastSettings, podcast_settings, provider_quotas
+
+if TYPE_CHECKING:
+    from shipyard_podcast.audio.synthesize import TurnSpeech
 
 __all__ = ["front_matter_facts", "script_review"]
 
@@ -149,10 +151,9 @@ PREVIEW_RATE, PREVIEW_KBPS = 24_000, 48  # speech, compressed: a minute is about
 
 
 def _preview(script: Script, index: int, config: Config) -> Path | Preview:
-    """One turn as an MP3: from the preview cache, or spoken now and heard while it is spoken
-    (its first piece is spoken before the answer starts, so that a turn that cannot be spoken
-    is refused, not cut off); the whole turn lands in the cache the synthesize step reads."""
-    from shipyard_podcast.audio.dsp import decode_file, encode_mp3, stream_mp3
+    """One turn as an MP3: from the preview cache, or heard while it is spoken (`_streamed`);
+    the whole turn lands in the cache the synthesize step reads."""
+    from shipyard_podcast.audio.dsp import decode_file, encode_mp3
     from shipyard_podcast.audio.synthesize import TurnSpeech, turn_speech
 
     store = config.artifact_store()
@@ -175,36 +176,40 @@ def _preview(script: Script, index: int, config: Config) -> Path | Preview:
         provider_quotas(settings, config),
     )
     if isinstance(speech, TurnSpeech):
-        pieces = iter(speech)
-        first = next(pieces)
-
-        def streamed() -> Iterator[bytes]:
-            made = []
-            for chunk in stream_mp3(
-                itertools.chain([first.samples], (p.samples for p in pieces)),
-                first.sample_rate,
-                PREVIEW_RATE,
-                PREVIEW_KBPS,
-                quality=2,
-                seconds=len(speech.text) / 5,  # far more than it takes to say
-            ):
-                made.append(chunk)
-                yield chunk
-            assert speech.clip is not None  # the pieces ran out: the turn is kept
-            _keep_preview(previews / f"{speech.clip.sha256}.mp3", b"".join(made))
-
-        return Preview("audio/mpeg", streamed())
+        return Preview("audio/mpeg", _streamed(speech, previews))
     compressed = previews / f"{speech.sha256}.mp3"
     if not compressed.is_file():
         samples = decode_file(store.path(speech.sha256), PREVIEW_RATE, what="a preview")
-        _keep_preview(compressed, encode_mp3(samples, PREVIEW_RATE, PREVIEW_KBPS, quality=2))
+        data = encode_mp3(samples, PREVIEW_RATE, PREVIEW_KBPS, quality=2)
+        write_atomically(compressed, lambda f: f.write(data))
     return compressed
 
 
-def _keep_preview(path: Path, data: bytes) -> None:
-    partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")
-    partial.write_bytes(data)
-    partial.replace(path)  # whole or not at all, whoever else makes it
+def _streamed(speech: TurnSpeech, previews: Path) -> Iterator[bytes]:
+    """A turn's MP3 frames as it is spoken, kept whole in the preview cache at the end. The
+    first piece is spoken now, before the answer starts, so that a turn that cannot be
+    spoken is refused, not cut off."""
+    from shipyard_podcast.audio.dsp import stream_mp3
+
+    pieces = iter(speech)
+    first = next(pieces)
+
+    def frames() -> Iterator[bytes]:
+        made = []
+        for chunk in stream_mp3(
+            itertools.chain([first.samples], (p.samples for p in pieces)),
+            first.sample_rate,
+            PREVIEW_RATE,
+            PREVIEW_KBPS,
+            quality=2,
+            seconds=len(speech.text) / 5,  # far more than it takes to say
+        ):
+            made.append(chunk)
+            yield chunk
+        assert speech.clip is not None  # the pieces ran out: the turn is checked and kept
+        write_atomically(previews / f"{speech.clip.sha256}.mp3", lambda f: f.write(b"".join(made)))
+
+    return frames()
 
 
 def _keep_context(context: tuple[Paper, PodcastSettings, Config]) -> dict[str, Any]:
