@@ -124,9 +124,9 @@ def fetch(
             return Fetched(url, kept["final_url"], kept["content_type"], kept["kind"], data)
     got = _fetch(url, config, expect, headers)
     sha256 = store.put_bytes(got.data).sha256
-    kept = {
-        "url": url,
-        "final_url": got.final_url,
+    kept = {  # what is stored names no credential a link held
+        "url": redact(url),
+        "final_url": redact(got.final_url),
         "content_type": got.content_type,
         "kind": got.kind,
         "sha256": sha256,
@@ -137,7 +137,7 @@ def fetch(
         "fetched",
         f"{redact(url)}: {KINDS[got.kind]}, {len(got.data):,} bytes"
         + (f" (from {redact(got.final_url)})" if got.final_url != url else ""),
-        {**kept, "url": redact(url), "final_url": redact(got.final_url)},
+        kept,
     )
     return got
 

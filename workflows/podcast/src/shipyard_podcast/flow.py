@@ -29,12 +29,14 @@ from shipyard import (
     UrlInput,
     Verification,
     artifact_store,
+    expand_secrets,
     fetch,
     notify_owner,
     notify_webhook,
     record_artifact,
     record_cost,
     record_event,
+    redact,
     set_run_state,
     step,
     workflow,
@@ -231,7 +233,7 @@ def _fetched(source: UrlInput, settings: PodcastSettings, config: Config) -> Ing
         extract_paper_isolated(store.path(kept.sha256), settings.source, name=name, latex=True)
 
     got = fetch_paper(
-        source.url,
+        expand_secrets(source.url),  # a link may name a ${TOKEN}, never hold it
         settings.source,
         lambda url, **how: fetch(url, config, **how),
         read_latex,
@@ -247,7 +249,7 @@ def _fetched(source: UrlInput, settings: PodcastSettings, config: Config) -> Ing
             "form": got.form,
             "source": got.source,
             "reason": got.reason,
-            "fetched": got.fetched,
+            "fetched": [redact(url) for url in got.fetched],
             "sha256": artifact.sha256,
         },
     )
