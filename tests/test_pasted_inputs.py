@@ -321,6 +321,18 @@ def test_an_arxiv_id_becomes_a_verified_episode_from_its_latex_source(
         assert works.requests[f"/pdf/{ARXIV_ID}"] == 0  # the source was enough
 
 
+def test_the_commands_take_what_people_paste_too(tmp_path: Path, server: str) -> None:
+    extra = LOOPBACK + f'\n[podcast.source]\narxiv_url = "{server}"\n'
+    with make_project(tmp_path / "p", auto_approve=True, extra=extra) as project:
+        shown = project.run("extract", ARXIV_ID, "--json")
+        assert shown.returncode == 0, shown.stderr
+        paper = json.loads(shown.stdout)
+        assert (paper["title"], paper["authors"]) == (demo_paper.TITLE, AUTHORS)
+        assert "arXiv's metadata agrees" in paper["front"]["authors_source"]
+        nothing = project.run("extract", "no-such-paper")
+        assert nothing.returncode == 3 and "names no file and is no link" in nothing.stderr
+
+
 def test_a_doi_becomes_a_verified_episode_from_its_open_pdf(tmp_path: Path, server: str) -> None:
     extra = LOOPBACK + f'\n[podcast.source]\ndoi_url = "{server}/doi"\n'
     with make_project(tmp_path / "p", auto_approve=True, extra=extra) as project:

@@ -1,4 +1,4 @@
-"""`shipyard script PAPER.pdf` and `shipyard check SCRIPT.json PAPER.pdf`: write and check a
+"""`shipyard script PAPER` and `shipyard check SCRIPT.json PAPER`: write and check a
 script without making audio. Both exit 1 while an error-severity flag remains."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from shipyard.cli import ConfigOption, JsonOption, app
-from shipyard_podcast.cli.source import PasswordOption
+from shipyard_podcast.cli.source import PaperArgument, PasswordOption
 
 if TYPE_CHECKING:
     from shipyard_podcast.models import Flag, Script
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 @app.command()
 def script(
-    paper: Annotated[Path, typer.Argument(help="The paper's PDF.", show_default=False)],
+    paper: PaperArgument,
     as_json: JsonOption = False,
     out: Annotated[
         Path | None,
@@ -50,14 +50,14 @@ def script(
         podcast_settings,
         provider_quotas,
     )
-    from shipyard_podcast.source.extract import extract_paper_isolated
+    from shipyard_podcast.source.remote import read_paper
 
     loaded = load_config(config)
     if language:
         loaded = loaded.with_options(TABLE, PodcastSettings, {"show.language": language})
     settings = podcast_settings(loaded)
     outcome = write_script(
-        extract_paper_isolated(paper, settings.source, password=password),
+        read_paper(paper, loaded, settings.source, password=password),
         settings,
         quotas=provider_quotas(settings, loaded),
     )
@@ -83,7 +83,7 @@ def check(
             show_default=False,
         ),
     ],
-    paper: Annotated[Path, typer.Argument(help="The paper's PDF.", show_default=False)],
+    paper: PaperArgument,
     as_json: JsonOption = False,
     password: PasswordOption = None,
     config: ConfigOption = None,
@@ -96,12 +96,13 @@ def check(
     from shipyard import load_config
     from shipyard_podcast.script.checks import check_script
     from shipyard_podcast.settings import podcast_settings
-    from shipyard_podcast.source.extract import extract_paper_isolated
+    from shipyard_podcast.source.remote import read_paper
 
-    settings = podcast_settings(load_config(config))
+    loaded = load_config(config)
+    settings = podcast_settings(loaded)
     written = _read_script(script_file)
     flags = check_script(
-        written, extract_paper_isolated(paper, settings.source, password=password), settings
+        written, read_paper(paper, loaded, settings.source, password=password), settings
     )
     if as_json:
         typer.echo(json.dumps([f.model_dump(mode="json") for f in flags], indent=2))

@@ -1,14 +1,21 @@
-"""`shipyard extract PAPER.pdf`: run the extract-and-validate stage on one file and show it."""
+"""`shipyard extract PAPER`: run the extract-and-validate stage on one paper and show it."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from shipyard.cli import ConfigOption, JsonOption, app
 
+PaperArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="PAPER",
+        help="The paper: a PDF's path, an arXiv id or link, a DOI, or a link to its PDF or page.",
+        show_default=False,
+    ),
+]
 PasswordOption = Annotated[
     str | None,
     typer.Option(
@@ -19,7 +26,7 @@ PasswordOption = Annotated[
 
 @app.command()
 def extract(
-    paper: Annotated[Path, typer.Argument(help="The paper's PDF.", show_default=False)],
+    paper: PaperArgument,
     as_json: JsonOption = False,
     password: PasswordOption = None,
     config: ConfigOption = None,
@@ -35,10 +42,10 @@ def extract(
     from shipyard import load_config
     from shipyard_podcast.review.gate import front_matter_facts
     from shipyard_podcast.settings import podcast_settings
-    from shipyard_podcast.source.extract import extract_paper_isolated
+    from shipyard_podcast.source.remote import read_paper
 
-    settings = podcast_settings(load_config(config)).source
-    result = extract_paper_isolated(paper, settings, password=password)
+    loaded = load_config(config)
+    result = read_paper(paper, loaded, podcast_settings(loaded).source, password=password)
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
         return

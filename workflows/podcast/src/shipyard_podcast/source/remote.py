@@ -3,6 +3,7 @@ paper's web page (docs/inputs.md).
 
     paper_url(given) -> the canonical URL, or None       # the workflow's `url_for`
     fetch_paper(url, settings, fetch) -> FetchedPaper    # in the ingest step
+    read_paper(given, config, settings) -> Paper         # the commands' way, outside a run
 
 - **arXiv** (`2103.15348`, `2103.15348v2`, `hep-th/9901001`, `arXiv:…`, an abs, pdf or html
   link): the abstract page (its registered title and authors, a witness of the front matter),
@@ -23,21 +24,30 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
-from shipyard import Fetched, FetchRefused
+from shipyard import Config, Fetched, FetchRefused, expand_secrets, fetch
 from shipyard_podcast.errors import SourceRejected
 from shipyard_podcast.models import Paper
 from shipyard_podcast.settings import SourceConfig
 
-__all__ = ["FetchedPaper", "Registered", "confirm_front", "fetch_paper", "paper_url"]
+__all__ = [
+    "FetchedPaper",
+    "Registered",
+    "confirm_front",
+    "fetch_paper",
+    "paper_url",
+    "read_paper",
+]
 
 Fetch = Callable[..., Fetched]  # (url, expect=(kinds), headers=None) -> Fetched
 
@@ -103,10 +113,10 @@ def fetch_paper(
     url: str,
     settings: SourceConfig,
     fetch: Fetch,
-    read_latex: Callable[[bytes, str], None],
+    read_latex: Callable[[bytes, str], object],
 ) -> FetchedPaper:
     """The paper at a canonical URL (`paper_url`), fetched. `read_latex(source, name)`
-    raises `SourceRejected` when a LaTeX source cannot be read (so the PDF is taken)."""
+    reads a LaTeX source, raising `SourceRejected` when it cannot (so the PDF is taken)."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if host == "arxiv.org" and parts.path.startswith("/abs/"):
@@ -116,11 +126,46 @@ def fetch_paper(
     return _from_page(url, fetch)
 
 
+def read_paper(
+    given: str, config: Config, settings: SourceConfig, *, password: str | None = None
+) -> Paper:
+    """The paper a person names on the command line (`shipyard extract`, `script`, `check`):
+    a PDF's path, or what people paste for one, fetched now and read in a child process as
+    the run would read it (a run fetches in its ingest step instead, once)."""
+    from shipyard_podcast.source.extract import extract_paper_isolated
+
+    if Path(given).is_file():
+        return extract_paper_isolated(Path(given), settings, password=password)
+    url = paper_url(given) or given
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise SourceRejected(
+            f"{given!r} names no file and is no link",
+            code="missing",
+            hint="give a PDF's path, an arXiv id or link, a DOI, or a link to a paper's PDF "
+            "or page",
+        )
+    with tempfile.TemporaryDirectory(prefix="shipyard-paper-") as folder:
+
+        def read(data: bytes, name: str, latex: bool) -> Paper:
+            kept = Path(folder) / ("source.eprint" if latex else "paper.pdf")
+            kept.write_bytes(data)
+            return extract_paper_isolated(kept, settings, name=name, latex=latex)
+
+        got = fetch_paper(
+            expand_secrets(url),
+            settings,
+            lambda link, **how: fetch(link, config, **how),
+            lambda data, name: read(data, name, True),
+        )
+        paper = read(got.data, got.name, got.form == "latex")
+    return confirm_front(paper, got.registered)
+
+
 def _from_arxiv(
     arxiv_id: str,
     settings: SourceConfig,
     fetch: Fetch,
-    read_latex: Callable[[bytes, str], None],
+    read_latex: Callable[[bytes, str], object],
 ) -> FetchedPaper:
     base, name = settings.arxiv_url.rstrip("/"), f"arXiv {arxiv_id}"
     page = _refused_as_source(lambda: fetch(f"{base}/abs/{arxiv_id}", expect=("html",)), name)
