@@ -222,6 +222,47 @@ def test_an_arxiv_paper_is_read_from_its_latex_source(
 
 
 @pytest.mark.parametrize(
+    "block",
+    [
+        r"\author{Ana Ruiz\thanks{Equal.} \\ Department of Physics\\ University X\\ "
+        r"\texttt{ana@x.edu} \And Ben Okoro \\ Company Inc. \\ \texttt{ben@y.com}}",  # NeurIPS
+        r"\author{Ana Ruiz}\email{a@x.org}\affiliation{University X}\author{Ben Okoro}"
+        r"\affiliation{Lab Y}",  # revtex
+        r"\author{Ana Ruiz\inst{1}\orcidID{0000-0001-2345-6789} \and Ben Okoro\inst{2}}",  # LNCS
+        r"\author{\IEEEauthorblockN{Ana Ruiz}\IEEEauthorblockA{University X\\ Email: a@x.org}"
+        r"\and\IEEEauthorblockN{Ben Okoro}\IEEEauthorblockA{Company Y}}",  # IEEE
+        r"\author{Ana Ruiz}\affiliation{\institution{University X}\country{Land}}"
+        r"\email{a@x.org}\author{Ben Okoro}",  # acmart
+        r"\author{Ana Ruiz$^{1}$ and Ben Okoro$^{1,2}$\\ $^1$University X, $^2$Company Y}",
+        r"\author[1]{Ana Ruiz}\author[2]{Ben Okoro}\affil[1]{University X}",  # authblk
+        r"\author[a]{Ana Ruiz\corref{c1}}\author[b]{Ben Okoro}\address[a]{University X}"
+        r"\cortext[c1]{Corresponding author}",  # elsarticle
+        r"\begin{icmlauthorlist}\icmlauthor{Ana Ruiz}{x}\icmlauthor{Ben Okoro}{y}"
+        r"\end{icmlauthorlist}",  # ICML
+    ],
+)
+def test_authors_are_read_from_each_common_class_s_author_block(block: str) -> None:
+    source = (
+        r"\documentclass{article}\title{On Tides}" + block + r"\begin{document}"
+        r"\section{Tides}" + "The sea rises and falls twice a day, as the moon pulls it. " * 5
+    ).encode()
+    paper = paper_from_latex(source, SourceConfig(), name="authors")
+    assert paper.authors == ["Ana Ruiz", "Ben Okoro"]
+
+
+def test_accented_names_are_read_as_written() -> None:
+    source = (
+        r"\documentclass{article}\title{Mar\'{e}es}\author{Jos\'e Garc\'{\i}a \and "
+        r"Fran\c{c}ois M\"uller \and Zoë van der Berg}\begin{document}\section{Marées}"
+        + "La mer monte et descend deux fois par jour, tirée par la lune. "
+        * 5
+    ).encode()
+    paper = paper_from_latex(source, SourceConfig(), name="accents")
+    assert paper.authors == ["José García", "François Müller", "Zoë van der Berg"]
+    assert paper.title == "Marées" and paper.language == "fr"
+
+
+@pytest.mark.parametrize(
     ("files", "code"),
     [
         (  # a file that includes itself twice doubles at every depth
