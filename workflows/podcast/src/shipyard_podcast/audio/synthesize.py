@@ -19,14 +19,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from shipyard import ArtifactStore, Quota, span
 from shipyard_podcast.audio.dsp import check_clip
 from shipyard_podcast.audio.samples import Audio, encode_wav
 from shipyard_podcast.audio.speakable import normalise_text
-from shipyard_podcast.audio.voices import VoiceEngine, load_voice, speak, speak_pieces
+from shipyard_podcast.audio.voices import (
+    VoiceEngine,
+    joined,
+    load_voice,
+    speak,
+    speak_pieces,
+)
 from shipyard_podcast.errors import ScriptRejected
 from shipyard_podcast.models import Clip, Script
 from shipyard_podcast.settings import AudioConfig
@@ -140,9 +145,7 @@ class TurnSpeech:
         for piece in speak_pieces(self.engine, self.text):
             pieces.append(piece)
             yield piece
-        self.clip = self._keep(
-            Audio(np.concatenate([p.samples for p in pieces]), pieces[0].sample_rate)
-        )
+        self.clip = self._keep(joined(pieces))
 
 
 @contextmanager

@@ -36,7 +36,7 @@ import time
 import unicodedata
 import wave
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
@@ -63,6 +63,7 @@ __all__ = [
     "espeak_voice",
     "host_voice",
     "installed_voices",
+    "joined",
     "load_voice",
     "register_engine",
     "speak",
@@ -815,7 +816,11 @@ def load_voice(spec: str) -> VoiceEngine:
 
 def speak(engine: VoiceEngine, text: str) -> Audio:
     """Speak text of any length: split to the engine's limit, paced, decoded, joined."""
-    pieces = list(speak_pieces(engine, text))
+    return joined(list(speak_pieces(engine, text)))
+
+
+def joined(pieces: Sequence[Audio]) -> Audio:
+    """The pieces `speak_pieces` gave, as one clip: `speak`'s audio."""
     return Audio(np.concatenate([p.samples for p in pieces]), pieces[0].sample_rate)
 
 
