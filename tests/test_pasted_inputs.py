@@ -23,7 +23,7 @@ from shipyard_podcast.errors import SourceRejected
 from shipyard_podcast.settings import SourceConfig
 from shipyard_podcast.source import demo_paper
 from shipyard_podcast.source.latex import paper_from_latex
-from shipyard_podcast.source.remote import fetch_paper, paper_url
+from shipyard_podcast.source.remote import FetchedPaper, fetch_paper, paper_url
 from tests.paperserver import ArxivPaper, Works, demo_latex, paper_server, tar_gz
 from tests.project import make_project
 
@@ -190,20 +190,22 @@ def _settings(server: str) -> SourceConfig:
     return SourceConfig(arxiv_url=server, doi_url=f"{server}/doi")
 
 
-def _fetcher(tmp_path: Path):  # type: ignore[no-untyped-def]
-    config = _config(tmp_path)
-    return lambda url, **how: fetch(url, config, **how)
+def _fetch_paper(url: str, server: str, tmp_path: Path) -> FetchedPaper:
+    """`fetch_paper` as a command runs it: its bytes kept in a folder, LaTeX read in a child."""
 
+    def keep(data: bytes, suffix: str) -> Path:
+        kept = tmp_path / f"kept{suffix}"
+        kept.write_bytes(data)
+        return kept
 
-def _read(data: bytes, name: str) -> None:
-    paper_from_latex(data, SourceConfig(), name=name)
+    return fetch_paper(url, _settings(server), _config(tmp_path), keep)
 
 
 @pytest.mark.parametrize("arxiv_id", [ARXIV_ID, "2612.00003"])  # a tar, a single file
 def test_an_arxiv_paper_is_read_from_its_latex_source(
     tmp_path: Path, server: str, arxiv_id: str
 ) -> None:
-    got = fetch_paper(paper_url(arxiv_id) or "", _settings(server), _fetcher(tmp_path), _read)
+    got = _fetch_paper(paper_url(arxiv_id) or "", server, tmp_path)
     assert got.form == "latex" and got.source == "arXiv's LaTeX source" and not got.reason
     assert got.registered is not None and got.registered.authors == AUTHORS
     paper = paper_from_latex(got.data, SourceConfig(), name=got.name)
@@ -304,12 +306,12 @@ def test_a_hostile_latex_source_is_refused_and_nothing_is_written(
 def test_an_arxiv_paper_without_a_readable_source_is_read_from_its_pdf(
     tmp_path: Path, server: str, arxiv_id: str, reason: str
 ) -> None:
-    got = fetch_paper(paper_url(arxiv_id) or "", _settings(server), _fetcher(tmp_path), _read)
+    got = _fetch_paper(paper_url(arxiv_id) or "", server, tmp_path)
     assert got.form == "pdf" and got.data.startswith(b"%PDF") and reason in got.reason
 
 
 def test_a_doi_gives_its_registered_metadata_and_its_open_pdf(tmp_path: Path, server: str) -> None:
-    got = fetch_paper(paper_url("10.5555/open") or "", _settings(server), _fetcher(tmp_path), _read)
+    got = _fetch_paper(paper_url("10.5555/open") or "", server, tmp_path)
     assert got.form == "pdf" and got.source == "the DOI's open PDF"
     assert got.registered is not None
     assert (got.registered.title, got.registered.authors) == (demo_paper.TITLE, AUTHORS)
@@ -320,12 +322,12 @@ def test_a_doi_without_an_open_pdf_is_refused_naming_what_to_do(
     tmp_path: Path, server: str, doi: str
 ) -> None:
     with pytest.raises(SourceRejected, match="download the PDF yourself") as refused:
-        fetch_paper(paper_url(doi) or "", _settings(server), _fetcher(tmp_path), _read)
+        _fetch_paper(paper_url(doi) or "", server, tmp_path)
     assert refused.value.code == "not-open"
 
 
 def test_a_page_is_read_by_the_pdf_it_names(tmp_path: Path, server: str) -> None:
-    got = fetch_paper(f"{server}/page/open", _settings(server), _fetcher(tmp_path), _read)
+    got = _fetch_paper(f"{server}/page/open", server, tmp_path)
     assert got.form == "pdf" and got.fetched == [f"{server}/page/open", f"{server}/files/open.pdf"]
 
 
@@ -360,6 +362,8 @@ def test_an_arxiv_id_becomes_a_verified_episode_from_its_latex_source(
         assert "arXiv's metadata agrees" in paper["front"]["authors_source"]
         assert works.requests[f"/e-print/{ARXIV_ID}"] == 1
         assert works.requests[f"/pdf/{ARXIV_ID}"] == 0  # the source was enough
+        kept = [f.name.split(".")[0] for f in project.config().artifact_store().root.glob("*/*")]
+        assert len(kept) == len(set(kept))  # each artifact once, whichever step kept it
 
 
 def test_the_commands_take_what_people_paste_too(tmp_path: Path, server: str) -> None:

@@ -123,7 +123,7 @@ def fetch(
             data = store.path(kept["sha256"]).read_bytes()
             return Fetched(url, kept["final_url"], kept["content_type"], kept["kind"], data)
     got = _fetch(url, config, expect, headers)
-    sha256 = store.put_bytes(got.data).sha256
+    sha256 = store.put_bytes(got.data, suffix=f".{got.kind}").sha256
     kept = {  # what is stored names no credential a link held
         "url": redact(url),
         "final_url": redact(got.final_url),

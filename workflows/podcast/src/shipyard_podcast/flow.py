@@ -29,8 +29,6 @@ from shipyard import (
     UrlInput,
     Verification,
     artifact_store,
-    expand_secrets,
-    fetch,
     notify_owner,
     notify_webhook,
     record_artifact,
@@ -223,22 +221,15 @@ def ingest(source: FileInput | UrlInput, settings: PodcastSettings, config: Conf
 
 
 def _fetched(source: UrlInput, settings: PodcastSettings, config: Config) -> Ingested:
-    from shipyard_podcast.source.extract import extract_paper_isolated
     from shipyard_podcast.source.remote import fetch_paper
 
     store = artifact_store()
 
-    def read_latex(data: bytes, name: str) -> None:  # in a child, as any untrusted source
-        kept = store.put_bytes(data, suffix=".eprint")
-        extract_paper_isolated(store.path(kept.sha256), settings.source, name=name, latex=True)
+    def keep(data: bytes, suffix: str) -> Path:  # named as the fetch kept it: one copy
+        return store.path(store.put_bytes(data, suffix=suffix).sha256)
 
-    got = fetch_paper(
-        expand_secrets(source.url),  # a link may name a ${TOKEN}, never hold it
-        settings.source,
-        lambda url, **how: fetch(url, config, **how),
-        read_latex,
-    )
-    artifact = store.put_bytes(got.data, suffix=".pdf" if got.form == "pdf" else ".eprint")
+    got = fetch_paper(source.url, settings.source, config, keep)
+    artifact = store.put_bytes(got.data, suffix=f".{got.kind}")
     record_artifact(artifact, "source")
     record_event(
         "paper-fetched",

@@ -2,7 +2,7 @@
 paper's web page (docs/inputs.md).
 
     paper_url(given) -> the canonical URL, or None       # the workflow's `url_for`
-    fetch_paper(url, settings, fetch) -> FetchedPaper    # in the ingest step
+    fetch_paper(url, settings, config, keep) -> FetchedPaper   # in the ingest step
     read_paper(given, config, settings) -> Paper         # the commands' way, outside a run
 
 - **arXiv** (`2103.15348`, `2103.15348v2`, `hep-th/9901001`, `arXiv:…`, an abs, pdf or html
@@ -35,7 +35,7 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
-from shipyard import Config, Fetched, FetchRefused, expand_secrets, fetch
+from shipyard import Config, Fetched, FetchRefused, expand_secrets, fetch, redact
 from shipyard_podcast.errors import SourceRejected
 from shipyard_podcast.models import Paper
 from shipyard_podcast.settings import SourceConfig
@@ -102,6 +102,7 @@ class Registered(BaseModel):
 class FetchedPaper:
     form: Literal["pdf", "latex"]
     data: bytes
+    kind: str  # what the bytes are (`shipyard.fetch`'s kinds: pdf, gzip, tar, text)
     name: str  # what messages call it: "arXiv 2103.15348v2", "10.1234/abc", "paper.pdf"
     source: str  # where its text comes from, in words
     reason: str = ""  # why that form, where another was tried first
@@ -110,20 +111,29 @@ class FetchedPaper:
 
 
 def fetch_paper(
-    url: str,
-    settings: SourceConfig,
-    fetch: Fetch,
-    read_latex: Callable[[bytes, str], object],
+    url: str, settings: SourceConfig, config: Config, keep: Callable[[bytes, str], Path]
 ) -> FetchedPaper:
-    """The paper at a canonical URL (`paper_url`), fetched. `read_latex(source, name)`
-    reads a LaTeX source, raising `SourceRejected` when it cannot (so the PDF is taken)."""
-    parts = urlsplit(url)
+    """The paper at a canonical URL (`paper_url`; a `${SECRET}` it names is expanded), fetched
+    with the core's `fetch`. `keep(data, suffix)` puts bytes where a child process reads them
+    (a run's artifact store, a command's temporary folder): a LaTeX source is read there, in
+    the child as any untrusted source, and where it cannot be read the PDF is fetched."""
+    from shipyard_podcast.source.extract import extract_paper_isolated
+
+    def get(link: str, **how: Any) -> Fetched:
+        return fetch(link, config, **how)
+
+    def read_latex(source: Fetched, name: str) -> None:
+        kept = keep(source.data, f".{source.kind}")
+        extract_paper_isolated(kept, settings, name=name, latex=True)
+
+    link = expand_secrets(url)
+    parts = urlsplit(link)
     host = (parts.hostname or "").lower()
     if host == "arxiv.org" and parts.path.startswith("/abs/"):
-        return _from_arxiv(parts.path.removeprefix("/abs/"), settings, fetch, read_latex)
+        return _from_arxiv(parts.path.removeprefix("/abs/"), settings, get, read_latex)
     if host == "doi.org":
-        return _from_doi(unquote(parts.path.lstrip("/")), settings, fetch)
-    return _from_page(url, fetch)
+        return _from_doi(unquote(parts.path.lstrip("/")), settings, get)
+    return _from_page(link, get)
 
 
 def read_paper(
@@ -146,18 +156,15 @@ def read_paper(
         )
     with tempfile.TemporaryDirectory(prefix="shipyard-paper-") as folder:
 
-        def read(data: bytes, name: str, latex: bool) -> Paper:
-            kept = Path(folder) / ("source.eprint" if latex else "paper.pdf")
+        def keep(data: bytes, suffix: str) -> Path:
+            kept = Path(folder) / f"paper{suffix}"
             kept.write_bytes(data)
-            return extract_paper_isolated(kept, settings, name=name, latex=latex)
+            return kept
 
-        got = fetch_paper(
-            expand_secrets(url),
-            settings,
-            lambda link, **how: fetch(link, config, **how),
-            lambda data, name: read(data, name, True),
+        got = fetch_paper(url, settings, config, keep)
+        paper = extract_paper_isolated(
+            keep(got.data, f".{got.kind}"), settings, name=got.name, latex=got.form == "latex"
         )
-        paper = read(got.data, got.name, got.form == "latex")
     return confirm_front(paper, got.registered)
 
 
@@ -165,7 +172,7 @@ def _from_arxiv(
     arxiv_id: str,
     settings: SourceConfig,
     fetch: Fetch,
-    read_latex: Callable[[bytes, str], object],
+    read_latex: Callable[[Fetched, str], None],
 ) -> FetchedPaper:
     base, name = settings.arxiv_url.rstrip("/"), f"arXiv {arxiv_id}"
     page = _refused_as_source(lambda: fetch(f"{base}/abs/{arxiv_id}", expect=("html",)), name)
@@ -182,19 +189,18 @@ def _from_arxiv(
     urls.append(source.final_url)
     if source.kind == "pdf":
         why = "arXiv keeps only a PDF of it (no LaTeX source)"
-        return FetchedPaper("pdf", source.data, name, "arXiv's PDF", why, registered, urls)
+        return FetchedPaper("pdf", source.data, "pdf", name, "arXiv's PDF", why, registered, urls)
     try:
-        read_latex(source.data, name)
+        read_latex(source, name)
     except SourceRejected as exc:
         why = f"its LaTeX source could not be read: {exc.message}"
     else:
         return FetchedPaper(
-            "latex", source.data, name, "arXiv's LaTeX source", "", registered, urls
+            "latex", source.data, source.kind, name, "arXiv's LaTeX source", "", registered, urls
         )
     pdf = _refused_as_source(lambda: fetch(f"{base}/pdf/{arxiv_id}", expect=("pdf",)), name)
-    return FetchedPaper(
-        "pdf", pdf.data, name, "arXiv's PDF", why, registered, [*urls, pdf.final_url]
-    )
+    urls.append(pdf.final_url)
+    return FetchedPaper("pdf", pdf.data, "pdf", name, "arXiv's PDF", why, registered, urls)
 
 
 def _from_doi(doi: str, settings: SourceConfig, fetch: Fetch) -> FetchedPaper:
@@ -251,6 +257,7 @@ def _from_doi(doi: str, settings: SourceConfig, fetch: Fetch) -> FetchedPaper:
     return FetchedPaper(
         "pdf",
         pdf.data,
+        "pdf",
         doi,
         "the DOI's open PDF",
         "",
@@ -263,12 +270,12 @@ def _from_page(url: str, fetch: Fetch) -> FetchedPaper:
     name = _file_name(url)
     got = _refused_as_source(lambda: fetch(url, expect=("pdf", "html")), name)
     if got.kind == "pdf":
-        return FetchedPaper("pdf", got.data, name, "the link's PDF", fetched=[got.final_url])
+        return FetchedPaper("pdf", got.data, "pdf", name, "the link's PDF", fetched=[got.final_url])
     meta = _meta_tags(got.data)
     pdf_url = next(iter(meta.get("citation_pdf_url", [])), "")
     if not pdf_url:
         raise SourceRejected(
-            f"the page at {url} names no PDF (it has no citation_pdf_url tag)",
+            f"the page at {redact(url)} names no PDF (it has no citation_pdf_url tag)",
             code="no-pdf",
             hint="give the link of the PDF itself, or download it and pass the file",
         )
@@ -281,6 +288,7 @@ def _from_page(url: str, fetch: Fetch) -> FetchedPaper:
     return FetchedPaper(
         "pdf",
         pdf.data,
+        "pdf",
         name,
         "the PDF the page names",
         "",
