@@ -89,14 +89,12 @@ def read_input(
     file, checked here); a URL is http(s), or what `url_for` reads as one; a JSON document is
     a path to a .json file or the JSON text itself, and fits `model` when one is given. Of
     several kinds, a path that names a file is a file, and anything else a link."""
+    not_a_link = f"{given!r} is not an http(s) URL"
     if isinstance(kind, tuple):
-        if "url" in kind and not Path(given).is_file():
-            url = (url_for(given) if url_for is not None else None) or given
-            if urlparse(url).scheme not in ("http", "https"):
-                raise _rejected(f"{given!r} names no file and is no http(s) link", described)
-            return read_input("url", given, described=described, url_for=url_for)
-        other = next(k for k in kind if k != "url")
-        return read_input(other, given, described=described, model=model)
+        if "url" not in kind or Path(given).is_file():
+            other = next(k for k in kind if k != "url")
+            return read_input(other, given, described=described, model=model)
+        kind, not_a_link = "url", f"{given!r} names no file and is no http(s) link"
     what = (
         described
         or {
@@ -110,7 +108,7 @@ def read_input(
         url = (url_for(given) if url_for is not None else None) or given
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise _rejected(f"{given!r} is not an http(s) URL", what)
+            raise _rejected(not_a_link, what)
         if found := literal_credential(url):
             raise ShipyardError(
                 f"the URL holds {found}, which would be stored with the run",
