@@ -521,13 +521,7 @@ class Mp3Encoder:
 
     def __init__(self, target: Path, rate: int, kbps: int, *, quality: int, seconds: float) -> None:
         self.target = target
-        self._args = [
-            *("-f", "f32le", "-ar", str(rate), "-ac", "1", "-i", "pipe:0"),
-            *("-c:a", "libmp3lame", "-b:a", f"{kbps}k", "-ar", str(rate)),
-            *("-compression_level", str(quality)),
-            *("-map_metadata", "-1", "-id3v2_version", "0", "-write_id3v1", "0"),
-            *("-f", "mp3", "-y", str(target)),
-        ]
+        self._args = [*_lame(rate, rate, kbps, quality), "-f", "mp3", "-y", str(target)]
         self._timeout = _timeout_for(seconds)
 
     def encode(self, pieces: Iterable[Samples]) -> Path:
@@ -539,12 +533,26 @@ class Mp3Encoder:
             except BrokenPipeError:
                 pass  # ffmpeg stopped: its exit status and errors say why
         if ffmpeg.returncode != 0 or not self.target.is_file():
-            raise TransientError(
-                f"ffmpeg could not encode MP3: {ffmpeg.errors[-400:]}",
-                code="encode-failed",
-                hint="check ffmpeg has libmp3lame",
-            )
+            raise _not_encoded(ffmpeg)
         return self.target
+
+
+def _lame(rate: int, out_rate: int, kbps: int, quality: int) -> list[str]:
+    """ffmpeg's arguments from float samples on its input to CBR LAME at `out_rate`, untagged."""
+    return [
+        *("-f", "f32le", "-ar", str(rate), "-ac", "1", "-i", "pipe:0"),
+        *("-c:a", "libmp3lame", "-b:a", f"{kbps}k", "-ar", str(out_rate)),
+        *("-compression_level", str(quality)),
+        *("-map_metadata", "-1", "-id3v2_version", "0", "-write_id3v1", "0"),
+    ]
+
+
+def _not_encoded(ffmpeg: _Program) -> TransientError:
+    return TransientError(
+        f"ffmpeg could not encode MP3: {ffmpeg.errors[-400:]}",
+        code="encode-failed",
+        hint="check ffmpeg has libmp3lame",
+    )
 
 
 def stream_mp3(
@@ -558,10 +566,8 @@ def stream_mp3(
     args = [
         # no probing: ffmpeg would otherwise read seconds of input before it encodes any
         *("-probesize", "32", "-analyzeduration", "0", "-fflags", "nobuffer"),
-        *("-f", "f32le", "-ar", str(rate), "-ac", "1", "-i", "pipe:0"),
-        *("-c:a", "libmp3lame", "-b:a", f"{kbps}k", "-ar", str(out_rate)),
-        *("-compression_level", str(quality), "-write_xing", "0", "-flush_packets", "1"),
-        *("-map_metadata", "-1", "-id3v2_version", "0", "-write_id3v1", "0", "-f", "mp3", "-"),
+        *_lame(rate, out_rate, kbps, quality),
+        *("-write_xing", "0", "-flush_packets", "1", "-f", "mp3", "-"),
     ]
     failed: list[BaseException] = []
     with _ffmpeg(
@@ -591,11 +597,7 @@ def stream_mp3(
     if failed:
         raise failed[0]
     if ffmpeg.returncode != 0:
-        raise TransientError(
-            f"ffmpeg could not encode MP3: {ffmpeg.errors[-400:]}",
-            code="encode-failed",
-            hint="check ffmpeg has libmp3lame",
-        )
+        raise _not_encoded(ffmpeg)
 
 
 def encode_mp3(samples: Samples, rate: int, kbps: int, *, quality: int) -> bytes:
