@@ -14,6 +14,7 @@ import mutagen.id3
 import pytest
 
 from shipyard import ConfigError, RunState, load_config
+from shipyard_podcast import language
 from shipyard_podcast.audio.speakable import normalise_text
 from shipyard_podcast.audio.voices import load_voice, speak, voice_language
 from shipyard_podcast.errors import ScriptRejected, SourceRejected
@@ -99,6 +100,44 @@ def test_sentences_and_broken_speech_by_the_languages_rules() -> None:
     assert listener_spans("O resultado é claro, e já foi medido.", "pt") == []
     assert [s.kind for s in listener_spans("the value uî rises", "en")] == ["garbled"]
     assert [s.kind for s in listener_spans("o valor î sobe", "pt")] == ["garbled"]
+
+
+# --- the language model ----------------------------------------------------------------------
+
+SAMPLES = [
+    "Die Ergebnisse zeigen, dass das Verfahren auch bei kleinen Datensätzen zuverlässig ist.",
+    "Los resultados muestran que el método es fiable incluso con conjuntos de datos pequeños.",
+    "The results show that the method stays reliable even on small data sets.",
+]
+
+
+def test_the_language_model_is_unpacked_once_into_the_users_cache_and_reads_as_packed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+
+    packed = LanguageIdentifier.from_model_file(MODEL_DIR / MODEL_FILE, norm_probs=True)
+    expected = [packed.classify(text) for text in SAMPLES]
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    language._language_identifier.cache_clear()
+    try:
+        assert [language._language_identifier().classify(t) for t in SAMPLES] == expected
+        (unpacked,) = (tmp_path / "cache" / "shipyard").iterdir()
+        assert sorted(p.name for p in unpacked.iterdir()) == sorted(
+            f"{name}.npy" for name in language._MODEL_ARRAYS
+        )
+        written = {p: p.stat().st_mtime_ns for p in unpacked.iterdir()}
+        language._language_identifier.cache_clear()
+        assert language.identify_languages(SAMPLES)[0][0] == "de"
+        assert {p: p.stat().st_mtime_ns for p in unpacked.iterdir()} == written  # read, not redone
+
+        # a cache it cannot write to (a file where its folder would be): the packed model
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))
+        (tmp_path / "a-file").write_text("")
+        language._language_identifier.cache_clear()
+        assert [language._language_identifier().classify(t) for t in SAMPLES] == expected
+    finally:
+        language._language_identifier.cache_clear()
 
 
 # --- voices --------------------------------------------------------------------------------
