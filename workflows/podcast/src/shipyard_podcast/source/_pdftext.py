@@ -290,10 +290,10 @@ def _assign_columns(lines: list[Line], width: float) -> tuple[list[Line], bool]:
     total = sum(len(ln.text) for ln in lines)
     if left_chars < 0.25 * total or right_chars < 0.2 * total:
         return lines, False
-    placed = [
-        replace(ln, column=1 if ln.x1 <= mid + slack else 2 if ln.x0 >= mid - slack else 0)
-        for ln in lines
-    ]
+    placed = []
+    for ln in lines:
+        column = 1 if ln.x1 <= mid + slack else 2 if ln.x0 >= mid - slack else 0
+        placed.append(ln if column == ln.column else replace(ln, column=column))
     return placed, True
 
 

@@ -361,7 +361,9 @@ def _paper_from_pages(
             garbage += dropped
             if text:
                 marked = clean_line(line.marked)[0] if line.marked else ""
-                lines.append(replace(line, text=text, marked=marked))
+                if text != line.text or marked != line.marked:
+                    line = replace(line, text=text, marked=marked)
+                lines.append(line)
         pages.append(replace(page, lines=lines))
     letters = sum(map(str.isalpha, "".join(ln.text for p in pages for ln in p.lines)))
     if letters < 0.3 * raw_chars or letters < 100:
