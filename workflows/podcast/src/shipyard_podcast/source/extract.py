@@ -154,8 +154,6 @@ def _read_bytes(pdf: Path, settings: SourceConfig, name: str) -> bytes:
     return data
 
 
-_STREAM = re.compile(rb"(?<!end)stream\r?\n")
-_END_STREAM = re.compile(rb"endstream")
 _NESTING = re.compile(rb"<<|>>|\[|\]|\((?:\\.|[^\\()])*\)|%[^\r\n]*")
 MAX_NESTING = 64  # pdfium's own parser gives up deeper; real papers stay under ten
 _INFLATE_CHUNK = 1 << 16
@@ -169,16 +167,13 @@ def _check_structure(data: bytes, settings: SourceConfig, name: str) -> None:
     inflated = 0
     syntax = []  # the object syntax between streams, where nesting is counted
     position = 0
-    for match in _STREAM.finditer(data):
-        if match.start() < position:
-            continue  # a "stream" keyword inside a stream's own bytes
-        syntax.append(data[position : match.start()])
-        end = _END_STREAM.search(data, match.end())
-        position = end.end() if end else len(data)
-        head = data[max(0, match.start() - 4096) : match.start()]
+    for start, body, end in _streams(data):
+        syntax.append(data[position:start])
+        position = end
+        head = data[max(0, start - 4096) : start]
         if b"/Image" in head[head.rfind(b" obj") + 1 :]:
             continue
-        inflated += _inflated_size(data, match.end(), settings.max_inflated_bytes - inflated)
+        inflated += _inflated_size(data, body, settings.max_inflated_bytes - inflated)
         if inflated > settings.max_inflated_bytes:
             raise _reject(
                 f"{name} is too large to decompress: its text streams inflate past "
@@ -203,6 +198,21 @@ def _check_structure(data: bytes, settings: SourceConfig, name: str) -> None:
                 )
         elif mark in (b">>", b"]"):
             depth = max(0, depth - 1)
+
+
+def _streams(data: bytes) -> Iterator[tuple[int, int, int]]:
+    """Each stream's keyword ("stream" at a line's end, not "endstream"), body and end (past
+    its "endstream", or the file's end), found with `bytes.find`, which skips a stream's body
+    at memchr's speed (a regex scanning every byte cost more than inflating them)."""
+    at = 0
+    while (start := data.find(b"stream", at)) >= 0:
+        at = start + len(b"stream")
+        newline = 2 if data.startswith(b"\r\n", at) else 1 if data.startswith(b"\n", at) else 0
+        if newline and data[max(0, start - 3) : start] != b"end":
+            body = at + newline
+            found = data.find(b"endstream", body)
+            at = found + len(b"endstream") if found >= 0 else len(data)
+            yield start, body, at
 
 
 def _inflated_size(data: bytes, start: int, budget: int) -> int:
