@@ -106,6 +106,14 @@ class _CharProbe:
         scale = math.hypot(self._matrix.c, self._matrix.d) or 1.0
         return round(float(pdfium_c.FPDFText_GetFontSize(self.handle, index)) * scale, 1)
 
+    def line_size(self, indices: list[int]) -> float:
+        """The upper median of the characters' sizes (one to three): the middle character's
+        is asked for only where the first's and the last's differ."""
+        first, last = self.size(indices[0]), self.size(indices[-1])
+        if first == last or len(indices) < 3:
+            return max(first, last)
+        return sorted((first, self.size(indices[1]), last))[1]
+
     def bold(self, index: int) -> bool:
         length = int(
             pdfium_c.FPDFText_GetFontInfo(
@@ -199,7 +207,7 @@ def _raw_lines(textpage: pdfium.PdfTextPage, page: int, aside: list[str]) -> lis
             aside.append(stripped)  # rotated text (arXiv stamps, margin notes): not in the flow
             continue
         words = stripped.count(" ") + 1
-        line_size = sorted(probe.size(i) for i in indices)[len(indices) // 2]
+        line_size = probe.line_size(indices)
         baseline = bottoms[len(bottoms) // 2]
         marked = ""
         if page == 1 and _may_name_people(stripped):
