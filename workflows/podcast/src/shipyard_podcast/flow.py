@@ -13,6 +13,8 @@ its input, so a run recovered by another process behaves as it began.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import threading
 from pathlib import Path
 from typing import Any, Literal
 
@@ -258,16 +260,23 @@ def _fetched(source: UrlInput, settings: PodcastSettings, config: Config) -> Ing
 @step(owner="podcast-producer", attempts=1)
 def extract(pdf: Ingested, settings: PodcastSettings) -> Paper:
     """Extract and validate the paper: text in reading order, title, abstract, sections."""
-    from shipyard_podcast.script.chain import episode_settings
     from shipyard_podcast.source.extract import extract_paper_isolated
     from shipyard_podcast.source.remote import confirm_front
 
+    # The writer chain (pydantic-ai: 0.6 s to import) is loaded on one core while the child
+    # reads the paper on the other, not after it.
+    chain = "shipyard_podcast.script.chain"
+    loading = threading.Thread(target=importlib.import_module, args=(chain,), daemon=True)
+    loading.start()
     store = artifact_store()
     # In a child process: a PDF that crashes pdfium must not take the worker down with it
     # (recovery would run the same step, and crash, again).
     paper = extract_paper_isolated(
         store.path(pdf.sha256), settings.source, name=pdf.name, latex=pdf.form == "latex"
     )
+    loading.join()
+    from shipyard_podcast.script.chain import episode_settings
+
     paper = confirm_front(paper, pdf.registered)  # a registry's title and authors, a witness
     stored = store.put_bytes(paper.model_dump_json(indent=2).encode(), suffix=".json")
     record_artifact(stored, "paper", [pdf.sha256])
