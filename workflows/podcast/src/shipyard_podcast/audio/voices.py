@@ -201,11 +201,22 @@ class PiperEngine(VoiceEngine):
 
     def __init__(self, voice: str) -> None:
         super().__init__(voice)
-        # heavy (onnxruntime): load only when a voice is used
+        self.model_path = self._model_path(voice)
+        self._voice: Any = None
+        self._loading = threading.Lock()
+
+    def _loaded(self) -> Any:
+        """The model, loaded on the first turn said (0.4 s, onnxruntime's import included), not
+        with the engine: the other host's first turns are spoken meanwhile."""
+        with self._loading:
+            if self._voice is None:
+                self._voice = self._load()
+        return self._voice
+
+    def _load(self) -> Any:
         import onnxruntime
         from piper import PiperConfig, PiperVoice
 
-        self.model_path = self._model_path(voice)
         options = onnxruntime.SessionOptions()
         options.enable_mem_pattern = False
         # One thread: in a run the other core speaks the other host's turns, and a thread
@@ -216,9 +227,7 @@ class PiperEngine(VoiceEngine):
         session = onnxruntime.InferenceSession(
             str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
         )
-        self._voice = PiperVoice(
-            config=PiperConfig.from_dict(config), session=_ArenaShrinking(session)
-        )
+        return PiperVoice(config=PiperConfig.from_dict(config), session=_ArenaShrinking(session))
 
     @classmethod
     def language_of(cls, voice: str) -> str | None:
@@ -264,7 +273,7 @@ class PiperEngine(VoiceEngine):
         buffer = io.BytesIO()
         try:
             with wave.open(buffer, "wb") as wav:
-                self._voice.synthesize_wav(text, wav)
+                self._loaded().synthesize_wav(text, wav)
         except wave.Error:  # no sentence gave any phonemes, so no WAV format was ever set
             raise AudioRejected(
                 f"{self.spec} produced no audio for {text[:80]!r}",
