@@ -3,6 +3,7 @@ docs/workflows.md, and importing it loads no workflow."""
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
 import subprocess
@@ -15,11 +16,12 @@ DOC = (Path(__file__).parents[1] / "docs" / "workflows.md").read_text(encoding="
 
 
 def public_names() -> set[str]:
-    """The names `shipyard` defines for its users, read from the package, not from a list."""
+    """The names `shipyard` defines for its users, read from the package (each loaded from
+    its module, so a name that leads nowhere fails here), not from a list."""
     return {
         name
-        for name, value in vars(shipyard).items()
-        if not name.startswith("_") and not inspect.ismodule(value)
+        for name in dir(shipyard)
+        if not name.startswith("_") and not inspect.ismodule(getattr(shipyard, name))
     } | {"__version__"}
 
 
@@ -48,3 +50,26 @@ def test_importing_shipyard_loads_no_workflow() -> None:
     code = "import sys, shipyard; print(any(m.startswith('shipyard_podcast') for m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_a_process_that_needs_errors_and_flags_does_not_load_the_engine() -> None:
+    """What an extraction child imports (an error, a flag, the configuration's types) loads
+    neither DBOS nor SQLAlchemy: the core's names are loaded from their modules when asked."""
+    code = (
+        "import sys\n"
+        "from shipyard import Config, ConfigError, Flag, StepTimeout, INVISIBLE_MARKS\n"
+        "import shipyard_podcast.source.extract\n"
+        "print(sorted(m for m in ('dbos', 'sqlalchemy', 'shipyard._engine') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    assert shipyard.Flag.__module__ == "shipyard._flag"  # and a name asked for is the real one
+
+
+def test_the_names_type_checkers_see_are_the_names_loaded() -> None:
+    """`shipyard/__init__.py` names each public name twice: imported for type checkers, and in
+    the table its `__getattr__` loads from. The two agree."""
+    tree = ast.parse(Path(shipyard.__file__).read_text(encoding="utf-8"))
+    block = next(node for node in tree.body if isinstance(node, ast.If))
+    typed = {a.name: node.module for node in block.body for a in node.names}
+    assert typed == shipyard._HOMES

@@ -45,6 +45,7 @@ from shipyard._config import Config, ReviewConfig
 from shipyard._diff import PartChange, part_changes, text_diff
 from shipyard._engine import current, waiting_for_a_person
 from shipyard._errors import ShipyardError
+from shipyard._flag import Flag
 from shipyard._ledger import RunState
 from shipyard._notify import Notice, notify_owner
 from shipyard._record import record_event
@@ -53,32 +54,18 @@ from shipyard._workflow import Run, StepSpec, set_run_state, step
 __all__ = [
     "REVIEW_TOPIC",
     "Decision",
-    "Flag",
     "Preview",
     "ReviewAction",
     "ReviewGate",
     "Reviewed",
     "Segments",
-    "Severity",
     "gate_named",
     "value_at",
 ]
 
 REVIEW_TOPIC = "review"
 ReviewAction = Literal["approve", "edit", "save", "request_changes", "reject"]
-Severity = Literal["error", "warning"]
 P = TypeVar("P", bound=BaseModel)
-
-
-class Flag(BaseModel):
-    """One guardrail's finding about a payload: which check, how bad, and what. Workflows
-    may subclass it to say where (the flagship adds the turn, the span and the evidence)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    check: str
-    severity: Severity
-    message: str
 
 
 class Decision(BaseModel):

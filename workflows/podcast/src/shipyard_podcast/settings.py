@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import string
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import (
     BaseModel,
@@ -17,10 +17,13 @@ from pydantic import (
     model_validator,
 )
 
-from shipyard import Config, ConfigError, ProviderName, Quota, provider_quota
+from shipyard import Config, ConfigError, ProviderName
 from shipyard_podcast.artwork import artwork_problems
 from shipyard_podcast.language import base_language, language_name, phrasebook, written_languages
 from shipyard_podcast.models import Paper
+
+if TYPE_CHECKING:
+    from shipyard import Quota
 
 __all__ = [
     "TABLE",
@@ -384,4 +387,6 @@ def podcast_settings(config: Config) -> PodcastSettings:
 
 def provider_quotas(settings: PodcastSettings, config: Config) -> dict[str, Quota]:
     """Each writer's and voice's provider quota (`podcast.providers`), by its string."""
+    from shipyard import provider_quota  # the ledger's database: not for an extraction child
+
     return {spec: provider_quota(name, config) for spec, name in settings.providers.items()}
