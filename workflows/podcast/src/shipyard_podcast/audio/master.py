@@ -17,6 +17,7 @@ filter. Everything is deterministic, so mastering the same clips twice gives the
 
 from __future__ import annotations
 
+import collections
 import datetime
 import itertools
 import json
@@ -25,7 +26,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -54,7 +55,7 @@ from shipyard_podcast.audio.dsp import (
 from shipyard_podcast.audio.samples import Audio, Samples, decode_wav
 from shipyard_podcast.errors import AudioRejected
 from shipyard_podcast.language import phrasebook, wording
-from shipyard_podcast.models import Clip, Episode, Script
+from shipyard_podcast.models import Clip, Episode, Script, Turn
 from shipyard_podcast.script.checks import estimated_seconds
 from shipyard_podcast.settings import AudioConfig, ShowConfig
 
@@ -207,13 +208,13 @@ class _Timeline:
 
 def _assemble(
     script: Script,
-    clips: Iterable[Audio],
+    voiced: Iterable[Samples],
     spool: BinaryIO,
     settings: AudioConfig,
     assets_root: Path | None,
 ) -> _Timeline:
-    """Each clip resampled, trimmed and spooled in turn order, with the pauses, intro and
-    outro between; each speaker levelled to the target on their own, so they match."""
+    """Each turn's prepared clip (`_prepared`) spooled in turn order, with the pauses, intro
+    and outro between; each speaker levelled to the target on their own, so they match."""
     rate = settings.sample_rate
     timeline = _Timeline(spool, rate)
     if settings.intro:
@@ -226,12 +227,11 @@ def _assemble(
     timeline.silence(LEAD_IN_S)
     meters = {turn.speaker: LoudnessMeter(rate) for turn in script.turns}
     spoken: dict[str, list[_Piece]] = {speaker: [] for speaker in meters}
-    for i, (turn, clip) in enumerate(zip(script.turns, clips, strict=True)):
+    for i, (turn, samples) in enumerate(zip(script.turns, voiced, strict=True)):
         if i:
             timeline.silence(_pause_before(script, i))
-        voiced = _trim(_resample(clip, rate), rate)
-        meters[turn.speaker].add(voiced)
-        spoken[turn.speaker].append(timeline.turn(voiced))
+        meters[turn.speaker].add(samples)
+        spoken[turn.speaker].append(timeline.turn(samples))
     timeline.silence(TAIL_S)
     if settings.outro:
         timeline.silence(PAUSE_AROUND_MUSIC_S - TAIL_S / 2)
@@ -524,7 +524,11 @@ def master(
         with (folder / "turns.f32").open("w+b") as spool:
             with span("mix turns", turns=len(clips)):
                 timeline = _assemble(
-                    script, _checked_clips(script, clips, store), spool, settings, assets_root
+                    script,
+                    _prepared(script, clips, store, settings.sample_rate),
+                    spool,
+                    settings,
+                    assets_root,
                 )
             marks = _chapters(script, timeline.turns, episode_title)
 
@@ -566,12 +570,30 @@ def master(
     )
 
 
-def _checked_clips(script: Script, clips: Sequence[Clip], store: ArtifactStore) -> Iterator[Audio]:
-    """Each clip read from the store and checked again, one at a time."""
-    for clip, turn in zip(clips, script.turns, strict=True):
+PREPARED_AHEAD = 4  # clips prepared ahead of the one being spooled: a few seconds each
+
+
+def _prepared(
+    script: Script, clips: Sequence[Clip], store: ArtifactStore, rate: int
+) -> Iterator[Samples]:
+    """Each clip read from the store, checked again, resampled and trimmed, given in turn
+    order: prepared on two threads (numpy and scipy let go of the GIL), at most
+    `PREPARED_AHEAD` ahead, so memory stays that of a few clips at any length. The first turn
+    in order whose clip fails is the one raised."""
+
+    def prepare(clip: Clip, turn: Turn) -> Samples:
         decoded = decode_wav(store.read_bytes(clip.sha256), source=f"clip of turn {clip.turn}")
         check_clip(decoded, turn.text, source=f"turn {clip.turn + 1} ({turn.speaker})")
-        yield decoded
+        return _trim(_resample(decoded, rate), rate)
+
+    with ThreadPoolExecutor(2, thread_name_prefix="shipyard-mix") as pool:
+        pending: collections.deque[Future[Samples]] = collections.deque()
+        for clip, turn in zip(clips, script.turns, strict=True):
+            pending.append(pool.submit(prepare, clip, turn))
+            if len(pending) > PREPARED_AHEAD:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _cover_info(data: bytes) -> tuple[str, int, int]:
