@@ -1,6 +1,6 @@
 """What a guardrail finds: the flags a workflow's checks raise on a payload, which the review
 gate shows to people and holds the run on. A module of its own, light to import: a process
-that only checks (an extraction child, a linter) needs no engine."""
+that only reads or checks (the flagship's extraction child) loads no engine."""
 
 from __future__ import annotations
 
