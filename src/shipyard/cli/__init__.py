@@ -148,9 +148,8 @@ def main() -> None:
         typer.secho(f"internal error: {_unexpected(exc)}", fg="red", err=True)
         code = ExitCode.INTERNAL
     finally:
-        from shipyard import _engine
-
-        if _engine.launched_in_this_process():
+        engine = sys.modules.get("shipyard._engine")  # a command that never imported it
+        if engine is not None and engine.launched_in_this_process():  # launched nothing
             from shipyard._telemetry import shutdown_tracing
 
             shutdown_tracing()  # spans still buffered go out before the process ends

@@ -5,26 +5,16 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlparse
 
 import typer
 
-from shipyard import (
-    DEFAULT_PORT,
-    Config,
-    LocalProduction,
-    RunRecord,
-    RunState,
-    ShipyardError,
-    init_project,
-    launch,
-    load_config,
-    production_root,
-    shutdown,
-    start_run,
-)
+from shipyard import DEFAULT_PORT, RunState, ShipyardError, production_root
 from shipyard.cli import app, console, finish, follow, here, wait_for_stop
+
+if TYPE_CHECKING:
+    from shipyard import Config, RunRecord
 
 
 @app.command()
@@ -39,6 +29,8 @@ def demo(
 ) -> None:
     """Run the flagship end to end on the embedded defaults: the demo paper to a verified
     episode in a local production (git remote, deploy hook, HTTP server on loopback)."""
+    # the engine (DBOS) loads when the demo runs, not with every command
+    from shipyard import LocalProduction, init_project, launch, load_config, shutdown, start_run
     from shipyard_podcast.source.demo_paper import make_demo_paper
 
     config = init_project(folder, local_production=True, port=port, auto_approve=True)

@@ -40,7 +40,7 @@ def extract(
     from rich.console import Console
 
     from shipyard import load_config
-    from shipyard_podcast.review.gate import front_matter_facts
+    from shipyard_podcast.review.facts import front_matter_facts
     from shipyard_podcast.settings import podcast_settings
     from shipyard_podcast.source.remote import read_paper
 

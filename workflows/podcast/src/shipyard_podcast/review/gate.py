@@ -21,12 +21,13 @@ from shipyard import (
 )
 from shipyard_podcast.errors import ScriptRejected
 from shipyard_podcast.models import Flag, Paper, Script
+from shipyard_podcast.review.facts import front_matter_facts
 from shipyard_podcast.settings import PodcastSettings, podcast_settings, provider_quotas
 
 if TYPE_CHECKING:
     from shipyard_podcast.audio.synthesize import TurnSpeech
 
-__all__ = ["front_matter_facts", "script_review"]
+__all__ = ["script_review"]
 
 
 def _recheck(script: Script, context: tuple[Paper, PodcastSettings, Config]) -> Sequence[Flag]:
@@ -102,29 +103,6 @@ def _reference(context: tuple[Paper, PodcastSettings, Config]) -> dict[str, Any]
     if paper.abstract:
         sections.insert(0, {"heading": "Abstract", "text": paper.abstract})
     return {"title": paper.title, "sections": sections, "facts": front_matter_facts(paper)}
-
-
-def front_matter_facts(paper: Paper) -> list[dict[str, str]]:
-    """The front matter as a reviewer checks it against the paper's first page."""
-    front = paper.front
-    authors = []
-    for index, name in enumerate(paper.authors):
-        places = front.affiliations[index] if index < len(front.affiliations) else []
-        authors.append(f"{index + 1}. {name}" + (f" ({'; '.join(places)})" if places else ""))
-    facts = [
-        ("Title", f"{paper.title} — from {front.title_source}, {front.title_confidence:.0%} sure"),
-        (
-            "Authors",
-            ("; ".join(authors) or "none found")
-            + f" — from {front.authors_source}, {front.authors_confidence:.0%} sure",
-        ),
-        ("Venue", front.venue),
-        ("Year", str(front.year or "")),
-        ("DOI", front.doi),
-        ("arXiv", front.arxiv_id),
-        ("Doubts", "; ".join(front.doubts)),
-    ]
-    return [{"label": label, "value": value} for label, value in facts if value]
 
 
 def _amend(before: Script, edited: Script) -> Script:
