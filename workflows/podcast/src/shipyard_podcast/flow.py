@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -263,18 +263,16 @@ def extract(pdf: Ingested, settings: PodcastSettings) -> Paper:
     from shipyard_podcast.source.extract import extract_paper_isolated
     from shipyard_podcast.source.remote import confirm_front
 
-    # The writer chain (pydantic-ai: 0.6 s to import) is loaded on one core while the child
-    # reads the paper on the other, not after it.
-    chain = "shipyard_podcast.script.chain"
-    loading = threading.Thread(target=importlib.import_module, args=(chain,), daemon=True)
-    loading.start()
     store = artifact_store()
-    # In a child process: a PDF that crashes pdfium must not take the worker down with it
-    # (recovery would run the same step, and crash, again).
-    paper = extract_paper_isolated(
-        store.path(pdf.sha256), settings.source, name=pdf.name, latex=pdf.form == "latex"
-    )
-    loading.join()
+    with ThreadPoolExecutor(1, thread_name_prefix="shipyard-import") as pool:
+        # The writer chain (pydantic-ai: 0.6 s to import) is loaded on one core while the
+        # child reads the paper on the other; a failure to load it is raised below.
+        pool.submit(importlib.import_module, "shipyard_podcast.script.chain")
+        # In a child process: a PDF that crashes pdfium must not take the worker down with it
+        # (recovery would run the same step, and crash, again).
+        paper = extract_paper_isolated(
+            store.path(pdf.sha256), settings.source, name=pdf.name, latex=pdf.form == "latex"
+        )
     from shipyard_podcast.script.chain import episode_settings
 
     paper = confirm_front(paper, pdf.registered)  # a registry's title and authors, a witness
