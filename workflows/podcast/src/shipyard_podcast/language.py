@@ -115,7 +115,7 @@ def _language_identifier() -> Any:
     try:
         arrays = _unpacked_model(packed)
     except (OSError, ValueError):
-        return LanguageIdentifier.from_model_file(packed, norm_probs=True)  # unwritable cache
+        return LanguageIdentifier.from_model_file(packed, norm_probs=True)  # no cache, or a bad one
     nextmove, rows = (_int_array(arrays[name]) for name in ("nextmove", "nextmove_row"))
     return LanguageIdentifier(
         np.asarray(arrays["ptc"]),
@@ -133,9 +133,9 @@ _MODEL_ARRAYS = ("ptc", "pc", "classes", "nextmove", "nextmove_row", "out_feat")
 
 def _unpacked_model(packed: Path) -> dict[str, Any]:
     """The arrays of py3langid's model (an LZMA'd npz) as .npy files in the user's cache,
-    unpacked the first time: undoing the LZMA cost 0.3 CPU-s a load, twice a run (the
-    extraction child's, the script checks'). Mapped, not read: a process keeps resident only
-    the pages it touches."""
+    unpacked the first time: a load cost 0.5 CPU-s with the LZMA, twice a run (the extraction
+    child's, the script checks'), and 0.05 from here. Mapped, not read: a process keeps
+    resident only the pages it touches."""
     import lzma
     import zipfile
 
