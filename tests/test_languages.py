@@ -131,6 +131,12 @@ def test_the_language_model_is_unpacked_once_into_the_users_cache_and_reads_as_p
         assert language.identify_languages(SAMPLES)[0][0] == "de"
         assert {p: p.stat().st_mtime_ns for p in unpacked.iterdir()} == written  # read, not redone
 
+        # a damaged cache (a file cut short): the packed model
+        ptc = unpacked / "ptc.npy"
+        ptc.write_bytes(ptc.read_bytes()[: ptc.stat().st_size // 2])
+        language._language_identifier.cache_clear()
+        assert [language._language_identifier().classify(t) for t in SAMPLES] == expected
+
         # a cache it cannot write to (a file where its folder would be): the packed model
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))
         (tmp_path / "a-file").write_text("")
