@@ -16,8 +16,8 @@ DOC = (Path(__file__).parents[1] / "docs" / "workflows.md").read_text(encoding="
 
 
 def public_names() -> set[str]:
-    """The names `shipyard` defines for its users, read from the package (each loaded from
-    its module, so a name that leads nowhere fails here), not from a list."""
+    """The names `shipyard` offers its users, read from the package: what it holds and what
+    it loads when asked (each loaded here, so a name that leads nowhere fails)."""
     return {
         name
         for name in dir(shipyard)
