@@ -12,10 +12,9 @@ import re
 import shutil
 import tempfile
 import tomllib
-from array import array
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "LANGUAGE_NAMES",
@@ -116,7 +115,7 @@ def _language_identifier() -> Any:
         arrays = _unpacked_model(packed)
     except (OSError, ValueError):
         return LanguageIdentifier.from_model_file(packed, norm_probs=True)  # no cache, or a bad one
-    nextmove, rows = (_int_array(arrays[name]) for name in ("nextmove", "nextmove_row"))
+    nextmove, rows = (_unsigned(arrays[name]) for name in ("nextmove", "nextmove_row"))
     return LanguageIdentifier(
         np.asarray(arrays["ptc"]),
         np.asarray(arrays["pc"]),
@@ -166,17 +165,18 @@ def _unpacked_model(packed: Path) -> dict[str, Any]:
     }
 
 
-def _int_array(values: Any) -> array[int]:
-    """A numpy array of unsigned integers as the stdlib array py3langid's DFA indexes."""
-    out = array({2: "H", 4: "I", 8: "L"}[values.dtype.itemsize])
-    out.frombytes(memoryview(values).cast("B"))
-    return out
+_UNSIGNED: dict[int, Literal["H", "I", "Q"]] = {2: "H", 4: "I", 8: "Q"}  # by size in bytes
+
+
+def _unsigned(values: Any) -> memoryview[int]:
+    """A mapped array of unsigned integers as a flat view, which py3langid's DFA indexes as it
+    would its own stdlib array, without copying it (40 MB) out of the mapping."""
+    return memoryview(values).cast("B").cast(_UNSIGNED[values.dtype.itemsize])
 
 
 def release_language_model() -> None:
-    """Let the language model go (its state machine, 40 MB, and the pages it touched): a
-    worker does so before synthesis, the run's memory peak. Extraction's child process ends
-    with it anyway."""
+    """Let the language model go (the pages of it a process touched): a worker does so before
+    synthesis, the run's memory peak. Extraction's child process ends with it anyway."""
     _language_identifier.cache_clear()
 
 
