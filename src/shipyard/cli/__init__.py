@@ -148,8 +148,8 @@ def main() -> None:
         typer.secho(f"internal error: {_unexpected(exc)}", fg="red", err=True)
         code = ExitCode.INTERNAL
     finally:
-        engine = sys.modules.get("shipyard._engine")  # a command that never imported it
-        if engine is not None and engine.launched_in_this_process():  # launched nothing
+        engine = sys.modules.get("shipyard._engine")  # None: this command launched none
+        if engine is not None and engine.launched_in_this_process():
             from shipyard._telemetry import shutdown_tracing
 
             shutdown_tracing()  # spans still buffered go out before the process ends
