@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import string
 import subprocess
 import sys
 import threading
@@ -432,3 +433,22 @@ def test_festival_loads_its_voice_once_and_says_what_text2wave_says(tmp_path: Pa
     assert session.process.poll() is not None and not session.folder.exists()
     assert engine.synthesize("Again.")  # a new session after close
     engine.close()
+
+
+def test_festival_says_a_piece_at_its_limit_within_its_heap() -> None:
+    """One word of the engine's limit, spelled out letter by letter, is what needs the most of
+    Festival's Lisp heap: it is said, by a process far smaller than Festival's default heap
+    alone (350 MB)."""
+    engine = FestivalEngine("cmu_us_slt_arctic_hts")
+    word = "".join(string.ascii_lowercase[i * 7 % 26] for i in range(engine.max_chars - 1))
+    assert split_text(word, engine.max_chars) == [word]
+    audio = decode_wav(engine.synthesize(word))
+    [session] = engine._idle
+    peak_kb = next(
+        int(line.split()[1])
+        for line in Path(f"/proc/{session.process.pid}/status").read_text().splitlines()
+        if line.startswith("VmHWM:")
+    )
+    engine.close()
+    assert audio.seconds > 60  # every letter
+    assert peak_kb < 350 * 1024
