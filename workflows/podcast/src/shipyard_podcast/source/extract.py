@@ -32,15 +32,17 @@ the settings: calling it twice gives the same Paper.
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
+import json
+import os
 import re
 import resource
+import subprocess
+import sys
 import threading
 import traceback
 import zlib
 from collections.abc import Iterator
 from dataclasses import replace
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -472,34 +474,47 @@ def paper_language(text: str, settings: SourceConfig, name: str) -> tuple[str, l
 # --- isolation ----------------------------------------------------------------------------
 
 
-def _extract_in_child(
-    connection: Connection,
-    pdf: str,
-    settings: dict[str, Any],
-    password: str | None,
-    name: str | None,
-    latex: bool,
-) -> None:
-    source = SourceConfig.model_validate(settings)
+def _child_main(request: dict[str, Any]) -> None:
+    """The isolated child's work (`extract_paper_isolated`): its answer is one JSON line on
+    the descriptor that was its stdout; what C code prints goes to stderr instead."""
+    answer = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    with answer:
+        json.dump(_extracted(request), answer)
+
+
+def _extracted(request: dict[str, Any]) -> tuple[str, Any]:
+    source = SourceConfig.model_validate(request["settings"])
     limit = source.max_memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    pdf, name = Path(request["pdf"]), request["name"]
     try:
-        if latex:
+        if request["latex"]:
             from shipyard_podcast.source.latex import paper_from_latex
 
             # fetched within [fetch]'s limits; read in memory within max_inflated_bytes
-            paper = paper_from_latex(Path(pdf).read_bytes(), source, name=name or Path(pdf).name)
+            paper = paper_from_latex(pdf.read_bytes(), source, name=name or pdf.name)
         else:
-            paper = extract_paper(Path(pdf), source, password=password, name=name)
-        connection.send(("paper", paper.model_dump_json()))
+            paper = extract_paper(pdf, source, password=request["password"], name=name)
+        return "paper", paper.model_dump_json()
     except SourceRejected as rejected:
-        connection.send(("rejected", (rejected.message, rejected.code, rejected.hint or "")))
+        return "rejected", (rejected.message, rejected.code, rejected.hint or "")
     except MemoryError:
-        connection.send(("memory", ""))
+        return "memory", ""
     except Exception:  # noqa: BLE001 - a bug: carried to the parent with its traceback
-        connection.send(("bug", traceback.format_exc()))
-    finally:
-        connection.close()
+        return "bug", traceback.format_exc()
+
+
+# The child's whole program: the parent's import path, then `_child_main` on its request.
+# Not multiprocessing's spawn, which runs the parent's main script again in the child (for
+# `shipyard`, its command line: 0.35 s a paper), and a library user's unguarded one with it.
+_CHILD = (
+    "import json, sys\n"
+    "request = json.loads(sys.stdin.readline())\n"
+    "sys.path[:] = request['path']\n"
+    "from shipyard_podcast.source.extract import _child_main\n"
+    "_child_main(request)\n"
+)
 
 
 def extract_paper_isolated(
@@ -517,41 +532,42 @@ def extract_paper_isolated(
     with it. The child's address space is capped at `settings.max_memory_mb`: running out
     becomes `SourceRejected` (code "too-large"), a crash one with code "damaged", and a run
     past `settings.timeout_seconds` a `StepTimeout`; the parent is never at risk. Starting
-    the child costs about half a second.
+    the child costs about a third of a second.
     """
-    context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(
-        target=_extract_in_child,
-        daemon=True,
-        args=(sender, str(pdf), settings.model_dump(), password, name, latex),
-    )
-    child.start()
-    sender.close()
+    request = {
+        "path": sys.path,
+        "pdf": str(pdf),
+        "settings": settings.model_dump(mode="json"),
+        "password": password,  # on a pipe, never on the command line
+        "name": name,
+        "latex": latex,
+    }
     label = name or pdf.name
-    try:
-        if not receiver.poll(settings.timeout_seconds):
+    with subprocess.Popen(
+        [sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    ) as child:
+        try:
+            answer, _ = child.communicate(
+                json.dumps(request).encode() + b"\n", timeout=settings.timeout_seconds
+            )
+        except subprocess.TimeoutExpired:
             raise StepTimeout(
                 f"extracting {label} ran past {settings.timeout_seconds:g} s",
                 hint="a very large or malformed PDF; raise podcast.source.timeout_seconds "
                 "or lower podcast.source.max_pages",
-            )
-        kind, payload = receiver.recv()
-    except EOFError:
-        child.join(5)
+            ) from None
+        finally:
+            if child.poll() is None:
+                child.kill()
+    if child.returncode != 0 or not answer:
         raise _reject(
-            f"{label} crashed the PDF engine (exit code {child.exitcode}); it may have "
+            f"{label} crashed the PDF engine (exit code {child.returncode}); it may have "
             f"run out of its {settings.max_memory_mb} MB",
             "damaged",
             "re-save it with a PDF tool (qpdf, or print to PDF); if it is a large real paper, "
             "raise podcast.source.max_memory_mb",
-        ) from None
-    finally:
-        receiver.close()
-        child.join(1)
-        if child.is_alive():
-            child.kill()
-            child.join()
+        )
+    kind, payload = json.loads(answer)
     if kind == "paper":
         return Paper.model_validate_json(payload)
     if kind == "rejected":
