@@ -311,6 +311,30 @@ def test_isolated_extraction_gives_the_same_paper_and_the_same_refusals() -> Non
 
 
 @needs_corpus
+def test_isolated_extraction_runs_nothing_of_the_callers_script(tmp_path: Path) -> None:
+    """A script that calls it with no `__main__` guard runs once: the child imports
+    extraction, not the script that started it."""
+    ran = tmp_path / "ran"
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import pathlib\n"
+        f"with pathlib.Path({str(ran)!r}).open('a') as f:\n"
+        "    f.write('ran\\n')\n"
+        "from shipyard_podcast.settings import SourceConfig\n"
+        "from shipyard_podcast.source.extract import extract_paper_isolated\n"
+        f"paper = extract_paper_isolated(pathlib.Path({str(PAPERS['grobid__gadr.pdf'])!r}),"
+        " SourceConfig())\n"
+        "print(paper.title)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == extract_paper(PAPERS["grobid__gadr.pdf"], DEFAULTS).title
+    assert ran.read_text() == "ran\n"
+
+
+@needs_corpus
 def test_isolated_extraction_stops_a_child_that_runs_too_long() -> None:
     # no child process starts, imports pdfium and reads a paper in a millisecond
     with pytest.raises(StepTimeout):
