@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from shipyard import Config, ProviderConfig, provider_quota
 from shipyard._errors import ConfigError, PermanentError, TransientError
+from shipyard_podcast.audio import voices
 from shipyard_podcast.audio.dsp import check_clip
 from shipyard_podcast.audio.samples import Audio, decode_wav, encode_wav
 from shipyard_podcast.audio.speakable import normalise_text, number_words, split_text
@@ -452,3 +453,17 @@ def test_festival_says_a_piece_at_its_limit_within_its_heap() -> None:
     engine.close()
     assert audio.seconds > 60  # every letter
     assert peak_kb < 350 * 1024
+
+
+def test_festival_says_why_it_could_not_say_a_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(voices, "FESTIVAL_HEAP_CELLS", 500_000)  # the voice, and little more
+    engine = FestivalEngine("cmu_us_slt_arctic_hts")
+    word = "".join(string.ascii_lowercase[i * 7 % 26] for i in range(600))
+    with pytest.raises(TransientError, match="SIOD ERROR: ran out of storage") as caught:
+        engine.synthesize(word)
+    assert "heap (500,000 cells)" in (caught.value.hint or "")
+    assert engine._idle == []  # the failed session is not kept
+    engine.close()
+    # and a voice Festival cannot load is said at once, in Festival's words
+    with pytest.raises(TransientError, match="could not load the voice no_such_voice: SIOD"):
+        voices._FestivalSession(["festival"], "no_such_voice")

@@ -434,7 +434,8 @@ FESTIVAL_HEAP_CELLS = 4_000_000
 class _FestivalSession:
     """One `festival --pipe` process with its voice loaded. Each turn is a text file in the
     session's own folder; the process answers on stdout (line-buffered through stdbuf) when
-    the WAV is written. A failure or a timeout ends the session."""
+    the WAV is written, its errors among the lines. A failure or a timeout ends the
+    session."""
 
     def __init__(self, command: list[str], voice: str) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="shipyard-festival-"))
@@ -442,10 +443,17 @@ class _FestivalSession:
             [*command, "--heap", str(FESTIVAL_HEAP_CELLS), "--pipe"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
             cwd=self.folder,
         )
-        self._answer(f'{_FESTIVAL_SETUP}(voice_{voice})\n(format t "READY\\n")\n', "READY")
+        lines = self._answer(f'{_FESTIVAL_SETUP}(voice_{voice})\n(format t "READY\\n")\n', "READY")
+        if "READY" not in lines:
+            self.close()
+            raise TransientError(
+                f"festival could not load the voice {voice}: {_festival_error(lines)}",
+                code="tts-failed",
+                hint="check the voice is installed",
+            )
 
     def say(self, text: bytes) -> bytes:
         said, heard = self.folder / "said.wav", self.folder / "text.txt"
@@ -453,15 +461,19 @@ class _FestivalSession:
         heard.write_bytes(text)
         lines = self._answer(f'(shipyard_say "{heard}" "{said}")\n(format t "END\\n")\n', "END")
         if "SAID" not in lines or not said.is_file():
+            error = _festival_error(lines)
             raise TransientError(
-                f"festival could not say {text[:80]!r}",
+                f"festival could not say {text[:80]!r}" + (f": {error}" if error else ""),
                 code="tts-failed",
-                hint="check the voice is installed",
+                hint=f"the text needed more than Festival's heap ({FESTIVAL_HEAP_CELLS:,} cells)"
+                if "out of storage" in error
+                else "check the voice is installed",
             )
         return said.read_bytes()
 
     def _answer(self, commands: str, last: str) -> list[str]:
-        """Send `commands`; the lines Festival prints up to `last`, within the timeout."""
+        """Send `commands`; the lines Festival prints up to `last` or an error, within the
+        timeout."""
         assert self.process.stdin is not None and self.process.stdout is not None
         try:
             self.process.stdin.write(commands.encode())
@@ -470,7 +482,10 @@ class _FestivalSession:
             raise TransientError(f"festival stopped: {exc}", code="tts-failed") from None
         deadline = time.monotonic() + SUBPROCESS_TIMEOUT_S
         out, fd = b"", self.process.stdout.fileno()
-        while last not in (lines := out.decode(errors="replace").splitlines()):
+        while True:
+            *lines, _ = out.decode(errors="replace").split("\n")  # the whole lines
+            if last in lines or _festival_error(lines):
+                return lines  # after an error Festival drops the commands sent with it
             left = deadline - time.monotonic()
             if left <= 0:
                 raise StepTimeout(
@@ -483,7 +498,6 @@ class _FestivalSession:
                 if not chunk:
                     raise TransientError("festival ended unexpectedly", code="tts-failed")
                 out += chunk
-        return lines
 
     def close(self) -> None:
         self.process.kill()
@@ -492,6 +506,11 @@ class _FestivalSession:
             if stream is not None:
                 stream.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _festival_error(lines: list[str]) -> str:
+    """The first error among the lines Festival printed ("SIOD ERROR: ..."), or ""."""
+    return next((line.strip() for line in lines if line.startswith("SIOD ERROR")), "")
 
 
 _HTTP_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
