@@ -102,7 +102,11 @@ _ATTEMPTS_OF = (
 )
 _INTERRUPT_ATTEMPTS = (
     steps_table.update()
-    .where(*_ATTEMPTS_OF, steps_table.c.status == "running")
+    .where(
+        *_ATTEMPTS_OF,
+        steps_table.c.status == "running",
+        steps_table.c.id != sa.bindparam("newest"),
+    )
     .values(
         status="interrupted",
         ended_at=sa.bindparam("now"),
@@ -141,7 +145,7 @@ _START_ATTEMPT = (
             sa.bindparam("by", type_=sa.String),
         ).where(*_ATTEMPTS_OF),
     )
-    .returning(steps_table.c.id)
+    .returning(steps_table.c.id, steps_table.c.attempt)
 )
 _END_ATTEMPT = (
     steps_table.update()
@@ -300,9 +304,10 @@ class Ledger:
     @contextmanager
     def _attempt_writes(self) -> Iterator[sa.Connection]:
         """A connection for a step attempt's writes. Each stands alone (a crash between the
-        start's two leaves the earlier attempt marked interrupted, which it was), so on
-        PostgreSQL each runs in a transaction of its own, without BEGIN and COMMIT: two round
-        trips more for every write. SQLite's statements are local; there one commit is less."""
+        start's two leaves an earlier attempt marked running, for the next start to mark),
+        so on PostgreSQL each runs in a transaction of its own, without BEGIN and COMMIT:
+        two round trips more for every write. SQLite's statements are local; there one
+        commit is less."""
         if self.engine.dialect.name != "postgresql":
             with self._tx() as conn:
                 yield conn
@@ -427,13 +432,16 @@ class Ledger:
     def step_started(self, run_id: str, seq: int, step: str, attempt: int, executor: str) -> int:
         """Record an attempt of a step as running. Attempts are numbered across processes:
         one taken up after a crash follows the attempts made before it, and an earlier one
-        still marked running was cut off by the crash."""
+        still marked running was cut off by the crash. A first attempt, the usual one, has
+        none before it to mark: one statement."""
         now = time.time()
         where = {"the_run": run_id, "the_seq": seq}
         with self._attempt_writes() as conn:
-            conn.execute(_INTERRUPT_ATTEMPTS, {**where, "now": now})
             row = {**where, "the_step": step, "least": attempt, "now": now, "by": executor}
-            return int(conn.execute(_START_ATTEMPT, row).scalar_one())
+            started, number = conn.execute(_START_ATTEMPT, row).one()
+            if number > 1:
+                conn.execute(_INTERRUPT_ATTEMPTS, {**where, "now": now, "newest": started})
+            return int(started)
 
     def step_ended(self, row_id: int, status: str, *, error: str = "") -> None:
         with self._attempt_writes() as conn:
