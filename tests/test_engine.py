@@ -22,6 +22,7 @@ from shipyard import (
     step,
     workflow,
 )
+from shipyard._ledger import Ledger
 from shipyard._workflow import workflows
 from tests.conftest import fresh_database
 
@@ -172,3 +173,31 @@ def test_one_executor_id_cannot_be_launched_twice(tmp_path: Path) -> None:
         assert caught.value.code == "executor-busy"
     finally:
         lock.close()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_attempts_are_numbered_across_a_crash_and_the_cut_off_one_marked(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A step's attempts in the ledger, as two processes leave them: the first numbered 1
+    and left running by a crash, the next (asked for as attempt 1 again by a fresh process)
+    numbered 2, with the first marked interrupted and itself still running."""
+    if database == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    else:
+        url = fresh_database(request.getfixturevalue("postgres_url"), request.node.name)
+    ledger = Ledger(url)
+    try:
+        ledger.create_run("r", "w", "1", {})
+        ledger.step_started("r", 1, "extract", 1, "a")
+        assert [(s.attempt, s.status) for s in ledger.get("r").steps] == [(1, "running")]
+        second = ledger.step_started("r", 1, "extract", 1, "b")  # after the crash
+        ledger.step_started("r", 2, "write", 1, "b")  # another step's first: marks nothing
+        ledger.step_ended(second, "ok")
+        assert [(s.seq, s.attempt, s.status, s.executor) for s in ledger.get("r").steps] == [
+            (1, 1, "interrupted", "a"),
+            (1, 2, "ok", "b"),
+            (2, 1, "running", "b"),
+        ]
+    finally:
+        ledger.close()
