@@ -436,12 +436,16 @@ def test_festival_loads_its_voice_once_and_says_what_text2wave_says(tmp_path: Pa
     engine.close()
 
 
+def _unpronounceable(letters: int) -> str:
+    """One word Festival can only spell out, letter by letter: what needs most of its heap."""
+    return "".join(string.ascii_lowercase[i * 7 % 26] for i in range(letters))
+
+
 def test_festival_says_a_piece_at_its_limit_within_its_heap() -> None:
-    """One word of the engine's limit, spelled out letter by letter, is what needs the most of
-    Festival's Lisp heap: it is said, by a process far smaller than Festival's default heap
-    alone (350 MB)."""
+    """A piece at the engine's limit that needs the most of Festival's Lisp heap is said, by a
+    process far smaller than Festival's default heap alone (350 MB)."""
     engine = FestivalEngine("cmu_us_slt_arctic_hts")
-    word = "".join(string.ascii_lowercase[i * 7 % 26] for i in range(engine.max_chars - 1))
+    word = _unpronounceable(engine.max_chars - 1)
     assert split_text(word, engine.max_chars) == [word]
     audio = decode_wav(engine.synthesize(word))
     [session] = engine._idle
@@ -458,7 +462,7 @@ def test_festival_says_a_piece_at_its_limit_within_its_heap() -> None:
 def test_festival_says_why_it_could_not_say_a_text(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(voices, "FESTIVAL_HEAP_CELLS", 500_000)  # the voice, and little more
     engine = FestivalEngine("cmu_us_slt_arctic_hts")
-    word = "".join(string.ascii_lowercase[i * 7 % 26] for i in range(600))
+    word = _unpronounceable(600)
     with pytest.raises(TransientError, match="SIOD ERROR: ran out of storage") as caught:
         engine.synthesize(word)
     assert "heap (500,000 cells)" in (caught.value.hint or "")
