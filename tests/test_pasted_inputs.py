@@ -399,9 +399,12 @@ def test_a_run_killed_after_its_fetch_reads_what_was_fetched_when_recovered(
     extra = LOOPBACK + f'\n[podcast.source]\narxiv_url = "{server}"\n'
     with make_project(tmp_path / "p", auto_approve=True, extra=extra) as project:
         running = project.start("run", "paper-to-podcast", "2612.00001")  # PDF-only
+        # Extraction has begun once DBOS has recorded the ingest step (the fetch) as done: a
+        # kill between the fetch's event and that record would repeat the step, and its event.
         ingested = project.wait_until(
-            None, lambda r: any(e["kind"] == "paper-fetched" for e in r.events), timeout=120
+            None, lambda r: any(s.step == "extract" for s in r.steps), timeout=120
         )
+        assert any(e["kind"] == "paper-fetched" for e in ingested.events)
         kill_group(running, signal.SIGKILL)  # after the fetch, before extraction is done
         run = project.latest()
         assert not run.state.finished and not any(
