@@ -78,10 +78,12 @@ def test_three_workers_hold_a_providers_limits_together(tmp_path: Path, postgres
 
     assert [r.state for r in runs] == [RunState.VERIFIED] * 9, [(r.run_id, r.reason) for r in runs]
     assert len({s.executor for r in runs for s in r.steps}) == 3  # all three took runs
-    # measured by the provider: never more than 2 at once, nor 10 in any 2 s (less the
-    # milliseconds a request takes to arrive)
+    # measured by the provider: never more than 2 at once, nor 10 in any 2 s, less the time a
+    # request takes from its slot to the provider (a commit, a connection, the server's thread:
+    # beyond 50 ms on a loaded 2-core machine). The calls come in bursts, so an eleventh let
+    # through would arrive well inside the shortened window.
     assert provider.most_at_once == 2
-    assert provider.most_in_any_window(1.95) <= 10
+    assert provider.most_in_any_window(1.75) <= 10
     assert len(provider.arrivals) == 9 * 3 + 1  # the refused call, asked again once
     # the 429 paused every worker: only a call already under way may arrive in the pause
     refused_at = next(start for start, _, status in provider.answered if status == 429)

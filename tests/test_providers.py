@@ -63,8 +63,9 @@ def test_calls_at_once_and_per_window_are_never_exceeded(
         statuses = _hammer(config, provider, callers=5, calls=3)
     assert statuses == [200] * 15
     assert provider.most_at_once == 2
-    # six at most in any window (less the few milliseconds a request takes to arrive)
-    assert provider.most_in_any_window(0.95) <= 6
+    # six at most in any window, less the time a request takes from its slot to the provider
+    # (tens of ms on a loaded machine); a seventh let through would come in the same burst
+    assert provider.most_in_any_window(0.8) <= 6
     assert max(provider.arrivals) - min(provider.arrivals) >= 2.0  # 15 calls, 6 a second
 
 
