@@ -16,6 +16,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -81,30 +82,51 @@ def _page_text(textpage: pdfium.PdfTextPage) -> tuple[str, int]:
     return bytes(raw).decode("utf-16-le", errors="replace"), count
 
 
+def _by_address(function: Any, restype: Any, *argtypes: Any) -> Any:
+    """pdfium's `function` declared again to take plain addresses: checking pypdfium2's typed
+    pointers took longer than pdfium's own work (a character's box: 1.0 -> 0.5 µs a call)."""
+    address = ctypes.cast(function, ctypes.c_void_p).value
+    assert address is not None
+    return ctypes.CFUNCTYPE(restype, *argtypes)(address)
+
+
+_P, _INT = ctypes.c_void_p, ctypes.c_int
+_CHAR_BOX = _by_address(pdfium_c.FPDFText_GetCharBox, _INT, _P, _INT, _P, _P, _P, _P)
+_MATRIX = _by_address(pdfium_c.FPDFText_GetMatrix, _INT, _P, _INT, _P)
+_FONT_SIZE = _by_address(pdfium_c.FPDFText_GetFontSize, ctypes.c_double, _P, _INT)
+_FONT_INFO = _by_address(
+    pdfium_c.FPDFText_GetFontInfo, ctypes.c_ulong, _P, _INT, _P, ctypes.c_ulong, _P
+)
+_CHAR_INDEX = _by_address(pdfium_c.FPDFText_GetCharIndexFromTextIndex, _INT, _P, _INT)
+
+
 class _CharProbe:
-    """Per-character lookups on one text page, reusing the ctypes out-parameters."""
+    """Per-character lookups on one text page, reusing the out-parameters."""
 
     def __init__(self, textpage: pdfium.PdfTextPage) -> None:
-        self.handle = textpage.raw
-        self._box = [ctypes.c_double() for _ in range(4)]
-        self._box_refs = [ctypes.byref(v) for v in self._box]
+        self.handle = ctypes.cast(textpage.raw, ctypes.c_void_p).value
+        self._box = (ctypes.c_double * 4)()
+        at = ctypes.addressof(self._box)
+        self._box_at = (at, at + 8, at + 16, at + 24)  # left, right, bottom, top
         self._matrix = pdfium_c.FS_MATRIX()
-        self._matrix_ref = ctypes.byref(self._matrix)
+        self._matrix_at = ctypes.addressof(self._matrix)
         self._flags = ctypes.c_int()
+        self._flags_at = ctypes.addressof(self._flags)
         self._name = ctypes.create_string_buffer(128)
+        self._name_at = ctypes.addressof(self._name)
 
     def box(self, index: int) -> tuple[float, float, float, float]:
         """left, right, bottom, top"""
-        pdfium_c.FPDFText_GetCharBox(self.handle, index, *self._box_refs)
+        _CHAR_BOX(self.handle, index, *self._box_at)
         left, right, bottom, top = self._box
-        return left.value, right.value, bottom.value, top.value
+        return left, right, bottom, top
 
     def size(self, index: int) -> float:
         """The size in points as printed: the font size scaled by the text matrix (many
         PDFs set a 1-point font and scale it)."""
-        pdfium_c.FPDFText_GetMatrix(self.handle, index, self._matrix_ref)
+        _MATRIX(self.handle, index, self._matrix_at)
         scale = math.hypot(self._matrix.c, self._matrix.d) or 1.0
-        return round(float(pdfium_c.FPDFText_GetFontSize(self.handle, index)) * scale, 1)
+        return round(float(_FONT_SIZE(self.handle, index)) * scale, 1)
 
     def line_size(self, indices: list[int]) -> float:
         """The upper median of the characters' sizes (one to three): the middle character's
@@ -115,11 +137,7 @@ class _CharProbe:
         return sorted((first, self.size(indices[1]), last))[1]
 
     def bold(self, index: int) -> bool:
-        length = int(
-            pdfium_c.FPDFText_GetFontInfo(
-                self.handle, index, self._name, 128, ctypes.byref(self._flags)
-            )
-        )
+        length = _FONT_INFO(self.handle, index, self._name_at, 128, self._flags_at)
         if length <= 0:
             return False
         return bool(_BOLD_NAME.search(self._name.value.decode("latin-1", errors="replace")))
@@ -143,7 +161,7 @@ class _CharProbe:
         return flags, size
 
     def char_index(self, text_index: int) -> int:
-        return int(pdfium_c.FPDFText_GetCharIndexFromTextIndex(self.handle, text_index))
+        return int(_CHAR_INDEX(self.handle, text_index))
 
 
 _CAPITALISED = re.compile(r"(?:^|\s)[A-ZÀ-ÞĀ-Ž]")
