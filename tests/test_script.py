@@ -408,6 +408,36 @@ def test_a_long_paper_is_written_as_an_outline_then_one_segment_per_part() -> No
     assert chapters == [(0, "How it works"), (4, "What it achieves")]
 
 
+def test_a_paper_in_many_parts_holds_each_request_to_its_own_limits() -> None:
+    # an outline and five segments: six requests in one attempt, each under the budget's
+    # per-request limits (four requests a run), none counted against another's
+    names = ["Method", "Evaluation", "Cluster", "Traces", "Conclusion"]
+    long = " ".join(f"sentence {i} is long enough for a part of its own." for i in range(300))
+    paper = make_paper({n: f"{n} {long}" for n in names})
+    chunks = [GOOD_TURNS[:2], GOOD_TURNS[2:4], GOOD_TURNS[4:5], GOOD_TURNS[5:6], GOOD_TURNS[6:]]
+    asked: list[str] = []
+
+    def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        asked.append(prompt_of(messages))
+        if "parts" in info.output_tools[0].parameters_json_schema["properties"]:
+            parts = [{"title": n, "sections": [n], "minutes": 1} for n in names]
+            return reply(info, json.dumps({"title": "Tern", "parts": parts}))
+        k = len(asked) - 2
+        start = sum(len(c) for c in chunks[:k])
+        turns = [
+            {"speaker": ("Alex", "Sam")[(start + i) % 2], "text": t}
+            for i, t in enumerate(chunks[k])
+        ]
+        return reply(info, json.dumps({"title": "unused", "turns": turns}))
+
+    config = make_config(PRIMARY, context_tokens=2_000, max_attempts_per_writer=1)
+    outcome = write_script(paper, config, models={PRIMARY: FunctionModel(respond)})
+    assert len(asked) == 6
+    assert outcome.passed and [t.text for t in outcome.script.turns] == GOOD_TURNS
+    (attempt,) = outcome.attempts
+    assert (attempt.requests, attempt.input_tokens, attempt.output_tokens) == (6, 6000, 3000)
+
+
 def test_when_no_writer_passes_the_best_script_comes_back_with_its_flags() -> None:
     def inventive(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         return reply(

@@ -265,8 +265,9 @@ def extract(pdf: Ingested, settings: PodcastSettings) -> Paper:
 
     store = artifact_store()
     with ThreadPoolExecutor(1, thread_name_prefix="shipyard-import") as pool:
-        # The writer chain (pydantic-ai: 0.6 s to import) is loaded on one core while the
-        # child reads the paper on the other; a failure to load it is raised below.
+        # The writer chain is loaded on one core while the child reads the paper on the
+        # other; a failure to load it is raised below. (pydantic-ai, 0.3 s more, is loaded
+        # only where the chain has a model writer.)
         pool.submit(importlib.import_module, "shipyard_podcast.script.chain")
         # In a child process: a PDF that crashes pdfium must not take the worker down with it
         # (recovery would run the same step, and crash, again).

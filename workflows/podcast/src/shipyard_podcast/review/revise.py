@@ -20,9 +20,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-
-from pydantic_ai.models import Model
-from pydantic_ai.usage import RunUsage
+from typing import TYPE_CHECKING
 
 from shipyard import BudgetExceeded, Quota
 from shipyard_podcast.models import Flag, Paper, Script, Turn
@@ -30,8 +28,11 @@ from shipyard_podcast.script.chain import build_writers, run_sync
 from shipyard_podcast.script.checks import check_script, estimated_seconds, split_sentences
 from shipyard_podcast.script.extractive import EXTRACTIVE, write_extractive
 from shipyard_podcast.script.journal import RequestJournal
-from shipyard_podcast.script.writing import Budget, Feedback, Writer, WriterFailed
+from shipyard_podcast.script.writing import Budget, Feedback, Usage, Writer, WriterFailed
 from shipyard_podcast.settings import PodcastSettings
+
+if TYPE_CHECKING:
+    from pydantic_ai.models import Model
 
 __all__ = ["Revision", "read_request", "revise_script"]
 
@@ -115,7 +116,7 @@ def _revise_with_model(
 ) -> Revision | str:
     """The writer's revision when it passes every check; otherwise why not, in words."""
     name = writer.name
-    usage = RunUsage()
+    usage = Usage()
     started = time.perf_counter()
     try:
         revised = run_sync(writer.write(paper, Feedback(script, list(flags), comment), usage))

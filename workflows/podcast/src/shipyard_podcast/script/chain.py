@@ -24,11 +24,7 @@ import asyncio
 import concurrent.futures
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any, TypeVar
-
-from pydantic_ai.messages import ModelResponse
-from pydantic_ai.models import Model
-from pydantic_ai.usage import RunUsage
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shipyard import BudgetExceeded, ConfigError, Quota, ShipyardError, record_event
 from shipyard_podcast.errors import ScriptRejected, SourceRejected
@@ -50,16 +46,21 @@ from shipyard_podcast.script.extractive import (
     extractive_phrasebook,
     write_extractive,
 )
-from shipyard_podcast.script.journal import JournaledModel, RequestJournal
-from shipyard_podcast.script.llm_writer import (
-    OPENAI_COMPATIBLE,
-    LLMWriter,
-    model_for,
-    openai_compatible_server,
-    output_mode,
+from shipyard_podcast.script.writing import (
+    Budget,
+    Feedback,
+    Usage,
+    Writer,
+    WriterFailed,
+    cost_of,
 )
-from shipyard_podcast.script.writing import Budget, Feedback, Writer, WriterFailed, cost_of
 from shipyard_podcast.settings import ModelPrice, PodcastSettings
+
+if TYPE_CHECKING:  # pydantic-ai (0.3 s, 20 MB) is imported where a model writer is built
+    from pydantic_ai.messages import ModelResponse
+    from pydantic_ai.models import Model
+
+    from shipyard_podcast.script.journal import RequestJournal
 
 __all__ = [
     "EXTRACTIVE",
@@ -114,7 +115,7 @@ async def write_script_async(
     for writer in writers:
         feedback: Feedback | None = None
         for number in range(1, settings.script.max_attempts_per_writer + 1):
-            usage = RunUsage()
+            usage = Usage()
             started = time.perf_counter()
             script: Script | None = None
             error: str | None = None
@@ -206,7 +207,7 @@ def _spent(attempts: Sequence[Attempt]) -> str:
 def _attempt(
     writer: Writer,
     number: int,
-    usage: RunUsage,
+    usage: Usage,
     started: float,
     flags: list[Flag],
     error: str | None,
@@ -252,6 +253,15 @@ def build_writers(
         if name == EXTRACTIVE:
             writers.append(ExtractiveWriter(settings))
             continue
+        from shipyard_podcast.script.llm_writer import (
+            OPENAI_COMPATIBLE,
+            JournaledModel,
+            LLMWriter,
+            model_for,
+            openai_compatible_server,
+            output_mode,
+        )
+
         price = settings.script.prices[name]  # every model writer has one (ScriptConfig)
         if name in settings.providers and name not in quotas and name not in models:
             raise ShipyardError(

@@ -11,8 +11,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pydantic_ai.usage import RunUsage
-
 from shipyard_podcast.language import (
     Phrasebook,
     base_language,
@@ -33,7 +31,7 @@ from shipyard_podcast.script.checks import (
     target_words,
     unspeakable_spans,
 )
-from shipyard_podcast.script.writing import Feedback, WriterFailed, assemble_script
+from shipyard_podcast.script.writing import Feedback, Usage, WriterFailed, assemble_script
 from shipyard_podcast.settings import PodcastSettings
 
 __all__ = [
@@ -54,10 +52,10 @@ class ExtractiveWriter:
         self.settings = settings
         self.excluded: set[str] = set()  # grows with every retry of this chain
 
-    def cost(self, usage: RunUsage) -> float:
+    def cost(self, usage: Usage) -> float:
         return 0.0
 
-    async def write(self, paper: Paper, feedback: Feedback | None, usage: RunUsage) -> Script:
+    async def write(self, paper: Paper, feedback: Feedback | None, usage: Usage) -> Script:
         book = extractive_phrasebook(paper, self.settings.show.language)
         if feedback is not None:  # leave out every sentence that holds what a flag points at
             for flag in feedback.errors:

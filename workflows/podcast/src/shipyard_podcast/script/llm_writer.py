@@ -1,6 +1,7 @@
 """The LLM writer: one pydantic-ai model with structured output, the paper in its prompt
 (whole, or as an outline and then section by section when it is long), every request held to
-the run's budget."""
+the run's budget; and its model's answers journaled (`JournaledModel`). The one home of
+pydantic-ai's models: the chain imports it only for a model writer."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from pydantic_ai.exceptions import (
     UsageLimitExceeded,
     UserError,
 )
-from pydantic_ai.models import Model, infer_model
+from pydantic_ai.messages import ModelMessage, ModelResponse
+from pydantic_ai.models import Model, ModelRequestParameters, infer_model
+from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.providers import Provider, infer_provider_class
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import RunUsage
@@ -46,9 +49,11 @@ from shipyard_podcast.script.checks import (
     words_per_minute,
 )
 from shipyard_podcast.script.dialects import Server, ServerTraits
+from shipyard_podcast.script.journal import RequestJournal
 from shipyard_podcast.script.writing import (
     Budget,
     Feedback,
+    Usage,
     WriterFailed,
     assemble_script,
     cost_of,
@@ -58,6 +63,7 @@ from shipyard_podcast.settings import ModelPrice, OutputMode, PodcastSettings
 __all__ = [
     "OPENAI_COMPATIBLE",
     "OPENAI_COMPATIBLE_KEY_ENV",
+    "JournaledModel",
     "LLMWriter",
     "model_for",
     "openai_compatible_server",
@@ -311,10 +317,10 @@ class LLMWriter:
         self.words = target_words(settings)
         self.context_tokens = settings.script.context_tokens
 
-    def cost(self, usage: RunUsage) -> float:
+    def cost(self, usage: Usage) -> float:
         return cost_of(self.price, usage.input_tokens, usage.output_tokens)
 
-    async def write(self, paper: Paper, feedback: Feedback | None, usage: RunUsage) -> Script:
+    async def write(self, paper: Paper, feedback: Feedback | None, usage: Usage) -> Script:
         if self.server is not None and self.traits is None:
             self.traits = await self.server.traits()
             found = self.traits.context_tokens
@@ -347,7 +353,7 @@ class LLMWriter:
         return f"Write the whole script for this paper.\n\n{_paper_block(paper)}"
 
     async def _outline_then_segments(
-        self, paper: Paper, usage: RunUsage
+        self, paper: Paper, usage: Usage
     ) -> tuple[_Draft, dict[int, str]]:
         """A long paper: an outline from a digest, then one request per part of it."""
         digest = [
@@ -419,7 +425,7 @@ class LLMWriter:
             turns.extend(segment.turns)
         return _Draft(title=outline.title, turns=turns), chapters
 
-    async def _revise(self, paper: Paper, feedback: Feedback, usage: RunUsage) -> _Draft:
+    async def _revise(self, paper: Paper, feedback: Feedback, usage: Usage) -> _Draft:
         previous = json.dumps(
             {
                 "title": feedback.script.title,
@@ -469,7 +475,7 @@ class LLMWriter:
         )
 
     async def _ask(
-        self, output_type: type[_Out], prompt: str, usage: RunUsage, answer_words: int
+        self, output_type: type[_Out], prompt: str, usage: Usage, answer_words: int
     ) -> _Out:
         instructions = _instructions(self.settings, self.words)
         expected_in = (len(prompt) + len(instructions)) // _CHARS_PER_TOKEN
@@ -489,10 +495,12 @@ class LLMWriter:
                 extra |= dialect.extra_body(output_type.model_json_schema(), output_type.__name__)
             settings["extra_body"] = extra
         agent = Agent(self.model, output_type=output, instructions=instructions, retries=1)
-        spent_in, spent_out = usage.input_tokens, usage.output_tokens
+        # This request's own usage, held to its own limits: an outline and its parts are
+        # several requests of one attempt, and the budget has been charged for the earlier.
+        spent = RunUsage()
         try:
             result = await agent.run(
-                prompt, usage=usage, usage_limits=limits, model_settings=settings
+                prompt, usage=spent, usage_limits=limits, model_settings=settings
             )
         except UsageLimitExceeded as exc:
             raise BudgetExceeded(
@@ -519,9 +527,10 @@ class LLMWriter:
             why = f"{type(exc).__name__}: {exc}"
             raise WriterFailed(f"an answer that could not be read ({why})") from None
         finally:
-            self.budget.charge(
-                self.price, usage.input_tokens - spent_in, usage.output_tokens - spent_out
-            )
+            self.budget.charge(self.price, spent.input_tokens, spent.output_tokens)
+            usage.input_tokens += spent.input_tokens
+            usage.output_tokens += spent.output_tokens
+            usage.requests += spent.requests
         return output_type.model_validate(result.output)
 
     def _script(self, draft: _Draft, paper: Paper, chapters: Mapping[int, str]) -> Script:
@@ -537,3 +546,45 @@ class LLMWriter:
             for i, t in enumerate(draft.turns)
         ]
         return assemble_script(paper, self.settings, turns, self.name, draft.title.strip())
+
+
+class JournaledModel(WrapperModel):
+    """A model whose answers are journaled: a request `writer` asked before is answered from
+    the journal. `seen(response, replayed)` is told of every answer, `failed(error, count)` of
+    every request that got none (`count`: how many have failed so far)."""
+
+    def __init__(
+        self,
+        wrapped: Any,
+        journal: RequestJournal,
+        writer: dict[str, str],
+        seen: Callable[[ModelResponse, bool], None],
+        failed: Callable[[BaseException, int], None] = lambda error, count: None,
+    ) -> None:
+        super().__init__(wrapped)
+        self.journal = journal
+        self.writer = writer
+        self.seen = seen
+        self.failed = failed
+        self.failures = 0
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> ModelResponse:
+        key = self.journal.key(self.writer, messages, model_settings)
+        found = self.journal.get(key)
+        if found is not None:
+            self.seen(found, True)
+            return found
+        try:
+            response = await super().request(messages, model_settings, model_request_parameters)
+        except Exception as exc:
+            self.failures += 1
+            self.failed(exc, self.failures)
+            raise
+        self.journal.put(key, response)
+        self.seen(response, False)
+        return response

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
-
-from pydantic_ai.usage import RunUsage, UsageLimits
+from typing import TYPE_CHECKING, Protocol
 
 from shipyard import BudgetExceeded
 from shipyard_podcast.models import (
@@ -22,7 +20,10 @@ from shipyard_podcast.models import (
 from shipyard_podcast.script.checks import estimated_seconds, says_line
 from shipyard_podcast.settings import ModelPrice, PodcastSettings
 
-__all__ = ["Budget", "Feedback", "Writer", "WriterFailed", "assemble_script", "cost_of"]
+if TYPE_CHECKING:  # pydantic-ai is imported where a model writer is built (0.3 s)
+    from pydantic_ai.usage import UsageLimits
+
+__all__ = ["Budget", "Feedback", "Usage", "Writer", "WriterFailed", "assemble_script", "cost_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,16 @@ class Feedback:
     comment: str = ""  # a reviewer's request for changes, in their words
 
 
+@dataclass
+class Usage:
+    """What a writer's attempt spent: tokens and requests (none, for a writer without a
+    model)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    requests: int = 0
+
+
 class WriterFailed(Exception):
     """A writer produced no script (provider error, timeout, invalid output): try the next."""
 
@@ -39,9 +50,9 @@ class WriterFailed(Exception):
 class Writer(Protocol):
     name: str
 
-    async def write(self, paper: Paper, feedback: Feedback | None, usage: RunUsage) -> Script: ...
+    async def write(self, paper: Paper, feedback: Feedback | None, usage: Usage) -> Script: ...
 
-    def cost(self, usage: RunUsage) -> float: ...
+    def cost(self, usage: Usage) -> float: ...
 
 
 @dataclass
@@ -57,6 +68,8 @@ class Budget:
         self, writer: str, price: ModelPrice, input_tokens: int, output_tokens: int
     ) -> UsageLimits:
         """Refuse a request that cannot fit; otherwise the limits to hold it to while it runs."""
+        from pydantic_ai.usage import UsageLimits
+
         tokens_left = self.max_tokens - self.tokens
         cost_left = self.max_cost_usd - self.cost_usd
         needed = input_tokens + output_tokens
