@@ -499,6 +499,28 @@ def test_the_chain_always_ends_with_the_extractive_writer() -> None:
     assert writer_chain(PodcastSettings()) == ["extractive"]
 
 
+def test_a_chain_without_a_model_writer_never_loads_pydantic_ai(tmp_path: Path) -> None:
+    # in a fresh interpreter, as a run's process: the demo paper extracted, written, journaled
+    code = """
+import sys
+from pathlib import Path
+from shipyard_podcast.script.chain import write_script
+from shipyard_podcast.script.journal import RequestJournal
+from shipyard_podcast.settings import PodcastSettings
+from shipyard_podcast.source.demo_paper import make_demo_paper
+from shipyard_podcast.source.extract import extract_paper
+
+settings = PodcastSettings()
+paper = extract_paper(make_demo_paper(Path(sys.argv[1]) / "demo.pdf"), settings.source)
+outcome = write_script(paper, settings, journal=RequestJournal(Path(sys.argv[1]) / "journal"))
+print(outcome.script.writer, "pydantic_ai" in sys.modules)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["extractive", "False"]
+
+
 # --- the extractive writer ----------------------------------------------------------------
 
 
