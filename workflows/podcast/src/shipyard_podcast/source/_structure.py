@@ -168,8 +168,10 @@ class Layout:
     def heading_kind(self, line: Line) -> str | None:
         """ "numbered", "named" (a usual section name), "styled" (bold or large), or None."""
         text = line.text
+        if len(text) > 90:
+            return None
         words = text.split()
-        if not words or len(text) > 90 or len(words) > 12 or text[-1] in ",;-" + SOFT_HYPHEN:
+        if not words or len(words) > 12 or text[-1] in ",;-" + SOFT_HYPHEN:
             return None
         if (
             line.size < self.body_size * 0.85
@@ -386,13 +388,14 @@ def _in_table(line: Line, style: str | None, stream: list[Line], index: int) -> 
 def _blocks(stream: list[Line], title_lines: list[Line], layout: Layout) -> list[_Block]:
     """The line stream cut at headings into front matter, body, references and the rest."""
     blocks: list[_Block] = [_Block("", "front")]
+    titles = {id(ln) for ln in title_lines}  # the stream's own lines: by identity, not value
     in_front = True
     unheaded_references = False
     label = next(
         (ln for ln in stream[:80] if ln.page == 1 and _ABSTRACT_LABEL.match(ln.text)), None
     )
     for index, line in enumerate(stream):
-        if line in title_lines:
+        if id(line) in titles:
             continue
         if (
             label is not None
