@@ -7,8 +7,9 @@ For each turn, from the browser's own clocks: the time from the request to the a
 byte (Resource Timing: responseStart - requestStart), and from the click to the audio playing
 (the element's `playing` event). The baseline, in the same run and for the same turns, is the
 time to the answer's last byte: the whole turn spoken and encoded, which is when the first byte
-came before previews streamed. The first turn each voice says in a console process also loads
-that voice; those are shown apart.
+came before previews streamed. The console starts loading the show's voices when a reviewer
+opens the review; the first turn of each voice is pressed as soon as the page is shown, so it
+still waits for the rest of that load: those are shown apart.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def main() -> None:
     print("| host | turn | words | first byte ms | playing ms | last byte ms (baseline) |")
     print("|---|---|---:|---:|---:|---:|")
     for host, loading, words, t in rows:
-        when = "first (its voice loads)" if loading else "later"
+        when = "first, at once (its voice still loading)" if loading else "later"
         print(
             f"| {host} | {when} | {words} | {t['first']:.0f} | {t['playing']:.0f} "
             f"| {t['last']:.0f} |"

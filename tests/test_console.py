@@ -96,6 +96,20 @@ def play(page: Page, part: int) -> float:
     raise AssertionError(f"part {part}'s preview never loaded")
 
 
+def children(pid: int) -> list[str]:
+    """The names of the processes `pid` started (from /proc)."""
+    names = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:  # "pid (name) state ppid ...": the name may hold spaces and parentheses
+            text = stat.read_text()
+        except OSError:
+            continue  # ended while read
+        name, _, rest = text.partition(" (")[2].rpartition(")")
+        if int(rest.split()[1]) == pid:
+            names.append(name)
+    return names
+
+
 def edit(page: Page, part: int, text: str) -> None:
     page.click(f"#part-{part} button.edit")
     page.fill(f"#part-{part} form.save textarea", text)
@@ -128,6 +142,14 @@ def test_review_hear_edit_override_approve_and_production_serves_the_edit(
         page = browser.new_page()
         sign_in(page, url, "editor", f"runs/{run_id}/review")
         expect(page.locator(".holder")).to_contain_text("A running process holds this run")
+        # opening the review got the voices ready before anything was played: the second
+        # host's Festival session runs under the console (started last)
+        console = project.started[-1]
+        for _ in range(300):
+            if "festival" in children(console.pid):
+                break
+            page.wait_for_timeout(100)
+        assert "festival" in children(console.pid)
         assert play(page, 0) > 0.5
 
         said = page.inner_text("#part-1 .text")

@@ -30,6 +30,7 @@ from shipyard_podcast.audio.voices import (
     EspeakEngine,
     FestivalEngine,
     KokoroEngine,
+    PiperEngine,
     load_voice,
     register_engine,
     speak,
@@ -434,6 +435,23 @@ def test_festival_loads_its_voice_once_and_says_what_text2wave_says(tmp_path: Pa
     assert session.process.poll() is not None and not session.folder.exists()
     assert engine.synthesize("Again.")  # a new session after close
     engine.close()
+
+
+def test_warming_a_voice_loads_it_and_says_nothing() -> None:
+    piper = PiperEngine("en_US-joe-medium")
+    piper.warm()
+    assert piper._voice is not None  # the model, loaded before the first turn
+    festival = FestivalEngine("cmu_us_slt_arctic_hts")
+    festival.warm()
+    festival.warm()  # one idle session is enough
+    [session] = festival._idle
+    assert festival.synthesize("Warm.") and festival._idle == [session]  # it says the turn
+    with festival.slots, festival.slots:  # both sessions' slots taken: nothing to warm for
+        festival.close()
+        festival.warm()
+        assert festival._idle == []
+    festival.close()
+    assert session.process.poll() is not None
 
 
 def _unpronounceable(letters: int) -> str:

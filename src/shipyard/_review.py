@@ -159,6 +159,7 @@ class ReviewGate(Generic[P]):
         segments: Segments | None = None,
         reference: Callable[[Any], dict[str, Any]] | None = None,
         preview: Callable[[P, int, Config], Path | Preview] | None = None,
+        warm: Callable[[P, Config], None] | None = None,
         amend: Callable[[P, P], P] | None = None,
         keep_context: Callable[[Any], dict[str, Any]] | None = None,
         restore_context: Callable[[dict[str, Any], Config], Any] | None = None,
@@ -170,7 +171,10 @@ class ReviewGate(Generic[P]):
         what reviewers read beside it (`{"title": ..., "sections": [{"heading", "text"}],
         "facts": [{"label", "value"}]}`, facts optional).
         `preview(payload, index, config)`: the audio of one part, made on demand: a file, or
-        a `Preview` that streams it while it is made.
+        a `Preview` that streams it while it is made. `warm(payload, config)`: load what the
+        first preview would wait for (a voice's model), speaking nothing; the console calls it
+        in the background when a reviewer opens the review, and what it cannot load, the
+        preview reports.
         `amend(before, edited)`: what else an edit changes, before it is checked (the
         flagship carries a corrected name into the turns that say it); pure and
         deterministic, since it runs in the workflow's body. `keep_context(context)` and
@@ -188,6 +192,7 @@ class ReviewGate(Generic[P]):
         self.segments = segments
         self.reference = reference
         self.preview = preview
+        self.warm = warm
         self.amend = amend
         self.keep_context = keep_context
         self.restore_context = restore_context

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import json
+import logging
 import re
 import secrets
 import threading
@@ -101,6 +102,9 @@ templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters.update(when=_when, age=_age, highlight=_highlight)
 
 
+log = logging.getLogger("shipyard.console")
+
+
 class Console:
     """The app's state: the project's configuration, its ledger and its accounts."""
 
@@ -113,6 +117,7 @@ class Console:
         self.previews: dict[str, list[tuple[float, int]]] = {}  # (when, characters) by whom
         self.presence: dict[str, dict[str, float]] = {}  # run -> who -> last seen
         self._previews_lock = threading.Lock()
+        self._warming = threading.Lock()  # one warm-up at a time
 
     def preview_allowed(self, keys: list[str], characters: int) -> str:
         """Count a preview against each bound (a person, a run) for the past hour: "" when
@@ -134,6 +139,24 @@ class Console:
             for key in keys:
                 self.previews[key].append((now, characters))
         return ""
+
+    def warm(self, gate: ReviewGate[Any], payload: dict[str, Any]) -> None:
+        """Get `gate`'s previews of `payload` ready (its `warm` hook) on a thread of its own,
+        one warm-up at a time: the first part a reviewer plays need not wait for a voice to
+        load."""
+        warm = gate.warm
+        if warm is None or not self._warming.acquire(blocking=False):
+            return
+
+        def run() -> None:
+            try:
+                warm(gate.payload.model_validate(payload), self.config)
+            except Exception as exc:  # noqa: BLE001  (the preview itself reports what fails)
+                log.warning("getting %s previews ready failed: %s", gate.name, exc)
+            finally:
+                self._warming.release()
+
+        threading.Thread(target=run, name="shipyard-warm", daemon=True).start()
 
     def here(self, run_id: str, name: str) -> list[str]:
         """Note that `name` has run `run_id`'s review open; the others who have."""
@@ -516,10 +539,12 @@ def review_page(console: Console, request: Request, session: Session, form: Form
     found = _reviewed(console, request.path_params["run_id"])
     if found is None:
         return console.problem(request, session, 404, "this run has nothing to review")
-    record, _, gate = found
+    record, current, gate = found
     notice = request.query_params.get("notice", "")
     others = console.here(record.run_id, session.user.name)
     view = _review_view(console, record, gate, notice=notice, others=others)
+    if view["awaiting"] and view["can_preview"] and session.user.name in view["deciders"]:
+        console.warm(gate, current["payload"])
     return console.page(request, session, "review.html", **view)
 
 

@@ -124,6 +124,9 @@ class VoiceEngine(ABC):
             hint="name a provider only for a voice of a service (openai-tts, kokoro, elevenlabs)",
         )
 
+    def warm(self) -> None:  # noqa: B027  (most engines load nothing)
+        """Load what the first request would wait for (a model, a process), saying nothing."""
+
     def close(self) -> None:  # noqa: B027  (most engines keep nothing)
         """Let go of what the engine keeps between requests (processes); it starts again on
         the next request."""
@@ -212,6 +215,9 @@ class PiperEngine(VoiceEngine):
             if self._voice is None:
                 self._voice = self._load()
         return self._voice
+
+    def warm(self) -> None:
+        self._loaded()
 
     def _load(self) -> Any:
         import onnxruntime
@@ -379,7 +385,7 @@ class FestivalEngine(VoiceEngine):
         with self._lock:
             session = self._idle.pop() if self._idle else None
         if session is None:
-            session = _FestivalSession([self.unbuffered, "-oL", self.command], self.voice)
+            session = self._session()
         try:
             said = session.say(plain)
         except BaseException:
@@ -388,6 +394,24 @@ class FestivalEngine(VoiceEngine):
         with self._lock:
             self._idle.append(session)
         return said
+
+    def warm(self) -> None:
+        """One session started, its voice loaded (0.25 s), unless one is idle or every
+        session is speaking."""
+        if not self.slots.acquire(blocking=False):
+            return
+        try:
+            with self._lock:
+                if self._idle:
+                    return
+            session = self._session()
+            with self._lock:
+                self._idle.append(session)
+        finally:
+            self.slots.release()
+
+    def _session(self) -> _FestivalSession:
+        return _FestivalSession([self.unbuffered, "-oL", self.command], self.voice)
 
     def close(self) -> None:
         """End the idle sessions: a process that ends without this leaves them to end when

@@ -163,6 +163,16 @@ def _preview(script: Script, index: int, config: Config) -> Path | Preview:
     return compressed
 
 
+def _warm(script: Script, config: Config) -> None:
+    """The show's voices for the script's language loaded before a reviewer plays a turn: a
+    Piper model, a Festival session (about 0.8 s of the first preview); a service's voices
+    load nothing."""
+    from shipyard_podcast.audio.voices import load_voice
+
+    for host in podcast_settings(config).for_language(script.language).show.hosts:
+        load_voice(host.voice).warm()
+
+
 def _streamed(speech: TurnSpeech, previews: Path) -> Iterator[bytes]:
     """A turn's MP3 frames as it is spoken, kept whole in the preview cache at the end. The
     first piece is spoken now, before the answer starts, so that a turn that cannot be
@@ -218,6 +228,7 @@ script_review: ReviewGate[Script] = ReviewGate(
     ),
     reference=_reference,
     preview=_preview,
+    warm=_warm,
     amend=_amend,
     keep_context=_keep_context,
     restore_context=_restore_context,
