@@ -6,7 +6,9 @@ finished request would be paid for again. A model writer's model is wrapped
 (`llm_writer.JournaledModel`): each request is keyed by who is asked (the writer: its
 provider, base URL, model and output mode) and what is asked (the messages without their
 timestamps, the settings), and an answer already in the run's journal is returned without
-asking the server. Two writers serving one model name never answer for each other.
+asking the server. Two writers serving one model name never answer for each other. Each
+request made, each one replayed and each one that failed is an event on the run's timeline,
+with its tokens and cost or its error.
 
 pydantic-ai is imported only when a request is journaled: a chain without a model writer
 (the default) never loads it (0.3 s, 20 MB).
