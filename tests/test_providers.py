@@ -93,13 +93,13 @@ def test_a_wait_past_max_wait_fails_the_call_as_transient(tmp_path: Path) -> Non
 def test_a_slot_of_a_caller_that_died_is_freed_by_its_lease(tmp_path: Path) -> None:
     config = _config(tmp_path, concurrency=1, lease_seconds=0.5, max_wait_seconds=10)
     quota = provider_quota("fake", config)
+    before = time.monotonic()
     call, _ = quota._try_take()  # taken, never given back: its process was killed
     assert call is not None
     assert quota._try_take()[0] is None  # held
-    started = time.monotonic()
-    with quota.slot():
-        waited = time.monotonic() - started
-    assert 0.2 < waited < 5
+    with quota.slot():  # free once its lease has run out, however long the takes took
+        held = time.monotonic() - before
+    assert 0.45 < held < 5
 
 
 def test_async_requests_hold_the_same_quota(tmp_path: Path) -> None:
