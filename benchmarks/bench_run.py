@@ -30,6 +30,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from tests.processes import processes
+
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "papers"
 PAPER = "grobid__0807.3577.pdf"
 SHIPYARD = Path(sys.executable).with_name("shipyard")
@@ -105,15 +107,10 @@ class _TreePeak(threading.Thread):
             self.mb = max(self.mb, sum(map(_pss_kb, self._tree())) / 1024)
 
     def _tree(self) -> list[int]:
-        parents: dict[int, int] = {}
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:  # "pid (name) state ppid ...": the name may hold spaces and parentheses
-                parents[int(stat.parent.name)] = int(stat.read_text().rpartition(")")[2].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue  # ended while read
+        now = processes()
         tree = [self.root]
         for pid in tree:
-            tree.extend(child for child, parent in parents.items() if parent == pid)
+            tree.extend(child for child, (_, parent) in now.items() if parent == pid)
         return tree
 
 

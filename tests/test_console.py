@@ -27,6 +27,7 @@ from shipyard import RunState
 from shipyard._localprod import LocalProduction
 from tests.fakeprovider import fake_provider
 from tests.modelserver import Draft, Reply, Status, model_server
+from tests.processes import processes
 from tests.project import SHIPYARD, Project, kill_group, make_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -97,17 +98,8 @@ def play(page: Page, part: int) -> float:
 
 
 def children(pid: int) -> list[str]:
-    """The names of the processes `pid` started (from /proc)."""
-    names = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:  # "pid (name) state ppid ...": the name may hold spaces and parentheses
-            text = stat.read_text()
-        except OSError:
-            continue  # ended while read
-        name, _, rest = text.partition(" (")[2].rpartition(")")
-        if int(rest.split()[1]) == pid:
-            names.append(name)
-    return names
+    """The names of the processes `pid` started."""
+    return [name for name, parent in processes().values() if parent == pid]
 
 
 def edit(page: Page, part: int, text: str) -> None:
